@@ -1,0 +1,176 @@
+//! Administration: settings, agent accounts and permission groups.
+
+use super::auth::hash_password;
+use super::ports::{AgentChanges, AgentRecord};
+use super::{Core, Principal, now_ms};
+use crate::domain::permission::ADMIN_GROUP;
+use crate::domain::value::{Checks, DisplayName, GroupName, NewPassword, Username};
+use crate::domain::{Audience, Event, EventKind, FieldError, Permission, PermissionSet, Person, Settings, SettingsUpdate, new_id};
+use crate::error::{CoreError, CoreResult};
+
+/// Changes an admin makes to an agent.
+#[derive(Debug, Clone, Default)]
+pub struct AgentUpdate {
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub password: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl Core {
+    /// Any agent may read the settings.
+    pub async fn settings(&self, p: &Principal) -> CoreResult<Settings> {
+        p.agent()?;
+        self.settings.get().await
+    }
+
+    /// All given keys or none.
+    pub async fn update_settings(&self, p: &Principal, u: &SettingsUpdate) -> CoreResult<Settings> {
+        p.agent_with(Permission::SettingsManage)?;
+        let current = self.store.load_settings().await?;
+        let next = current.apply(u)?;
+        self.store.save_settings(&next).await?;
+        self.settings.put(next.clone());
+        Ok(next)
+    }
+
+    pub async fn agents(&self, p: &Principal) -> CoreResult<Vec<AgentRecord>> {
+        p.agent_with(Permission::AgentsManage)?;
+        self.store.agents().await
+    }
+
+    pub async fn create_agent(
+        &self,
+        p: &Principal,
+        username: &str,
+        password: &str,
+        name: &str,
+        group: &str,
+    ) -> CoreResult<AgentRecord> {
+        p.agent_with(Permission::AgentsManage)?;
+        let mut c = Checks::default();
+        let username = c.check(Username::parse(username));
+        let password = c.check(NewPassword::parse(password));
+        let name = c.check(DisplayName::parse("name", name));
+        let group = self.existing_group(&mut c, group).await?;
+        c.finish()?;
+        let record = AgentRecord {
+            id: new_id(),
+            username: username.expect("checked").into_inner(),
+            name: name.expect("checked").into_inner(),
+            group: group.expect("checked"),
+            disabled: false,
+            password_hash: hash_password(password.expect("checked").expose().to_string()).await?,
+            token_version: 0,
+            permissions: PermissionSet::default(),
+        };
+        self.store.create_agent(record, now_ms()).await
+    }
+
+    pub async fn update_agent(&self, p: &Principal, id: &str, u: AgentUpdate) -> CoreResult<AgentRecord> {
+        let me = p.agent_with(Permission::AgentsManage)?;
+        let current = self.store.agent(id).await?.ok_or_else(|| CoreError::not_found("agent"))?;
+        let mut c = Checks::default();
+        let name = u.name.as_deref().and_then(|n| c.check(DisplayName::parse("name", n)));
+        let password = u.password.as_deref().and_then(|pw| c.check(NewPassword::parse(pw)));
+        let group = match u.group.as_deref() {
+            Some(g) => self.existing_group(&mut c, g).await?,
+            None => None,
+        };
+        c.finish()?;
+        if id == me.id && (u.disabled == Some(true) || group.as_deref().is_some_and(|g| g != ADMIN_GROUP && current.group == ADMIN_GROUP)) {
+            return Err(CoreError::Conflict("you cannot disable yourself or leave the admin group".into()));
+        }
+        let password_hash = match password {
+            Some(pw) => Some(hash_password(pw.expose().to_string()).await?),
+            None => None,
+        };
+        let disabling = u.disabled == Some(true) && !current.disabled;
+        let revoke = password_hash.is_some() || disabling;
+        let changes = AgentChanges { name: name.map(DisplayName::into_inner), group, password_hash, disabled: u.disabled, revoke_tokens: revoke };
+        let updated = self.store.update_agent(id, changes).await?.ok_or_else(|| CoreError::not_found("agent"))?;
+        if revoke {
+            self.revoke(&updated.id).await;
+        }
+        if disabling {
+            self.give_back_all(&Person { id: updated.id.clone(), name: updated.name.clone() }).await?;
+        }
+        Ok(updated)
+    }
+
+    pub async fn delete_agent(&self, p: &Principal, id: &str) -> CoreResult<()> {
+        let me = p.agent_with(Permission::AgentsManage)?;
+        if id == me.id {
+            return Err(CoreError::Conflict("you cannot delete yourself".into()));
+        }
+        let agent = self.store.agent(id).await?.ok_or_else(|| CoreError::not_found("agent"))?;
+        if !self.store.delete_agent(id).await? {
+            return Err(CoreError::not_found("agent"));
+        }
+        self.revoke(id).await;
+        self.give_back_all(&Person { id: agent.id, name: agent.name }).await
+    }
+
+    /// Every engaged room of the agent goes back to the queue.
+    pub(super) async fn give_back_all(&self, agent: &Person) -> CoreResult<()> {
+        for (room_id, agent_id, _) in self.store.engaged_rooms().await? {
+            if agent_id == agent.id {
+                self.give_back(&room_id, agent).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke(&self, agent_id: &str) {
+        self.publish(vec![Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: agent_id.into() })])
+            .await;
+    }
+
+    async fn existing_group(&self, c: &mut Checks, raw: &str) -> CoreResult<Option<String>> {
+        let Some(name) = c.check(GroupName::parse("group", raw)) else { return Ok(None) };
+        let name = name.into_inner();
+        if self.store.group(&name).await?.is_none() {
+            c.push(FieldError::new("group", "no such group"));
+            return Ok(None);
+        }
+        Ok(Some(name))
+    }
+
+    pub async fn groups(&self, p: &Principal) -> CoreResult<Vec<(String, PermissionSet)>> {
+        p.agent_with(Permission::AgentsManage)?;
+        self.store.groups().await
+    }
+
+    pub async fn create_group(&self, p: &Principal, name: &str, permissions: &[String]) -> CoreResult<PermissionSet> {
+        p.agent_with(Permission::AgentsManage)?;
+        let (name, perms) = parse_group(name, permissions)?;
+        self.store.create_group(&name, perms).await?;
+        Ok(perms)
+    }
+
+    pub async fn update_group(&self, p: &Principal, name: &str, permissions: &[String]) -> CoreResult<PermissionSet> {
+        p.agent_with(Permission::AgentsManage)?;
+        let (name, perms) = parse_group(name, permissions)?;
+        if name == ADMIN_GROUP {
+            return Err(CoreError::Conflict("the admin group always has every permission".into()));
+        }
+        if !self.store.update_group(&name, perms).await? {
+            return Err(CoreError::not_found("group"));
+        }
+        Ok(perms)
+    }
+}
+
+fn parse_group(name: &str, permissions: &[String]) -> CoreResult<(String, PermissionSet)> {
+    let mut c = Checks::default();
+    let name = c.check(GroupName::parse("name", name));
+    let perms = match PermissionSet::parse_names(permissions) {
+        Ok(p) => Some(p),
+        Err(unknown) => {
+            c.push(FieldError::new("permissions", format!("unknown permissions: {}", unknown.join(", "))));
+            None
+        }
+    };
+    c.finish()?;
+    Ok((name.expect("checked").into_inner(), perms.expect("checked")))
+}

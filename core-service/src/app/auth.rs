@@ -1,0 +1,145 @@
+//! Logging in, turning a bearer token into a `Principal`, and creating the
+//! first admin on a fresh database.
+
+use jsonwebtoken::errors::ErrorKind;
+
+use super::ports::AgentRecord;
+use super::{AgentPrincipal, Core, Principal, VisitorPrincipal, now_ms};
+use crate::auth::{Role, password};
+use crate::domain::value::Username;
+use crate::domain::{new_id, permission::ADMIN_GROUP};
+use crate::error::{CoreError, CoreResult};
+
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub agent: AgentRecord,
+}
+
+/// Runs PBKDF2 off the async worker threads.
+pub(super) async fn hash_password(password: String) -> CoreResult<String> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| CoreError::Unexpected(e.into()))?
+        .map_err(CoreError::Unexpected)
+}
+
+impl Core {
+    /// Wrong password, unknown user and disabled account all get the same
+    /// answer after the same amount of work.
+    pub async fn login(&self, username: &str, password: &str) -> CoreResult<LoginOutcome> {
+        let record = match Username::parse(username) {
+            Ok(u) => self.store.agent_by_username(&u.into_inner()).await?,
+            Err(_) => None,
+        };
+        let stored = record
+            .as_ref()
+            .map_or_else(|| password::decoy().to_string(), |r| r.password_hash.clone());
+        let given = password.to_string();
+        let matches = tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+            .await
+            .map_err(|e| CoreError::Unexpected(e.into()))?;
+        match record {
+            Some(agent) if matches && !agent.disabled => self.issue(agent),
+            _ => Err(CoreError::Unauthorized(BAD_CREDENTIALS.into())),
+        }
+    }
+
+    /// A new token for an agent whose current one is still valid.
+    pub async fn refresh(&self, p: &Principal) -> CoreResult<LoginOutcome> {
+        let a = p.agent()?;
+        let agent = self
+            .store
+            .agent(&a.id)
+            .await?
+            .ok_or_else(|| CoreError::Unauthorized("token revoked".into()))?;
+        self.issue(agent)
+    }
+
+    fn issue(&self, agent: AgentRecord) -> CoreResult<LoginOutcome> {
+        let ttl = self.lifetimes.agent_secs;
+        let access_token = self
+            .keys
+            .agent_token(&agent.id, agent.token_version, now_ms() / 1000, ttl)
+            .map_err(CoreError::Unexpected)?;
+        Ok(LoginOutcome { access_token, expires_in: ttl, agent })
+    }
+
+    /// Verifies a bearer token and, for agents, that it is not revoked.
+    pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<Principal> {
+        let token = token.ok_or_else(|| CoreError::Unauthorized("a bearer token is required".into()))?;
+        let claims = self.keys.verify(token).map_err(|e| {
+            CoreError::Unauthorized(match e.kind() {
+                ErrorKind::ExpiredSignature => "token expired".into(),
+                _ => "invalid token".into(),
+            })
+        })?;
+        match claims.role {
+            Role::Visitor => Ok(Principal::Visitor(
+                VisitorPrincipal {
+                    id: claims.sub,
+                    name: claims.name.unwrap_or_default(),
+                    room_id: claims.room.unwrap_or_default(),
+                },
+                claims.exp,
+            )),
+            Role::Agent => {
+                let revoked = || CoreError::Unauthorized("token revoked".into());
+                let agent = self.store.agent(&claims.sub).await?.ok_or_else(revoked)?;
+                if agent.disabled || Some(agent.token_version) != claims.ver {
+                    return Err(revoked());
+                }
+                Ok(Principal::Agent(
+                    AgentPrincipal {
+                        id: agent.id,
+                        username: agent.username,
+                        name: agent.name,
+                        group: agent.group,
+                        permissions: agent.permissions,
+                    },
+                    claims.exp,
+                ))
+            }
+        }
+    }
+
+    /// On a database with no agents, creates `admin` (group admin). Returns
+    /// the generated password when none was configured, to be shown once.
+    pub async fn bootstrap_admin(&self, configured: Option<&str>) -> CoreResult<Option<String>> {
+        if self.store.agent_count().await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match configured {
+            Some(p) => (p.to_string(), false),
+            None => (random_password(), true),
+        };
+        let record = AgentRecord {
+            id: new_id(),
+            username: "admin".into(),
+            name: "Administrator".into(),
+            group: ADMIN_GROUP.into(),
+            disabled: false,
+            password_hash: hash_password(password.clone()).await?,
+            token_version: 0,
+            permissions: Default::default(),
+        };
+        match self.store.create_agent(record, now_ms()).await {
+            Ok(_) => Ok(generated.then_some(password)),
+            // Another replica bootstrapped at the same moment.
+            Err(CoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+

@@ -1,0 +1,53 @@
+//! Subscriptions to live events, and the snapshot that opens each one.
+
+use super::hub::{Subscriber, Subscription};
+use super::ports::RoomFilter;
+use super::{Core, Principal};
+use crate::domain::{Permission, Person, Room, RoomStatus};
+use crate::error::CoreResult;
+
+/// The caller's world at the moment their subscription started.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub role: &'static str,
+    pub user: Person,
+    pub rooms: Vec<Room>,
+    pub queue: Vec<Room>,
+}
+
+impl Core {
+    /// Registers first and reads the snapshot second, so that an event in
+    /// between is at worst seen twice (clients drop seqs they have), never
+    /// missed.
+    pub async fn subscribe(&self, p: &Principal) -> CoreResult<(Snapshot, Subscription)> {
+        match p {
+            Principal::Visitor(v, _) => {
+                let sub = self.hub.subscribe(Subscriber::Visitor { room_id: v.room_id.clone() });
+                let room = self.room(p, &v.room_id).await?;
+                let snapshot = Snapshot { role: "visitor", user: p.person(), rooms: vec![room], queue: vec![] };
+                Ok((snapshot, sub))
+            }
+            Principal::Agent(a, _) => {
+                let may_accept = a.permissions.contains(Permission::RoomsAccept);
+                let sub = self.hub.subscribe(Subscriber::Agent { agent_id: a.id.clone(), may_accept });
+                let engaged = RoomFilter {
+                    status: Some(RoomStatus::Engaged),
+                    agent_id: Some(a.id.clone()),
+                    visible_to: None,
+                    limit: 1000,
+                };
+                let rooms = self.store.rooms(&engaged).await?;
+                let queue = if may_accept {
+                    let queued = RoomFilter { status: Some(RoomStatus::Queued), limit: 1000, ..Default::default() };
+                    let declined = self.store.declined_by(&a.id).await?;
+                    let mut q = self.store.rooms(&queued).await?;
+                    q.retain(|r| !declined.contains(&r.id));
+                    q
+                } else {
+                    vec![]
+                };
+                Ok((Snapshot { role: "agent", user: p.person(), rooms, queue }, sub))
+            }
+        }
+    }
+}

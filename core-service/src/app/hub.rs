@@ -1,0 +1,333 @@
+//! This replica's event subscribers, and the routing of each event to the
+//! ones in its audience.
+//!
+//! Events are routed by index (visitor by room, agent by id, acceptors as a
+//! set), never by scanning every subscriber. Each subscriber has a bounded
+//! queue; one that is full is dropped with `Ended::TooSlow` so that a stalled
+//! client can never grow memory. The registry sits behind a std `RwLock`
+//! that is only held for map updates and non-blocking `try_send`s, never
+//! across an await.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::domain::{Event, EventKind};
+
+/// Events a subscriber may have waiting before it counts as stalled.
+pub const SUBSCRIBER_QUEUE: usize = 1024;
+
+/// Why a subscription was ended by the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Its queue was full: the client is not keeping up.
+    TooSlow,
+    /// The agent's tokens were revoked.
+    Revoked,
+}
+
+/// Who a subscriber is, as far as routing cares.
+#[derive(Debug, Clone)]
+pub enum Subscriber {
+    Visitor { room_id: String },
+    Agent { agent_id: String, may_accept: bool },
+}
+
+/// The receiving half of a subscription. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    pub events: mpsc::Receiver<Arc<Event>>,
+    pub ended: oneshot::Receiver<Ended>,
+    _guard: SubscriptionGuard,
+}
+
+#[derive(Debug)]
+struct SubscriptionGuard {
+    hub: Arc<Hub>,
+    id: u64,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.hub.remove(self.id, None);
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    who: Subscriber,
+    tx: mpsc::Sender<Arc<Event>>,
+    end: Option<oneshot::Sender<Ended>>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    next_id: u64,
+    entries: HashMap<u64, Entry>,
+    by_room: HashMap<String, Vec<u64>>,
+    by_agent: HashMap<String, Vec<u64>>,
+    acceptors: HashSet<u64>,
+}
+
+/// Connected agents per id on this replica, and which changed since the
+/// presence writer last looked.
+#[derive(Debug, Default)]
+struct Presence {
+    counts: HashMap<String, u32>,
+    dirty: HashSet<String>,
+}
+
+/// The local fan-out point of one core replica.
+#[derive(Debug, Default)]
+pub struct Hub {
+    registry: RwLock<Registry>,
+    presence: Mutex<Presence>,
+    presence_changed: Notify,
+}
+
+fn remove_from(index: &mut HashMap<String, Vec<u64>>, key: &str, id: u64) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.retain(|x| *x != id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+impl Hub {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Registers a subscriber. Register before reading the snapshot, so that
+    /// nothing that happens in between is missed.
+    pub fn subscribe(self: &Arc<Self>, who: Subscriber) -> Subscription {
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        let (end_tx, end_rx) = oneshot::channel();
+        let id = {
+            let mut r = self.registry.write().expect("hub lock poisoned");
+            r.next_id += 1;
+            let id = r.next_id;
+            match &who {
+                Subscriber::Visitor { room_id } => r.by_room.entry(room_id.clone()).or_default().push(id),
+                Subscriber::Agent { agent_id, may_accept } => {
+                    r.by_agent.entry(agent_id.clone()).or_default().push(id);
+                    if *may_accept {
+                        r.acceptors.insert(id);
+                    }
+                }
+            }
+            r.entries.insert(id, Entry { who: who.clone(), tx, end: Some(end_tx) });
+            id
+        };
+        if let Subscriber::Agent { agent_id, .. } = &who {
+            self.count_agent(agent_id, 1);
+        }
+        Subscription {
+            events: rx,
+            ended: end_rx,
+            _guard: SubscriptionGuard { hub: self.clone(), id },
+        }
+    }
+
+    /// Delivers an event to every local subscriber in its audience.
+    pub fn dispatch(&self, event: Event) {
+        if let EventKind::AgentRevoked { agent_id } = &event.kind {
+            let ids = {
+                let r = self.registry.read().expect("hub lock poisoned");
+                r.by_agent.get(agent_id).cloned().unwrap_or_default()
+            };
+            for id in ids {
+                self.remove(id, Some(Ended::Revoked));
+            }
+            return;
+        }
+        let event = Arc::new(event);
+        let mut stalled = Vec::new();
+        {
+            let r = self.registry.read().expect("hub lock poisoned");
+            let a = &event.audience;
+            let mut targets: Vec<u64> = Vec::new();
+            if let Some(room) = &a.room_visitor {
+                targets.extend(r.by_room.get(room).into_iter().flatten());
+            }
+            for agent in &a.agents {
+                targets.extend(r.by_agent.get(agent).into_iter().flatten());
+            }
+            if let Some(except) = &a.acceptors_except {
+                targets.extend(r.acceptors.iter().filter(|id| {
+                    matches!(&r.entries[id].who, Subscriber::Agent { agent_id, .. } if !except.contains(agent_id))
+                }));
+            }
+            targets.sort_unstable();
+            targets.dedup();
+            for id in targets {
+                let Some(entry) = r.entries.get(&id) else { continue };
+                if let Err(mpsc::error::TrySendError::Full(_)) = entry.tx.try_send(event.clone()) {
+                    stalled.push(id);
+                }
+            }
+        }
+        for id in stalled {
+            tracing::warn!(subscriber = id, "event subscriber is not keeping up; dropping it");
+            self.remove(id, Some(Ended::TooSlow));
+        }
+    }
+
+    /// Number of live subscriptions on this replica.
+    pub fn subscribers(&self) -> usize {
+        self.registry.read().expect("hub lock poisoned").entries.len()
+    }
+
+    fn remove(&self, id: u64, why: Option<Ended>) {
+        let entry = {
+            let mut r = self.registry.write().expect("hub lock poisoned");
+            let Some(mut entry) = r.entries.remove(&id) else { return };
+            match &entry.who {
+                Subscriber::Visitor { room_id } => remove_from(&mut r.by_room, room_id, id),
+                Subscriber::Agent { agent_id, .. } => {
+                    remove_from(&mut r.by_agent, agent_id, id);
+                    r.acceptors.remove(&id);
+                }
+            }
+            if let (Some(why), Some(end)) = (why, entry.end.take()) {
+                let _ = end.send(why);
+            }
+            entry
+        };
+        if let Subscriber::Agent { agent_id, .. } = &entry.who {
+            self.count_agent(agent_id, -1);
+        }
+    }
+
+    fn count_agent(&self, agent_id: &str, delta: i32) {
+        {
+            let mut p = self.presence.lock().expect("presence lock poisoned");
+            let n = p.counts.entry(agent_id.to_string()).or_default();
+            *n = n.saturating_add_signed(delta);
+            p.dirty.insert(agent_id.to_string());
+        }
+        self.presence_changed.notify_one();
+    }
+
+    /// What the presence writer should record: every agent connected here,
+    /// plus those whose last subscription just ended (with 0). Forgets the
+    /// latter once reported.
+    pub fn take_presence(&self) -> Vec<(String, u32)> {
+        let mut p = self.presence.lock().expect("presence lock poisoned");
+        let dirty = std::mem::take(&mut p.dirty);
+        let mut out: Vec<(String, u32)> = p.counts.iter().map(|(a, n)| (a.clone(), *n)).collect();
+        p.counts.retain(|a, n| *n > 0 || !dirty.contains(a));
+        out.sort();
+        out
+    }
+
+    /// Agents with a live subscription on this replica.
+    pub fn connected_agents(&self) -> HashSet<String> {
+        let p = self.presence.lock().expect("presence lock poisoned");
+        p.counts.iter().filter(|(_, n)| **n > 0).map(|(a, _)| a.clone()).collect()
+    }
+
+    /// On shutdown: report every connected agent as gone.
+    pub fn forget_all_presence(&self) {
+        let mut p = self.presence.lock().expect("presence lock poisoned");
+        let agents: Vec<String> = p.counts.keys().cloned().collect();
+        for a in agents {
+            p.counts.insert(a.clone(), 0);
+            p.dirty.insert(a);
+        }
+    }
+
+    /// Resolves when a subscription of some agent started or ended.
+    pub async fn presence_changed(&self) {
+        self.presence_changed.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Audience, Person};
+
+    fn taken(audience: Audience) -> Event {
+        Event::new(
+            audience,
+            EventKind::RoomTaken { room_id: "r1".into(), agent: Person { id: "a".into(), name: "A".into() } },
+        )
+    }
+
+    fn agent(id: &str, may_accept: bool) -> Subscriber {
+        Subscriber::Agent { agent_id: id.into(), may_accept }
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_their_audience() {
+        let hub = Hub::new();
+        let mut visitor = hub.subscribe(Subscriber::Visitor { room_id: "r1".into() });
+        let mut other_visitor = hub.subscribe(Subscriber::Visitor { room_id: "r2".into() });
+        let mut bea = hub.subscribe(agent("bea", true));
+        let mut cy = hub.subscribe(agent("cy", true));
+        let mut viewer = hub.subscribe(agent("dee", false));
+
+        hub.dispatch(taken(Audience { room_visitor: Some("r1".into()), ..Default::default() }));
+        assert!(visitor.events.try_recv().is_ok());
+        assert!(other_visitor.events.try_recv().is_err());
+
+        hub.dispatch(taken(Audience::acceptors(vec!["cy".into()])));
+        assert!(bea.events.try_recv().is_ok());
+        assert!(cy.events.try_recv().is_err(), "cy declined");
+        assert!(viewer.events.try_recv().is_err(), "dee may not accept");
+
+        hub.dispatch(taken(Audience::default().with_agent("dee")));
+        assert!(viewer.events.try_recv().is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_agent_named_twice_in_an_audience_gets_the_event_once() {
+        let hub = Hub::new();
+        let mut bea = hub.subscribe(agent("bea", true));
+        let mut a = Audience::acceptors(vec![]).with_agent("bea");
+        a.agents.push("bea".into());
+        hub.dispatch(taken(a));
+        assert!(bea.events.try_recv().is_ok());
+        assert!(bea.events.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_stalled_subscriber_is_dropped_and_others_keep_receiving() {
+        let hub = Hub::new();
+        let mut slow = hub.subscribe(agent("slow", true));
+        let mut fast = hub.subscribe(agent("fast", true));
+        for _ in 0..=SUBSCRIBER_QUEUE {
+            hub.dispatch(taken(Audience::acceptors(vec![])));
+            fast.events.try_recv().unwrap();
+        }
+        assert_eq!(slow.ended.try_recv(), Ok(Ended::TooSlow));
+        assert_eq!(hub.subscribers(), 1);
+        hub.dispatch(taken(Audience::acceptors(vec![])));
+        assert!(fast.events.try_recv().is_ok());
+    }
+
+    #[tokio::test]
+    async fn revoking_an_agent_ends_their_subscriptions_only() {
+        let hub = Hub::new();
+        let mut bea = hub.subscribe(agent("bea", true));
+        let mut cy = hub.subscribe(agent("cy", true));
+        hub.dispatch(Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "bea".into() }));
+        assert_eq!(bea.ended.try_recv(), Ok(Ended::Revoked));
+        assert!(cy.ended.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn presence_reports_connections_and_the_last_disconnect_once() {
+        let hub = Hub::new();
+        let one = hub.subscribe(agent("bea", true));
+        let two = hub.subscribe(agent("bea", true));
+        assert_eq!(hub.take_presence(), vec![("bea".to_string(), 2)]);
+        drop(one);
+        drop(two);
+        assert_eq!(hub.take_presence(), vec![("bea".to_string(), 0)]);
+        assert_eq!(hub.take_presence(), vec![]);
+    }
+}

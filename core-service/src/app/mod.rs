@@ -1,0 +1,97 @@
+//! Use cases: every operation of the product, with its permission checks,
+//! written against the traits in `ports`. The gRPC layer calls these with an
+//! authenticated `Principal`; nothing here knows the wire or SQL.
+
+pub mod access;
+mod admin;
+mod auth;
+mod canned;
+mod events;
+pub mod hub;
+mod messages;
+pub mod ports;
+mod rooms;
+mod settings_cache;
+pub mod timers;
+
+use std::sync::Arc;
+
+pub use access::{AgentPrincipal, Principal, VisitorPrincipal};
+pub use admin::AgentUpdate;
+pub use auth::LoginOutcome;
+pub use canned::{CannedScope, CannedUpdate, NewCanned};
+pub use events::Snapshot;
+pub use hub::{Ended, Hub, Subscription};
+pub use rooms::{CreateRoom, CreatedRoom};
+
+use crate::auth::TokenKeys;
+use crate::domain::{Event, Millis};
+use ports::{Bus, Store};
+use settings_cache::SettingsCache;
+
+/// Current time in unix milliseconds.
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Token lifetimes, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub agent_secs: u64,
+    pub visitor_secs: u64,
+}
+
+/// One core replica's use cases and the dependencies they share.
+pub struct Core {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    hub: Arc<Hub>,
+    keys: TokenKeys,
+    lifetimes: TokenLifetimes,
+    settings: SettingsCache,
+    replica_id: String,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("replica_id", &self.replica_id).finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        hub: Arc<Hub>,
+        keys: TokenKeys,
+        lifetimes: TokenLifetimes,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            settings: SettingsCache::new(store.clone()),
+            store,
+            bus,
+            hub,
+            keys,
+            lifetimes,
+            replica_id: crate::domain::new_id(),
+        })
+    }
+
+    /// This replica's subscribers.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Whether the database answers (for readiness).
+    pub async fn ready(&self) -> crate::error::CoreResult<()> {
+        self.store.ping().await
+    }
+
+    /// Hands events to the bus. A failure is logged, not returned: the
+    /// change is already stored and clients recover it from history.
+    async fn publish(&self, events: Vec<Event>) {
+        if let Err(e) = self.bus.publish(events).await {
+            tracing::error!(error = %e, "publishing events failed");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! What the use cases need from the outside world, as small traits:
+//! storage (implemented in `store`) and the event bus (in `bus`). The use
+//! cases hold them as `Arc<dyn …>` and never know SQL or AMQP.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    Event, Message, Millis, Person, PermissionSet, Room, RoomStatus, Sender, Settings, Transition,
+};
+use crate::error::CoreResult;
+
+/// A new room as the visitor asked for it.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    pub id: String,
+    pub channel: crate::domain::Channel,
+    pub visitor: Person,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub subject: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Which rooms to list.
+#[derive(Debug, Clone, Default)]
+pub struct RoomFilter {
+    pub status: Option<RoomStatus>,
+    /// Only rooms this agent holds or last held.
+    pub agent_id: Option<String>,
+    /// Restrict to queued rooms plus rooms of this agent (no rooms.view_all).
+    pub visible_to: Option<String>,
+    pub limit: u64,
+}
+
+/// A message about to be stored; the store assigns its seq.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub sender: Sender,
+    pub content: String,
+    pub client_id: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Who may append to a room, checked atomically with the seq assignment.
+#[derive(Debug, Clone)]
+pub enum SendGuard {
+    /// The room's visitor: any room status that accepts messages.
+    Visitor,
+    /// The agent holding the engaged room.
+    EngagedAgent(String),
+}
+
+/// Result of appending a message.
+#[derive(Debug, Clone)]
+pub enum Appended {
+    /// Stored with the next seq; the room as it is now.
+    Stored(Message, Room),
+    /// The same sender already stored this client_id.
+    Duplicate(Message),
+    /// The guard did not hold (room gone, ended, or not the sender's).
+    Refused,
+}
+
+/// Which page of history.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    /// The newest `limit` messages with seq < before (or the newest of all).
+    Before { before: Option<u64>, limit: u64 },
+    /// The first `limit` messages with seq > after.
+    After { after: u64, limit: u64 },
+}
+
+/// Rooms and their transitions.
+#[async_trait]
+pub trait RoomStore: Send + Sync {
+    /// Stores the room and, if given, its first message as seq 1, atomically.
+    async fn create_room(&self, room: NewRoom, first: Option<NewMessage>) -> CoreResult<(Room, Option<Message>)>;
+    async fn room(&self, id: &str) -> CoreResult<Option<Room>>;
+    async fn rooms(&self, filter: &RoomFilter) -> CoreResult<Vec<Room>>;
+    /// Applies the transition if its precondition holds right now, appending
+    /// `messages` (system texts) in the same transaction. None: it did not hold.
+    async fn transition(
+        &self,
+        room_id: &str,
+        t: &Transition,
+        messages: Vec<NewMessage>,
+        now: Millis,
+    ) -> CoreResult<Option<(Room, Vec<Message>)>>;
+    async fn decline(&self, room_id: &str, agent_id: &str) -> CoreResult<()>;
+    /// Agents who declined this room.
+    async fn decliners(&self, room_id: &str) -> CoreResult<Vec<String>>;
+    /// Rooms this agent declined (to hide them from their queue).
+    async fn declined_by(&self, agent_id: &str) -> CoreResult<Vec<String>>;
+    /// Ids of queued or engaged rooms with no message since `before`.
+    async fn idle_rooms(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>>;
+    /// Engaged rooms, for the grace timer: (room id, agent id, engaged at).
+    async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>>;
+}
+
+/// Messages and their seq counter.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    async fn append(&self, room_id: &str, guard: SendGuard, msg: NewMessage) -> CoreResult<Appended>;
+    async fn by_client_id(&self, room_id: &str, sender: &Sender, client_id: &str) -> CoreResult<Option<Message>>;
+    /// Oldest first, and whether more exist in the paging direction.
+    async fn page(&self, room_id: &str, page: Page) -> CoreResult<(Vec<Message>, bool)>;
+}
+
+/// An agent account as stored, with what authentication needs.
+#[derive(Debug, Clone)]
+pub struct AgentRecord {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub group: String,
+    pub disabled: bool,
+    pub password_hash: String,
+    pub token_version: i64,
+    pub permissions: PermissionSet,
+}
+
+/// Changes to an agent; None leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AgentChanges {
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+    /// Bump the token version (revokes every token of the agent).
+    pub revoke_tokens: bool,
+}
+
+/// Agents, permission groups and the core's own secrets.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn agent(&self, id: &str) -> CoreResult<Option<AgentRecord>>;
+    async fn agent_by_username(&self, username: &str) -> CoreResult<Option<AgentRecord>>;
+    async fn agents(&self) -> CoreResult<Vec<AgentRecord>>;
+    async fn agent_count(&self) -> CoreResult<u64>;
+    /// Conflict if the username is taken.
+    async fn create_agent(&self, agent: AgentRecord, created_at: Millis) -> CoreResult<AgentRecord>;
+    async fn update_agent(&self, id: &str, changes: AgentChanges) -> CoreResult<Option<AgentRecord>>;
+    /// Deletes the agent and their personal canned responses.
+    async fn delete_agent(&self, id: &str) -> CoreResult<bool>;
+    async fn groups(&self) -> CoreResult<Vec<(String, PermissionSet)>>;
+    async fn group(&self, name: &str) -> CoreResult<Option<PermissionSet>>;
+    /// Conflict if it exists.
+    async fn create_group(&self, name: &str, perms: PermissionSet) -> CoreResult<()>;
+    async fn update_group(&self, name: &str, perms: PermissionSet) -> CoreResult<bool>;
+    /// A value of the core's own key-value table (the generated JWT secret).
+    async fn meta(&self, key: &str) -> CoreResult<Option<String>>;
+    /// Sets the value unless one exists; returns the value that is stored.
+    async fn meta_init(&self, key: &str, value: &str) -> CoreResult<String>;
+}
+
+/// A canned response as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub shared: bool,
+    pub shortcut: String,
+    pub title: String,
+    pub body: String,
+}
+
+/// Canned responses.
+#[async_trait]
+pub trait CannedStore: Send + Sync {
+    /// The owner's personal ones plus every shared one.
+    async fn visible_to(&self, agent_id: &str) -> CoreResult<Vec<CannedRecord>>;
+    async fn canned(&self, id: &str) -> CoreResult<Option<CannedRecord>>;
+    /// Conflict if the owner already uses the shortcut.
+    async fn create_canned(&self, c: CannedRecord, now: Millis) -> CoreResult<CannedRecord>;
+    async fn update_canned(&self, c: CannedRecord, now: Millis) -> CoreResult<CannedRecord>;
+    async fn delete_canned(&self, id: &str) -> CoreResult<bool>;
+}
+
+/// The settings table.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    async fn load_settings(&self) -> CoreResult<Settings>;
+    async fn save_settings(&self, s: &Settings) -> CoreResult<()>;
+}
+
+/// Which agents have live event subscriptions, per core replica.
+#[async_trait]
+pub trait PresenceStore: Send + Sync {
+    /// Records this replica's count of live subscriptions for each agent.
+    async fn record_presence(&self, replica: &str, counts: &[(String, u32)], now: Millis) -> CoreResult<()>;
+    /// Per agent: (any live subscription seen since `fresh_after`, last seen).
+    async fn presence(&self, agent_ids: &[String], fresh_after: Millis) -> CoreResult<Vec<(String, bool, Millis)>>;
+    /// Forgets rows of no connections older than `before`.
+    async fn prune_presence(&self, before: Millis) -> CoreResult<()>;
+}
+
+/// Readiness of the storage.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> CoreResult<()>;
+}
+
+/// Everything the core stores, in one object.
+pub trait Store:
+    RoomStore + MessageStore + Directory + CannedStore + SettingsStore + PresenceStore + Health
+{
+}
+
+impl<T> Store for T where
+    T: RoomStore + MessageStore + Directory + CannedStore + SettingsStore + PresenceStore + Health
+{
+}
+
+/// Carries events from the replica that caused them to every replica's
+/// subscribers. Publishing happens after the change is stored.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    async fn publish(&self, events: Vec<Event>) -> CoreResult<()>;
+}

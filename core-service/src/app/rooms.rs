@@ -1,0 +1,292 @@
+//! Requesting an agent, the queue, and moving rooms through their lifecycle.
+
+use super::ports::{NewMessage, NewRoom, RoomFilter};
+use super::{Core, Principal, now_ms};
+use crate::domain::room::render_agent_text;
+use crate::domain::value::{Checks, DisplayName, Email, MessageContent};
+use crate::domain::{
+    Audience, Channel, EndReason, Event, EventKind, FieldError, Millis, Permission, Person, Room,
+    RoomStatus, Sender, SenderKind, Transition, new_id,
+};
+use crate::error::{CoreError, CoreResult};
+
+/// Most rooms one list returns (the newest ones).
+const LIST_LIMIT: u64 = 500;
+/// Longest subject kept from the first message.
+const SUBJECT_CHARS: usize = 200;
+/// What clients are told when a room ends for lack of messages.
+pub const EXPIRED_TEXT: &str = "This chat has expired after a period of inactivity.";
+
+/// A visitor asking for help.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRoom {
+    pub name: String,
+    pub email: Option<String>,
+    pub message: Option<String>,
+    pub channel: Option<Channel>,
+    pub external_id: Option<String>,
+}
+
+/// The new room and the token that opens it.
+#[derive(Debug, Clone)]
+pub struct CreatedRoom {
+    pub room: Room,
+    pub visitor_token: String,
+    pub expires_in: u64,
+}
+
+/// A system message about to be stored.
+pub(super) fn system_message(content: String, now: Millis) -> NewMessage {
+    NewMessage { id: new_id(), sender: Sender::system(), content, client_id: None, created_at: now }
+}
+
+impl Core {
+    pub async fn create_room(&self, req: CreateRoom) -> CoreResult<CreatedRoom> {
+        let settings = self.settings.get().await?;
+        let mut checks = Checks::default();
+        let name = checks.check(DisplayName::parse("name", &req.name));
+        let email = req.email.as_deref().filter(|e| !e.trim().is_empty()).map(Email::parse);
+        let email = email.and_then(|e| checks.check(e));
+        let channel = req.channel.unwrap_or(Channel::Web);
+        let external_id = match (channel, req.external_id.as_deref()) {
+            (Channel::Web, _) => None,
+            (_, Some(id)) if (1..=128).contains(&id.chars().count()) => Some(id.to_string()),
+            _ => {
+                checks.push(FieldError::new("external_id", "is required (1 to 128 characters) for external channels"));
+                None
+            }
+        };
+        let message = req.message.as_deref().filter(|m| !m.trim().is_empty());
+        let message = match message.map(|m| MessageContent::parse(m, settings.max_message_chars)) {
+            Some(Ok(m)) => Some(m),
+            Some(Err(crate::domain::DomainError::Invalid(errs))) => {
+                errs.into_iter().for_each(|e| checks.push(FieldError::new("message", e.message)));
+                None
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => None,
+        };
+        checks.finish()?;
+        let name = name.expect("checked").into_inner();
+
+        let now = now_ms();
+        let room_id = new_id();
+        let visitor = Person { id: new_id(), name: name.clone() };
+        let first = message.map(|m| NewMessage {
+            id: new_id(),
+            sender: Sender { kind: SenderKind::Visitor, id: visitor.id.clone(), name: name.clone() },
+            content: m.into_inner(),
+            client_id: None,
+            created_at: now,
+        });
+        let subject = first.as_ref().map(|m| m.content.chars().take(SUBJECT_CHARS).collect());
+        let new = NewRoom {
+            id: room_id.clone(),
+            channel,
+            visitor: visitor.clone(),
+            email: email.map(Email::into_inner),
+            external_id,
+            subject,
+            created_at: now,
+        };
+        let (room, first) = self.store.create_room(new, first).await?;
+        let mut events = vec![Event::new(Audience::acceptors(vec![]), EventKind::RoomQueued { room: room.clone() })];
+        if let Some(message) = first {
+            events.push(Event::new(Audience::room(&room), EventKind::Message { message }));
+        }
+        self.publish(events).await;
+
+        let ttl = self.lifetimes.visitor_secs;
+        let visitor_token = self
+            .keys
+            .visitor_token(&visitor.id, &name, &room_id, now / 1000, ttl)
+            .map_err(CoreError::Unexpected)?;
+        Ok(CreatedRoom { room, visitor_token, expires_in: ttl })
+    }
+
+    /// A room the caller may read.
+    pub async fn room(&self, p: &Principal, room_id: &str) -> CoreResult<Room> {
+        p.check_room_scope(room_id)?;
+        let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
+        p.check_read(&room)?;
+        Ok(room)
+    }
+
+    /// Agents only; without rooms.view_all: the queue and their own rooms.
+    pub async fn rooms(&self, p: &Principal, status: Option<RoomStatus>, mine: bool) -> CoreResult<Vec<Room>> {
+        let a = p.agent()?;
+        let view_all = a.permissions.contains(Permission::RoomsViewAll);
+        let filter = RoomFilter {
+            status,
+            agent_id: mine.then(|| a.id.clone()),
+            visible_to: (!view_all && !mine).then(|| a.id.clone()),
+            limit: LIST_LIMIT,
+        };
+        self.store.rooms(&filter).await
+    }
+
+    pub async fn accept(&self, p: &Principal, room_id: &str) -> CoreResult<Room> {
+        let a = p.agent_with(Permission::RoomsAccept)?;
+        let agent = Person { id: a.id.clone(), name: a.name.clone() };
+        let settings = self.settings.get().await?;
+        let now = now_ms();
+        let join = system_message(render_agent_text(&settings.agent_join_message, &agent.name), now);
+        let t = Transition::Accept { agent: agent.clone() };
+        let Some((room, messages)) = self.store.transition(room_id, &t, vec![join], now).await? else {
+            return Err(self.why_not(room_id, RoomStatus::Engaged).await);
+        };
+        let mut events = vec![
+            Event::new(Audience::acceptors(vec![]), EventKind::RoomTaken { room_id: room.id.clone(), agent }),
+            Event::new(Audience::room(&room), EventKind::RoomUpdated { room: room.clone() }),
+        ];
+        events.extend(messages.into_iter().map(|message| Event::new(Audience::room(&room), EventKind::Message { message })));
+        self.publish(events).await;
+        Ok(room)
+    }
+
+    pub async fn decline(&self, p: &Principal, room_id: &str) -> CoreResult<()> {
+        let a = p.agent()?;
+        let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
+        if room.status != RoomStatus::Queued {
+            return Err(CoreError::Conflict(format!("room is {}, not queued", room.status.as_str())));
+        }
+        self.store.decline(room_id, &a.id).await
+    }
+
+    pub async fn close(&self, p: &Principal, room_id: &str, message: Option<&str>) -> CoreResult<Room> {
+        let a = p.agent()?;
+        let room = self.room(p, room_id).await?;
+        room.status.check_transition(RoomStatus::Closed)?;
+        if !a.may_manage(&room) {
+            return Err(CoreError::forbidden("only the engaged agent or rooms.manage_all may close this room"));
+        }
+        let settings = self.settings.get().await?;
+        let text = match message.filter(|m| !m.trim().is_empty()) {
+            Some(m) => MessageContent::parse(m, settings.max_message_chars)
+                .map_err(|_| CoreError::invalid("message", format!("must be 1 to {} characters", settings.max_message_chars)))?
+                .into_inner(),
+            None => settings.close_message.clone(),
+        };
+        let by_agent = (!a.permissions.contains(Permission::RoomsManageAll)).then(|| a.id.clone());
+        let now = now_ms();
+        let t = Transition::Close { by_agent, text: text.clone() };
+        let msg = system_message(text.clone(), now);
+        let Some((room, messages)) = self.store.transition(room_id, &t, vec![msg], now).await? else {
+            return Err(self.why_not(room_id, RoomStatus::Closed).await);
+        };
+        let audience = Audience::room(&room);
+        let mut events: Vec<Event> = messages
+            .into_iter()
+            .map(|message| Event::new(audience.clone(), EventKind::Message { message }))
+            .collect();
+        events.push(Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }));
+        events.push(Event::new(
+            audience,
+            EventKind::RoomClosed { room_id: room.id.clone(), reason: EndReason::Closed, message: text },
+        ));
+        self.publish(events).await;
+        Ok(room)
+    }
+
+    /// To another agent, or (no agent_id) back to the queue.
+    pub async fn transfer(&self, p: &Principal, room_id: &str, to: Option<&str>) -> CoreResult<Room> {
+        let a = p.agent()?;
+        let room = self.room(p, room_id).await?;
+        if room.status != RoomStatus::Engaged {
+            return Err(CoreError::Conflict(format!("room is {}, not engaged", room.status.as_str())));
+        }
+        if !a.may_manage(&room) {
+            return Err(CoreError::forbidden("only the engaged agent or rooms.manage_all may transfer this room"));
+        }
+        let from = room.agent.clone().expect("engaged rooms have an agent");
+        let Some(to) = to else {
+            return self.give_back(&room.id, &from).await?.ok_or_else(|| CoreError::Conflict("room changed meanwhile".into()));
+        };
+        let target = self
+            .store
+            .agent(to)
+            .await?
+            .filter(|t| !t.disabled)
+            .ok_or_else(|| CoreError::invalid("agent_id", "no such agent"))?;
+        if !target.permissions.contains(Permission::RoomsAccept) {
+            return Err(CoreError::invalid("agent_id", "this agent may not take rooms"));
+        }
+        if target.id == from.id {
+            return Err(CoreError::Conflict("the agent already has this room".into()));
+        }
+        let to = Person { id: target.id, name: target.name };
+        let settings = self.settings.get().await?;
+        let now = now_ms();
+        let texts = vec![
+            system_message(render_agent_text(&settings.agent_leave_message, &from.name), now),
+            system_message(render_agent_text(&settings.agent_join_message, &to.name), now),
+        ];
+        let t = Transition::Transfer { from_agent: from.id.clone(), to };
+        let Some((room, messages)) = self.store.transition(room_id, &t, texts, now).await? else {
+            return Err(CoreError::Conflict("room changed meanwhile".into()));
+        };
+        let audience = Audience::room(&room).with_agent(&from.id);
+        let mut events = vec![Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() })];
+        events.extend(messages.into_iter().map(|message| Event::new(audience.clone(), EventKind::Message { message })));
+        self.publish(events).await;
+        Ok(room)
+    }
+
+    /// Puts a room `from` holds back into the queue with the leave text.
+    /// None when they no longer hold it.
+    pub(super) async fn give_back(&self, room_id: &str, from: &Person) -> CoreResult<Option<Room>> {
+        let settings = self.settings.get().await?;
+        let now = now_ms();
+        let leave = system_message(render_agent_text(&settings.agent_leave_message, &from.name), now);
+        let t = Transition::Requeue { from_agent: from.id.clone() };
+        let Some((room, messages)) = self.store.transition(room_id, &t, vec![leave], now).await? else {
+            return Ok(None);
+        };
+        let audience = Audience::room(&room).with_agent(&from.id);
+        let mut events: Vec<Event> = messages
+            .into_iter()
+            .map(|message| Event::new(audience.clone(), EventKind::Message { message }))
+            .collect();
+        events.push(Event::new(audience, EventKind::RoomUpdated { room: room.clone() }));
+        let decliners = self.store.decliners(&room.id).await?;
+        events.push(Event::new(Audience::acceptors(decliners), EventKind::RoomQueued { room: room.clone() }));
+        self.publish(events).await;
+        Ok(Some(room))
+    }
+
+    /// Expires the room if it is still idle since before `idle_before`.
+    pub(super) async fn expire(&self, room_id: &str, idle_before: Millis) -> CoreResult<bool> {
+        let now = now_ms();
+        let t = Transition::Expire { idle_before, text: EXPIRED_TEXT.into() };
+        let Some((room, _)) = self.store.transition(room_id, &t, vec![], now).await? else {
+            return Ok(false);
+        };
+        let mut audience = Audience::room(&room);
+        if room.agent.is_none() {
+            // It expired in the queue: agents must drop it from their lists.
+            audience.acceptors_except = Some(vec![]);
+        }
+        self.publish(vec![
+            Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }),
+            Event::new(
+                audience,
+                EventKind::RoomClosed { room_id: room.id.clone(), reason: EndReason::Expired, message: EXPIRED_TEXT.into() },
+            ),
+        ])
+        .await;
+        Ok(true)
+    }
+
+    /// The precise error for a transition whose precondition failed.
+    async fn why_not(&self, room_id: &str, to: RoomStatus) -> CoreError {
+        match self.store.room(room_id).await {
+            Ok(Some(room)) => match room.status.check_transition(to) {
+                Err(e) => e.into(),
+                Ok(()) => CoreError::Conflict(format!("room is {} by someone else", room.status.as_str())),
+            },
+            Ok(None) => CoreError::not_found("room"),
+            Err(e) => e,
+        }
+    }
+}
+

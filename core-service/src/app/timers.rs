@@ -1,0 +1,124 @@
+//! The core's clocks: rooms that expire after inactivity, agents whose
+//! grace runs out, and this replica's presence heartbeat.
+//!
+//! Both timers work from stored timestamps (last message, presence rows),
+//! so they survive restarts and any replica may run them: each change is a
+//! conditional update, so two replicas racing do it once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Core, now_ms};
+use crate::domain::Person;
+use crate::error::CoreResult;
+
+/// How often a replica re-records its connected agents.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A presence row older than this is from a replica that died.
+pub const PRESENCE_STALE_MS: i64 = 3 * 5_000;
+/// Expired rooms handled per tick (the rest wait for the next one).
+const EXPIRE_BATCH: u64 = 500;
+
+impl Core {
+    /// Expires every room idle for longer than room_idle_timeout_secs.
+    pub async fn expire_idle_rooms(&self) -> CoreResult<usize> {
+        let settings = self.settings.get().await?;
+        let idle_before = now_ms() - settings.room_idle_timeout_secs as i64 * 1000;
+        let mut expired = 0;
+        for room_id in self.store.idle_rooms(idle_before, EXPIRE_BATCH).await? {
+            if self.expire(&room_id, idle_before).await? {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Gives back the rooms of agents whose last subscription ended more
+    /// than agent_grace_secs ago. Grace counts from the later of the
+    /// disconnect and the accept. An agent who never subscribed (a REST-only
+    /// integration) keeps their rooms until they expire.
+    pub async fn requeue_absent_agents(&self) -> CoreResult<usize> {
+        let engaged = self.store.engaged_rooms().await?;
+        if engaged.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let local = self.hub.connected_agents();
+        let agents: Vec<String> = engaged
+            .iter()
+            .map(|(_, a, _)| a.clone())
+            .filter(|a| !local.contains(a))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if agents.is_empty() {
+            return Ok(0);
+        }
+        let presence: HashMap<String, (bool, i64)> = self
+            .store
+            .presence(&agents, now - PRESENCE_STALE_MS)
+            .await?
+            .into_iter()
+            .map(|(a, live, seen)| (a, (live, seen)))
+            .collect();
+        let grace_ms = self.settings.get().await?.agent_grace_secs as i64 * 1000;
+        let mut requeued = 0;
+        for (room_id, agent_id, engaged_at) in engaged {
+            let Some(&(live, last_seen)) = presence.get(&agent_id) else { continue };
+            if live || local.contains(&agent_id) || now - last_seen.max(engaged_at) < grace_ms {
+                continue;
+            }
+            let Some(agent) = self.store.agent(&agent_id).await? else { continue };
+            let from = Person { id: agent.id, name: agent.name };
+            if self.give_back(&room_id, &from).await?.is_some() {
+                tracing::info!(room_id, agent_id, "agent's grace ran out; room back in the queue");
+                requeued += 1;
+            }
+        }
+        Ok(requeued)
+    }
+
+    /// Writes this replica's connected agents (and those who just left).
+    pub async fn record_presence(&self) -> CoreResult<()> {
+        let counts = self.hub.take_presence();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        self.store.record_presence(&self.replica_id, &counts, now_ms()).await
+    }
+
+    /// Runs the timers until `shutdown` resolves.
+    pub async fn run_timers(self: Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut prune = tokio::time::interval(Duration::from_secs(3600));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tick.tick() => {
+                    log_failure("expiring idle rooms", self.expire_idle_rooms().await);
+                    log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
+                }
+                _ = heartbeat.tick() => log_failure("recording presence", self.record_presence().await),
+                _ = self.hub.presence_changed() => log_failure("recording presence", self.record_presence().await),
+                _ = prune.tick() => {
+                    let before = now_ms() - 86_400_000;
+                    log_failure("pruning presence", self.store.prune_presence(before).await);
+                }
+            }
+        }
+        // Tell the other replicas this one's agents are gone, so their grace
+        // starts now rather than when the rows go stale.
+        self.hub.forget_all_presence();
+        log_failure("recording presence", self.record_presence().await);
+    }
+}
+
+fn log_failure<T>(what: &str, r: CoreResult<T>) {
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "{what} failed");
+    }
+}

@@ -1,0 +1,165 @@
+//! The run-time settings of PROTOCOL.md: defaults, limits and validation of
+//! a partial update (all keys or none).
+
+use serde::{Deserialize, Serialize};
+
+use super::value::{Checks, text};
+use super::{DomainError, FieldError};
+
+/// The whole settings object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub history_load_count: u32,
+    pub room_idle_timeout_secs: u64,
+    pub agent_grace_secs: u64,
+    pub agent_join_message: String,
+    pub agent_leave_message: String,
+    pub close_message: String,
+    pub max_message_chars: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            history_load_count: 20,
+            room_idle_timeout_secs: 120,
+            agent_grace_secs: 30,
+            agent_join_message: "{agent} has entered the chat".into(),
+            agent_leave_message: "{agent} has left the chat".into(),
+            close_message: "This chat has been closed. Thank you!".into(),
+            max_message_chars: 4000,
+        }
+    }
+}
+
+/// Longest system text an admin may configure.
+pub const MAX_SETTING_TEXT_CHARS: usize = 1000;
+
+/// Any subset of the keys; `None` leaves a key as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsUpdate {
+    pub history_load_count: Option<u32>,
+    pub room_idle_timeout_secs: Option<u64>,
+    pub agent_grace_secs: Option<u64>,
+    pub agent_join_message: Option<String>,
+    pub agent_leave_message: Option<String>,
+    pub close_message: Option<String>,
+    pub max_message_chars: Option<u32>,
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    field: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<T, FieldError> {
+    if v < lo || v > hi {
+        Err(FieldError::new(field, format!("must be between {lo} and {hi}")))
+    } else {
+        Ok(v)
+    }
+}
+
+impl Settings {
+    /// Applies an update, validating every given key; nothing changes unless
+    /// all of them are good, and every bad one is reported.
+    pub fn apply(&self, u: &SettingsUpdate) -> Result<Settings, DomainError> {
+        let mut next = self.clone();
+        let mut c = Checks::default();
+        if let Some(v) = u.history_load_count {
+            if let Some(v) = c.check(in_range("history_load_count", v, 1, 500)) {
+                next.history_load_count = v;
+            }
+        }
+        if let Some(v) = u.room_idle_timeout_secs {
+            if let Some(v) = c.check(in_range("room_idle_timeout_secs", v, 5, 604_800)) {
+                next.room_idle_timeout_secs = v;
+            }
+        }
+        if let Some(v) = u.agent_grace_secs {
+            if let Some(v) = c.check(in_range("agent_grace_secs", v, 0, 3600)) {
+                next.agent_grace_secs = v;
+            }
+        }
+        if let Some(v) = u.max_message_chars {
+            if let Some(v) = c.check(in_range("max_message_chars", v, 1, 100_000)) {
+                next.max_message_chars = v;
+            }
+        }
+        let texts = [
+            ("agent_join_message", &u.agent_join_message, &mut next.agent_join_message),
+            ("agent_leave_message", &u.agent_leave_message, &mut next.agent_leave_message),
+            ("close_message", &u.close_message, &mut next.close_message),
+        ];
+        for (field, given, slot) in texts {
+            if let Some(v) = given {
+                if let Some(v) = c.check(text(field, v, MAX_SETTING_TEXT_CHARS)) {
+                    *slot = v;
+                }
+            }
+        }
+        c.finish()?;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_protocol_table() {
+        let s = Settings::default();
+        assert_eq!(s.history_load_count, 20);
+        assert_eq!(s.room_idle_timeout_secs, 120);
+        assert_eq!(s.agent_grace_secs, 30);
+        assert_eq!(s.max_message_chars, 4000);
+        assert_eq!(s.close_message, "This chat has been closed. Thank you!");
+    }
+
+    #[test]
+    fn a_good_partial_update_changes_only_its_keys() {
+        let s = Settings::default();
+        let next = s
+            .apply(&SettingsUpdate {
+                history_load_count: Some(50),
+                close_message: Some("Bye".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(next.history_load_count, 50);
+        assert_eq!(next.close_message, "Bye");
+        assert_eq!(next.room_idle_timeout_secs, s.room_idle_timeout_secs);
+    }
+
+    #[test]
+    fn one_bad_key_rejects_the_whole_update_and_lists_every_bad_field() {
+        let err = Settings::default()
+            .apply(&SettingsUpdate {
+                history_load_count: Some(501),
+                room_idle_timeout_secs: Some(4),
+                agent_grace_secs: Some(10),
+                close_message: Some("  ".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        let DomainError::Invalid(errs) = err else { panic!() };
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["history_load_count", "room_idle_timeout_secs", "close_message"]);
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let s = Settings::default();
+        let ok = SettingsUpdate {
+            history_load_count: Some(500),
+            room_idle_timeout_secs: Some(5),
+            agent_grace_secs: Some(0),
+            max_message_chars: Some(100_000),
+            ..Default::default()
+        };
+        assert!(s.apply(&ok).is_ok());
+        let bad = SettingsUpdate { max_message_chars: Some(0), ..Default::default() };
+        assert!(s.apply(&bad).is_err());
+    }
+}

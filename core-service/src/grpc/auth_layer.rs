@@ -1,0 +1,88 @@
+//! A tower layer in front of every gRPC service: it verifies the bearer
+//! token (signature, expiry, revocation) once per call and hands the result
+//! to the handler in the request extensions. Public calls (Login,
+//! CreateRoom, health, reflection) simply don't ask for it.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tonic::codegen::http;
+use tower::{Layer, Service};
+
+use super::status::to_status;
+use crate::app::{Core, Principal};
+use crate::error::CoreError;
+
+/// What the layer found out about the caller.
+#[derive(Clone)]
+struct Authenticated(Result<Principal, Arc<CoreError>>);
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    core: Arc<Core>,
+}
+
+impl AuthLayer {
+    pub fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticate { inner, core: self.core.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    core: Arc<Core>,
+}
+
+/// The token of an `authorization: Bearer …` header.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+impl<S, B> Service<http::Request<B>> for Authenticate<S>
+where
+    S: Service<http::Request<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        // The clone is the one that is ready; keep it for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let core = self.core.clone();
+        Box::pin(async move {
+            if let Some(token) = bearer(req.headers()).map(str::to_owned) {
+                let result = core.authenticate(Some(&token)).await.map_err(Arc::new);
+                req.extensions_mut().insert(Authenticated(result));
+            }
+            inner.call(req).await
+        })
+    }
+}
+
+/// The caller of a gRPC call that needs a token.
+pub fn principal<T>(req: &tonic::Request<T>) -> Result<Principal, tonic::Status> {
+    match req.extensions().get::<Authenticated>() {
+        Some(Authenticated(Ok(p))) => Ok(p.clone()),
+        Some(Authenticated(Err(e))) => Err(to_status(e)),
+        None => Err(to_status(&CoreError::Unauthorized("a bearer token is required".into()))),
+    }
+}

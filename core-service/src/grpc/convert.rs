@@ -1,0 +1,174 @@
+//! Domain values to and from their protobuf shapes. Nothing else in the
+//! core knows the generated types.
+
+use livechat_proto::v1 as pb;
+
+use crate::app::ports::{AgentRecord, CannedRecord};
+use crate::app::{CannedScope, Snapshot};
+use crate::domain::{
+    Channel, Event, EventKind, Message, Person, PermissionSet, Room, RoomStatus, Sender, SenderKind, Settings,
+    SettingsUpdate,
+};
+
+pub fn person(p: Person) -> pb::Person {
+    pb::Person { id: p.id, name: p.name }
+}
+
+pub fn status(s: RoomStatus) -> pb::RoomStatus {
+    match s {
+        RoomStatus::Queued => pb::RoomStatus::Queued,
+        RoomStatus::Engaged => pb::RoomStatus::Engaged,
+        RoomStatus::Closed => pb::RoomStatus::Closed,
+        RoomStatus::Expired => pb::RoomStatus::Expired,
+    }
+}
+
+/// None for UNSPECIFIED (or an unknown number from a newer client).
+pub fn status_from(raw: i32) -> Option<RoomStatus> {
+    match pb::RoomStatus::try_from(raw).ok()? {
+        pb::RoomStatus::Unspecified => None,
+        pb::RoomStatus::Queued => Some(RoomStatus::Queued),
+        pb::RoomStatus::Engaged => Some(RoomStatus::Engaged),
+        pb::RoomStatus::Closed => Some(RoomStatus::Closed),
+        pb::RoomStatus::Expired => Some(RoomStatus::Expired),
+    }
+}
+
+pub fn channel(c: Channel) -> pb::Channel {
+    match c {
+        Channel::Web => pb::Channel::Web,
+        Channel::Telegram => pb::Channel::Telegram,
+        Channel::Messenger => pb::Channel::Messenger,
+        Channel::Wechat => pb::Channel::Wechat,
+    }
+}
+
+pub fn channel_from(raw: i32) -> Option<Channel> {
+    match pb::Channel::try_from(raw).ok()? {
+        pb::Channel::Unspecified => None,
+        pb::Channel::Web => Some(Channel::Web),
+        pb::Channel::Telegram => Some(Channel::Telegram),
+        pb::Channel::Messenger => Some(Channel::Messenger),
+        pb::Channel::Wechat => Some(Channel::Wechat),
+    }
+}
+
+pub fn room(r: Room) -> pb::Room {
+    pb::Room {
+        id: r.id,
+        status: status(r.status).into(),
+        channel: channel(r.channel).into(),
+        visitor: Some(person(r.visitor)),
+        agent: r.agent.map(person),
+        subject: r.subject,
+        created_at_ms: r.created_at,
+        last_message_at_ms: r.last_message_at,
+        last_seq: r.last_seq,
+        end_message: r.end_message,
+    }
+}
+
+pub fn sender(s: Sender) -> pb::Sender {
+    let kind = match s.kind {
+        SenderKind::Visitor => pb::SenderKind::Visitor,
+        SenderKind::Agent => pb::SenderKind::Agent,
+        SenderKind::System => pb::SenderKind::System,
+    };
+    pb::Sender { kind: kind.into(), id: s.id, name: s.name }
+}
+
+pub fn message(m: Message) -> pb::Message {
+    pb::Message {
+        id: m.id,
+        room_id: m.room_id,
+        seq: m.seq,
+        sender: Some(sender(m.sender)),
+        content: m.content,
+        created_at_ms: m.created_at,
+        client_id: m.client_id,
+    }
+}
+
+pub fn agent(a: AgentRecord) -> pb::Agent {
+    pb::Agent { id: a.id, username: a.username, name: a.name, group: a.group, disabled: a.disabled }
+}
+
+pub fn group(name: String, perms: PermissionSet) -> pb::Group {
+    pb::Group { name, permissions: perms.names() }
+}
+
+pub fn canned_scope_from(raw: i32) -> Option<CannedScope> {
+    match pb::CannedScope::try_from(raw).ok()? {
+        pb::CannedScope::Unspecified => None,
+        pb::CannedScope::Personal => Some(CannedScope::Personal),
+        pb::CannedScope::Shared => Some(CannedScope::Shared),
+    }
+}
+
+pub fn canned(c: CannedRecord) -> pb::CannedResponse {
+    let scope = if c.shared { pb::CannedScope::Shared } else { pb::CannedScope::Personal };
+    pb::CannedResponse {
+        id: c.id,
+        shortcut: c.shortcut,
+        title: c.title,
+        body: c.body,
+        scope: scope.into(),
+        owner_id: c.owner_id,
+    }
+}
+
+pub fn settings(s: Settings) -> pb::Settings {
+    pb::Settings {
+        history_load_count: s.history_load_count,
+        room_idle_timeout_secs: s.room_idle_timeout_secs,
+        agent_grace_secs: s.agent_grace_secs,
+        agent_join_message: s.agent_join_message,
+        agent_leave_message: s.agent_leave_message,
+        close_message: s.close_message,
+        max_message_chars: s.max_message_chars,
+    }
+}
+
+pub fn settings_update(u: pb::UpdateSettingsRequest) -> SettingsUpdate {
+    SettingsUpdate {
+        history_load_count: u.history_load_count,
+        room_idle_timeout_secs: u.room_idle_timeout_secs,
+        agent_grace_secs: u.agent_grace_secs,
+        agent_join_message: u.agent_join_message,
+        agent_leave_message: u.agent_leave_message,
+        close_message: u.close_message,
+        max_message_chars: u.max_message_chars,
+    }
+}
+
+pub fn snapshot(s: Snapshot) -> pb::Event {
+    pb::Event {
+        kind: Some(pb::event::Kind::Snapshot(pb::Snapshot {
+            role: s.role.into(),
+            user: Some(person(s.user)),
+            rooms: s.rooms.into_iter().map(room).collect(),
+            queue: s.queue.into_iter().map(room).collect(),
+        })),
+    }
+}
+
+/// None for events that are not for clients.
+pub fn event(e: &Event) -> Option<pb::Event> {
+    use pb::event::Kind;
+    let kind = match e.kind.clone() {
+        EventKind::RoomQueued { room: r } => Kind::RoomQueued(pb::RoomQueued { room: Some(room(r)) }),
+        EventKind::RoomTaken { room_id, agent } => {
+            Kind::RoomTaken(pb::RoomTaken { room_id, agent: Some(person(agent)) })
+        }
+        EventKind::Message { message: m } => Kind::Message(pb::MessageStored { message: Some(message(m)) }),
+        EventKind::Typing { room_id, from, typing } => {
+            Kind::Typing(pb::Typing { room_id, from: Some(sender(from)), typing })
+        }
+        EventKind::RoomUpdated { room: r } => Kind::RoomUpdated(pb::RoomUpdated { room: Some(room(r)) }),
+        EventKind::RoomClosed { room_id, reason, message } => {
+            Kind::RoomClosed(pb::RoomClosed { room_id, reason: reason.as_str().into(), message })
+        }
+        EventKind::AgentRevoked { .. } => return None,
+    };
+    Some(pb::Event { kind: Some(kind) })
+}

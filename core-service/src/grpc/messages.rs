@@ -1,0 +1,41 @@
+//! livechat.v1.MessageService.
+
+use std::sync::Arc;
+
+use livechat_proto::v1::{self as pb, message_service_server::MessageService};
+use tonic::{Request, Response, Status};
+
+use super::auth_layer::principal;
+use super::convert;
+use crate::app::Core;
+
+pub struct MessagesApi(pub Arc<Core>);
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl MessageService for MessagesApi {
+    async fn send_message(&self, req: Request<pb::SendMessageRequest>) -> Reply<pb::SendMessageResponse> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        let (message, created) = self.0.send(&p, &r.room_id, &r.content, r.client_id.as_deref()).await?;
+        Ok(Response::new(pb::SendMessageResponse { message: Some(convert::message(message)), created }))
+    }
+
+    async fn list_messages(&self, req: Request<pb::ListMessagesRequest>) -> Reply<pb::ListMessagesResponse> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        let (messages, has_more) = self.0.history(&p, &r.room_id, r.before_seq, r.after_seq, r.limit).await?;
+        Ok(Response::new(pb::ListMessagesResponse {
+            messages: messages.into_iter().map(convert::message).collect(),
+            has_more,
+        }))
+    }
+
+    async fn set_typing(&self, req: Request<pb::SetTypingRequest>) -> Reply<pb::SetTypingResponse> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        self.0.typing(&p, &r.room_id, r.typing).await?;
+        Ok(Response::new(pb::SetTypingResponse {}))
+    }
+}

@@ -1,0 +1,115 @@
+//! livechat's core: the gRPC service that owns every rule and every byte of
+//! state. Gateways and adapters are translators in front of it.
+//!
+//! Start reading at `app` (the use cases); `domain` holds the rules,
+//! `store` and `bus` the I/O behind the traits in `app::ports`, and `grpc`
+//! the wire. ARCHITECTURE.md at the repository root has the map.
+
+pub mod app;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{CoreConfig, Secret};
+
+use app::{Core, Hub, TokenLifetimes};
+use bus::InProcessBus;
+use store::SqlStore;
+
+/// Shortest JWT secret accepted (HS256 wants at least 256 bits).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// A core wired to its store and bus, with its timers running.
+pub struct Running {
+    pub core: Arc<Core>,
+    /// Cancel to stop the timers and end live streams.
+    pub stop: CancellationToken,
+    timers: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("core", &self.core).finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Stops the timers and waits for them to record presence one last time.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.timers.await;
+    }
+}
+
+/// Connects and migrates the database, settles the JWT secret, creates the
+/// first admin if there is no agent, and starts the timers.
+pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
+    let store = Arc::new(SqlStore::connect(&config.database_url, config.database_max_connections).await?);
+    let secret = match &config.jwt_secret {
+        Some(s) => s.expose().to_string(),
+        None => {
+            // The all-in-one keeps a generated secret in its database, so that
+            // tokens survive restarts.
+            let mut bytes = [0u8; 48];
+            rand::rng().fill_bytes(&mut bytes);
+            let generated = base64::engine::general_purpose::STANDARD.encode(bytes);
+            use app::ports::Directory;
+            store.meta_init("jwt_secret", &generated).await?
+        }
+    };
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        anyhow::bail!("LIVECHAT_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes");
+    }
+    if config.amqp_url.is_some() {
+        anyhow::bail!("LIVECHAT_AMQP_URL: the RabbitMQ bus is not part of this build yet; unset it to use the in-process bus");
+    }
+    let hub = Hub::new();
+    let bus = Arc::new(InProcessBus::new(hub.clone()));
+    let lifetimes = TokenLifetimes { agent_secs: config.agent_token_ttl_secs, visitor_secs: config.visitor_token_ttl_secs };
+    let core = Core::new(store, bus, hub, auth::TokenKeys::new(secret.as_bytes()), lifetimes);
+
+    let configured = config.admin_password.as_ref().map(Secret::expose);
+    if let Some(generated) = core.bootstrap_admin(configured).await? {
+        // Shown once, on the terminal of whoever started the first run.
+        eprintln!("\n  Created agent `admin` with password: {generated}\n  (set LIVECHAT_ADMIN_PASSWORD to choose it)\n");
+    } else if configured.is_some() {
+        tracing::debug!("agents exist; LIVECHAT_ADMIN_PASSWORD is ignored");
+    }
+
+    let stop = CancellationToken::new();
+    let timers = tokio::spawn(
+        core.clone().run_timers(Duration::from_millis(config.timer_interval_ms), stop.clone().cancelled_owned()),
+    );
+    Ok(Running { core, stop, timers })
+}
+
+/// Runs the core's gRPC server on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: CoreConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let running = start(&config).await?;
+    let stop = running.stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    tracing::info!(addr = %listener.local_addr()?, "gRPC core listening");
+    let served = grpc::serve(running.core.clone(), listener, running.stop.clone()).await;
+    running.shutdown().await;
+    served
+}

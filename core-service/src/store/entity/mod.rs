@@ -1,0 +1,13 @@
+//! sea-orm entities: one per table, mirroring the migration. Times are unix
+//! milliseconds in BIGINT columns so that SQLite and PostgreSQL compare and
+//! sort them the same way.
+
+pub mod agent;
+pub mod canned;
+pub mod decline;
+pub mod group;
+pub mod message;
+pub mod meta;
+pub mod presence;
+pub mod room;
+pub mod setting;

@@ -1,0 +1,31 @@
+//! The `rooms` table.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "rooms")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub status: String,
+    pub channel: String,
+    pub visitor_id: String,
+    pub visitor_name: String,
+    pub visitor_email: Option<String>,
+    pub external_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub subject: Option<String>,
+    pub created_at: i64,
+    pub last_message_at: i64,
+    pub engaged_at: Option<i64>,
+    /// Seq of the newest message: the per-room counter, bumped under the
+    /// row lock of the transaction that stores the message.
+    pub last_seq: i64,
+    pub ended_at: Option<i64>,
+    pub end_message: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

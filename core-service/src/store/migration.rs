@@ -1,0 +1,358 @@
+//! Schema migrations, applied at start on SQLite and PostgreSQL alike.
+
+use sea_orm_migration::prelude::*;
+
+use crate::domain::permission::built_in_groups;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct Initial;
+
+#[derive(DeriveIden)]
+enum Rooms {
+    Table,
+    Id,
+    Status,
+    Channel,
+    VisitorId,
+    VisitorName,
+    VisitorEmail,
+    ExternalId,
+    AgentId,
+    AgentName,
+    Subject,
+    CreatedAt,
+    LastMessageAt,
+    EngagedAt,
+    LastSeq,
+    EndedAt,
+    EndMessage,
+}
+
+#[derive(DeriveIden)]
+enum Messages {
+    Table,
+    Id,
+    RoomId,
+    Seq,
+    SenderKind,
+    SenderId,
+    SenderName,
+    Content,
+    ClientId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Agents {
+    Table,
+    Id,
+    Username,
+    Name,
+    GroupName,
+    PasswordHash,
+    TokenVersion,
+    Disabled,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum PermissionGroups {
+    Table,
+    Name,
+    Permissions,
+    BuiltIn,
+}
+
+#[derive(DeriveIden)]
+enum RoomDeclines {
+    Table,
+    RoomId,
+    AgentId,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum CannedResponses {
+    Table,
+    Id,
+    OwnerId,
+    Shared,
+    Shortcut,
+    Title,
+    Body,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Settings {
+    Table,
+    Key,
+    Value,
+}
+
+#[derive(DeriveIden)]
+enum AgentPresence {
+    Table,
+    ReplicaId,
+    AgentId,
+    Connections,
+    LastSeenAt,
+}
+
+#[derive(DeriveIden)]
+enum Meta {
+    Table,
+    Key,
+    Value,
+}
+
+fn id(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).string_len(64).not_null().to_owned()
+}
+
+fn id_null(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).string_len(64).null().to_owned()
+}
+
+fn text(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).text().not_null().to_owned()
+}
+
+fn text_null(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).text().null().to_owned()
+}
+
+fn millis(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).big_integer().not_null().to_owned()
+}
+
+fn millis_null(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).big_integer().null().to_owned()
+}
+
+fn flag(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col).boolean().not_null().default(false).to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Rooms::Table)
+                .col(id(Rooms::Id).primary_key())
+                .col(ColumnDef::new(Rooms::Status).string_len(16).not_null())
+                .col(ColumnDef::new(Rooms::Channel).string_len(16).not_null())
+                .col(id(Rooms::VisitorId))
+                .col(text(Rooms::VisitorName))
+                .col(text_null(Rooms::VisitorEmail))
+                .col(text_null(Rooms::ExternalId))
+                .col(id_null(Rooms::AgentId))
+                .col(text_null(Rooms::AgentName))
+                .col(text_null(Rooms::Subject))
+                .col(millis(Rooms::CreatedAt))
+                .col(millis(Rooms::LastMessageAt))
+                .col(millis_null(Rooms::EngagedAt))
+                .col(ColumnDef::new(Rooms::LastSeq).big_integer().not_null().default(0))
+                .col(millis_null(Rooms::EndedAt))
+                .col(text_null(Rooms::EndMessage))
+                .to_owned(),
+        )
+        .await?;
+        for (name, cols) in [
+            ("rooms_status_created", vec![Rooms::Status, Rooms::CreatedAt]),
+            ("rooms_status_last_message", vec![Rooms::Status, Rooms::LastMessageAt]),
+            ("rooms_agent_status", vec![Rooms::AgentId, Rooms::Status]),
+            ("rooms_channel_external", vec![Rooms::Channel, Rooms::ExternalId]),
+        ] {
+            let mut idx = Index::create().name(name).table(Rooms::Table).to_owned();
+            for c in cols {
+                idx.col(c);
+            }
+            m.create_index(idx).await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table(Messages::Table)
+                .col(id(Messages::Id).primary_key())
+                .col(id(Messages::RoomId))
+                .col(ColumnDef::new(Messages::Seq).big_integer().not_null())
+                .col(ColumnDef::new(Messages::SenderKind).string_len(16).not_null())
+                .col(id(Messages::SenderId))
+                .col(text(Messages::SenderName))
+                .col(text(Messages::Content))
+                .col(ColumnDef::new(Messages::ClientId).string_len(256).null())
+                .col(millis(Messages::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("messages_room_seq")
+                .table(Messages::Table)
+                .col(Messages::RoomId)
+                .col(Messages::Seq)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        // NULL client_ids never collide (both databases treat NULLs as distinct).
+        m.create_index(
+            Index::create()
+                .name("messages_room_sender_client")
+                .table(Messages::Table)
+                .col(Messages::RoomId)
+                .col(Messages::SenderKind)
+                .col(Messages::SenderId)
+                .col(Messages::ClientId)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Agents::Table)
+                .col(id(Agents::Id).primary_key())
+                .col(ColumnDef::new(Agents::Username).string_len(64).not_null().unique_key())
+                .col(text(Agents::Name))
+                .col(ColumnDef::new(Agents::GroupName).string_len(64).not_null())
+                .col(text(Agents::PasswordHash))
+                .col(ColumnDef::new(Agents::TokenVersion).big_integer().not_null().default(0))
+                .col(flag(Agents::Disabled))
+                .col(millis(Agents::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(PermissionGroups::Table)
+                .col(ColumnDef::new(PermissionGroups::Name).string_len(64).not_null().primary_key())
+                .col(text(PermissionGroups::Permissions))
+                .col(flag(PermissionGroups::BuiltIn))
+                .to_owned(),
+        )
+        .await?;
+        for (name, perms) in built_in_groups() {
+            m.exec_stmt(
+                Query::insert()
+                    .into_table(PermissionGroups::Table)
+                    .columns([PermissionGroups::Name, PermissionGroups::Permissions, PermissionGroups::BuiltIn])
+                    .values_panic([name.into(), perms.names().join(",").into(), true.into()])
+                    .to_owned(),
+            )
+            .await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table(RoomDeclines::Table)
+                .col(id(RoomDeclines::RoomId))
+                .col(id(RoomDeclines::AgentId))
+                .col(millis(RoomDeclines::CreatedAt))
+                .primary_key(Index::create().col(RoomDeclines::RoomId).col(RoomDeclines::AgentId))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("room_declines_agent")
+                .table(RoomDeclines::Table)
+                .col(RoomDeclines::AgentId)
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(CannedResponses::Table)
+                .col(id(CannedResponses::Id).primary_key())
+                .col(id(CannedResponses::OwnerId))
+                .col(flag(CannedResponses::Shared))
+                .col(ColumnDef::new(CannedResponses::Shortcut).string_len(128).not_null())
+                .col(text(CannedResponses::Title))
+                .col(text(CannedResponses::Body))
+                .col(millis(CannedResponses::CreatedAt))
+                .col(millis(CannedResponses::UpdatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("canned_owner_shortcut")
+                .table(CannedResponses::Table)
+                .col(CannedResponses::OwnerId)
+                .col(CannedResponses::Shortcut)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Settings::Table)
+                .col(ColumnDef::new(Settings::Key).string_len(64).not_null().primary_key())
+                .col(text(Settings::Value))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(AgentPresence::Table)
+                .col(id(AgentPresence::ReplicaId))
+                .col(id(AgentPresence::AgentId))
+                .col(ColumnDef::new(AgentPresence::Connections).integer().not_null())
+                .col(millis(AgentPresence::LastSeenAt))
+                .primary_key(Index::create().col(AgentPresence::ReplicaId).col(AgentPresence::AgentId))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("agent_presence_agent")
+                .table(AgentPresence::Table)
+                .col(AgentPresence::AgentId)
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Meta::Table)
+                .col(ColumnDef::new(Meta::Key).string_len(64).not_null().primary_key())
+                .col(text(Meta::Value))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            Meta::Table.into_iden(),
+            AgentPresence::Table.into_iden(),
+            Settings::Table.into_iden(),
+            CannedResponses::Table.into_iden(),
+            RoomDeclines::Table.into_iden(),
+            PermissionGroups::Table.into_iden(),
+            Agents::Table.into_iden(),
+            Messages::Table.into_iden(),
+            Rooms::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(t).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

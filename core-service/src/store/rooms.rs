@@ -1,0 +1,191 @@
+//! Rooms, their transitions (each one conditional update), and declines.
+
+use async_trait::async_trait;
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::entity::{decline, room};
+use super::messages::append_in;
+use super::{SqlStore, convert, is_unique_violation};
+use crate::app::ports::{NewMessage, NewRoom, RoomFilter, RoomStore};
+use crate::domain::{AgentChange, Message, Millis, Room, RoomStatus, Transition};
+use crate::error::{CoreError, CoreResult};
+
+#[async_trait]
+impl RoomStore for SqlStore {
+    async fn create_room(&self, new: NewRoom, first: Option<NewMessage>) -> CoreResult<(Room, Option<Message>)> {
+        let txn = self.db.begin().await?;
+        let row = room::ActiveModel {
+            id: Set(new.id.clone()),
+            status: Set(RoomStatus::Queued.as_str().into()),
+            channel: Set(new.channel.as_str().into()),
+            visitor_id: Set(new.visitor.id),
+            visitor_name: Set(new.visitor.name),
+            visitor_email: Set(new.email),
+            external_id: Set(new.external_id),
+            agent_id: Set(None),
+            agent_name: Set(None),
+            subject: Set(new.subject),
+            created_at: Set(new.created_at),
+            last_message_at: Set(new.created_at),
+            engaged_at: Set(None),
+            last_seq: Set(0),
+            ended_at: Set(None),
+            end_message: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let (row, first) = match first {
+            Some(m) => {
+                let (m, row) = append_in(&txn, &new.id, None, m)
+                    .await?
+                    .ok_or_else(|| CoreError::Unexpected(anyhow::anyhow!("new room vanished")))?;
+                (row, Some(m))
+            }
+            None => (row, None),
+        };
+        txn.commit().await?;
+        Ok((convert::room(row)?, first))
+    }
+
+    async fn room(&self, id: &str) -> CoreResult<Option<Room>> {
+        room::Entity::find_by_id(id).one(&self.db).await?.map(convert::room).transpose()
+    }
+
+    async fn rooms(&self, f: &RoomFilter) -> CoreResult<Vec<Room>> {
+        let mut q = room::Entity::find();
+        if let Some(s) = f.status {
+            q = q.filter(room::Column::Status.eq(s.as_str()));
+        }
+        if let Some(a) = &f.agent_id {
+            q = q.filter(room::Column::AgentId.eq(a.as_str()));
+        }
+        if let Some(a) = &f.visible_to {
+            q = q.filter(
+                Condition::any()
+                    .add(room::Column::Status.eq(RoomStatus::Queued.as_str()))
+                    .add(room::Column::AgentId.eq(a.as_str())),
+            );
+        }
+        // The queue is served oldest first; other lists keep the newest.
+        let oldest_first = f.status == Some(RoomStatus::Queued);
+        let q = if oldest_first {
+            q.order_by_asc(room::Column::CreatedAt).order_by_asc(room::Column::Id)
+        } else {
+            q.order_by_desc(room::Column::CreatedAt).order_by_desc(room::Column::Id)
+        };
+        let mut rows = q.limit(f.limit).all(&self.db).await?;
+        if !oldest_first {
+            rows.reverse();
+        }
+        rows.into_iter().map(convert::room).collect()
+    }
+
+    async fn transition(
+        &self,
+        room_id: &str,
+        t: &Transition,
+        messages: Vec<NewMessage>,
+        now: Millis,
+    ) -> CoreResult<Option<(Room, Vec<Message>)>> {
+        let pre = t.precondition();
+        let effect = t.effect();
+        let mut update = room::Entity::update_many()
+            .col_expr(room::Column::Status, Expr::value(effect.status.as_str()))
+            .filter(room::Column::Id.eq(room_id))
+            .filter(room::Column::Status.is_in(pre.statuses.iter().map(|s| s.as_str())));
+        if let Some(a) = &pre.agent_id {
+            update = update.filter(room::Column::AgentId.eq(a.as_str()));
+        }
+        if let Some(before) = pre.idle_before {
+            update = update.filter(room::Column::LastMessageAt.lt(before));
+        }
+        update = match &effect.agent {
+            AgentChange::Keep => update,
+            AgentChange::Set(p) => update
+                .col_expr(room::Column::AgentId, Expr::value(p.id.as_str()))
+                .col_expr(room::Column::AgentName, Expr::value(p.name.as_str()))
+                .col_expr(room::Column::EngagedAt, Expr::value(now)),
+            AgentChange::Clear => update
+                .col_expr(room::Column::AgentId, Expr::value(Option::<String>::None))
+                .col_expr(room::Column::AgentName, Expr::value(Option::<String>::None))
+                .col_expr(room::Column::EngagedAt, Expr::value(Option::<i64>::None)),
+        };
+        if let Some(text) = &effect.end_message {
+            update = update
+                .col_expr(room::Column::EndMessage, Expr::value(text.as_str()))
+                .col_expr(room::Column::EndedAt, Expr::value(now));
+        }
+
+        let txn = self.db.begin().await?;
+        if update.exec(&txn).await?.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let mut stored = Vec::with_capacity(messages.len());
+        for m in messages {
+            if let Some((m, _)) = append_in(&txn, room_id, None, m).await? {
+                stored.push(m);
+            }
+        }
+        let row = room::Entity::find_by_id(room_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| CoreError::Unexpected(anyhow::anyhow!("room vanished mid-transition")))?;
+        txn.commit().await?;
+        Ok(Some((convert::room(row)?, stored)))
+    }
+
+    async fn decline(&self, room_id: &str, agent_id: &str) -> CoreResult<()> {
+        let row = decline::ActiveModel {
+            room_id: Set(room_id.into()),
+            agent_id: Set(agent_id.into()),
+            created_at: Set(crate::app::now_ms()),
+        };
+        match row.insert(&self.db).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn decliners(&self, room_id: &str) -> CoreResult<Vec<String>> {
+        let rows = decline::Entity::find().filter(decline::Column::RoomId.eq(room_id)).all(&self.db).await?;
+        Ok(rows.into_iter().map(|d| d.agent_id).collect())
+    }
+
+    async fn declined_by(&self, agent_id: &str) -> CoreResult<Vec<String>> {
+        let rows = decline::Entity::find().filter(decline::Column::AgentId.eq(agent_id)).all(&self.db).await?;
+        Ok(rows.into_iter().map(|d| d.room_id).collect())
+    }
+
+    async fn idle_rooms(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>> {
+        let rows: Vec<String> = room::Entity::find()
+            .select_only()
+            .column(room::Column::Id)
+            .filter(room::Column::Status.is_in([RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str()]))
+            .filter(room::Column::LastMessageAt.lt(before))
+            .order_by_asc(room::Column::LastMessageAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows)
+    }
+
+    async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>> {
+        let rows: Vec<(String, Option<String>, Option<i64>)> = room::Entity::find()
+            .select_only()
+            .columns([room::Column::Id, room::Column::AgentId, room::Column::EngagedAt])
+            .filter(room::Column::Status.eq(RoomStatus::Engaged.as_str()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, agent, at)| Some((id, agent?, at.unwrap_or(0))))
+            .collect())
+    }
+}

@@ -1,0 +1,38 @@
+//! `livechat`: the whole product in one process, on SQLite with the
+//! in-process bus. `cargo run --release` at the repository root starts it.
+
+use clap::Parser;
+use livechat_core::telemetry::{LogFormat, init_tracing, shutdown_signal};
+
+/// livechat all-in-one: the core (and, as they land, the gateways) in one process.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    core: livechat_core::CoreConfig,
+    /// Log format: pretty or json (default: pretty on a terminal).
+    #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[tokio::main]
+async fn main() {
+    let mut cli = Cli::parse();
+    // The all-in-one listens on loopback unless told otherwise.
+    if std::env::var_os("LIVECHAT_GRPC_LISTEN").is_none() && !std::env::args().any(|a| a.starts_with("--grpc-listen")) {
+        cli.core.grpc_listen = ([127, 0, 0, 1], 50051).into();
+    }
+    init_tracing(cli.log_format);
+    if let Err(e) = run(cli).await {
+        eprintln!("livechat: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(cli.core.grpc_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {}: {e}", cli.core.grpc_listen))?;
+    eprintln!("livechat: gRPC API on http://{} (database {})", listener.local_addr()?, cli.core.database_url);
+    livechat_core::serve(cli.core, listener, shutdown_signal()).await
+}
