@@ -4,6 +4,11 @@
 
 use std::net::SocketAddr;
 
+/// Where `core-service` listens unless told otherwise.
+pub const CORE_SERVICE_GRPC_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 50051);
+/// Where the all-in-one `livechat` listens unless told otherwise.
+pub const LIVECHAT_GRPC_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 50051);
+
 /// A value that must never reach a log line.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -39,7 +44,11 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoreConfig {
     /// Database URL: sqlite://file.db?mode=rwc or postgres://user@host/db.
-    #[arg(long, env = "LIVECHAT_DATABASE_URL", default_value = "sqlite://livechat.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "LIVECHAT_DATABASE_URL",
+        default_value = "sqlite://livechat.db?mode=rwc"
+    )]
     pub database_url: String,
 
     /// HS256 secret shared by every core replica (at least 32 bytes).
@@ -52,9 +61,10 @@ pub struct CoreConfig {
     #[arg(long, env = "LIVECHAT_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
 
-    /// Address of the gRPC server.
-    #[arg(long, env = "LIVECHAT_GRPC_LISTEN", default_value = "0.0.0.0:50051")]
-    pub grpc_listen: SocketAddr,
+    /// Address of the gRPC server [default: 127.0.0.1:50051 for livechat,
+    /// 0.0.0.0:50051 for core-service].
+    #[arg(long, env = "LIVECHAT_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
 
     /// RabbitMQ URL of the event bus between core replicas. Unset: the
     /// in-process bus (one replica only).
@@ -90,7 +100,7 @@ impl CoreConfig {
             database_url: database_url.into(),
             jwt_secret: None,
             admin_password: None,
-            grpc_listen: ([127, 0, 0, 1], 50051).into(),
+            grpc_listen: None,
             amqp_url: None,
             agent_token_ttl_secs: 8 * 3600,
             visitor_token_ttl_secs: 7 * 86400,

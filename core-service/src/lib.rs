@@ -42,7 +42,9 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("core", &self.core).finish_non_exhaustive()
+        f.debug_struct("Running")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,25 +76,39 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         anyhow::bail!("LIVECHAT_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes");
     }
     if config.amqp_url.is_some() {
-        anyhow::bail!("LIVECHAT_AMQP_URL: the RabbitMQ bus is not part of this build yet; unset it to use the in-process bus");
+        anyhow::bail!(
+            "LIVECHAT_AMQP_URL: the RabbitMQ bus is not part of this build yet; unset it to use the in-process bus"
+        );
     }
     let hub = Hub::new();
     let bus = Arc::new(InProcessBus::new(hub.clone()));
-    let lifetimes = TokenLifetimes { agent_secs: config.agent_token_ttl_secs, visitor_secs: config.visitor_token_ttl_secs };
-    let core = Core::new(store, bus, hub, auth::TokenKeys::new(secret.as_bytes()), lifetimes);
+    let lifetimes = TokenLifetimes {
+        agent_secs: config.agent_token_ttl_secs,
+        visitor_secs: config.visitor_token_ttl_secs,
+    };
+    let core = Core::new(
+        store,
+        bus,
+        hub,
+        auth::TokenKeys::new(secret.as_bytes()),
+        lifetimes,
+    );
 
     let configured = config.admin_password.as_ref().map(Secret::expose);
     if let Some(generated) = core.bootstrap_admin(configured).await? {
         // Shown once, on the terminal of whoever started the first run.
-        eprintln!("\n  Created agent `admin` with password: {generated}\n  (set LIVECHAT_ADMIN_PASSWORD to choose it)\n");
+        eprintln!(
+            "\n  Created agent `admin` with password: {generated}\n  (set LIVECHAT_ADMIN_PASSWORD to choose it)\n"
+        );
     } else if configured.is_some() {
         tracing::debug!("agents exist; LIVECHAT_ADMIN_PASSWORD is ignored");
     }
 
     let stop = CancellationToken::new();
-    let timers = tokio::spawn(
-        core.clone().run_timers(Duration::from_millis(config.timer_interval_ms), stop.clone().cancelled_owned()),
-    );
+    let timers = tokio::spawn(core.clone().run_timers(
+        Duration::from_millis(config.timer_interval_ms),
+        stop.clone().cancelled_owned(),
+    ));
     Ok(Running { core, stop, timers })
 }
 

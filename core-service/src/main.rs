@@ -30,8 +30,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.core.jwt_secret.is_none() {
         anyhow::bail!("LIVECHAT_JWT_SECRET is required (shared by every core replica)");
     }
-    let listener = tokio::net::TcpListener::bind(cli.core.grpc_listen)
+    let addr = cli
+        .core
+        .grpc_listen
+        .unwrap_or(livechat_core::config::CORE_SERVICE_GRPC_LISTEN.into());
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {}: {e}", cli.core.grpc_listen))?;
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;
     livechat_core::serve(cli.core, listener, shutdown_signal()).await
 }

@@ -17,11 +17,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() {
-    let mut cli = Cli::parse();
-    // The all-in-one listens on loopback unless told otherwise.
-    if std::env::var_os("LIVECHAT_GRPC_LISTEN").is_none() && !std::env::args().any(|a| a.starts_with("--grpc-listen")) {
-        cli.core.grpc_listen = ([127, 0, 0, 1], 50051).into();
-    }
+    let cli = Cli::parse();
     init_tracing(cli.log_format);
     if let Err(e) = run(cli).await {
         eprintln!("livechat: {e:#}");
@@ -30,9 +26,17 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(cli.core.grpc_listen)
+    let addr = cli
+        .core
+        .grpc_listen
+        .unwrap_or(livechat_core::config::LIVECHAT_GRPC_LISTEN.into());
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {}: {e}", cli.core.grpc_listen))?;
-    eprintln!("livechat: gRPC API on http://{} (database {})", listener.local_addr()?, cli.core.database_url);
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;
+    eprintln!(
+        "livechat: gRPC API on http://{} (database {})",
+        listener.local_addr()?,
+        cli.core.database_url
+    );
     livechat_core::serve(cli.core, listener, shutdown_signal()).await
 }

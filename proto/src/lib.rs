@@ -11,5 +11,4 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of every livechat.v1 file, for
 /// `tonic-reflection`.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/livechat_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/livechat_descriptor.bin"));

@@ -66,7 +66,11 @@ impl Core {
             .keys
             .agent_token(&agent.id, agent.token_version, now_ms() / 1000, ttl)
             .map_err(CoreError::Unexpected)?;
-        Ok(LoginOutcome { access_token, expires_in: ttl, agent })
+        Ok(LoginOutcome {
+            access_token,
+            expires_in: ttl,
+            agent,
+        })
     }
 
     /// Verifies a bearer token and, for agents, that it is not revoked.
@@ -140,6 +144,7 @@ fn random_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
-

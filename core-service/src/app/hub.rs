@@ -118,7 +118,14 @@ impl Hub {
                     }
                 }
             }
-            r.entries.insert(id, Entry { who: who.clone(), tx, end: Some(end_tx) });
+            r.entries.insert(
+                id,
+                Entry {
+                    who: who.clone(),
+                    tx,
+                    end: Some(end_tx),
+                },
+            );
             id
         };
         if let Subscriber::Agent { agent_id, .. } = &who {
@@ -127,7 +134,10 @@ impl Hub {
         Subscription {
             events: rx,
             ended: end_rx,
-            _guard: SubscriptionGuard { hub: self.clone(), id },
+            _guard: SubscriptionGuard {
+                hub: self.clone(),
+                id,
+            },
         }
     }
 
@@ -183,7 +193,9 @@ impl Hub {
     fn remove(&self, id: u64, why: Option<Ended>) {
         let entry = {
             let mut r = self.registry.write().expect("hub lock poisoned");
-            let Some(mut entry) = r.entries.remove(&id) else { return };
+            let Some(mut entry) = r.entries.remove(&id) else {
+                return;
+            };
             match &entry.who {
                 Subscriber::Visitor { room_id } => remove_from(&mut r.by_room, room_id, id),
                 Subscriber::Agent { agent_id, .. } => {
@@ -226,7 +238,11 @@ impl Hub {
     /// Agents with a live subscription on this replica.
     pub fn connected_agents(&self) -> HashSet<String> {
         let p = self.presence.lock().expect("presence lock poisoned");
-        p.counts.iter().filter(|(_, n)| **n > 0).map(|(a, _)| a.clone()).collect()
+        p.counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     /// On shutdown: report every connected agent as gone.
@@ -253,12 +269,21 @@ mod tests {
     fn taken(audience: Audience) -> Event {
         Event::new(
             audience,
-            EventKind::RoomTaken { room_id: "r1".into(), agent: Person { id: "a".into(), name: "A".into() } },
+            EventKind::RoomTaken {
+                room_id: "r1".into(),
+                agent: Person {
+                    id: "a".into(),
+                    name: "A".into(),
+                },
+            },
         )
     }
 
     fn agent(id: &str, may_accept: bool) -> Subscriber {
-        Subscriber::Agent { agent_id: id.into(), may_accept }
+        Subscriber::Agent {
+            agent_id: id.into(),
+            may_accept,
+        }
     }
 
     #[tokio::test]
@@ -270,7 +295,10 @@ mod tests {
         let mut cy = hub.subscribe(agent("cy", true));
         let mut viewer = hub.subscribe(agent("dee", false));
 
-        hub.dispatch(taken(Audience { room_visitor: Some("r1".into()), ..Default::default() }));
+        hub.dispatch(taken(Audience {
+            room_visitor: Some("r1".into()),
+            ..Default::default()
+        }));
         assert!(visitor.events.try_recv().is_ok());
         assert!(other_visitor.events.try_recv().is_err());
 
@@ -314,7 +342,12 @@ mod tests {
         let hub = Hub::new();
         let mut bea = hub.subscribe(agent("bea", true));
         let mut cy = hub.subscribe(agent("cy", true));
-        hub.dispatch(Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "bea".into() }));
+        hub.dispatch(Event::new(
+            Audience::default(),
+            EventKind::AgentRevoked {
+                agent_id: "bea".into(),
+            },
+        ));
         assert_eq!(bea.ended.try_recv(), Ok(Ended::Revoked));
         assert!(cy.ended.try_recv().is_err());
     }

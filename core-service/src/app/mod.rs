@@ -54,7 +54,9 @@ pub struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("replica_id", &self.replica_id).finish_non_exhaustive()
+        f.debug_struct("Core")
+            .field("replica_id", &self.replica_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Event, Message, Millis, Person, PermissionSet, Room, RoomStatus, Sender, Settings, Transition,
+    Event, Message, Millis, PermissionSet, Person, Room, RoomStatus, Sender, Settings, Transition,
 };
 use crate::error::CoreResult;
 
@@ -75,7 +75,11 @@ pub enum Page {
 #[async_trait]
 pub trait RoomStore: Send + Sync {
     /// Stores the room and, if given, its first message as seq 1, atomically.
-    async fn create_room(&self, room: NewRoom, first: Option<NewMessage>) -> CoreResult<(Room, Option<Message>)>;
+    async fn create_room(
+        &self,
+        room: NewRoom,
+        first: Option<NewMessage>,
+    ) -> CoreResult<(Room, Option<Message>)>;
     async fn room(&self, id: &str) -> CoreResult<Option<Room>>;
     async fn rooms(&self, filter: &RoomFilter) -> CoreResult<Vec<Room>>;
     /// Applies the transition if its precondition holds right now, appending
@@ -102,7 +106,12 @@ pub trait RoomStore: Send + Sync {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     async fn append(&self, room_id: &str, guard: SendGuard, msg: NewMessage) -> CoreResult<Appended>;
-    async fn by_client_id(&self, room_id: &str, sender: &Sender, client_id: &str) -> CoreResult<Option<Message>>;
+    async fn by_client_id(
+        &self,
+        room_id: &str,
+        sender: &Sender,
+        client_id: &str,
+    ) -> CoreResult<Option<Message>>;
     /// Oldest first, and whether more exist in the paging direction.
     async fn page(&self, room_id: &str, page: Page) -> CoreResult<(Vec<Message>, bool)>;
 }
@@ -190,7 +199,11 @@ pub trait PresenceStore: Send + Sync {
     /// Records this replica's count of live subscriptions for each agent.
     async fn record_presence(&self, replica: &str, counts: &[(String, u32)], now: Millis) -> CoreResult<()>;
     /// Per agent: (any live subscription seen since `fresh_after`, last seen).
-    async fn presence(&self, agent_ids: &[String], fresh_after: Millis) -> CoreResult<Vec<(String, bool, Millis)>>;
+    async fn presence(
+        &self,
+        agent_ids: &[String],
+        fresh_after: Millis,
+    ) -> CoreResult<Vec<(String, bool, Millis)>>;
     /// Forgets rows of no connections older than `before`.
     async fn prune_presence(&self, before: Millis) -> CoreResult<()>;
 }

@@ -5,8 +5,8 @@ use super::{Core, Principal, now_ms};
 use crate::domain::room::render_agent_text;
 use crate::domain::value::{Checks, DisplayName, Email, MessageContent};
 use crate::domain::{
-    Audience, Channel, EndReason, Event, EventKind, FieldError, Millis, Permission, Person, Room,
-    RoomStatus, Sender, SenderKind, Transition, new_id,
+    Audience, Channel, EndReason, Event, EventKind, FieldError, Millis, Permission, Person, Room, RoomStatus,
+    Sender, SenderKind, Transition, new_id,
 };
 use crate::error::{CoreError, CoreResult};
 
@@ -37,7 +37,13 @@ pub struct CreatedRoom {
 
 /// A system message about to be stored.
 pub(super) fn system_message(content: String, now: Millis) -> NewMessage {
-    NewMessage { id: new_id(), sender: Sender::system(), content, client_id: None, created_at: now }
+    NewMessage {
+        id: new_id(),
+        sender: Sender::system(),
+        content,
+        client_id: None,
+        created_at: now,
+    }
 }
 
 impl Core {
@@ -45,14 +51,21 @@ impl Core {
         let settings = self.settings.get().await?;
         let mut checks = Checks::default();
         let name = checks.check(DisplayName::parse("name", &req.name));
-        let email = req.email.as_deref().filter(|e| !e.trim().is_empty()).map(Email::parse);
+        let email = req
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(Email::parse);
         let email = email.and_then(|e| checks.check(e));
         let channel = req.channel.unwrap_or(Channel::Web);
         let external_id = match (channel, req.external_id.as_deref()) {
             (Channel::Web, _) => None,
             (_, Some(id)) if (1..=128).contains(&id.chars().count()) => Some(id.to_string()),
             _ => {
-                checks.push(FieldError::new("external_id", "is required (1 to 128 characters) for external channels"));
+                checks.push(FieldError::new(
+                    "external_id",
+                    "is required (1 to 128 characters) for external channels",
+                ));
                 None
             }
         };
@@ -60,7 +73,8 @@ impl Core {
         let message = match message.map(|m| MessageContent::parse(m, settings.max_message_chars)) {
             Some(Ok(m)) => Some(m),
             Some(Err(crate::domain::DomainError::Invalid(errs))) => {
-                errs.into_iter().for_each(|e| checks.push(FieldError::new("message", e.message)));
+                errs.into_iter()
+                    .for_each(|e| checks.push(FieldError::new("message", e.message)));
                 None
             }
             Some(Err(e)) => return Err(e.into()),
@@ -71,15 +85,24 @@ impl Core {
 
         let now = now_ms();
         let room_id = new_id();
-        let visitor = Person { id: new_id(), name: name.clone() };
+        let visitor = Person {
+            id: new_id(),
+            name: name.clone(),
+        };
         let first = message.map(|m| NewMessage {
             id: new_id(),
-            sender: Sender { kind: SenderKind::Visitor, id: visitor.id.clone(), name: name.clone() },
+            sender: Sender {
+                kind: SenderKind::Visitor,
+                id: visitor.id.clone(),
+                name: name.clone(),
+            },
             content: m.into_inner(),
             client_id: None,
             created_at: now,
         });
-        let subject = first.as_ref().map(|m| m.content.chars().take(SUBJECT_CHARS).collect());
+        let subject = first
+            .as_ref()
+            .map(|m| m.content.chars().take(SUBJECT_CHARS).collect());
         let new = NewRoom {
             id: room_id.clone(),
             channel,
@@ -90,7 +113,10 @@ impl Core {
             created_at: now,
         };
         let (room, first) = self.store.create_room(new, first).await?;
-        let mut events = vec![Event::new(Audience::acceptors(vec![]), EventKind::RoomQueued { room: room.clone() })];
+        let mut events = vec![Event::new(
+            Audience::acceptors(vec![]),
+            EventKind::RoomQueued { room: room.clone() },
+        )];
         if let Some(message) = first {
             events.push(Event::new(Audience::room(&room), EventKind::Message { message }));
         }
@@ -101,19 +127,32 @@ impl Core {
             .keys
             .visitor_token(&visitor.id, &name, &room_id, now / 1000, ttl)
             .map_err(CoreError::Unexpected)?;
-        Ok(CreatedRoom { room, visitor_token, expires_in: ttl })
+        Ok(CreatedRoom {
+            room,
+            visitor_token,
+            expires_in: ttl,
+        })
     }
 
     /// A room the caller may read.
     pub async fn room(&self, p: &Principal, room_id: &str) -> CoreResult<Room> {
         p.check_room_scope(room_id)?;
-        let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
+        let room = self
+            .store
+            .room(room_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("room"))?;
         p.check_read(&room)?;
         Ok(room)
     }
 
     /// Agents only; without rooms.view_all: the queue and their own rooms.
-    pub async fn rooms(&self, p: &Principal, status: Option<RoomStatus>, mine: bool) -> CoreResult<Vec<Room>> {
+    pub async fn rooms(
+        &self,
+        p: &Principal,
+        status: Option<RoomStatus>,
+        mine: bool,
+    ) -> CoreResult<Vec<Room>> {
         let a = p.agent()?;
         let view_all = a.permissions.contains(Permission::RoomsViewAll);
         let filter = RoomFilter {
@@ -127,7 +166,10 @@ impl Core {
 
     pub async fn accept(&self, p: &Principal, room_id: &str) -> CoreResult<Room> {
         let a = p.agent_with(Permission::RoomsAccept)?;
-        let agent = Person { id: a.id.clone(), name: a.name.clone() };
+        let agent = Person {
+            id: a.id.clone(),
+            name: a.name.clone(),
+        };
         let settings = self.settings.get().await?;
         let now = now_ms();
         let join = system_message(render_agent_text(&settings.agent_join_message, &agent.name), now);
@@ -136,19 +178,39 @@ impl Core {
             return Err(self.why_not(room_id, RoomStatus::Engaged).await);
         };
         let mut events = vec![
-            Event::new(Audience::acceptors(vec![]), EventKind::RoomTaken { room_id: room.id.clone(), agent }),
-            Event::new(Audience::room(&room), EventKind::RoomUpdated { room: room.clone() }),
+            Event::new(
+                Audience::acceptors(vec![]),
+                EventKind::RoomTaken {
+                    room_id: room.id.clone(),
+                    agent,
+                },
+            ),
+            Event::new(
+                Audience::room(&room),
+                EventKind::RoomUpdated { room: room.clone() },
+            ),
         ];
-        events.extend(messages.into_iter().map(|message| Event::new(Audience::room(&room), EventKind::Message { message })));
+        events.extend(
+            messages
+                .into_iter()
+                .map(|message| Event::new(Audience::room(&room), EventKind::Message { message })),
+        );
         self.publish(events).await;
         Ok(room)
     }
 
     pub async fn decline(&self, p: &Principal, room_id: &str) -> CoreResult<()> {
         let a = p.agent()?;
-        let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
+        let room = self
+            .store
+            .room(room_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("room"))?;
         if room.status != RoomStatus::Queued {
-            return Err(CoreError::Conflict(format!("room is {}, not queued", room.status.as_str())));
+            return Err(CoreError::Conflict(format!(
+                "room is {}, not queued",
+                room.status.as_str()
+            )));
         }
         self.store.decline(room_id, &a.id).await
     }
@@ -158,18 +220,28 @@ impl Core {
         let room = self.room(p, room_id).await?;
         room.status.check_transition(RoomStatus::Closed)?;
         if !a.may_manage(&room) {
-            return Err(CoreError::forbidden("only the engaged agent or rooms.manage_all may close this room"));
+            return Err(CoreError::forbidden(
+                "only the engaged agent or rooms.manage_all may close this room",
+            ));
         }
         let settings = self.settings.get().await?;
         let text = match message.filter(|m| !m.trim().is_empty()) {
             Some(m) => MessageContent::parse(m, settings.max_message_chars)
-                .map_err(|_| CoreError::invalid("message", format!("must be 1 to {} characters", settings.max_message_chars)))?
+                .map_err(|_| {
+                    CoreError::invalid(
+                        "message",
+                        format!("must be 1 to {} characters", settings.max_message_chars),
+                    )
+                })?
                 .into_inner(),
             None => settings.close_message.clone(),
         };
         let by_agent = (!a.permissions.contains(Permission::RoomsManageAll)).then(|| a.id.clone());
         let now = now_ms();
-        let t = Transition::Close { by_agent, text: text.clone() };
+        let t = Transition::Close {
+            by_agent,
+            text: text.clone(),
+        };
         let msg = system_message(text.clone(), now);
         let Some((room, messages)) = self.store.transition(room_id, &t, vec![msg], now).await? else {
             return Err(self.why_not(room_id, RoomStatus::Closed).await);
@@ -179,10 +251,17 @@ impl Core {
             .into_iter()
             .map(|message| Event::new(audience.clone(), EventKind::Message { message }))
             .collect();
-        events.push(Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }));
+        events.push(Event::new(
+            audience.clone(),
+            EventKind::RoomUpdated { room: room.clone() },
+        ));
         events.push(Event::new(
             audience,
-            EventKind::RoomClosed { room_id: room.id.clone(), reason: EndReason::Closed, message: text },
+            EventKind::RoomClosed {
+                room_id: room.id.clone(),
+                reason: EndReason::Closed,
+                message: text,
+            },
         ));
         self.publish(events).await;
         Ok(room)
@@ -193,14 +272,22 @@ impl Core {
         let a = p.agent()?;
         let room = self.room(p, room_id).await?;
         if room.status != RoomStatus::Engaged {
-            return Err(CoreError::Conflict(format!("room is {}, not engaged", room.status.as_str())));
+            return Err(CoreError::Conflict(format!(
+                "room is {}, not engaged",
+                room.status.as_str()
+            )));
         }
         if !a.may_manage(&room) {
-            return Err(CoreError::forbidden("only the engaged agent or rooms.manage_all may transfer this room"));
+            return Err(CoreError::forbidden(
+                "only the engaged agent or rooms.manage_all may transfer this room",
+            ));
         }
         let from = room.agent.clone().expect("engaged rooms have an agent");
         let Some(to) = to else {
-            return self.give_back(&room.id, &from).await?.ok_or_else(|| CoreError::Conflict("room changed meanwhile".into()));
+            return self
+                .give_back(&room.id, &from)
+                .await?
+                .ok_or_else(|| CoreError::Conflict("room changed meanwhile".into()));
         };
         let target = self
             .store
@@ -214,20 +301,33 @@ impl Core {
         if target.id == from.id {
             return Err(CoreError::Conflict("the agent already has this room".into()));
         }
-        let to = Person { id: target.id, name: target.name };
+        let to = Person {
+            id: target.id,
+            name: target.name,
+        };
         let settings = self.settings.get().await?;
         let now = now_ms();
         let texts = vec![
             system_message(render_agent_text(&settings.agent_leave_message, &from.name), now),
             system_message(render_agent_text(&settings.agent_join_message, &to.name), now),
         ];
-        let t = Transition::Transfer { from_agent: from.id.clone(), to };
+        let t = Transition::Transfer {
+            from_agent: from.id.clone(),
+            to,
+        };
         let Some((room, messages)) = self.store.transition(room_id, &t, texts, now).await? else {
             return Err(CoreError::Conflict("room changed meanwhile".into()));
         };
         let audience = Audience::room(&room).with_agent(&from.id);
-        let mut events = vec![Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() })];
-        events.extend(messages.into_iter().map(|message| Event::new(audience.clone(), EventKind::Message { message })));
+        let mut events = vec![Event::new(
+            audience.clone(),
+            EventKind::RoomUpdated { room: room.clone() },
+        )];
+        events.extend(
+            messages
+                .into_iter()
+                .map(|message| Event::new(audience.clone(), EventKind::Message { message })),
+        );
         self.publish(events).await;
         Ok(room)
     }
@@ -238,7 +338,9 @@ impl Core {
         let settings = self.settings.get().await?;
         let now = now_ms();
         let leave = system_message(render_agent_text(&settings.agent_leave_message, &from.name), now);
-        let t = Transition::Requeue { from_agent: from.id.clone() };
+        let t = Transition::Requeue {
+            from_agent: from.id.clone(),
+        };
         let Some((room, messages)) = self.store.transition(room_id, &t, vec![leave], now).await? else {
             return Ok(None);
         };
@@ -247,9 +349,15 @@ impl Core {
             .into_iter()
             .map(|message| Event::new(audience.clone(), EventKind::Message { message }))
             .collect();
-        events.push(Event::new(audience, EventKind::RoomUpdated { room: room.clone() }));
+        events.push(Event::new(
+            audience,
+            EventKind::RoomUpdated { room: room.clone() },
+        ));
         let decliners = self.store.decliners(&room.id).await?;
-        events.push(Event::new(Audience::acceptors(decliners), EventKind::RoomQueued { room: room.clone() }));
+        events.push(Event::new(
+            Audience::acceptors(decliners),
+            EventKind::RoomQueued { room: room.clone() },
+        ));
         self.publish(events).await;
         Ok(Some(room))
     }
@@ -257,7 +365,10 @@ impl Core {
     /// Expires the room if it is still idle since before `idle_before`.
     pub(super) async fn expire(&self, room_id: &str, idle_before: Millis) -> CoreResult<bool> {
         let now = now_ms();
-        let t = Transition::Expire { idle_before, text: EXPIRED_TEXT.into() };
+        let t = Transition::Expire {
+            idle_before,
+            text: EXPIRED_TEXT.into(),
+        };
         let Some((room, _)) = self.store.transition(room_id, &t, vec![], now).await? else {
             return Ok(false);
         };
@@ -270,7 +381,11 @@ impl Core {
             Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }),
             Event::new(
                 audience,
-                EventKind::RoomClosed { room_id: room.id.clone(), reason: EndReason::Expired, message: EXPIRED_TEXT.into() },
+                EventKind::RoomClosed {
+                    room_id: room.id.clone(),
+                    reason: EndReason::Expired,
+                    message: EXPIRED_TEXT.into(),
+                },
             ),
         ])
         .await;
@@ -289,4 +404,3 @@ impl Core {
         }
     }
 }
-

@@ -65,12 +65,19 @@ impl Core {
         let grace_ms = self.settings.get().await?.agent_grace_secs as i64 * 1000;
         let mut requeued = 0;
         for (room_id, agent_id, engaged_at) in engaged {
-            let Some(&(live, last_seen)) = presence.get(&agent_id) else { continue };
+            let Some(&(live, last_seen)) = presence.get(&agent_id) else {
+                continue;
+            };
             if live || local.contains(&agent_id) || now - last_seen.max(engaged_at) < grace_ms {
                 continue;
             }
-            let Some(agent) = self.store.agent(&agent_id).await? else { continue };
-            let from = Person { id: agent.id, name: agent.name };
+            let Some(agent) = self.store.agent(&agent_id).await? else {
+                continue;
+            };
+            let from = Person {
+                id: agent.id,
+                name: agent.name,
+            };
             if self.give_back(&room_id, &from).await?.is_some() {
                 tracing::info!(room_id, agent_id, "agent's grace ran out; room back in the queue");
                 requeued += 1;
@@ -85,11 +92,17 @@ impl Core {
         if counts.is_empty() {
             return Ok(());
         }
-        self.store.record_presence(&self.replica_id, &counts, now_ms()).await
+        self.store
+            .record_presence(&self.replica_id, &counts, now_ms())
+            .await
     }
 
     /// Runs the timers until `shutdown` resolves.
-    pub async fn run_timers(self: Arc<Self>, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run_timers(
+        self: Arc<Self>,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat = tokio::time::interval(HEARTBEAT);

@@ -70,7 +70,13 @@ impl TokenKeys {
     }
 
     /// A token for an agent, valid for `ttl_secs` from `now_secs`.
-    pub fn agent_token(&self, agent_id: &str, version: i64, now_secs: i64, ttl_secs: u64) -> anyhow::Result<String> {
+    pub fn agent_token(
+        &self,
+        agent_id: &str,
+        version: i64,
+        now_secs: i64,
+        ttl_secs: u64,
+    ) -> anyhow::Result<String> {
         self.sign(&Claims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -85,7 +91,14 @@ impl TokenKeys {
     }
 
     /// A token that opens one room for its visitor.
-    pub fn visitor_token(&self, visitor_id: &str, name: &str, room_id: &str, now_secs: i64, ttl_secs: u64) -> anyhow::Result<String> {
+    pub fn visitor_token(
+        &self,
+        visitor_id: &str,
+        name: &str,
+        room_id: &str,
+        now_secs: i64,
+        ttl_secs: u64,
+    ) -> anyhow::Result<String> {
         self.sign(&Claims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -100,7 +113,11 @@ impl TokenKeys {
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.encoding,
+        )?)
     }
 
     /// Verifies signature, algorithm, issuer, audience and expiry.
@@ -147,7 +164,9 @@ mod tests {
 
     #[test]
     fn another_secret_is_refused() {
-        let t = TokenKeys::new(b"one").visitor_token("v", "Ana", "r", now(), 60).unwrap();
+        let t = TokenKeys::new(b"one")
+            .visitor_token("v", "Ana", "r", now(), 60)
+            .unwrap();
         assert!(TokenKeys::new(b"two").verify(&t).is_err());
     }
 
@@ -156,14 +175,17 @@ mod tests {
         let keys = TokenKeys::new(b"k");
         let t = keys.visitor_token("v", "Ana", "r", now(), 60).unwrap();
         let payload = t.split('.').nth(1).unwrap();
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let header =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(keys.verify(&format!("{header}.{payload}.")).is_err());
     }
 
     #[test]
     fn a_visitor_token_without_a_room_is_refused() {
         let keys = TokenKeys::new(b"k");
-        let mut c = keys.verify(&keys.visitor_token("v", "Ana", "r", now(), 60).unwrap()).unwrap();
+        let mut c = keys
+            .verify(&keys.visitor_token("v", "Ana", "r", now(), 60).unwrap())
+            .unwrap();
         c.room = None;
         assert!(keys.verify(&keys.sign(&c).unwrap()).is_err());
     }

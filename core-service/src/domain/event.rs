@@ -11,15 +11,34 @@ use super::{EndReason, Message, Person, Room, Sender};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    RoomQueued { room: Room },
-    RoomTaken { room_id: String, agent: Person },
-    Message { message: Message },
-    Typing { room_id: String, from: Sender, typing: bool },
-    RoomUpdated { room: Room },
-    RoomClosed { room_id: String, reason: EndReason, message: String },
+    RoomQueued {
+        room: Room,
+    },
+    RoomTaken {
+        room_id: String,
+        agent: Person,
+    },
+    Message {
+        message: Message,
+    },
+    Typing {
+        room_id: String,
+        from: Sender,
+        typing: bool,
+    },
+    RoomUpdated {
+        room: Room,
+    },
+    RoomClosed {
+        room_id: String,
+        reason: EndReason,
+        message: String,
+    },
     /// Not for clients: ends every subscription of the agent (deleted,
     /// disabled or password changed).
-    AgentRevoked { agent_id: String },
+    AgentRevoked {
+        agent_id: String,
+    },
 }
 
 /// Who should see an event.

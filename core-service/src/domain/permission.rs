@@ -75,11 +75,7 @@ impl PermissionSet {
                 None => unknown.push(n.as_ref().to_string()),
             }
         }
-        if unknown.is_empty() {
-            Ok(set)
-        } else {
-            Err(unknown)
-        }
+        if unknown.is_empty() { Ok(set) } else { Err(unknown) }
     }
 }
 

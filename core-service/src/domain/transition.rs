@@ -111,27 +111,49 @@ mod tests {
 
     #[test]
     fn every_transition_is_allowed_by_the_state_machine() {
-        let p = Person { id: "a".into(), name: "A".into() };
+        let p = Person {
+            id: "a".into(),
+            name: "A".into(),
+        };
         let all = [
             Transition::Accept { agent: p.clone() },
-            Transition::Close { by_agent: None, text: "bye".into() },
-            Transition::Requeue { from_agent: "a".into() },
-            Transition::Transfer { from_agent: "a".into(), to: p },
-            Transition::Expire { idle_before: 0, text: "gone".into() },
+            Transition::Close {
+                by_agent: None,
+                text: "bye".into(),
+            },
+            Transition::Requeue {
+                from_agent: "a".into(),
+            },
+            Transition::Transfer {
+                from_agent: "a".into(),
+                to: p,
+            },
+            Transition::Expire {
+                idle_before: 0,
+                text: "gone".into(),
+            },
         ];
         for t in all {
             for from in t.precondition().statuses {
-                assert!(from.check_transition(t.effect().status).is_ok(), "{t:?} from {from:?}");
+                assert!(
+                    from.check_transition(t.effect().status).is_ok(),
+                    "{t:?} from {from:?}"
+                );
             }
         }
     }
 
     #[test]
     fn only_final_states_carry_an_end_message() {
-        let close = Transition::Close { by_agent: Some("a".into()), text: "bye".into() };
+        let close = Transition::Close {
+            by_agent: Some("a".into()),
+            text: "bye".into(),
+        };
         assert_eq!(close.effect().end_message.as_deref(), Some("bye"));
         assert_eq!(close.precondition().agent_id.as_deref(), Some("a"));
-        let requeue = Transition::Requeue { from_agent: "a".into() };
+        let requeue = Transition::Requeue {
+            from_agent: "a".into(),
+        };
         assert_eq!(requeue.effect().end_message, None);
         assert_eq!(requeue.effect().agent, AgentChange::Clear);
     }

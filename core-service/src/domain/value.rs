@@ -16,7 +16,10 @@ fn single_line(field: &str, raw: &str, max: usize) -> Result<String, FieldError>
         return Err(FieldError::new(field, "must not be empty"));
     }
     if chars(s) > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(FieldError::new(field, "must not contain control characters"));
@@ -108,7 +111,10 @@ impl ClientId {
             return Err(FieldError::new("client_id", "must be at most 64 characters"));
         }
         if raw.chars().any(char::is_control) {
-            return Err(FieldError::new("client_id", "must not contain control characters"));
+            return Err(FieldError::new(
+                "client_id",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(raw.to_string()))
     }
@@ -228,7 +234,10 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "must not be empty"));
     }
     if chars(raw) > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(raw.to_string())
 }
@@ -285,8 +294,14 @@ mod tests {
     #[test]
     fn content_over_the_limit_is_too_large_and_blank_is_invalid() {
         assert!(MessageContent::parse("héllo", 5).is_ok());
-        assert!(matches!(MessageContent::parse("héllo!", 5), Err(DomainError::TooLarge(_))));
-        assert!(matches!(MessageContent::parse(" \n ", 5), Err(DomainError::Invalid(_))));
+        assert!(matches!(
+            MessageContent::parse("héllo!", 5),
+            Err(DomainError::TooLarge(_))
+        ));
+        assert!(matches!(
+            MessageContent::parse(" \n ", 5),
+            Err(DomainError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -314,7 +329,14 @@ mod tests {
     #[test]
     fn emails_need_a_plausible_shape() {
         assert!(Email::parse("ana@example.com").is_ok());
-        for bad in ["ana", "ana@", "@example.com", "ana@example", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

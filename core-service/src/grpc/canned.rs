@@ -26,7 +26,10 @@ impl CannedResponseService for CannedApi {
         }))
     }
 
-    async fn create_canned_response(&self, req: Request<pb::CreateCannedResponseRequest>) -> Reply<pb::CannedResponse> {
+    async fn create_canned_response(
+        &self,
+        req: Request<pb::CreateCannedResponseRequest>,
+    ) -> Reply<pb::CannedResponse> {
         let p = principal(&req)?;
         let r = req.into_inner();
         let new = NewCanned {
@@ -35,10 +38,15 @@ impl CannedResponseService for CannedApi {
             body: r.body,
             scope: convert::canned_scope_from(r.scope),
         };
-        Ok(Response::new(convert::canned(self.0.create_canned(&p, new).await?)))
+        Ok(Response::new(convert::canned(
+            self.0.create_canned(&p, new).await?,
+        )))
     }
 
-    async fn update_canned_response(&self, req: Request<pb::UpdateCannedResponseRequest>) -> Reply<pb::CannedResponse> {
+    async fn update_canned_response(
+        &self,
+        req: Request<pb::UpdateCannedResponseRequest>,
+    ) -> Reply<pb::CannedResponse> {
         let p = principal(&req)?;
         let r = req.into_inner();
         let update = CannedUpdate {
@@ -47,7 +55,9 @@ impl CannedResponseService for CannedApi {
             body: r.body,
             scope: convert::canned_scope_from(r.scope),
         };
-        Ok(Response::new(convert::canned(self.0.update_canned(&p, &r.id, update).await?)))
+        Ok(Response::new(convert::canned(
+            self.0.update_canned(&p, &r.id, update).await?,
+        )))
     }
 
     async fn delete_canned_response(

@@ -35,17 +35,16 @@ pub fn routes(core: &Arc<Core>, stop: &CancellationToken) -> tonic::service::Rou
         .add_service(MessageServiceServer::new(messages::MessagesApi(core.clone())))
         .add_service(CannedResponseServiceServer::new(canned::CannedApi(core.clone())))
         .add_service(AdminServiceServer::new(admin::AdminApi(core.clone())))
-        .add_service(EventServiceServer::new(events::EventsApi { core: core.clone(), stop: stop.clone() }));
+        .add_service(EventServiceServer::new(events::EventsApi {
+            core: core.clone(),
+            stop: stop.clone(),
+        }));
     b.routes()
 }
 
 /// Serves gRPC on `listener` until `shutdown` resolves; `stop` ends the
 /// live event streams so that the graceful shutdown can finish.
-pub async fn serve(
-    core: Arc<Core>,
-    listener: TcpListener,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationToken) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RoomServiceServer<rooms::RoomsApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -66,12 +65,20 @@ pub async fn serve(
 }
 
 /// Keeps grpc.health.v1 ("" and every service) in step with the database.
-async fn watch_readiness(core: Arc<Core>, health: tonic_health::server::HealthReporter, stop: CancellationToken) {
+async fn watch_readiness(
+    core: Arc<Core>,
+    health: tonic_health::server::HealthReporter,
+    stop: CancellationToken,
+) {
     let mut was_ready = true;
     loop {
         let ready = core.ready().await.is_ok();
         if ready != was_ready {
-            let status = if ready { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+            let status = if ready {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
             health.set_service_status("", status).await;
             health.set_service_status("livechat.v1.RoomService", status).await;
             tracing::info!(ready, "readiness changed");

@@ -24,7 +24,9 @@ fn login_response(o: LoginOutcome) -> pb::LoginResponse {
 impl AuthService for AuthApi {
     async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
         let r = req.into_inner();
-        Ok(Response::new(login_response(self.0.login(&r.username, &r.password).await?)))
+        Ok(Response::new(login_response(
+            self.0.login(&r.username, &r.password).await?,
+        )))
     }
 
     async fn refresh(&self, req: Request<pb::RefreshRequest>) -> Result<Response<pb::LoginResponse>, Status> {
@@ -32,7 +34,10 @@ impl AuthService for AuthApi {
         Ok(Response::new(login_response(self.0.refresh(&p).await?)))
     }
 
-    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let p = principal(&req)?;
         let user = Some(convert::person(p.person()));
         let res = match p {

@@ -11,7 +11,14 @@ use crate::domain::Millis;
 use crate::error::{CoreError, CoreResult};
 
 fn record(m: canned::Model) -> CannedRecord {
-    CannedRecord { id: m.id, owner_id: m.owner_id, shared: m.shared, shortcut: m.shortcut, title: m.title, body: m.body }
+    CannedRecord {
+        id: m.id,
+        owner_id: m.owner_id,
+        shared: m.shared,
+        shortcut: m.shortcut,
+        title: m.title,
+        body: m.body,
+    }
 }
 
 fn taken(e: sea_orm::DbErr) -> CoreError {
@@ -26,7 +33,11 @@ fn taken(e: sea_orm::DbErr) -> CoreError {
 impl CannedStore for SqlStore {
     async fn visible_to(&self, agent_id: &str) -> CoreResult<Vec<CannedRecord>> {
         let rows = canned::Entity::find()
-            .filter(Condition::any().add(canned::Column::OwnerId.eq(agent_id)).add(canned::Column::Shared.eq(true)))
+            .filter(
+                Condition::any()
+                    .add(canned::Column::OwnerId.eq(agent_id))
+                    .add(canned::Column::Shared.eq(true)),
+            )
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(record).collect())
@@ -64,6 +75,10 @@ impl CannedStore for SqlStore {
     }
 
     async fn delete_canned(&self, id: &str) -> CoreResult<bool> {
-        Ok(canned::Entity::delete_by_id(id).exec(&self.db).await?.rows_affected > 0)
+        Ok(canned::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await?
+            .rows_affected
+            > 0)
     }
 }

@@ -29,7 +29,9 @@ pub(super) async fn append_in<C: ConnectionTrait>(
         .filter(room::Column::Id.eq(room_id));
     match guard {
         Some(SendGuard::Visitor) => {
-            bump = bump.filter(room::Column::Status.is_in([RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str()]));
+            bump = bump.filter(
+                room::Column::Status.is_in([RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str()]),
+            );
         }
         Some(SendGuard::EngagedAgent(agent_id)) => {
             bump = bump
@@ -96,7 +98,12 @@ impl MessageStore for SqlStore {
         }
     }
 
-    async fn by_client_id(&self, room_id: &str, sender: &Sender, client_id: &str) -> CoreResult<Option<Message>> {
+    async fn by_client_id(
+        &self,
+        room_id: &str,
+        sender: &Sender,
+        client_id: &str,
+    ) -> CoreResult<Option<Message>> {
         message::Entity::find()
             .filter(message::Column::RoomId.eq(room_id))
             .filter(message::Column::SenderKind.eq(sender.kind.as_str()))
@@ -131,7 +138,10 @@ impl MessageStore for SqlStore {
         if newest_first {
             rows.reverse();
         }
-        let messages = rows.into_iter().map(convert::message).collect::<CoreResult<Vec<_>>>()?;
+        let messages = rows
+            .into_iter()
+            .map(convert::message)
+            .collect::<CoreResult<Vec<_>>>()?;
         Ok((messages, has_more))
     }
 }

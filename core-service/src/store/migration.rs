@@ -13,8 +13,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261123_000001_initial"
+    }
+}
 
 #[derive(DeriveIden)]
 enum Rooms {
@@ -171,7 +176,10 @@ impl MigrationTrait for Initial {
         .await?;
         for (name, cols) in [
             ("rooms_status_created", vec![Rooms::Status, Rooms::CreatedAt]),
-            ("rooms_status_last_message", vec![Rooms::Status, Rooms::LastMessageAt]),
+            (
+                "rooms_status_last_message",
+                vec![Rooms::Status, Rooms::LastMessageAt],
+            ),
             ("rooms_agent_status", vec![Rooms::AgentId, Rooms::Status]),
             ("rooms_channel_external", vec![Rooms::Channel, Rooms::ExternalId]),
         ] {
@@ -225,11 +233,21 @@ impl MigrationTrait for Initial {
             Table::create()
                 .table(Agents::Table)
                 .col(id(Agents::Id).primary_key())
-                .col(ColumnDef::new(Agents::Username).string_len(64).not_null().unique_key())
+                .col(
+                    ColumnDef::new(Agents::Username)
+                        .string_len(64)
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(text(Agents::Name))
                 .col(ColumnDef::new(Agents::GroupName).string_len(64).not_null())
                 .col(text(Agents::PasswordHash))
-                .col(ColumnDef::new(Agents::TokenVersion).big_integer().not_null().default(0))
+                .col(
+                    ColumnDef::new(Agents::TokenVersion)
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
                 .col(flag(Agents::Disabled))
                 .col(millis(Agents::CreatedAt))
                 .to_owned(),
@@ -239,7 +257,12 @@ impl MigrationTrait for Initial {
         m.create_table(
             Table::create()
                 .table(PermissionGroups::Table)
-                .col(ColumnDef::new(PermissionGroups::Name).string_len(64).not_null().primary_key())
+                .col(
+                    ColumnDef::new(PermissionGroups::Name)
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(text(PermissionGroups::Permissions))
                 .col(flag(PermissionGroups::BuiltIn))
                 .to_owned(),
@@ -249,7 +272,11 @@ impl MigrationTrait for Initial {
             m.exec_stmt(
                 Query::insert()
                     .into_table(PermissionGroups::Table)
-                    .columns([PermissionGroups::Name, PermissionGroups::Permissions, PermissionGroups::BuiltIn])
+                    .columns([
+                        PermissionGroups::Name,
+                        PermissionGroups::Permissions,
+                        PermissionGroups::BuiltIn,
+                    ])
                     .values_panic([name.into(), perms.names().join(",").into(), true.into()])
                     .to_owned(),
             )
@@ -262,7 +289,11 @@ impl MigrationTrait for Initial {
                 .col(id(RoomDeclines::RoomId))
                 .col(id(RoomDeclines::AgentId))
                 .col(millis(RoomDeclines::CreatedAt))
-                .primary_key(Index::create().col(RoomDeclines::RoomId).col(RoomDeclines::AgentId))
+                .primary_key(
+                    Index::create()
+                        .col(RoomDeclines::RoomId)
+                        .col(RoomDeclines::AgentId),
+                )
                 .to_owned(),
         )
         .await?;
@@ -281,7 +312,11 @@ impl MigrationTrait for Initial {
                 .col(id(CannedResponses::Id).primary_key())
                 .col(id(CannedResponses::OwnerId))
                 .col(flag(CannedResponses::Shared))
-                .col(ColumnDef::new(CannedResponses::Shortcut).string_len(128).not_null())
+                .col(
+                    ColumnDef::new(CannedResponses::Shortcut)
+                        .string_len(128)
+                        .not_null(),
+                )
                 .col(text(CannedResponses::Title))
                 .col(text(CannedResponses::Body))
                 .col(millis(CannedResponses::CreatedAt))
@@ -303,7 +338,12 @@ impl MigrationTrait for Initial {
         m.create_table(
             Table::create()
                 .table(Settings::Table)
-                .col(ColumnDef::new(Settings::Key).string_len(64).not_null().primary_key())
+                .col(
+                    ColumnDef::new(Settings::Key)
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(text(Settings::Value))
                 .to_owned(),
         )
@@ -316,7 +356,11 @@ impl MigrationTrait for Initial {
                 .col(id(AgentPresence::AgentId))
                 .col(ColumnDef::new(AgentPresence::Connections).integer().not_null())
                 .col(millis(AgentPresence::LastSeenAt))
-                .primary_key(Index::create().col(AgentPresence::ReplicaId).col(AgentPresence::AgentId))
+                .primary_key(
+                    Index::create()
+                        .col(AgentPresence::ReplicaId)
+                        .col(AgentPresence::AgentId),
+                )
                 .to_owned(),
         )
         .await?;

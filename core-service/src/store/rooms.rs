@@ -15,7 +15,11 @@ use crate::error::{CoreError, CoreResult};
 
 #[async_trait]
 impl RoomStore for SqlStore {
-    async fn create_room(&self, new: NewRoom, first: Option<NewMessage>) -> CoreResult<(Room, Option<Message>)> {
+    async fn create_room(
+        &self,
+        new: NewRoom,
+        first: Option<NewMessage>,
+    ) -> CoreResult<(Room, Option<Message>)> {
         let txn = self.db.begin().await?;
         let row = room::ActiveModel {
             id: Set(new.id.clone()),
@@ -51,7 +55,11 @@ impl RoomStore for SqlStore {
     }
 
     async fn room(&self, id: &str) -> CoreResult<Option<Room>> {
-        room::Entity::find_by_id(id).one(&self.db).await?.map(convert::room).transpose()
+        room::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(convert::room)
+            .transpose()
     }
 
     async fn rooms(&self, f: &RoomFilter) -> CoreResult<Vec<Room>> {
@@ -72,9 +80,11 @@ impl RoomStore for SqlStore {
         // The queue is served oldest first; other lists keep the newest.
         let oldest_first = f.status == Some(RoomStatus::Queued);
         let q = if oldest_first {
-            q.order_by_asc(room::Column::CreatedAt).order_by_asc(room::Column::Id)
+            q.order_by_asc(room::Column::CreatedAt)
+                .order_by_asc(room::Column::Id)
         } else {
-            q.order_by_desc(room::Column::CreatedAt).order_by_desc(room::Column::Id)
+            q.order_by_desc(room::Column::CreatedAt)
+                .order_by_desc(room::Column::Id)
         };
         let mut rows = q.limit(f.limit).all(&self.db).await?;
         if !oldest_first {
@@ -152,12 +162,18 @@ impl RoomStore for SqlStore {
     }
 
     async fn decliners(&self, room_id: &str) -> CoreResult<Vec<String>> {
-        let rows = decline::Entity::find().filter(decline::Column::RoomId.eq(room_id)).all(&self.db).await?;
+        let rows = decline::Entity::find()
+            .filter(decline::Column::RoomId.eq(room_id))
+            .all(&self.db)
+            .await?;
         Ok(rows.into_iter().map(|d| d.agent_id).collect())
     }
 
     async fn declined_by(&self, agent_id: &str) -> CoreResult<Vec<String>> {
-        let rows = decline::Entity::find().filter(decline::Column::AgentId.eq(agent_id)).all(&self.db).await?;
+        let rows = decline::Entity::find()
+            .filter(decline::Column::AgentId.eq(agent_id))
+            .all(&self.db)
+            .await?;
         Ok(rows.into_iter().map(|d| d.room_id).collect())
     }
 

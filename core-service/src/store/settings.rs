@@ -33,17 +33,25 @@ impl SettingsStore for SqlStore {
     }
 
     async fn save_settings(&self, s: &Settings) -> CoreResult<()> {
-        let serde_json::Value::Object(map) = serde_json::to_value(s).map_err(|e| CoreError::Unexpected(e.into()))?
+        let serde_json::Value::Object(map) =
+            serde_json::to_value(s).map_err(|e| CoreError::Unexpected(e.into()))?
         else {
             unreachable!("settings serialize to an object")
         };
         let rows: Vec<setting::ActiveModel> = map
             .into_iter()
-            .map(|(key, value)| setting::ActiveModel { key: Set(key), value: Set(value.to_string()) })
+            .map(|(key, value)| setting::ActiveModel {
+                key: Set(key),
+                value: Set(value.to_string()),
+            })
             .collect();
         let txn = self.db.begin().await?;
         setting::Entity::insert_many(rows)
-            .on_conflict(OnConflict::column(setting::Column::Key).update_column(setting::Column::Value).to_owned())
+            .on_conflict(
+                OnConflict::column(setting::Column::Key)
+                    .update_column(setting::Column::Value)
+                    .to_owned(),
+            )
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -74,7 +82,11 @@ impl PresenceStore for SqlStore {
         Ok(())
     }
 
-    async fn presence(&self, agent_ids: &[String], fresh_after: Millis) -> CoreResult<Vec<(String, bool, Millis)>> {
+    async fn presence(
+        &self,
+        agent_ids: &[String],
+        fresh_after: Millis,
+    ) -> CoreResult<Vec<(String, bool, Millis)>> {
         let rows = presence::Entity::find()
             .filter(presence::Column::AgentId.is_in(agent_ids.iter().map(String::as_str)))
             .all(&self.db)
@@ -85,11 +97,17 @@ impl PresenceStore for SqlStore {
             e.0 |= r.connections > 0 && r.last_seen_at > fresh_after;
             e.1 = e.1.max(r.last_seen_at);
         }
-        Ok(by_agent.into_iter().map(|(a, (live, seen))| (a, live, seen)).collect())
+        Ok(by_agent
+            .into_iter()
+            .map(|(a, (live, seen))| (a, live, seen))
+            .collect())
     }
 
     async fn prune_presence(&self, before: Millis) -> CoreResult<()> {
-        presence::Entity::delete_many().filter(presence::Column::LastSeenAt.lt(before)).exec(&self.db).await?;
+        presence::Entity::delete_many()
+            .filter(presence::Column::LastSeenAt.lt(before))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 }

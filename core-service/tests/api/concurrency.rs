@@ -66,7 +66,12 @@ async fn engaged_room(app: &TestApp) -> (pb::Room, String, String) {
 }
 
 /// 100 sends from each side, all at once. Returns every send's message.
-async fn two_hundred_concurrent_sends(app: &Arc<TestApp>, room_id: &str, visitor: &str, agent: &str) -> Vec<pb::Message> {
+async fn two_hundred_concurrent_sends(
+    app: &Arc<TestApp>,
+    room_id: &str,
+    visitor: &str,
+    agent: &str,
+) -> Vec<pb::Message> {
     let mut tasks = Vec::new();
     for i in 0..100 {
         for (who, token) in [("v", visitor), ("a", agent)] {
@@ -106,7 +111,11 @@ async fn two_hundred_concurrent_sends_get_unique_gapless_seqs() {
     assert_eq!(ids.len(), 200);
 
     let history = app.all_messages(&visitor, &room.id).await;
-    assert_eq!(seqs(&history), (1..=202).collect::<Vec<u64>>(), "history must be 1..=202 with no gap or repeat");
+    assert_eq!(
+        seqs(&history),
+        (1..=202).collect::<Vec<u64>>(),
+        "history must be 1..=202 with no gap or repeat"
+    );
     let count = |k: SenderKind| history.iter().filter(|m| sender_kind(m) == k).count();
     assert_eq!(count(SenderKind::Visitor), 101);
     assert_eq!(count(SenderKind::Agent), 100);

@@ -124,7 +124,9 @@ impl Bearer {
             Self(None)
         } else {
             Self(Some(
-                format!("Bearer {token}").parse().expect("token is valid metadata"),
+                format!("Bearer {token}")
+                    .parse()
+                    .expect("token is valid metadata"),
             ))
         }
     }
@@ -147,7 +149,9 @@ pub fn authed<T>(message: T, token: &str) -> Request<T> {
     if !token.is_empty() {
         req.metadata_mut().insert(
             "authorization",
-            format!("Bearer {token}").parse().expect("token is valid metadata"),
+            format!("Bearer {token}")
+                .parse()
+                .expect("token is valid metadata"),
         );
     }
     req
@@ -269,7 +273,10 @@ fn with_database_name(url: &str, name: &str) -> String {
         Some((m, q)) => (m, Some(q)),
         None => (url, None),
     };
-    let authority_start = main.find("://").map(|i| i + 3).expect("database URL has a scheme");
+    let authority_start = main
+        .find("://")
+        .map(|i| i + 3)
+        .expect("database URL has a scheme");
     let path_start = main[authority_start..]
         .find('/')
         .map(|i| authority_start + i)
@@ -292,7 +299,10 @@ fn database_name_is_replaced_and_the_query_kept() {
         with_database_name("postgres://u:p@h/test?sslmode=disable", "lc_1"),
         "postgres://u:p@h/lc_1?sslmode=disable"
     );
-    assert_eq!(with_database_name("postgres://h:5432", "lc_1"), "postgres://h:5432/lc_1");
+    assert_eq!(
+        with_database_name("postgres://h:5432", "lc_1"),
+        "postgres://h:5432/lc_1"
+    );
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -396,7 +406,10 @@ impl TestApp {
     }
 
     pub async fn who_am_i(&self, token: &str) -> Result<pb::WhoAmIResponse, Status> {
-        self.auth(token).who_am_i(pb::WhoAmIRequest {}).await.map(|r| r.into_inner())
+        self.auth(token)
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .map(|r| r.into_inner())
     }
 
     /// A new agent in `group` (unique username, password AGENT_PASSWORD), logged in.
@@ -453,7 +466,9 @@ impl TestApp {
 
     pub async fn settings(&self) -> pb::Settings {
         ok(
-            self.admin_api(&self.admin_token).get_settings(pb::GetSettingsRequest {}).await,
+            self.admin_api(&self.admin_token)
+                .get_settings(pb::GetSettingsRequest {})
+                .await,
             "GetSettings",
         )
     }
@@ -484,14 +499,18 @@ impl TestApp {
 
     pub async fn get_room(&self, token: &str, room_id: &str) -> Result<pb::Room, Status> {
         self.rooms(token)
-            .get_room(pb::GetRoomRequest { room_id: room_id.into() })
+            .get_room(pb::GetRoomRequest {
+                room_id: room_id.into(),
+            })
             .await
             .map(|r| r.into_inner())
     }
 
     pub async fn try_accept(&self, token: &str, room_id: &str) -> Result<pb::Room, Status> {
         self.rooms(token)
-            .accept_room(pb::RoomRequest { room_id: room_id.into() })
+            .accept_room(pb::RoomRequest {
+                room_id: room_id.into(),
+            })
             .await
             .map(|r| r.into_inner())
     }
@@ -606,7 +625,11 @@ impl TestApp {
 
     /// Subscribes without reading anything: for calls expected to fail.
     pub async fn try_subscribe(&self, token: &str) -> Result<Streaming<pb::Event>, Status> {
-        let mut stream = self.events(token).subscribe(pb::SubscribeRequest {}).await?.into_inner();
+        let mut stream = self
+            .events(token)
+            .subscribe(pb::SubscribeRequest {})
+            .await?
+            .into_inner();
         // Some servers refuse on the first message rather than in the headers.
         match tokio::time::timeout(EVENT_TIMEOUT, stream.message()).await {
             Ok(Err(s)) => Err(s),
@@ -692,14 +715,17 @@ impl Events {
 
     /// The stored message with `seq` in `room_id`.
     pub async fn message(&mut self, room_id: &str, seq: u64) -> pb::Message {
-        self.wait_for(&format!("MessageStored seq {seq} of room {room_id}"), |k| match k {
-            Kind::Message(m) => m
-                .message
-                .as_ref()
-                .filter(|m| m.room_id == room_id && m.seq == seq)
-                .cloned(),
-            _ => None,
-        })
+        self.wait_for(
+            &format!("MessageStored seq {seq} of room {room_id}"),
+            |k| match k {
+                Kind::Message(m) => m
+                    .message
+                    .as_ref()
+                    .filter(|m| m.room_id == room_id && m.seq == seq)
+                    .cloned(),
+                _ => None,
+            },
+        )
         .await
     }
 
@@ -709,10 +735,13 @@ impl Events {
         let mut out = Vec::new();
         loop {
             let m = self
-                .wait_for(&format!("messages of {room_id} through seq {last_seq}"), |k| match k {
-                    Kind::Message(m) => m.message.as_ref().filter(|m| m.room_id == room_id).cloned(),
-                    _ => None,
-                })
+                .wait_for(
+                    &format!("messages of {room_id} through seq {last_seq}"),
+                    |k| match k {
+                        Kind::Message(m) => m.message.as_ref().filter(|m| m.room_id == room_id).cloned(),
+                        _ => None,
+                    },
+                )
                 .await;
             let seq = m.seq;
             out.push(m);
@@ -766,7 +795,10 @@ pub fn seqs(messages: &[pb::Message]) -> Vec<u64> {
 }
 
 pub fn sender_kind(m: &pb::Message) -> pb::SenderKind {
-    m.sender.as_ref().map(|s| s.kind()).unwrap_or(pb::SenderKind::Unspecified)
+    m.sender
+        .as_ref()
+        .map(|s| s.kind())
+        .unwrap_or(pb::SenderKind::Unspecified)
 }
 
 pub fn sender_id(m: &pb::Message) -> String {

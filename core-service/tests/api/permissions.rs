@@ -33,8 +33,14 @@ async fn an_agent_cannot_read_or_write_another_agents_room() {
     app.get_room(&app.admin_token(), &room.id).await.unwrap();
 
     expect_err(app.get_room(&other.token, &room.id).await, "forbidden");
-    expect_err(app.try_history(&other.token, &room.id, None, None, None).await, "forbidden");
-    expect_err(app.try_send(&other.token, &room.id, "psst", None).await, "forbidden");
+    expect_err(
+        app.try_history(&other.token, &room.id, None, None, None).await,
+        "forbidden",
+    );
+    expect_err(
+        app.try_send(&other.token, &room.id, "psst", None).await,
+        "forbidden",
+    );
     assert_eq!(app.get_room(&owner.token, &room.id).await.unwrap().last_seq, 2);
 }
 
@@ -48,7 +54,10 @@ async fn a_visitor_token_does_not_open_another_room() {
     app.history(&my_token, &mine.id, None, None, None).await;
 
     expect_err(app.get_room(&my_token, &theirs.id).await, "forbidden");
-    expect_err(app.try_history(&my_token, &theirs.id, None, None, None).await, "forbidden");
+    expect_err(
+        app.try_history(&my_token, &theirs.id, None, None, None).await,
+        "forbidden",
+    );
     expect_err(app.try_send(&my_token, &theirs.id, "hi", None).await, "forbidden");
     let t = app.get_room(&app.admin_token(), &theirs.id).await.unwrap();
     assert_eq!(t.last_seq, 1);
@@ -60,11 +69,15 @@ async fn a_visitor_token_cannot_act_as_an_agent() {
     let (room, visitor) = app.create_room("Pia", Some("hi")).await;
     expect_err(app.try_accept(&visitor, &room.id).await, "forbidden");
     expect_err(
-        app.rooms(&visitor).list_rooms(pb::ListRoomsRequest::default()).await,
+        app.rooms(&visitor)
+            .list_rooms(pb::ListRoomsRequest::default())
+            .await,
         "forbidden",
     );
     expect_err(
-        app.admin_api(&visitor).list_agents(pb::ListAgentsRequest {}).await,
+        app.admin_api(&visitor)
+            .list_agents(pb::ListAgentsRequest {})
+            .await,
         "forbidden",
     );
 }
@@ -84,18 +97,31 @@ async fn an_expired_token_is_unauthenticated() {
     let now = now_secs();
     // The forged claims are right: the same ones, unexpired, work.
     let fresh = forge_token(&agent_claims(&app.admin.id, 0, now - 10, now + 600));
-    app.who_am_i(&fresh).await.expect("a well-forged current token works");
+    app.who_am_i(&fresh)
+        .await
+        .expect("a well-forged current token works");
 
     let expired = forge_token(&agent_claims(&app.admin.id, 0, now - 7200, now - 60));
     expect_err(app.who_am_i(&expired).await, "unauthorized");
-    expect_err(app.rooms(&expired).list_rooms(pb::ListRoomsRequest::default()).await, "unauthorized");
+    expect_err(
+        app.rooms(&expired)
+            .list_rooms(pb::ListRoomsRequest::default())
+            .await,
+        "unauthorized",
+    );
     expect_err(app.try_subscribe(&expired).await, "unauthorized");
 
     let (room, visitor) = app.create_room("Rae", None).await;
     let visitor_id = room.visitor.as_ref().unwrap().id.clone();
     let real = claims_of(&visitor);
     assert_eq!(real["sub"], visitor_id.as_str());
-    let expired_visitor = forge_token(&visitor_claims(&visitor_id, &room.id, "Rae", now - 7200, now - 60));
+    let expired_visitor = forge_token(&visitor_claims(
+        &visitor_id,
+        &room.id,
+        "Rae",
+        now - 7200,
+        now - 60,
+    ));
     expect_err(app.get_room(&expired_visitor, &room.id).await, "unauthorized");
 }
 
@@ -112,7 +138,12 @@ async fn the_token_of_a_deleted_agent_is_unauthenticated() {
         "DeleteAgent",
     );
     expect_err(app.who_am_i(&agent.token).await, "unauthorized");
-    expect_err(app.rooms(&agent.token).list_rooms(pb::ListRoomsRequest::default()).await, "unauthorized");
+    expect_err(
+        app.rooms(&agent.token)
+            .list_rooms(pb::ListRoomsRequest::default())
+            .await,
+        "unauthorized",
+    );
     // Even a freshly forged token for the deleted id.
     let now = now_secs();
     let forged = forge_token(&agent_claims(&agent.id, 0, now, now + 600));
@@ -144,7 +175,8 @@ async fn a_token_with_a_tampered_signature_is_unauthenticated() {
     let mut claims = claims_of(&token);
     claims["exp"] = serde_json::json!(now + 999_999);
     use base64::Engine as _;
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    let payload =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
     let resigned = format!("{}.{}.{}", parts[0], payload, parts[2]);
     expect_err(app.who_am_i(&resigned).await, "unauthorized");
 
@@ -159,7 +191,12 @@ async fn an_unsigned_alg_none_token_is_unauthenticated() {
     let now = now_secs();
     let unsigned = forge_unsigned_token(&agent_claims(&app.admin.id, 0, now, now + 600));
     expect_err(app.who_am_i(&unsigned).await, "unauthorized");
-    expect_err(app.admin_api(&unsigned).list_agents(pb::ListAgentsRequest {}).await, "unauthorized");
+    expect_err(
+        app.admin_api(&unsigned)
+            .list_agents(pb::ListAgentsRequest {})
+            .await,
+        "unauthorized",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,11 +218,19 @@ async fn an_agent_group_token_cannot_call_admin_rpcs() {
     );
     expect_err(
         app.admin_api(&agent.token)
-            .update_settings(pb::UpdateSettingsRequest { history_load_count: Some(7), ..Default::default() })
+            .update_settings(pb::UpdateSettingsRequest {
+                history_load_count: Some(7),
+                ..Default::default()
+            })
             .await,
         "forbidden",
     );
-    expect_err(app.admin_api(&agent.token).list_agents(pb::ListAgentsRequest {}).await, "forbidden");
+    expect_err(
+        app.admin_api(&agent.token)
+            .list_agents(pb::ListAgentsRequest {})
+            .await,
+        "forbidden",
+    );
     expect_err(
         app.admin_api(&agent.token)
             .update_agent(pb::UpdateAgentRequest {
@@ -198,10 +243,18 @@ async fn an_agent_group_token_cannot_call_admin_rpcs() {
     );
 
     // Any agent may read the settings; nothing changed.
-    let read = ok(app.admin_api(&agent.token).get_settings(pb::GetSettingsRequest {}).await, "GetSettings");
+    let read = ok(
+        app.admin_api(&agent.token)
+            .get_settings(pb::GetSettingsRequest {})
+            .await,
+        "GetSettings",
+    );
     assert_eq!(read, before);
     expect_err(app.login("sneaky", "sneaky-password").await, "unauthorized");
-    assert_eq!(app.who_am_i(&agent.token).await.unwrap().group.as_deref(), Some("agent"));
+    assert_eq!(
+        app.who_am_i(&agent.token).await.unwrap().group.as_deref(),
+        Some("agent")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,17 +290,33 @@ async fn an_agent_lists_the_queue_and_their_own_rooms_only() {
     app.accept(&agent.token, &mine.id).await;
     app.accept(&app.admin_token(), &admins.id).await;
 
-    let listed = ok(app.rooms(&agent.token).list_rooms(pb::ListRoomsRequest::default()).await, "ListRooms");
+    let listed = ok(
+        app.rooms(&agent.token)
+            .list_rooms(pb::ListRoomsRequest::default())
+            .await,
+        "ListRooms",
+    );
     let ids: std::collections::HashSet<_> = listed.rooms.iter().map(|r| r.id.clone()).collect();
     assert!(ids.contains(&queued.id), "the queue is visible");
     assert!(ids.contains(&mine.id), "own rooms are visible");
-    assert!(!ids.contains(&admins.id), "another agent's room must not be listed: {listed:#?}");
+    assert!(
+        !ids.contains(&admins.id),
+        "another agent's room must not be listed: {listed:#?}"
+    );
 
-    let all = ok(app.rooms(&app.admin_token()).list_rooms(pb::ListRoomsRequest::default()).await, "ListRooms");
+    let all = ok(
+        app.rooms(&app.admin_token())
+            .list_rooms(pb::ListRoomsRequest::default())
+            .await,
+        "ListRooms",
+    );
     assert_eq!(all.rooms.len(), 3, "rooms.view_all sees every room");
     let engaged = ok(
         app.rooms(&app.admin_token())
-            .list_rooms(pb::ListRoomsRequest { status: RoomStatus::Engaged as i32, mine: false })
+            .list_rooms(pb::ListRoomsRequest {
+                status: RoomStatus::Engaged as i32,
+                mine: false,
+            })
             .await,
         "ListRooms",
     );
