@@ -1,15 +1,22 @@
 //! `livechat`: the whole product in one process, on SQLite with the
 //! in-process bus. `cargo run --release` at the repository root starts it.
 
+use std::net::SocketAddr;
+
 use clap::Parser;
 use livechat_core::telemetry::{LogFormat, init_tracing, shutdown_signal};
 
-/// livechat all-in-one: the core (and, as they land, the gateways) in one process.
+/// livechat all-in-one: core, REST API (and, as they land, WebSocket and pages) in one process.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Address of REST, WebSocket and pages [default: 127.0.0.1:8080].
+    #[arg(long, env = "LIVECHAT_LISTEN")]
+    listen: Option<SocketAddr>,
     #[command(flatten)]
     core: livechat_core::CoreConfig,
+    #[command(flatten)]
+    http: livechat_http::HttpConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -26,17 +33,22 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let addr = cli
+    let grpc_addr = cli
         .core
         .grpc_listen
         .unwrap_or(livechat_core::config::LIVECHAT_GRPC_LISTEN.into());
-    let listener = tokio::net::TcpListener::bind(addr)
+    let http_addr = cli.listen.unwrap_or(livechat::LIVECHAT_LISTEN.into());
+    let grpc = tokio::net::TcpListener::bind(grpc_addr)
         .await
-        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {grpc_addr}: {e}"))?;
+    let http = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {http_addr}: {e}"))?;
     eprintln!(
-        "livechat: gRPC API on http://{} (database {})",
-        listener.local_addr()?,
-        cli.core.database_url
+        "livechat is running (database {})\n  REST API:  http://{}/api/v1  (OpenAPI at /api/v1/openapi.json)\n  gRPC API:  http://{}",
+        cli.core.database_url,
+        http.local_addr()?,
+        grpc.local_addr()?,
     );
-    livechat_core::serve(cli.core, listener, shutdown_signal()).await
+    livechat::run(cli.core, cli.http, grpc, http, shutdown_signal()).await
 }

@@ -1,13 +1,19 @@
-//! The `livechat.v1` protobuf API: generated messages, tonic clients and
-//! servers, and the encoded descriptor set for server reflection.
+//! The `livechat.v1` API: generated protobuf messages, tonic clients and
+//! servers, the encoded descriptor set for server reflection, and the JSON
+//! shapes of PROTOCOL.md that the gateways build from them.
 //!
 //! The .proto files under `proto/livechat/v1` are the source of truth and are
 //! commented as the public API they are.
+
+pub mod error;
+pub mod json;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("livechat.v1");
 }
+
+pub use error::error_detail;
 
 /// The encoded `FileDescriptorSet` of every livechat.v1 file, for
 /// `tonic-reflection`.

@@ -49,29 +49,29 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
     let shared = create(
         &app,
         &app.admin_token(),
-        "/hello",
+        "hello",
         "Hello! How can I help?",
         CannedScope::Shared,
     )
     .await
     .unwrap();
     assert_eq!(shared.scope(), CannedScope::Shared);
-    let mine = create(&app, &a.token, "/mine", "A's text", CannedScope::Unspecified)
+    let mine = create(&app, &a.token, "mine", "A's text", CannedScope::Unspecified)
         .await
         .unwrap();
     assert_eq!(mine.scope(), CannedScope::Personal, "personal when unspecified");
     assert_eq!(mine.owner_id, a.id);
-    let theirs = create(&app, &b.token, "/theirs", "B's text", CannedScope::Personal)
+    let theirs = create(&app, &b.token, "theirs", "B's text", CannedScope::Personal)
         .await
         .unwrap();
 
     assert_eq!(
         shortcuts(&list(&app, &a.token, None).await),
-        vec!["/hello", "/mine"]
+        vec!["hello", "mine"]
     );
     assert_eq!(
         shortcuts(&list(&app, &b.token, None).await),
-        vec!["/hello", "/theirs"]
+        vec!["hello", "theirs"]
     );
 
     // Someone else's personal response does not exist for A.
@@ -113,7 +113,7 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
     );
     assert_eq!(
         (changed.body.as_str(), changed.shortcut.as_str()),
-        ("A's new text", "/mine")
+        ("A's new text", "mine")
     );
     ok(
         app.canned(&a.token)
@@ -121,7 +121,7 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
             .await,
         "DeleteCannedResponse",
     );
-    assert_eq!(shortcuts(&list(&app, &a.token, None).await), vec!["/hello"]);
+    assert_eq!(shortcuts(&list(&app, &a.token, None).await), vec!["hello"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,15 +129,15 @@ async fn a_shortcut_is_unique_per_owner() {
     let app = spawn_app().await;
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
-    create(&app, &a.token, "/thanks", "Thank you!", CannedScope::Personal)
+    create(&app, &a.token, "thanks", "Thank you!", CannedScope::Personal)
         .await
         .unwrap();
     expect_err(
-        create(&app, &a.token, "/thanks", "Thanks again", CannedScope::Personal).await,
+        create(&app, &a.token, "thanks", "Thanks again", CannedScope::Personal).await,
         "conflict",
     );
     // Another owner may use the same shortcut.
-    create(&app, &b.token, "/thanks", "Many thanks", CannedScope::Personal)
+    create(&app, &b.token, "thanks", "Many thanks", CannedScope::Personal)
         .await
         .unwrap();
     let a_list = list(&app, &a.token, None).await;
@@ -152,16 +152,16 @@ async fn shared_responses_need_canned_manage_shared() {
     let supervisor = app.create_agent_full("supervisor").await;
 
     expect_err(
-        create(&app, &agent.token, "/team", "Team text", CannedScope::Shared).await,
+        create(&app, &agent.token, "team", "Team text", CannedScope::Shared).await,
         "forbidden",
     );
-    let shared = create(&app, &supervisor.token, "/team", "Team text", CannedScope::Shared)
+    let shared = create(&app, &supervisor.token, "team", "Team text", CannedScope::Shared)
         .await
         .unwrap();
     assert_eq!(shared.scope(), CannedScope::Shared);
 
     // The agent sees it but cannot change or delete it.
-    assert_eq!(shortcuts(&list(&app, &agent.token, None).await), vec!["/team"]);
+    assert_eq!(shortcuts(&list(&app, &agent.token, None).await), vec!["team"]);
     expect_err(
         app.canned(&agent.token)
             .update_canned_response(pb::UpdateCannedResponseRequest {
@@ -181,7 +181,7 @@ async fn shared_responses_need_canned_manage_shared() {
         "forbidden",
     );
     // Nor turn a personal one into a shared one.
-    let own = create(&app, &agent.token, "/own", "Own text", CannedScope::Personal)
+    let own = create(&app, &agent.token, "own", "Own text", CannedScope::Personal)
         .await
         .unwrap();
     expect_err(
@@ -212,7 +212,7 @@ async fn canned_search_matches_shortcut_title_and_body_ignoring_case() {
     create(
         &app,
         &admin,
-        "/refund",
+        "refund",
         "We will refund you.",
         CannedScope::Personal,
     )
@@ -221,27 +221,24 @@ async fn canned_search_matches_shortcut_title_and_body_ignoring_case() {
     create(
         &app,
         &admin,
-        "/ship",
+        "ship",
         "Your PARCEL is on its way.",
         CannedScope::Personal,
     )
     .await
     .unwrap();
-    create(&app, &admin, "/bye", "Goodbye!", CannedScope::Shared)
+    create(&app, &admin, "bye", "Goodbye!", CannedScope::Shared)
         .await
         .unwrap();
 
     assert_eq!(
         shortcuts(&list(&app, &admin, Some("REFUND")).await),
-        vec!["/refund"]
+        vec!["refund"]
     );
+    assert_eq!(shortcuts(&list(&app, &admin, Some("parcel")).await), vec!["ship"]);
     assert_eq!(
-        shortcuts(&list(&app, &admin, Some("parcel")).await),
-        vec!["/ship"]
-    );
-    assert_eq!(
-        shortcuts(&list(&app, &admin, Some("title of /b")).await),
-        vec!["/bye"]
+        shortcuts(&list(&app, &admin, Some("title of b")).await),
+        vec!["bye"]
     );
     assert!(list(&app, &admin, Some("nothing-matches-this")).await.is_empty());
     assert_eq!(list(&app, &admin, None).await.len(), 3);

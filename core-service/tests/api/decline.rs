@@ -11,6 +11,8 @@ async fn a_declined_room_is_not_offered_again_but_another_agent_can_accept_it() 
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
     let (room, visitor) = app.create_room("Eve", Some("hi")).await;
+    // Distinct creation times, so that "oldest first" has one answer.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let (other_room, _) = app.create_room("Fay", Some("hi too")).await;
 
     let before = app.subscribe(&a.token).await;

@@ -231,7 +231,8 @@ pub struct TestApp {
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: Option<TempDir>,
+    // Declared last: dropped after the server has been told to stop.
+    _database: TestDatabase,
 }
 
 impl Drop for TestApp {
@@ -242,11 +243,54 @@ impl Drop for TestApp {
     }
 }
 
-/// A fresh, empty database for one test.
-async fn fresh_database() -> (String, Option<TempDir>) {
+/// Where a test's database lives.
+enum TestDatabase {
+    /// An SQLite file in a directory removed with it.
+    Sqlite(TempDir),
+    /// A database created on the server of LIVECHAT_TEST_DATABASE_URL,
+    /// dropped again when the test ends.
+    Server { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Server { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime: clean up on a thread of our own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let db = connect_server(&admin_url).await.ok()?;
+                    let _ = db
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
+                    let _ = db.close().await;
+                    Some(())
+                })
+            })
+            .join();
+        }
+    }
+}
+
+async fn connect_server(url: &str) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    let mut options = sea_orm::ConnectOptions::new(url.to_string());
+    options
+        .max_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    sea_orm::Database::connect(options).await
+}
+
+/// A fresh, empty database for one test, and its URL.
+async fn fresh_database() -> (String, TestDatabase) {
     match std::env::var("LIVECHAT_TEST_DATABASE_URL") {
         Ok(base) if !base.trim().is_empty() => {
-            let db = sea_orm::Database::connect(base.as_str()).await.unwrap_or_else(|e| {
+            let db = connect_server(&base).await.unwrap_or_else(|e| {
                 panic!(
                     "LIVECHAT_TEST_DATABASE_URL is set to {base:?}, but that server cannot be reached: {e}. \
                      Start the database or unset the variable to test on SQLite."
@@ -257,12 +301,22 @@ async fn fresh_database() -> (String, Option<TempDir>) {
                 .await
                 .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {base:?} failed: {e}"));
             let _ = db.close().await;
-            (with_database_name(&base, &name), None)
+            let url = with_database_name(&base, &name);
+            (
+                url,
+                TestDatabase::Server {
+                    admin_url: base,
+                    name,
+                },
+            )
         }
         _ => {
             let dir = tempfile::tempdir().expect("temporary directory");
             let path = dir.path().join("livechat.db");
-            (format!("sqlite://{}?mode=rwc", path.display()), Some(dir))
+            (
+                format!("sqlite://{}?mode=rwc", path.display()),
+                TestDatabase::Sqlite(dir),
+            )
         }
     }
 }
@@ -306,7 +360,7 @@ fn database_name_is_replaced_and_the_query_kept() {
 }
 
 pub async fn spawn_app() -> TestApp {
-    let (database_url, dir) = fresh_database().await;
+    let (database_url, database) = fresh_database().await;
     let mut config = CoreConfig::for_database(database_url.clone());
     config.jwt_secret = Some(Secret::new(JWT_SECRET));
     config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
@@ -363,7 +417,7 @@ pub async fn spawn_app() -> TestApp {
         database_url,
         shutdown: Some(tx),
         server,
-        _dir: dir,
+        _database: database,
     }
 }
 

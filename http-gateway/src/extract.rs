@@ -1,0 +1,189 @@
+//! Request extractors that fail with problem+json: JSON bodies (malformed →
+//! 400, wrong shape → 422 naming the field, too big → 413), optional
+//! bodies, query strings, and the caller's token.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::core::Token;
+use crate::problem::{ApiError, FieldProblem};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let field = if path == "." { "body".to_string() } else { path };
+            let message = inner.to_string();
+            // serde names a missing field itself; point at it.
+            let field = match message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.split('`').next())
+            {
+                Some(missing) => missing.to_string(),
+                None => field,
+            };
+            ApiError::invalid_fields(vec![FieldProblem {
+                field,
+                message: strip_position(&message),
+            }])
+        } else {
+            ApiError::malformed(format!(
+                "the body is not valid JSON: {}",
+                strip_position(&inner.to_string())
+            ))
+        }
+    })
+}
+
+fn strip_position(m: &str) -> String {
+    m.split(" at line ").next().unwrap_or(m).to_string()
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::new(
+            "too_large",
+            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        ),
+        other => ApiError::malformed(other.body_text()),
+    })
+}
+
+/// A JSON body. The content type is not insisted on: a body that parses is
+/// accepted, one that does not is a clear 400.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::malformed("a JSON body is required"));
+        }
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body that may be left out entirely (close, transfer).
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// A query string; a value of the wrong type names its parameter.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                ApiError::invalid(
+                    if field == "." { "query" } else { &field },
+                    e.into_inner().to_string(),
+                )
+            })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Token {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Token>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))
+    }
+}
+
+/// The request id the request-id layer set, for logs and the core.
+#[derive(Debug, Clone, Default)]
+pub struct RequestId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestId(
+            parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
+/// The client's IP, when the server was started with connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(PeerIp(info.map(|c| c.0.ip())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        content: String,
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        let e = parse_json::<Body>(b"{\"content\": ").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "invalid"));
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let e = parse_json::<Body>(b"{}").unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert_eq!(e.errors[0].field, "content");
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named() {
+        let e = parse_json::<Body>(br#"{"content":"x","limit":"many"}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "limit");
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_400_not_a_panic() {
+        let e = parse_json::<Body>(b"{\"content\":\"\xff\"}").unwrap_err();
+        assert_eq!(e.status.as_u16(), 400);
+    }
+}

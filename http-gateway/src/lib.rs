@@ -1,0 +1,219 @@
+//! livechat's REST API (PROTOCOL.md "REST"): a stateless translator from
+//! HTTP+JSON to the core's gRPC. Mounted by the all-in-one `livechat` and
+//! run alone as `http-gateway`.
+//!
+//! The middleware stack, outermost first: request id (accepted from
+//! `x-request-id` or generated, echoed back) → tracing span → CORS →
+//! metrics → deadline → (per route) bearer authentication → per-token rate
+//! limit → handler. Every failure becomes problem+json in `problem`.
+
+pub mod config;
+pub mod core;
+pub mod extract;
+pub mod login_guard;
+pub mod middleware;
+pub mod problem;
+pub mod routes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use config::HttpConfig;
+pub use core::CoreClient;
+use problem::ApiError;
+use routes::{admin, auth, canned, messages, ops, rooms};
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: CoreClient,
+    pub limits: Arc<middleware::Limits>,
+    pub request_timeout: Duration,
+    pub metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(core: CoreClient, cfg: &HttpConfig) -> Self {
+        let limits = Arc::new(middleware::Limits::new(cfg));
+        tokio::spawn(middleware::prune_limits(limits.clone()));
+        Self {
+            core,
+            limits,
+            request_timeout: Duration::from_millis(cfg.request_timeout_ms),
+            metrics: metrics_handle(),
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (the `metrics` facade has one).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another component may have installed one first; keep going.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "livechat REST API", version = "1", description = "PROTOCOL.md v1: rooms, messages, canned responses and administration."),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "operations"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The /api/v1 routes with their OpenAPI description.
+fn api(state: &AppState) -> OpenApiRouter<AppState> {
+    let public = OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(rooms::create));
+    let protected = OpenApiRouter::new()
+        .routes(routes!(auth::refresh))
+        .routes(routes!(rooms::list))
+        .routes(routes!(rooms::get))
+        .routes(routes!(rooms::accept))
+        .routes(routes!(rooms::decline))
+        .routes(routes!(rooms::close))
+        .routes(routes!(rooms::transfer))
+        .routes(routes!(messages::history, messages::send))
+        .routes(routes!(canned::list, canned::create))
+        .routes(routes!(canned::update, canned::delete))
+        .routes(routes!(admin::get_settings, admin::put_settings))
+        .routes(routes!(admin::list_agents, admin::create_agent))
+        .routes(routes!(admin::patch_agent, admin::delete_agent))
+        .routes(routes!(admin::list_groups, admin::create_group))
+        .routes(routes!(admin::put_group))
+        .route_layer(from_fn_with_state(state.clone(), middleware::rate_limit))
+        .route_layer(from_fn(middleware::require_bearer));
+    public.merge(protected)
+}
+
+/// The full OpenAPI document, as served at /api/v1/openapi.json.
+pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api(state))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .into_openapi()
+}
+
+/// The REST API under /api/v1 plus /healthz, /readyz and /metrics, with
+/// the whole middleware stack. Unknown paths are problem+json 404s.
+pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api(&state))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    let x_request_id = HeaderName::from_static("x-request-id");
+    router
+        .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .fallback(|| async { ApiError::not_found("no such route").into_response() })
+        .method_not_allowed_fallback(|| async {
+            ApiError { status: axum::http::StatusCode::METHOD_NOT_ALLOWED, ..ApiError::new("invalid", "method not allowed") }
+                .into_response()
+        })
+        .layer(from_fn_with_state(state.clone(), middleware::deadline))
+        .layer(from_fn(middleware::record_metrics))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(cors(cfg))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            // The path only: a query string could carry a token.
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+fn cors(cfg: &HttpConfig) -> CorsLayer {
+    let origins: Vec<HeaderValue> = cfg
+        .cors_origins
+        .iter()
+        .filter_map(|o| o.trim().parse().ok())
+        .collect();
+    let base = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    if cfg.cors_origins.iter().any(|o| o.trim() == "*") {
+        base.allow_origin(AllowOrigin::any())
+    } else {
+        base.allow_origin(origins)
+    }
+}
+
+/// Serves the REST API on `listener` until `shutdown` resolves, finishing
+/// requests in flight.
+pub async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! /settings, /agents and /groups.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use livechat_proto::{json, v1 as pb};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiResult, created};
+use crate::AppState;
+use crate::core::{Token, authed};
+use crate::extract::{JsonBody, RequestId};
+use crate::problem::Problem;
+
+/// Any subset of the settings; unknown keys are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    pub history_load_count: Option<u32>,
+    pub room_idle_timeout_secs: Option<u64>,
+    pub agent_grace_secs: Option<u64>,
+    pub agent_join_message: Option<String>,
+    pub agent_leave_message: Option<String>,
+    pub close_message: Option<String>,
+    pub max_message_chars: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateAgent {
+    pub username: String,
+    /// At least 8 characters.
+    pub password: String,
+    pub name: String,
+    pub group: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PatchAgent {
+    pub name: Option<String>,
+    pub group: Option<String>,
+    pub password: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<json::Agent>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GroupBody {
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct GroupPermissions {
+    /// Ignored when present: the name comes from the path.
+    pub name: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupList {
+    pub groups: Vec<json::Group>,
+}
+
+/// The settings (any agent may read them).
+#[utoipa::path(get, path = "/settings", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = json::Settings), (status = 401, body = Problem)))]
+pub async fn get_settings(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+) -> ApiResult<Json<json::Settings>> {
+    let r = s
+        .core
+        .admin()
+        .get_settings(authed(pb::GetSettingsRequest {}, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(r.into_inner().into()))
+}
+
+/// Change any subset; if one key is bad nothing changes.
+#[utoipa::path(put, path = "/settings", tag = "admin", request_body = SettingsUpdate, security(("bearer" = [])),
+    responses((status = 200, body = json::Settings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_settings(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    JsonBody(b): JsonBody<SettingsUpdate>,
+) -> ApiResult<Json<json::Settings>> {
+    let req = pb::UpdateSettingsRequest {
+        history_load_count: b.history_load_count,
+        room_idle_timeout_secs: b.room_idle_timeout_secs,
+        agent_grace_secs: b.agent_grace_secs,
+        agent_join_message: b.agent_join_message,
+        agent_leave_message: b.agent_leave_message,
+        close_message: b.close_message,
+        max_message_chars: b.max_message_chars,
+    };
+    let r = s
+        .core
+        .admin()
+        .update_settings(authed(req, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(r.into_inner().into()))
+}
+
+/// Every agent account.
+#[utoipa::path(get, path = "/agents", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = AgentList), (status = 403, body = Problem)))]
+pub async fn list_agents(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+) -> ApiResult<Json<AgentList>> {
+    let r = s
+        .core
+        .admin()
+        .list_agents(authed(pb::ListAgentsRequest {}, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(AgentList {
+        agents: r.into_inner().agents.into_iter().map(json::Agent::from).collect(),
+    }))
+}
+
+/// Create an agent account.
+#[utoipa::path(post, path = "/agents", tag = "admin", request_body = CreateAgent, security(("bearer" = [])),
+    responses((status = 201, body = json::Agent), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_agent(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    JsonBody(b): JsonBody<CreateAgent>,
+) -> ApiResult<(StatusCode, Json<json::Agent>)> {
+    let req = pb::CreateAgentRequest {
+        username: b.username,
+        password: b.password,
+        name: b.name,
+        group: b.group,
+    };
+    let r = s
+        .core
+        .admin()
+        .create_agent(authed(req, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(created(r.into_inner().into()))
+}
+
+/// Change an agent's name, group, password or disabled flag.
+#[utoipa::path(patch, path = "/agents/{id}", tag = "admin", params(("id" = String, Path)), request_body = PatchAgent,
+    security(("bearer" = [])),
+    responses((status = 200, body = json::Agent), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn patch_agent(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<PatchAgent>,
+) -> ApiResult<Json<json::Agent>> {
+    let req = pb::UpdateAgentRequest {
+        id,
+        name: b.name,
+        group: b.group,
+        password: b.password,
+        disabled: b.disabled,
+    };
+    let r = s
+        .core
+        .admin()
+        .update_agent(authed(req, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(r.into_inner().into()))
+}
+
+/// Delete an agent; their tokens stop working at once.
+#[utoipa::path(delete, path = "/agents/{id}", tag = "admin", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_agent(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .admin()
+        .delete_agent(authed(pb::DeleteAgentRequest { id }, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every permission group.
+#[utoipa::path(get, path = "/groups", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = GroupList), (status = 403, body = Problem)))]
+pub async fn list_groups(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+) -> ApiResult<Json<GroupList>> {
+    let r = s
+        .core
+        .admin()
+        .list_groups(authed(pb::ListGroupsRequest {}, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(GroupList {
+        groups: r.into_inner().groups.into_iter().map(json::Group::from).collect(),
+    }))
+}
+
+/// Create a permission group.
+#[utoipa::path(post, path = "/groups", tag = "admin", request_body = GroupBody, security(("bearer" = [])),
+    responses((status = 201, body = json::Group), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_group(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    JsonBody(b): JsonBody<GroupBody>,
+) -> ApiResult<(StatusCode, Json<json::Group>)> {
+    let req = pb::Group {
+        name: b.name,
+        permissions: b.permissions,
+    };
+    let r = s
+        .core
+        .admin()
+        .create_group(authed(req, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(created(r.into_inner().into()))
+}
+
+/// Replace a group's permissions (the admin group cannot change).
+#[utoipa::path(put, path = "/groups/{name}", tag = "admin", params(("name" = String, Path)), request_body = GroupPermissions,
+    security(("bearer" = [])),
+    responses((status = 200, body = json::Group), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn put_group(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(name): Path<String>,
+    JsonBody(b): JsonBody<GroupPermissions>,
+) -> ApiResult<Json<json::Group>> {
+    let req = pb::Group {
+        name,
+        permissions: b.permissions,
+    };
+    let r = s
+        .core
+        .admin()
+        .update_group(authed(req, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(r.into_inner().into()))
+}

@@ -1,0 +1,93 @@
+//! POST /auth/login and /auth/refresh.
+
+use axum::Json;
+use axum::extract::State;
+use livechat_proto::{json, v1 as pb};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiResult;
+use crate::AppState;
+use crate::core::{Token, authed};
+use crate::extract::{JsonBody, PeerIp, RequestId};
+use crate::problem::{ApiError, Problem};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub access_token: String,
+    /// Always "Bearer".
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+    pub agent: json::Agent,
+}
+
+fn login_response(r: pb::LoginResponse) -> LoginResponse {
+    LoginResponse {
+        access_token: r.access_token,
+        token_type: r.token_type,
+        expires_in: r.expires_in,
+        agent: r.agent.map(json::Agent::from).unwrap_or_else(|| json::Agent {
+            id: String::new(),
+            username: String::new(),
+            name: String::new(),
+            group: String::new(),
+            disabled: false,
+        }),
+    }
+}
+
+/// Log in as an agent. Wrong password and unknown user get the same 401.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(
+    State(s): State<AppState>,
+    PeerIp(peer): PeerIp,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    if let Some(ip) = peer {
+        s.limits.login_attempt(ip)?;
+    }
+    if let Some(wait) = s.limits.login_failures.locked_for(&body.username) {
+        return Err(ApiError::rate_limited(wait));
+    }
+    let req = pb::LoginRequest {
+        username: body.username.clone(),
+        password: body.password,
+    };
+    match s.core.auth().login(req).await {
+        Ok(r) => {
+            s.limits.login_failures.succeeded(&body.username);
+            Ok(Json(login_response(r.into_inner())))
+        }
+        Err(status) => {
+            let e = ApiError::from(status);
+            if e.code == "unauthorized" {
+                s.limits.login_failures.failed(&body.username);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A fresh token for a still-valid agent token.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem)))]
+pub async fn refresh(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+) -> ApiResult<Json<LoginResponse>> {
+    let r = s
+        .core
+        .auth()
+        .refresh(authed(pb::RefreshRequest {}, &token, rid.0.as_deref())?)
+        .await?;
+    Ok(Json(login_response(r.into_inner())))
+}

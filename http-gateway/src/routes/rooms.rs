@@ -1,0 +1,192 @@
+//! /rooms: requesting an agent, the queue, and a room's lifecycle.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use livechat_proto::{json, v1 as pb};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiResult, created};
+use crate::AppState;
+use crate::core::{Token, authed};
+use crate::extract::{JsonBody, OptionalJson, QueryParams, RequestId};
+use crate::problem::{ApiError, Problem};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateRoomRequest {
+    /// The visitor's name.
+    pub name: String,
+    pub email: Option<String>,
+    /// The first question; stored as seq 1.
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateRoomResponse {
+    pub room: json::Room,
+    /// Bearer token that opens this room (REST and WebSocket).
+    pub visitor_token: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListRoomsQuery {
+    /// queued, engaged, closed or expired.
+    pub status: Option<String>,
+    /// Only the caller's rooms.
+    pub mine: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomList {
+    pub rooms: Vec<json::Room>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CloseRequest {
+    /// Closing text; the close_message setting when absent.
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TransferRequest {
+    /// The agent who gets the room; absent: back to the queue.
+    pub agent_id: Option<String>,
+}
+
+/// Request an agent: creates a queued room for a web visitor.
+#[utoipa::path(post, path = "/rooms", tag = "rooms", request_body = CreateRoomRequest,
+    responses((status = 201, body = CreateRoomResponse), (status = 422, body = Problem)))]
+pub async fn create(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<CreateRoomRequest>,
+) -> ApiResult<(StatusCode, Json<CreateRoomResponse>)> {
+    let req = pb::CreateRoomRequest {
+        name: b.name,
+        email: b.email,
+        message: b.message,
+        channel: pb::Channel::Web as i32,
+        external_id: None,
+    };
+    let r = s.core.rooms().create_room(req).await?.into_inner();
+    let room = r
+        .room
+        .ok_or_else(|| ApiError::new("internal", "the core returned no room"))?;
+    Ok(created(CreateRoomResponse {
+        room: room.into(),
+        visitor_token: r.visitor_token,
+    }))
+}
+
+/// Rooms an agent may see; without rooms.view_all, the queue and their own.
+#[utoipa::path(get, path = "/rooms", tag = "rooms", params(ListRoomsQuery), security(("bearer" = [])),
+    responses((status = 200, body = RoomList), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn list(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    QueryParams(q): QueryParams<ListRoomsQuery>,
+) -> ApiResult<Json<RoomList>> {
+    let status = match q.status.as_deref() {
+        None | Some("") => pb::RoomStatus::Unspecified,
+        Some(name) => json::status_from_name(name)
+            .ok_or_else(|| ApiError::invalid("status", "must be queued, engaged, closed or expired"))?,
+    };
+    let req = pb::ListRoomsRequest {
+        status: status as i32,
+        mine: q.mine.unwrap_or(false),
+    };
+    let r = s
+        .core
+        .rooms()
+        .list_rooms(authed(req, &token, rid.0.as_deref())?)
+        .await?
+        .into_inner();
+    Ok(Json(RoomList {
+        rooms: r.rooms.into_iter().map(json::Room::from).collect(),
+    }))
+}
+
+/// One room, for an agent with access or the room's visitor.
+#[utoipa::path(get, path = "/rooms/{id}", tag = "rooms", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = json::Room), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<Json<json::Room>> {
+    let req = authed(pb::GetRoomRequest { room_id: id }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.rooms().get_room(req).await?.into_inner().into()))
+}
+
+/// Take a queued room; of many concurrent accepts exactly one wins.
+#[utoipa::path(post, path = "/rooms/{id}/accept", tag = "rooms", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = json::Room), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn accept(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<Json<json::Room>> {
+    let req = authed(pb::RoomRequest { room_id: id }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.rooms().accept_room(req).await?.into_inner().into()))
+}
+
+/// Leave a queued room to others; it is not offered to this agent again.
+#[utoipa::path(post, path = "/rooms/{id}/decline", tag = "rooms", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn decline(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let req = authed(pb::RoomRequest { room_id: id }, &token, rid.0.as_deref())?;
+    s.core.rooms().decline_room(req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End an engaged room (its agent, or rooms.manage_all).
+#[utoipa::path(post, path = "/rooms/{id}/close", tag = "rooms", params(("id" = String, Path)), request_body(content = CloseRequest, description = "optional"),
+    security(("bearer" = [])),
+    responses((status = 200, body = json::Room), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn close(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<CloseRequest>,
+) -> ApiResult<Json<json::Room>> {
+    let req = authed(
+        pb::CloseRoomRequest {
+            room_id: id,
+            message: b.message,
+        },
+        &token,
+        rid.0.as_deref(),
+    )?;
+    Ok(Json(s.core.rooms().close_room(req).await?.into_inner().into()))
+}
+
+/// Hand an engaged room to another agent, or back to the queue.
+#[utoipa::path(post, path = "/rooms/{id}/transfer", tag = "rooms", params(("id" = String, Path)), request_body(content = TransferRequest, description = "optional"),
+    security(("bearer" = [])),
+    responses((status = 200, body = json::Room), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn transfer(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<TransferRequest>,
+) -> ApiResult<Json<json::Room>> {
+    let req = authed(
+        pb::TransferRoomRequest {
+            room_id: id,
+            agent_id: b.agent_id,
+        },
+        &token,
+        rid.0.as_deref(),
+    )?;
+    Ok(Json(s.core.rooms().transfer_room(req).await?.into_inner().into()))
+}

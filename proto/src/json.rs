@@ -1,0 +1,281 @@
+//! The JSON shapes of PROTOCOL.md, shared by the REST and WebSocket
+//! gateways so that a room or a message looks the same on both, built from
+//! the protobuf objects the core returns.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::v1 as pb;
+
+/// RFC 3339, UTC, exactly three fractional digits and a `Z`.
+pub fn time(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An id and a display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<pb::Person> for Person {
+    fn from(p: pb::Person) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+        }
+    }
+}
+
+/// One support conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Room {
+    pub id: String,
+    /// queued, engaged, closed or expired.
+    #[schema(example = "queued")]
+    pub status: String,
+    /// web, telegram, messenger or wechat.
+    #[schema(example = "web")]
+    pub channel: String,
+    pub visitor: Person,
+    /// The engaged agent (for closed and expired rooms: the last one).
+    pub agent: Option<Person>,
+    /// The visitor's first question.
+    pub subject: Option<String>,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub created_at: String,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub last_message_at: String,
+    /// Seq of the newest message; 0 when there is none.
+    pub last_seq: u64,
+}
+
+pub fn status_name(raw: i32) -> &'static str {
+    match pb::RoomStatus::try_from(raw).unwrap_or(pb::RoomStatus::Unspecified) {
+        pb::RoomStatus::Queued => "queued",
+        pb::RoomStatus::Engaged => "engaged",
+        pb::RoomStatus::Closed => "closed",
+        pb::RoomStatus::Expired => "expired",
+        pb::RoomStatus::Unspecified => "unknown",
+    }
+}
+
+/// The RoomStatus for a wire name.
+pub fn status_from_name(name: &str) -> Option<pb::RoomStatus> {
+    Some(match name {
+        "queued" => pb::RoomStatus::Queued,
+        "engaged" => pb::RoomStatus::Engaged,
+        "closed" => pb::RoomStatus::Closed,
+        "expired" => pb::RoomStatus::Expired,
+        _ => return None,
+    })
+}
+
+fn channel_name(raw: i32) -> &'static str {
+    match pb::Channel::try_from(raw).unwrap_or(pb::Channel::Unspecified) {
+        pb::Channel::Web | pb::Channel::Unspecified => "web",
+        pb::Channel::Telegram => "telegram",
+        pb::Channel::Messenger => "messenger",
+        pb::Channel::Wechat => "wechat",
+    }
+}
+
+impl From<pb::Room> for Room {
+    fn from(r: pb::Room) -> Self {
+        Self {
+            status: status_name(r.status).into(),
+            channel: channel_name(r.channel).into(),
+            visitor: r.visitor.map(Person::from).unwrap_or(Person {
+                id: String::new(),
+                name: String::new(),
+            }),
+            agent: r.agent.map(Person::from),
+            subject: r.subject,
+            created_at: time(r.created_at_ms),
+            last_message_at: time(r.last_message_at_ms),
+            last_seq: r.last_seq,
+            id: r.id,
+        }
+    }
+}
+
+/// The author of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Sender {
+    /// visitor, agent or system.
+    #[schema(example = "visitor")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+pub fn sender_kind_name(raw: i32) -> &'static str {
+    match pb::SenderKind::try_from(raw).unwrap_or(pb::SenderKind::Unspecified) {
+        pb::SenderKind::Visitor => "visitor",
+        pb::SenderKind::Agent => "agent",
+        pb::SenderKind::System | pb::SenderKind::Unspecified => "system",
+    }
+}
+
+impl From<pb::Sender> for Sender {
+    fn from(s: pb::Sender) -> Self {
+        Self {
+            kind: sender_kind_name(s.kind).into(),
+            id: s.id,
+            name: s.name,
+        }
+    }
+}
+
+/// One stored message; `seq` is its position in the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Message {
+    pub id: String,
+    pub room_id: String,
+    pub seq: u64,
+    pub sender: Sender,
+    pub content: String,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub created_at: String,
+    /// The sender's idempotency key, if they gave one.
+    pub client_id: Option<String>,
+}
+
+impl From<pb::Message> for Message {
+    fn from(m: pb::Message) -> Self {
+        Self {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            sender: m.sender.map(Sender::from).unwrap_or(Sender {
+                kind: "system".into(),
+                id: "system".into(),
+                name: "System".into(),
+            }),
+            content: m.content,
+            created_at: time(m.created_at_ms),
+            client_id: m.client_id,
+        }
+    }
+}
+
+/// An agent account; the password is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Agent {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub group: String,
+    pub disabled: bool,
+}
+
+impl From<pb::Agent> for Agent {
+    fn from(a: pb::Agent) -> Self {
+        Self {
+            id: a.id,
+            username: a.username,
+            name: a.name,
+            group: a.group,
+            disabled: a.disabled,
+        }
+    }
+}
+
+/// A canned response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CannedResponse {
+    pub id: String,
+    pub shortcut: String,
+    pub title: String,
+    pub body: String,
+    /// personal or shared.
+    #[schema(example = "personal")]
+    pub scope: String,
+}
+
+impl From<pb::CannedResponse> for CannedResponse {
+    fn from(c: pb::CannedResponse) -> Self {
+        let shared = c.scope == pb::CannedScope::Shared as i32;
+        Self {
+            id: c.id,
+            shortcut: c.shortcut,
+            title: c.title,
+            body: c.body,
+            scope: if shared { "shared" } else { "personal" }.into(),
+        }
+    }
+}
+
+/// The run-time settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Settings {
+    pub history_load_count: u32,
+    pub room_idle_timeout_secs: u64,
+    pub agent_grace_secs: u64,
+    pub agent_join_message: String,
+    pub agent_leave_message: String,
+    pub close_message: String,
+    pub max_message_chars: u32,
+}
+
+impl From<pb::Settings> for Settings {
+    fn from(s: pb::Settings) -> Self {
+        Self {
+            history_load_count: s.history_load_count,
+            room_idle_timeout_secs: s.room_idle_timeout_secs,
+            agent_grace_secs: s.agent_grace_secs,
+            agent_join_message: s.agent_join_message,
+            agent_leave_message: s.agent_leave_message,
+            close_message: s.close_message,
+            max_message_chars: s.max_message_chars,
+        }
+    }
+}
+
+/// A permission group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Group {
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+impl From<pb::Group> for Group {
+    fn from(g: pb::Group) -> Self {
+        Self {
+            name: g.name,
+            permissions: g.permissions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_have_exactly_three_fractional_digits_and_a_z() {
+        assert_eq!(time(1_795_000_000_123), "2026-11-18T09:46:40.123Z");
+        assert_eq!(time(1_795_000_000_000), "2026-11-18T09:46:40.000Z");
+    }
+
+    #[test]
+    fn a_room_without_agent_serializes_agent_as_null() {
+        let r = Room::from(pb::Room {
+            id: "r".into(),
+            status: pb::RoomStatus::Queued as i32,
+            visitor: Some(pb::Person {
+                id: "v".into(),
+                name: "Ana".into(),
+            }),
+            ..Default::default()
+        });
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["agent"], serde_json::Value::Null);
+        assert_eq!(v["status"], "queued");
+        assert_eq!(v["channel"], "web");
+    }
+}
