@@ -174,6 +174,16 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .with_state(state)
 }
 
+/// Just /healthz, /readyz and /metrics, for processes that serve no REST
+/// (the standalone ws-gateway).
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .with_state(state)
+}
+
 fn cors(cfg: &HttpConfig) -> CorsLayer {
     let origins: Vec<HeaderValue> = cfg
         .cors_origins

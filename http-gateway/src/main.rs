@@ -41,7 +41,11 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let core = CoreClient::connect_lazy(&cli.core_url, Duration::from_millis(cli.http.request_timeout_ms))?;
+    let core = CoreClient::connect_lazy(
+        &cli.core_url,
+        Some(Duration::from_millis(cli.http.request_timeout_ms)),
+    )
+    .map_err(anyhow::Error::msg)?;
     let addr = livechat_http::config::listen_or_default(cli.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

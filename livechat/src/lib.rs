@@ -1,5 +1,5 @@
-//! The all-in-one livechat: the core's gRPC server and the REST gateway in
-//! one process (SQLite and the in-process bus by default). The gateway
+//! The all-in-one livechat: the core's gRPC server, the REST gateway, the
+//! WebSocket gateway and the web pages in one process (SQLite and the in-process bus by default). The gateway
 //! talks to the core over loopback gRPC exactly as the standalone
 //! `http-gateway` does, so both deployments run the same code paths.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use livechat_core::CoreConfig;
 use livechat_http::{AppState, CoreClient, HttpConfig};
+use livechat_ws::SessionConfig;
 use tokio::net::TcpListener;
 
 /// Where the all-in-one serves REST (and, later, WebSocket and pages).
@@ -33,18 +34,23 @@ pub async fn run(
 
     let client = CoreClient::connect_lazy(
         &[format!("http://{grpc_addr}")],
-        Duration::from_millis(http.request_timeout_ms),
-    )?;
-    let app = livechat_http::router(AppState::new(client, &http), &http);
-    let http_shutdown = {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
+        Some(Duration::from_millis(http.request_timeout_ms)),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let ws = livechat_ws::WsState {
+        core: client.clone(),
+        session: SessionConfig::default(),
+        shutdown: stop.clone(),
     };
-    tokio::spawn(async move {
-        shutdown.await;
-        stop.cancel();
+    let app = livechat_http::router(AppState::new(client, &http), &http).merge(livechat_ws::router(ws));
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
     });
-    let served = livechat_http::serve(app, http_listener, http_shutdown).await;
+    let served = livechat_ws::serve(app, http_listener, stop).await;
     let grpc_result = grpc.await;
     running.shutdown().await;
     served?;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use livechat_core::telemetry::{LogFormat, init_tracing, shutdown_signal};
 
-/// livechat all-in-one: core, REST API (and, as they land, WebSocket and pages) in one process.
+/// livechat all-in-one: core, REST API, WebSocket API and web pages in one process.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -44,10 +44,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(http_addr)
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {http_addr}: {e}"))?;
+    let web = http.local_addr()?;
     eprintln!(
-        "livechat is running (database {})\n  REST API:  http://{}/api/v1  (OpenAPI at /api/v1/openapi.json)\n  gRPC API:  http://{}",
+        "livechat is running (database {})\n  Agent console:  http://{web}/\n  Visitor widget: http://{web}/widget\n  REST API:       http://{web}/api/v1  (OpenAPI: /api/v1/openapi.json)\n  WebSocket:      ws://{web}/ws\n  gRPC API:       http://{}",
         cli.core.database_url,
-        http.local_addr()?,
         grpc.local_addr()?,
     );
     livechat::run(cli.core, cli.http, grpc, http, shutdown_signal()).await

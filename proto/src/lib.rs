@@ -5,6 +5,7 @@
 //! The .proto files under `proto/livechat/v1` are the source of truth and are
 //! commented as the public API they are.
 
+pub mod client;
 pub mod error;
 pub mod json;
 

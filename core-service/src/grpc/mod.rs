@@ -55,6 +55,9 @@ pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationTok
 
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        // One Subscribe stream per WebSocket, multiplexed over a gateway's
+        // connection: the default of 200 streams would cap a gateway at 200 users.
+        .max_concurrent_streams(Some(1_000_000))
         .layer(AuthLayer::new(core.clone()))
         .add_routes(routes(&core, &stop))
         .add_service(health_service)

@@ -80,10 +80,11 @@ async fn two_hundred_concurrent_sends(
             let room_id = room_id.to_string();
             tasks.push(tokio::spawn(async move {
                 let content = format!("{who}-{i}");
+                let started = std::time::Instant::now();
                 let r = app
                     .try_send(&token, &room_id, &content, None)
                     .await
-                    .unwrap_or_else(|s| panic!("send {content} failed: {s:?}"));
+                    .unwrap_or_else(|s| panic!("send {content} failed after {:?}: {s:?}", started.elapsed()));
                 assert!(r.created);
                 let m = r.message.unwrap();
                 assert_eq!(m.content, content);
@@ -136,6 +137,15 @@ async fn concurrent_sends_reach_a_subscriber_once_each_in_seq_order() {
     let mut visitor_events = app.subscribe(&visitor).await;
 
     two_hundred_concurrent_sends(&app, &room.id, &visitor, &agent).await;
-    let seen = visitor_events.messages_through(&room.id, 202).await;
-    assert_eq!(seqs(&seen), (3..=202).collect::<Vec<u64>>());
+    let seen = seqs(&visitor_events.messages_through(&room.id, 202).await);
+    let inversions: Vec<(u64, u64)> = seen
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]))
+        .collect();
+    assert!(
+        inversions.is_empty(),
+        "events must arrive once each in seq order; consecutive pairs out of order: {inversions:?}; all: {seen:?}"
+    );
+    assert_eq!(seen, (3..=202).collect::<Vec<u64>>());
 }

@@ -1,0 +1,20 @@
+//! End-to-end tests of the REST API (PROTOCOL.md "REST") against the
+//! all-in-one `livechat`: a real core, the real gateway, real HTTP, and a
+//! fresh database per test (SQLite, or PostgreSQL when
+//! LIVECHAT_TEST_DATABASE_URL is set). One subject per module.
+
+mod helpers;
+
+mod auth;
+mod canned;
+mod concurrency;
+mod history;
+mod idempotency;
+mod malformed;
+mod openapi;
+mod ops;
+mod permissions;
+mod rate_limits;
+mod revocation;
+mod rooms;
+mod settings;

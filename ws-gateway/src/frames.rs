@@ -1,0 +1,289 @@
+//! The JSON frames of PROTOCOL.md "WebSocket": what clients send (parsed
+//! strictly, with a clear `invalid` error naming what is wrong) and what
+//! the server sends, built from the core's protobuf events.
+
+use livechat_proto::{json, v1 as pb};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A client frame, by its `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Accept {
+        room_id: String,
+    },
+    Decline {
+        room_id: String,
+    },
+    Send {
+        room_id: String,
+        content: String,
+        client_id: Option<String>,
+    },
+    Typing {
+        room_id: String,
+        typing: bool,
+    },
+    History {
+        room_id: String,
+        before_seq: Option<u64>,
+        after_seq: Option<u64>,
+        limit: Option<u32>,
+    },
+    Close {
+        room_id: String,
+        message: Option<String>,
+    },
+    Transfer {
+        room_id: String,
+        agent_id: Option<String>,
+    },
+    Ping {},
+}
+
+/// Why a client frame could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame {
+    pub req_id: Option<String>,
+    pub message: String,
+}
+
+/// Parses one text frame; the req_id is kept even when the rest is bad, so
+/// that the error can answer it.
+pub fn parse(text: &str) -> Result<(Option<String>, ClientFrame), BadFrame> {
+    let value: Value = serde_json::from_str(text).map_err(|e| BadFrame {
+        req_id: None,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let req_id = match value.get("req_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 128 => Some(s.clone()),
+        Some(_) => {
+            return Err(BadFrame {
+                req_id: None,
+                message: "req_id must be a string of at most 128 characters".into(),
+            });
+        }
+    };
+    if !value.is_object() {
+        return Err(BadFrame {
+            req_id,
+            message: "a frame must be a JSON object".into(),
+        });
+    }
+    match value.get("type") {
+        Some(Value::String(_)) => {}
+        _ => {
+            return Err(BadFrame {
+                req_id,
+                message: "missing field `type`".into(),
+            });
+        }
+    }
+    match serde_json::from_value::<ClientFrame>(value) {
+        Ok(frame) => Ok((req_id, frame)),
+        Err(e) => Err(BadFrame {
+            req_id,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Who a typing indicator comes from (no id: the other side needs none).
+#[derive(Debug, Clone, Serialize)]
+pub struct TypingFrom {
+    pub kind: String,
+    pub name: String,
+}
+
+/// A frame the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Welcome {
+        role: String,
+        user: json::Person,
+        rooms: Vec<json::Room>,
+        queue: Vec<json::Room>,
+    },
+    History {
+        room_id: String,
+        messages: Vec<json::Message>,
+        has_more: bool,
+    },
+    Ack {
+        req_id: Option<String>,
+        #[serde(flatten)]
+        result: serde_json::Map<String, Value>,
+    },
+    Error {
+        req_id: Option<String>,
+        code: String,
+        message: String,
+    },
+    Pong {
+        req_id: Option<String>,
+    },
+    RoomQueued {
+        room: json::Room,
+    },
+    RoomTaken {
+        room_id: String,
+        agent: json::Person,
+    },
+    Message {
+        message: json::Message,
+    },
+    Typing {
+        room_id: String,
+        from: TypingFrom,
+        typing: bool,
+    },
+    RoomUpdated {
+        room: json::Room,
+    },
+    RoomClosed {
+        room_id: String,
+        reason: String,
+        message: String,
+    },
+}
+
+impl ServerFrame {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+
+    /// An ack carrying `key: value` (or nothing).
+    pub fn ack(req_id: Option<String>, fields: Vec<(&str, Value)>) -> Self {
+        let result = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        Self::Ack { req_id, result }
+    }
+
+    pub fn error(req_id: Option<String>, status: &tonic::Status) -> Self {
+        let d = livechat_proto::error_detail(status);
+        let mut message = d.message;
+        if !d.errors.is_empty() {
+            let fields: Vec<String> = d
+                .errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            message = format!("{message} ({})", fields.join("; "));
+        }
+        Self::Error {
+            req_id,
+            code: d.code,
+            message,
+        }
+    }
+
+    pub fn invalid(req_id: Option<String>, message: impl Into<String>) -> Self {
+        Self::Error {
+            req_id,
+            code: "invalid".into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The welcome frame for the core's snapshot.
+pub fn welcome(s: pb::Snapshot) -> ServerFrame {
+    ServerFrame::Welcome {
+        role: s.role,
+        user: s.user.map(json::Person::from).unwrap_or(json::Person {
+            id: String::new(),
+            name: String::new(),
+        }),
+        rooms: s.rooms.into_iter().map(json::Room::from).collect(),
+        queue: s.queue.into_iter().map(json::Room::from).collect(),
+    }
+}
+
+/// The frame for a live event; None for the snapshot (handled apart) and
+/// for empty events.
+pub fn event(kind: pb::event::Kind) -> Option<ServerFrame> {
+    use pb::event::Kind;
+    Some(match kind {
+        Kind::Snapshot(_) => return None,
+        Kind::RoomQueued(e) => ServerFrame::RoomQueued { room: e.room?.into() },
+        Kind::RoomTaken(e) => ServerFrame::RoomTaken {
+            room_id: e.room_id,
+            agent: e.agent?.into(),
+        },
+        Kind::Message(e) => ServerFrame::Message {
+            message: e.message?.into(),
+        },
+        Kind::Typing(e) => {
+            let from = e.from?;
+            ServerFrame::Typing {
+                room_id: e.room_id,
+                from: TypingFrom {
+                    kind: json::sender_kind_name(from.kind).into(),
+                    name: from.name,
+                },
+                typing: e.typing,
+            }
+        }
+        Kind::RoomUpdated(e) => ServerFrame::RoomUpdated { room: e.room?.into() },
+        Kind::RoomClosed(e) => ServerFrame::RoomClosed {
+            room_id: e.room_id,
+            reason: e.reason,
+            message: e.message,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_frame_parses_with_its_req_id() {
+        let (req, f) = parse(r#"{"type":"send","req_id":"r1","room_id":"x","content":"hi"}"#).unwrap();
+        assert_eq!(req.as_deref(), Some("r1"));
+        assert_eq!(
+            f,
+            ClientFrame::Send {
+                room_id: "x".into(),
+                content: "hi".into(),
+                client_id: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_named_and_the_req_id_kept() {
+        let e = parse(r#"{"type":"send","req_id":"r2","room_id":"x"}"#).unwrap_err();
+        assert_eq!(e.req_id.as_deref(), Some("r2"));
+        assert!(e.message.contains("content"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_types_and_garbage_are_refused() {
+        assert!(
+            parse(r#"{"type":"dance"}"#)
+                .unwrap_err()
+                .message
+                .contains("dance")
+        );
+        assert!(parse("not json").is_err());
+        assert!(parse(r#"[1,2]"#).is_err());
+        assert!(parse(r#"{"room_id":"x"}"#).unwrap_err().message.contains("type"));
+    }
+
+    #[test]
+    fn a_ping_needs_nothing_else() {
+        assert_eq!(parse(r#"{"type":"ping"}"#).unwrap().1, ClientFrame::Ping {});
+    }
+
+    #[test]
+    fn acks_flatten_their_result_next_to_the_req_id() {
+        let f = ServerFrame::ack(Some("r".into()), vec![("has_more", Value::Bool(false))]);
+        let v: Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(v["type"], "ack");
+        assert_eq!(v["req_id"], "r");
+        assert_eq!(v["has_more"], false);
+    }
+}

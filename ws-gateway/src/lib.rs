@@ -1,0 +1,168 @@
+//! livechat's WebSocket gateway (PROTOCOL.md "WebSocket") and the two web
+//! pages: the agent console at `/` and the demo widget at `/widget`.
+//!
+//! Stateless: each connection opens one `Subscribe` stream on the core with
+//! the caller's token (which is also the agent's presence) and turns frames
+//! into core calls. See `session` for the delivery guarantees.
+//!
+//! Fan-out: one gRPC stream per WebSocket, multiplexed over one HTTP/2
+//! connection to the core; the core routes each event to the streams in
+//! its audience by index. BENCHMARKS.md has what that costs.
+
+pub mod frames;
+pub mod pages;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use livechat_proto::client::{CoreClient, authed};
+use livechat_proto::v1 as pb;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+pub use session::SessionConfig;
+
+/// Largest client frame; bigger ones close the connection with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Per-connection socket buffers. tungstenite's defaults (128 KiB read
+/// buffer) cost ~133 KB per idle connection; these keep it near 8 KB.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Where `ws-gateway` listens unless told otherwise.
+pub const WS_GATEWAY_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 8080);
+
+#[derive(Clone)]
+pub struct WsState {
+    pub core: CoreClient,
+    pub session: SessionConfig,
+    /// Cancelled on shutdown: every connection closes with 1001.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for WsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsState")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `/ws` plus the pages.
+pub fn router(state: WsState) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .merge(pages::router())
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn refuse(status: StatusCode, code: &str, detail: &str) -> Response {
+    let body = serde_json::json!({"type": "about:blank", "title": detail, "status": status.as_u16(), "detail": detail, "code": code});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Authenticates by opening the subscription before upgrading, so that a
+/// missing or bad token is an HTTP 401 and never a WebSocket.
+async fn upgrade(
+    State(state): State<WsState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Some(token) = bearer(&headers).or(q.access_token.filter(|t| !t.is_empty())) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required",
+        );
+    };
+    let req = match authed(pb::SubscribeRequest {}, &token, None) {
+        Ok(r) => r,
+        Err(_) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "malformed token"),
+    };
+    let mut events = match state.core.events().subscribe(req).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            let d = livechat_proto::error_detail(&status);
+            let code = match d.code.as_str() {
+                "unauthorized" => StatusCode::UNAUTHORIZED,
+                "forbidden" => StatusCode::FORBIDDEN,
+                "not_found" => StatusCode::NOT_FOUND,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return refuse(code, &d.code, &d.message);
+        }
+    };
+    let snapshot = match events.message().await {
+        Ok(Some(pb::Event {
+            kind: Some(pb::event::Kind::Snapshot(s)),
+        })) => s,
+        Ok(_) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the core sent no snapshot",
+            );
+        }
+        Err(status) => {
+            let d = livechat_proto::error_detail(&status);
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, &d.code, &d.message);
+        }
+    };
+    let WsState {
+        core,
+        session,
+        shutdown,
+    } = state;
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| session::run(socket, core, token, events, snapshot, session, shutdown))
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled; open
+/// WebSockets get a 1001 close first.
+pub async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.cancelled().await;
+        // Let sessions send their 1001 before connections are dropped.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await?;
+    Ok(())
+}

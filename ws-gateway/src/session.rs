@@ -1,0 +1,422 @@
+//! One WebSocket connection: client frames become core calls, the core's
+//! event stream becomes server frames.
+//!
+//! Delivery: per room the session remembers the last seq it delivered.
+//! A message event at or below it is dropped (at-least-once delivery from
+//! the bus, or already in a history frame); one past a gap first fills the
+//! gap from history. So each connection sees every message once, in seq
+//! order. Frames go out through a bounded queue to a writer task; a client
+//! that lets it fill up is disconnected, so a stalled client cannot grow
+//! memory or hold up anyone else.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use livechat_proto::client::{CoreClient, authed};
+use livechat_proto::{json, v1 as pb};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status, Streaming};
+
+use crate::frames::{self, ClientFrame, ServerFrame};
+
+/// Close codes of PROTOCOL.md and RFC 6455.
+pub mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const RESTART: u16 = 1012;
+    pub const TRY_LATER: u16 = 1013;
+    pub const TOKEN: u16 = 4401;
+    pub const FORBIDDEN: u16 = 4403;
+    pub const IDLE: u16 = 4408;
+}
+
+/// Knobs of a session.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub ping_every: Duration,
+    pub idle_after: Duration,
+    /// Frames waiting for a slow client before it is disconnected.
+    pub outbound_queue: usize,
+    /// Longest a single write to the socket may take.
+    pub write_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ping_every: Duration::from_secs(20),
+            idle_after: Duration::from_secs(120),
+            outbound_queue: 256,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why the session ends, and with which close code.
+struct Closing(u16, &'static str);
+
+struct Session {
+    core: CoreClient,
+    token: String,
+    out: mpsc::Sender<Message>,
+    /// Last seq delivered per room.
+    delivered: HashMap<String, u64>,
+}
+
+/// Runs a connection whose subscription is already open (the upgrade
+/// handler opened it, so that a bad token is refused before the upgrade).
+pub async fn run(
+    socket: WebSocket,
+    core: CoreClient,
+    token: String,
+    mut events: Streaming<pb::Event>,
+    snapshot: pb::Snapshot,
+    cfg: SessionConfig,
+    shutdown: CancellationToken,
+) {
+    metrics::gauge!("livechat_ws_connections").increment(1.0);
+    let (sink, mut stream) = socket.split();
+    let (out, rx) = mpsc::channel(cfg.outbound_queue);
+    let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
+    let mut s = Session {
+        core,
+        token,
+        out,
+        delivered: HashMap::new(),
+    };
+
+    let end = match s.open(snapshot).await {
+        Err(c) => c,
+        Ok(()) => {
+            let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
+            let idle = sleep_until(Instant::now() + cfg.idle_after);
+            tokio::pin!(idle);
+            loop {
+                let step = tokio::select! {
+                    _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
+                    _ = &mut idle => Err(Closing(close::IDLE, "idle")),
+                    _ = ping.tick() => s.push(Message::Ping(Default::default())),
+                    frame = stream.next() => {
+                        idle.as_mut().reset(Instant::now() + cfg.idle_after);
+                        s.on_client(frame).await
+                    }
+                    ev = events.message() => s.on_event(ev).await,
+                };
+                if let Err(c) = step {
+                    break c;
+                }
+            }
+        }
+    };
+    if end.0 != 0 {
+        let frame = CloseFrame {
+            code: end.0,
+            reason: Utf8Bytes::from_static(end.1),
+        };
+        let _ = s.out.try_send(Message::Close(Some(frame)));
+    }
+    drop(s);
+    let _ = writer.await;
+    metrics::gauge!("livechat_ws_connections").decrement(1.0);
+}
+
+/// Owns the socket's sending half. Ends on a close frame, a write error,
+/// or a write that takes too long (a stalled client).
+async fn write_frames(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+    write_timeout: Duration,
+) {
+    while let Some(msg) = rx.recv().await {
+        let closing = matches!(msg, Message::Close(_));
+        match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+            Ok(Ok(())) if !closing => {}
+            _ => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// The close code for a status that ended the event stream.
+fn closing_for(status: &Status) -> Closing {
+    match status.code() {
+        Code::Unauthenticated => Closing(close::TOKEN, "token expired or revoked"),
+        Code::PermissionDenied => Closing(close::FORBIDDEN, "forbidden"),
+        Code::ResourceExhausted => Closing(close::TRY_LATER, "too slow; reconnect and catch up with history"),
+        Code::Unavailable => Closing(close::RESTART, "server restarting; reconnect"),
+        _ => Closing(close::INTERNAL, "event stream failed"),
+    }
+}
+
+type Step = Result<(), Closing>;
+
+impl Session {
+    /// Queues a frame; a full queue means the client is not keeping up.
+    fn push(&self, msg: Message) -> Step {
+        match self.out.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("livechat_ws_slow_disconnects_total").increment(1);
+                Err(Closing(0, "too slow"))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closing(0, "gone")),
+        }
+    }
+
+    fn send(&self, f: &ServerFrame) -> Step {
+        self.push(Message::Text(f.to_json().into()))
+    }
+
+    /// welcome, then (visitor whose room ended) room_closed, then a history
+    /// frame per room.
+    async fn open(&mut self, snapshot: pb::Snapshot) -> Step {
+        let rooms = snapshot.rooms.clone();
+        let visitor = snapshot.role == "visitor";
+        self.send(&frames::welcome(snapshot))?;
+        for room in rooms {
+            let ended =
+                room.status == pb::RoomStatus::Closed as i32 || room.status == pb::RoomStatus::Expired as i32;
+            if visitor && ended {
+                let reason = if room.status == pb::RoomStatus::Closed as i32 {
+                    "closed"
+                } else {
+                    "expired"
+                };
+                self.send(&ServerFrame::RoomClosed {
+                    room_id: room.id.clone(),
+                    reason: reason.into(),
+                    message: room.end_message.clone().unwrap_or_default(),
+                })?;
+            }
+            self.send_history(&room.id).await?;
+        }
+        Ok(())
+    }
+
+    /// The last history_load_count messages as a `history` frame.
+    async fn send_history(&mut self, room_id: &str) -> Step {
+        let req = pb::ListMessagesRequest {
+            room_id: room_id.into(),
+            before_seq: None,
+            after_seq: None,
+            limit: None,
+        };
+        match self.call_history(req).await {
+            Ok(page) => {
+                if let Some(last) = page.messages.last() {
+                    let seen = self.delivered.entry(room_id.to_string()).or_insert(0);
+                    *seen = (*seen).max(last.seq);
+                } else {
+                    self.delivered.entry(room_id.to_string()).or_insert(0);
+                }
+                self.send(&ServerFrame::History {
+                    room_id: room_id.into(),
+                    messages: page.messages.into_iter().map(json::Message::from).collect(),
+                    has_more: page.has_more,
+                })
+            }
+            Err(status) => self.send(&ServerFrame::error(None, &status)),
+        }
+    }
+
+    async fn call_history(&self, req: pb::ListMessagesRequest) -> Result<pb::ListMessagesResponse, Status> {
+        Ok(self
+            .core
+            .messages()
+            .list_messages(authed(req, &self.token, None)?)
+            .await?
+            .into_inner())
+    }
+
+    async fn on_client(&mut self, frame: Option<Result<Message, axum::Error>>) -> Step {
+        let msg = match frame {
+            None => return Err(Closing(0, "client left")),
+            Some(Err(e)) => {
+                let too_big =
+                    e.to_string().contains("too long") || e.to_string().to_lowercase().contains("capacity");
+                return Err(if too_big {
+                    Closing(close::TOO_BIG, "frame too large")
+                } else {
+                    Closing(0, "read error")
+                });
+            }
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            Message::Text(text) => self.on_text(text.as_str()).await,
+            Message::Binary(_) => self.send(&ServerFrame::invalid(
+                None,
+                "binary frames are not supported; send JSON text",
+            )),
+            Message::Close(_) => Err(Closing(0, "client closed")),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Step {
+        let (req_id, frame) = match frames::parse(text) {
+            Ok(parsed) => parsed,
+            Err(bad) => return self.send(&ServerFrame::invalid(bad.req_id, bad.message)),
+        };
+        if let ClientFrame::Ping {} = frame {
+            return self.send(&ServerFrame::Pong { req_id });
+        }
+        let accepted_room = match &frame {
+            ClientFrame::Accept { room_id } => Some(room_id.clone()),
+            _ => None,
+        };
+        match self.call(frame).await {
+            Ok(fields) => {
+                self.send(&ServerFrame::ack(req_id, fields))?;
+                match accepted_room {
+                    Some(room_id) => self.send_history(&room_id).await,
+                    None => Ok(()),
+                }
+            }
+            Err(status) => self.send(&ServerFrame::error(req_id, &status)),
+        }
+    }
+
+    /// One client frame as one core call; the ack's fields.
+    async fn call(&self, frame: ClientFrame) -> Result<Vec<(&'static str, Value)>, Status> {
+        let t = self.token.as_str();
+        let room = |r: pb::Room| vec![("room", to_value(json::Room::from(r)))];
+        Ok(match frame {
+            ClientFrame::Accept { room_id } => room(
+                self.core
+                    .rooms()
+                    .accept_room(authed(pb::RoomRequest { room_id }, t, None)?)
+                    .await?
+                    .into_inner(),
+            ),
+            ClientFrame::Decline { room_id } => {
+                self.core
+                    .rooms()
+                    .decline_room(authed(pb::RoomRequest { room_id }, t, None)?)
+                    .await?;
+                vec![]
+            }
+            ClientFrame::Send {
+                room_id,
+                content,
+                client_id,
+            } => {
+                let req = pb::SendMessageRequest {
+                    room_id,
+                    content,
+                    client_id,
+                };
+                let r = self
+                    .core
+                    .messages()
+                    .send_message(authed(req, t, None)?)
+                    .await?
+                    .into_inner();
+                let m = r.message.ok_or_else(|| Status::internal("no message"))?;
+                vec![("message", to_value(json::Message::from(m)))]
+            }
+            ClientFrame::Typing { room_id, typing } => {
+                self.core
+                    .messages()
+                    .set_typing(authed(pb::SetTypingRequest { room_id, typing }, t, None)?)
+                    .await?;
+                vec![]
+            }
+            ClientFrame::History {
+                room_id,
+                before_seq,
+                after_seq,
+                limit,
+            } => {
+                let page = self
+                    .call_history(pb::ListMessagesRequest {
+                        room_id,
+                        before_seq,
+                        after_seq,
+                        limit,
+                    })
+                    .await?;
+                let messages: Vec<json::Message> =
+                    page.messages.into_iter().map(json::Message::from).collect();
+                vec![
+                    ("messages", to_value(messages)),
+                    ("has_more", Value::Bool(page.has_more)),
+                ]
+            }
+            ClientFrame::Close { room_id, message } => room(
+                self.core
+                    .rooms()
+                    .close_room(authed(pb::CloseRoomRequest { room_id, message }, t, None)?)
+                    .await?
+                    .into_inner(),
+            ),
+            ClientFrame::Transfer { room_id, agent_id } => {
+                let req = pb::TransferRoomRequest { room_id, agent_id };
+                room(
+                    self.core
+                        .rooms()
+                        .transfer_room(authed(req, t, None)?)
+                        .await?
+                        .into_inner(),
+                )
+            }
+            ClientFrame::Ping {} => vec![],
+        })
+    }
+
+    async fn on_event(&mut self, ev: Result<Option<pb::Event>, Status>) -> Step {
+        let kind = match ev {
+            Ok(Some(pb::Event { kind: Some(k) })) => k,
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => return Err(Closing(close::RESTART, "event stream ended; reconnect")),
+            Err(status) => return Err(closing_for(&status)),
+        };
+        if let pb::event::Kind::Message(m) = &kind {
+            if let Some(m) = &m.message {
+                return self.deliver_message(m.clone()).await;
+            }
+        }
+        match frames::event(kind) {
+            Some(f) => self.send(&f),
+            None => Ok(()),
+        }
+    }
+
+    /// Delivers a message exactly once per connection and in seq order,
+    /// filling a gap from history first.
+    async fn deliver_message(&mut self, m: pb::Message) -> Step {
+        let last = self.delivered.get(&m.room_id).copied();
+        match last {
+            Some(l) if m.seq <= l => return Ok(()),
+            Some(l) if m.seq > l + 1 => {
+                let req = pb::ListMessagesRequest {
+                    room_id: m.room_id.clone(),
+                    before_seq: None,
+                    after_seq: Some(l),
+                    limit: Some((m.seq - l).min(500) as u32),
+                };
+                if let Ok(page) = self.call_history(req).await {
+                    for missed in page.messages.into_iter().filter(|x| x.seq < m.seq) {
+                        self.delivered.insert(missed.room_id.clone(), missed.seq);
+                        self.send(&ServerFrame::Message {
+                            message: missed.into(),
+                        })?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.delivered.insert(m.room_id.clone(), m.seq);
+        self.send(&ServerFrame::Message { message: m.into() })
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).expect("wire types always serialize")
+}
