@@ -323,3 +323,26 @@ async fn an_agent_lists_the_queue_and_their_own_rooms_only() {
     assert_eq!(engaged.rooms.len(), 2);
     assert!(engaged.rooms.iter().all(|r| r.status() == RoomStatus::Engaged));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_engaged_agent_or_a_manager_can_close_a_room() {
+    let app = spawn_app().await;
+    let owner = app.create_agent_full("agent").await;
+    let other = app.create_agent_full("agent").await;
+    let (first, _) = app.create_room("Hugo", Some("one")).await;
+    let (second, _) = app.create_room("Ines", Some("two")).await;
+    app.accept(&owner.token, &first.id).await;
+    app.accept(&owner.token, &second.id).await;
+
+    expect_err(
+        app.rooms(&other.token)
+            .close_room(pb::CloseRoomRequest { room_id: first.id.clone(), message: None })
+            .await,
+        "forbidden",
+    );
+    assert_eq!(app.get_room(&owner.token, &first.id).await.unwrap().status(), RoomStatus::Engaged);
+
+    // The engaged agent may; so may rooms.manage_all (admin).
+    assert_eq!(app.close(&owner.token, &first.id, None).await.status(), RoomStatus::Closed);
+    assert_eq!(app.close(&app.admin_token(), &second.id, None).await.status(), RoomStatus::Closed);
+}

@@ -1,0 +1,125 @@
+// A visitor asks in the widget, an agent logs into the console in a second
+// browser context, accepts, they chat (with a canned response and an HTML
+// injection attempt), the agent closes. Screenshots go to
+// target/screenshots/ for a person to look at.
+//
+// Usage: LIVECHAT_URL=http://127.0.0.1:PORT ADMIN_PASSWORD=... node chat.test.mjs
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.LIVECHAT_URL;
+const adminPassword = process.env.ADMIN_PASSWORD;
+const shots = process.env.SCREENSHOT_DIR || "../../target/screenshots";
+mkdirSync(shots, { recursive: true });
+
+async function api(path, { method = "GET", token, body } = {}) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body && JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+const admin = await api("/auth/login", { method: "POST", body: { username: "admin", password: adminPassword } });
+await api("/agents", { method: "POST", token: admin.access_token, body: { username: "bea", password: "bea-password", name: "Bea", group: "agent" } });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const errors = [];
+const newPage = async (name) => {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
+  page.on("dialog", (d) => d.accept());
+  return page;
+};
+
+try {
+  // The visitor asks for help.
+  const visitor = await newPage("widget");
+  await visitor.goto(`${base}/widget`);
+  await visitor.getByLabel("Your name").fill("Ana");
+  await visitor.getByLabel("How can we help?").fill("My order #1234 did not arrive");
+  await visitor.getByRole("button", { name: "Start chat" }).click();
+  await visitor.getByText("Waiting for an agent").waitFor();
+  assert.equal(await visitor.locator("#start").isVisible(), false, "the start form hides once the chat starts");
+  await visitor.screenshot({ path: `${shots}/1-widget-waiting.png` });
+
+  // The agent logs in and sees the request in the queue.
+  const agent = await newPage("console");
+  await agent.goto(`${base}/`);
+  await agent.locator("#login").getByLabel("Username").fill("bea");
+  await agent.locator("#login").getByLabel("Password").fill("bea-password");
+  await agent.getByRole("button", { name: "Log in" }).click();
+  const request = agent.locator("#queue li", { hasText: "Ana" });
+  await agent.locator("#app").waitFor();
+  assert.equal(await agent.locator("#login").isVisible(), false, "the login form hides after login");
+  await request.waitFor();
+  await agent.screenshot({ path: `${shots}/2-console-queue.png` });
+  await request.getByRole("button", { name: "Accept" }).click();
+
+  // Both see the join text and the first question.
+  await agent.locator("#messages").getByText("My order #1234 did not arrive").waitFor();
+  await visitor.getByText("Bea has entered the chat").waitFor();
+
+  // Messages both ways, with typing on the way.
+  await agent.locator("#text").fill("Hi Ana, let me check that for you.");
+  await agent.locator("#text").press("Enter");
+  await visitor.getByText("Hi Ana, let me check that for you.").waitFor();
+  await visitor.locator("#text").pressSequentially("Thanks!", { delay: 20 });
+  await agent.getByText("Ana is typing").waitFor();
+  await visitor.locator("#text").press("Enter");
+  await agent.locator("#messages").getByText("Thanks!").waitFor();
+
+  // Chat text is text: an injection attempt shows literally and runs nothing.
+  const evil = `<img src=x onerror="window.pwned=1">`;
+  await visitor.locator("#text").fill(evil);
+  await visitor.locator("#text").press("Enter");
+  await agent.locator("#messages").getByText(evil).waitFor();
+  assert.equal(await agent.evaluate(() => window.pwned), undefined, "HTML from a visitor must never run");
+  assert.equal(await agent.locator("#messages img").count(), 0);
+
+  // A canned response: create it in the panel, use it with "/".
+  await agent.getByRole("button", { name: "Canned responses" }).click();
+  const canned = agent.locator("#canned-form");
+  await canned.getByLabel("Shortcut").fill("ship");
+  await canned.getByLabel("Title").fill("Shipping delay");
+  await canned.getByLabel("Text").fill("Your parcel is on its way and should arrive within 2 days.");
+  await canned.getByRole("button", { name: "Save" }).click();
+  await agent.locator("#canned-list").getByText("/ship").waitFor();
+  await agent.getByRole("button", { name: "Chats" }).click();
+  await agent.locator("#text").fill("/sh");
+  await agent.locator("#suggest").getByText("/ship").waitFor();
+  await agent.locator("#text").press("Tab");
+  assert.equal(await agent.locator("#text").inputValue(), "Your parcel is on its way and should arrive within 2 days.");
+  await agent.locator("#text").press("Enter");
+  await visitor.getByText("Your parcel is on its way").waitFor();
+  await agent.screenshot({ path: `${shots}/3-console-chat.png` });
+  await visitor.screenshot({ path: `${shots}/4-widget-chat.png` });
+
+  // A refresh of the widget brings the conversation back.
+  await visitor.reload();
+  await visitor.getByText("Your parcel is on its way").waitFor();
+  await visitor.getByText("Hi Ana, let me check that for you.").waitFor();
+
+  // The agent closes; the visitor sees the end.
+  await agent.getByRole("button", { name: "Close chat" }).click();
+  await visitor.getByText("This chat has been closed. Thank you!").first().waitFor();
+  await visitor.getByRole("button", { name: "Start a new chat" }).waitFor();
+  assert.equal(await visitor.locator("#composer").isVisible(), false, "no composer in an ended chat");
+  await agent.getByText("This chat is closed.").waitFor();
+  await agent.screenshot({ path: `${shots}/5-console-closed.png` });
+  await visitor.screenshot({ path: `${shots}/6-widget-closed.png` });
+
+  assert.deepEqual(errors, [], "no script errors on either page");
+  console.log("browser test passed; screenshots in", shots);
+} finally {
+  await browser.close();
+}
