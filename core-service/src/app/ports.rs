@@ -100,6 +100,8 @@ pub trait RoomStore: Send + Sync {
     async fn idle_rooms(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>>;
     /// Engaged rooms, for the grace timer: (room id, agent id, engaged at).
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>>;
+    /// How many rooms are in each status (for metrics).
+    async fn count_by_status(&self) -> CoreResult<Vec<(RoomStatus, u64)>>;
 }
 
 /// Messages and their seq counter.

@@ -86,6 +86,19 @@ impl Core {
         Ok(requeued)
     }
 
+    /// Publishes gauges: rooms by status (the queue length is `queued`),
+    /// this replica's subscriptions and connected agents.
+    pub async fn record_gauges(&self) -> CoreResult<()> {
+        let counts = self.store.count_by_status().await?;
+        for status in crate::domain::RoomStatus::ALL {
+            let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+            metrics::gauge!("livechat_rooms", "status" => status.as_str()).set(n as f64);
+        }
+        metrics::gauge!("livechat_event_subscriptions").set(self.hub.subscribers() as f64);
+        metrics::gauge!("livechat_connected_agents").set(self.hub.connected_agents().len() as f64);
+        Ok(())
+    }
+
     /// Writes this replica's connected agents (and those who just left).
     pub async fn record_presence(&self) -> CoreResult<()> {
         let counts = self.hub.take_presence();
@@ -115,7 +128,10 @@ impl Core {
                     log_failure("expiring idle rooms", self.expire_idle_rooms().await);
                     log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
                 }
-                _ = heartbeat.tick() => log_failure("recording presence", self.record_presence().await),
+                _ = heartbeat.tick() => {
+                    log_failure("recording presence", self.record_presence().await);
+                    log_failure("recording gauges", self.record_gauges().await);
+                }
                 _ = self.hub.presence_changed() => log_failure("recording presence", self.record_presence().await),
                 _ = prune.tick() => {
                     let before = now_ms() - 86_400_000;

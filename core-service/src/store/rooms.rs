@@ -191,6 +191,21 @@ impl RoomStore for SqlStore {
         Ok(rows)
     }
 
+    async fn count_by_status(&self) -> CoreResult<Vec<(RoomStatus, u64)>> {
+        let rows: Vec<(String, i64)> = room::Entity::find()
+            .select_only()
+            .column(room::Column::Status)
+            .column_as(room::Column::Id.count(), "n")
+            .group_by(room::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, n)| Some((RoomStatus::parse(&s)?, n.max(0) as u64)))
+            .collect())
+    }
+
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>> {
         let rows: Vec<(String, Option<String>, Option<i64>)> = room::Entity::find()
             .select_only()

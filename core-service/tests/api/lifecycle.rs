@@ -318,8 +318,14 @@ async fn a_history_limit_outside_1_to_500_is_invalid() {
     let app = spawn_app().await;
     let (room, visitor) = app.create_room("Gwen", Some("hi")).await;
     for limit in [0, 501] {
-        let status = expect_err(app.try_history(&visitor, &room.id, None, None, Some(limit)).await, "invalid");
-        assert!(detail(&status).errors.iter().any(|e| e.field == "limit"), "{status:?}");
+        let status = expect_err(
+            app.try_history(&visitor, &room.id, None, None, Some(limit)).await,
+            "invalid",
+        );
+        assert!(
+            detail(&status).errors.iter().any(|e| e.field == "limit"),
+            "{status:?}"
+        );
     }
     let page = app.history(&visitor, &room.id, None, None, Some(500)).await;
     assert_eq!(seqs(&page.messages), vec![1]);

@@ -336,13 +336,25 @@ async fn only_the_engaged_agent_or_a_manager_can_close_a_room() {
 
     expect_err(
         app.rooms(&other.token)
-            .close_room(pb::CloseRoomRequest { room_id: first.id.clone(), message: None })
+            .close_room(pb::CloseRoomRequest {
+                room_id: first.id.clone(),
+                message: None,
+            })
             .await,
         "forbidden",
     );
-    assert_eq!(app.get_room(&owner.token, &first.id).await.unwrap().status(), RoomStatus::Engaged);
+    assert_eq!(
+        app.get_room(&owner.token, &first.id).await.unwrap().status(),
+        RoomStatus::Engaged
+    );
 
     // The engaged agent may; so may rooms.manage_all (admin).
-    assert_eq!(app.close(&owner.token, &first.id, None).await.status(), RoomStatus::Closed);
-    assert_eq!(app.close(&app.admin_token(), &second.id, None).await.status(), RoomStatus::Closed);
+    assert_eq!(
+        app.close(&owner.token, &first.id, None).await.status(),
+        RoomStatus::Closed
+    );
+    assert_eq!(
+        app.close(&app.admin_token(), &second.id, None).await.status(),
+        RoomStatus::Closed
+    );
 }

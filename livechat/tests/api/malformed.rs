@@ -8,7 +8,12 @@ use crate::helpers::*;
 #[tokio::test]
 async fn invalid_json_is_a_400_invalid_problem() {
     let app = spawn_app().await;
-    for body in [&b"{\"name\": "[..], b"not json", b"{\"name\":\"Ana\",}", b"{\"name\":\"Ana\""] {
+    for body in [
+        &b"{\"name\": "[..],
+        b"not json",
+        b"{\"name\":\"Ana\",}",
+        b"{\"name\":\"Ana\"",
+    ] {
         let r = app.request_raw(Method::POST, "/rooms", None, body.to_vec()).await;
         r.problem(400, "invalid");
     }
@@ -214,4 +219,26 @@ async fn a_wrong_method_is_a_405_problem() {
             r.headers
         );
     }
+}
+
+#[tokio::test]
+async fn content_longer_than_max_message_chars_is_too_large_and_length_counts_characters() {
+    let app = spawn_app().await;
+    let room = app.create_room("Ana", None).await;
+    let v = &room.visitor_token;
+    // 4000 characters of two bytes each: at the limit, in characters.
+    let at_limit = "é".repeat(4000);
+    assert_eq!(
+        app.send(v, &room.id, &at_limit, None).await.json(201)["content"],
+        at_limit.as_str()
+    );
+    app.send(v, &room.id, &"a".repeat(4001), None)
+        .await
+        .problem(413, "too_large");
+    // A client_id longer than 64 characters is refused, naming it.
+    app.send(v, &room.id, "hi", Some(&"c".repeat(65)))
+        .await
+        .invalid_field("client_id");
+    app.send(v, &room.id, "hi", Some(&"c".repeat(64))).await.json(201);
+    assert_eq!(seqs(app.history(v, &room.id, "").await.json(200)), vec![1, 2]);
 }

@@ -61,3 +61,24 @@ async fn changing_an_agents_password_revokes_their_token() {
     let token = fresh.json(200)["access_token"].as_str().unwrap().to_string();
     app.list_rooms(&token, "").await.json(200);
 }
+
+#[tokio::test]
+async fn disabling_an_agent_revokes_their_token_and_refuses_their_login() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let bea = app.create_agent("agent").await;
+
+    let r = app
+        .patch(
+            &format!("/agents/{}", bea.id),
+            Some(&admin),
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(r.json(200)["disabled"], true);
+    app.list_rooms(&bea.token, "").await.problem(401, "unauthorized");
+    let refused = app.login(&bea.username, AGENT_PASSWORD).await;
+    refused.problem(401, "unauthorized");
+    // Same answer as for a wrong password: nothing tells the account apart.
+    assert_eq!(refused.body, app.login("nobody-here", "x-password").await.body);
+}

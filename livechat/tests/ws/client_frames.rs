@@ -200,9 +200,7 @@ async fn history_pages_by_before_seq_and_after_seq_oldest_first() {
         .ack(json!({"type": "history", "room_id": r, "after_seq": 10}))
         .await;
     assert_eq!(page(&none), (vec![], json!(false)));
-    let all = visitor
-        .ack(json!({"type": "history", "room_id": r}))
-        .await;
+    let all = visitor.ack(json!({"type": "history", "room_id": r})).await;
     assert_eq!(page(&all), ((1..=10).collect::<Vec<u64>>(), json!(false)));
 
     // Both cursors at once is a mistake of the client.
@@ -269,19 +267,14 @@ async fn transfer_to_the_queue_tells_the_visitor_and_offers_the_room_to_agents()
     visitor.messages(&room.id, 1).await; // the join text
     visitor.wait_for_type("room_updated").await; // engaged
 
-    let ack = agent
-        .ack(json!({"type": "transfer", "room_id": room.id}))
-        .await;
+    let ack = agent.ack(json!({"type": "transfer", "room_id": room.id})).await;
     assert_keys(&ack, &["type", "req_id", "room"]);
     assert_eq!(ack["room"]["status"], "queued", "{ack}");
     assert!(ack["room"]["agent"].is_null(), "{ack}");
 
     let left = visitor.messages(&room.id, 1).await;
     assert_eq!(left[0]["sender"]["kind"], "system");
-    assert_eq!(
-        left[0]["content"],
-        format!("{} has left the chat", admin.name)
-    );
+    assert_eq!(left[0]["content"], format!("{} has left the chat", admin.name));
     let updated = visitor.wait_for_type("room_updated").await;
     assert_eq!(updated["room"]["status"], "queued", "{updated}");
     assert!(updated["room"]["agent"].is_null(), "{updated}");

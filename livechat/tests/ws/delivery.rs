@@ -28,9 +28,11 @@ async fn chatting(app: &TestApp) -> (TestRoom, TestAgent, WsClient, WsClient) {
 /// Sends `n` frames back to back, then reads their acks; the acked seqs.
 async fn send_burst(c: &mut WsClient, room_id: &str, who: &str, n: usize) -> Vec<u64> {
     for i in 0..n {
-        c.send_json(json!({"type": "send", "req_id": format!("{who}-{i}"), "room_id": room_id,
-                           "content": format!("{who} says {i}"), "client_id": format!("{who}-{i}")}))
-            .await;
+        c.send_json(
+            json!({"type": "send", "req_id": format!("{who}-{i}"), "room_id": room_id,
+                           "content": format!("{who} says {i}"), "client_id": format!("{who}-{i}")}),
+        )
+        .await;
     }
     let mut acked = Vec::new();
     for i in 0..n {
@@ -56,7 +58,10 @@ async fn both_sides_receive_every_message_once_in_seq_order_their_own_included()
         send_burst(&mut agent, &room.id, "agent", EACH),
     );
     for acked in [&v_acked, &a_acked] {
-        assert!(acked.windows(2).all(|w| w[0] < w[1]), "one sender's seqs rise: {acked:?}");
+        assert!(
+            acked.windows(2).all(|w| w[0] < w[1]),
+            "one sender's seqs rise: {acked:?}"
+        );
     }
     let all: HashSet<u64> = v_acked.iter().chain(&a_acked).copied().collect();
     let expected: HashSet<u64> = (3..3 + 2 * EACH as u64).collect();
@@ -73,7 +78,11 @@ async fn both_sides_receive_every_message_once_in_seq_order_their_own_included()
         for m in &got {
             assert_message_shape(m);
             let cid = m["client_id"].as_str().unwrap();
-            let kind = if cid.starts_with("visitor") { "visitor" } else { "agent" };
+            let kind = if cid.starts_with("visitor") {
+                "visitor"
+            } else {
+                "agent"
+            };
             assert_eq!(m["sender"]["kind"], kind, "{m}");
             assert_eq!(m["content"], format!("{kind} says {}", &cid[kind.len() + 1..]));
         }
@@ -117,7 +126,10 @@ async fn a_visitor_back_from_a_disconnect_fills_exactly_the_missed_messages_with
         .iter()
         .map(|m| m["content"].as_str().unwrap())
         .collect();
-    assert_eq!(contents, ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]);
+    assert_eq!(
+        contents,
+        ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]
+    );
     // Paging after_seq in small steps gets the same, none twice.
     let mut paged = Vec::new();
     let mut after = last_seen;

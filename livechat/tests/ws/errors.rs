@@ -60,11 +60,8 @@ async fn a_visitor_cannot_send_to_or_read_another_room() {
         "forbidden",
     )
     .await;
-    c.refused(
-        json!({"type": "history", "room_id": theirs.id}),
-        "forbidden",
-    )
-    .await;
+    c.refused(json!({"type": "history", "room_id": theirs.id}), "forbidden")
+        .await;
     // Nothing was stored in the other room.
     let admin = app.admin().await;
     assert_eq!(app.room(&admin.token, &theirs.id).await["last_seq"], 1);
@@ -87,7 +84,9 @@ async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
     let at_limit = json!({"type": "ping", "req_id": "fits", "pad": "a".repeat(pad)}).to_string();
     assert_eq!(at_limit.len(), 64 * 1024);
     c.send_text(at_limit).await;
-    let pong = c.wait_for("the pong to a 64 KiB frame", |f| f["req_id"] == "fits").await;
+    let pong = c
+        .wait_for("the pong to a 64 KiB frame", |f| f["req_id"] == "fits")
+        .await;
     assert_eq!(pong["type"], "pong", "{pong}");
 
     let content = "x".repeat(70 * 1024);

@@ -457,8 +457,9 @@ impl WsClient {
                 None => return Err(Ended::Dropped("stream ended".into())),
                 Some(Err(e)) => return Err(Ended::Dropped(e.to_string())),
                 Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(t.as_str())
-                        .unwrap_or_else(|e| panic!("the server sent a text frame that is not JSON ({e}): {t}"));
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap_or_else(|e| {
+                        panic!("the server sent a text frame that is not JSON ({e}): {t}")
+                    });
                     assert!(v["type"].is_string(), "a server frame without a type: {v}");
                     return Ok(Some(v));
                 }
@@ -560,7 +561,11 @@ impl WsClient {
     /// `request`, asserting an `error` with `code`.
     pub async fn refused(&mut self, frame: Value, code: &str) -> Value {
         let answer = self.request(frame.clone()).await;
-        assert_eq!(frame_type(&answer), "error", "{frame} should be refused, got {answer}");
+        assert_eq!(
+            frame_type(&answer),
+            "error",
+            "{frame} should be refused, got {answer}"
+        );
         assert_eq!(answer["code"], code, "{frame} was refused with {answer}");
         answer
     }
@@ -617,13 +622,23 @@ impl WsClient {
     /// Reads until the connection ends (discarding frames) and says how;
     /// fails the test if it is still open after `wait`.
     pub async fn expect_end(&mut self, wait: Duration) -> Ended {
+        self.read_until_end(wait).await.1
+    }
+
+    /// Every frame until the connection ends (buffered ones first), and how
+    /// it ended; fails the test if it is still open after `wait`.
+    pub async fn read_until_end(&mut self, wait: Duration) -> (Vec<Value>, Ended) {
+        let mut frames: Vec<Value> = self.buffered.drain(..).collect();
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.read_socket(left).await {
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("the connection is still open after {wait:?}"),
-                Err(e) => return e,
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => panic!(
+                    "the connection is still open after {wait:?} ({} frames read)",
+                    frames.len()
+                ),
+                Err(e) => return (frames, e),
             }
         }
     }
@@ -849,4 +864,3 @@ fn database_name_is_replaced_and_the_query_kept() {
         "postgres://u:p@h/lc_1?sslmode=disable"
     );
 }
-

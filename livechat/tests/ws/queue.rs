@@ -34,7 +34,9 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
         assert_eq!(winner["room"]["agent"]["id"], winner_agent.id.as_str());
 
         let taken = loser
-            .wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str())
+            .wait_for("room_taken", |f| {
+                f["type"] == "room_taken" && f["room_id"] == room.id.as_str()
+            })
             .await;
         assert_eq!(
             taken,
@@ -48,8 +50,10 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
     // The winner's own list learns it too (room_taken goes to every acceptor).
     for c in [&mut a, &mut b] {
         for room in &rooms {
-            c.wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str())
-                .await;
+            c.wait_for("room_taken", |f| {
+                f["type"] == "room_taken" && f["room_id"] == room.id.as_str()
+            })
+            .await;
         }
     }
 }

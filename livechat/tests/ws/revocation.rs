@@ -1,0 +1,71 @@
+//! Revoked tokens: a connected agent's WebSocket closes with 4401, and the
+//! old token no longer opens one.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_connected_agent_closes_their_websocket_with_4401() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let bea = app.create_agent("Bea").await;
+    let (mut c, _) = app.ws_welcomed(&bea.token).await;
+    let (mut bystander, _) = app.ws_welcomed(&admin.token).await;
+
+    let r = app
+        .rest(
+            Method::DELETE,
+            &format!("/agents/{}", bea.id),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    assert_eq!(c.expect_end(FRAME_TIMEOUT).await, Ended::Closed(Some(4401)));
+    match app.try_ws(Some(&bea.token), Auth::Header).await {
+        Ok(_) => panic!("a deleted agent's token still opens a WebSocket"),
+        Err((status, body)) => assert_eq!(status, 401, "{body}"),
+    }
+    // Others are not affected.
+    let pong = bystander.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["type"], "pong");
+    bystander
+        .assert_no_frame_of_type("error", Duration::from_millis(100))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_closes_the_agents_websockets_with_4401() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let bea = app.create_agent("Bea").await;
+    let (mut one, _) = app.ws_welcomed(&bea.token).await;
+    let (mut two, _) = app.ws_welcomed(&bea.token).await;
+
+    let r = app
+        .rest(
+            Method::PATCH,
+            &format!("/agents/{}", bea.id),
+            Some(&admin.token),
+            Some(json!({"password": "a-new-password-2"})),
+        )
+        .await;
+    r.ok(200);
+
+    assert_eq!(one.expect_end(FRAME_TIMEOUT).await, Ended::Closed(Some(4401)));
+    assert_eq!(two.expect_end(FRAME_TIMEOUT).await, Ended::Closed(Some(4401)));
+    match app.try_ws(Some(&bea.token), Auth::Query).await {
+        Ok(_) => panic!("a revoked token still opens a WebSocket"),
+        Err((status, body)) => assert_eq!(status, 401, "{body}"),
+    }
+    // A fresh login works.
+    let r = app.login(&bea.username, "a-new-password-2").await;
+    let token = r.ok(200)["access_token"].as_str().unwrap().to_string();
+    let (_c, welcome) = app.ws_welcomed(&token).await;
+    assert_eq!(welcome["user"]["id"], bea.id.as_str());
+}
