@@ -15,15 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Reflection serves this descriptor set.
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out.join("livechat_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
+    std::fs::write(out.join("livechat_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
 
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
     println!("cargo:rerun-if-changed=livechat");
     Ok(())
 }

@@ -32,11 +32,7 @@ impl std::fmt::Debug for Secret {
 impl std::str::FromStr for Secret {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            Err("must not be empty".into())
-        } else {
-            Ok(Self(s.to_string()))
-        }
+        if s.is_empty() { Err("must not be empty".into()) } else { Ok(Self(s.to_string())) }
     }
 }
 
@@ -44,11 +40,7 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoreConfig {
     /// Database URL: sqlite://file.db?mode=rwc or postgres://user@host/db.
-    #[arg(
-        long,
-        env = "LIVECHAT_DATABASE_URL",
-        default_value = "sqlite://livechat.db?mode=rwc"
-    )]
+    #[arg(long, env = "LIVECHAT_DATABASE_URL", default_value = "sqlite://livechat.db?mode=rwc")]
     pub database_url: String,
 
     /// HS256 secret shared by every core replica (at least 32 bytes).
@@ -70,6 +62,10 @@ pub struct CoreConfig {
     /// in-process bus (one replica only).
     #[arg(long, env = "LIVECHAT_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<Secret>,
+
+    /// RabbitMQ exchange the core replicas share.
+    #[arg(long, env = "LIVECHAT_AMQP_EXCHANGE", default_value = "livechat.events")]
+    pub amqp_exchange: String,
 
     /// Lifetime of an agent's access token, in seconds.
     #[arg(long, env = "LIVECHAT_AGENT_TOKEN_TTL_SECS", default_value_t = 8 * 3600,
@@ -102,6 +98,7 @@ impl CoreConfig {
             admin_password: None,
             grpc_listen: None,
             amqp_url: None,
+            amqp_exchange: "livechat.events".into(),
             agent_token_ttl_secs: 8 * 3600,
             visitor_token_ttl_secs: 7 * 86400,
             timer_interval_ms: 1000,

@@ -27,6 +27,7 @@ pub use config::{CoreConfig, Secret};
 
 use app::{Core, Hub, TokenLifetimes};
 use bus::InProcessBus;
+use bus::amqp::AmqpBus;
 use store::SqlStore;
 
 /// Shortest JWT secret accepted (HS256 wants at least 256 bits).
@@ -42,9 +43,7 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running")
-            .field("core", &self.core)
-            .finish_non_exhaustive()
+        f.debug_struct("Running").field("core", &self.core).finish_non_exhaustive()
     }
 }
 
@@ -59,7 +58,11 @@ impl Running {
 /// Connects and migrates the database, settles the JWT secret, creates the
 /// first admin if there is no agent, and starts the timers.
 pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
-    let store = Arc::new(SqlStore::connect(&config.database_url, config.database_max_connections).await?);
+    let replica_id = domain::new_id();
+    // With a broker, changes record their events in the outbox.
+    let outbox = config.amqp_url.as_ref().map(|_| replica_id.clone());
+    let store =
+        Arc::new(SqlStore::connect(&config.database_url, config.database_max_connections, outbox).await?);
     let secret = match &config.jwt_secret {
         Some(s) => s.expose().to_string(),
         None => {
@@ -75,24 +78,27 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
     if secret.len() < MIN_JWT_SECRET_BYTES {
         anyhow::bail!("LIVECHAT_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes");
     }
-    if config.amqp_url.is_some() {
-        anyhow::bail!(
-            "LIVECHAT_AMQP_URL: the RabbitMQ bus is not part of this build yet; unset it to use the in-process bus"
-        );
-    }
+    let stop = CancellationToken::new();
     let hub = Hub::new();
-    let bus = Arc::new(InProcessBus::new(hub.clone()));
+    let bus: Arc<dyn app::ports::Bus> = match &config.amqp_url {
+        Some(url) => {
+            let exchange = config.amqp_exchange.clone();
+            AmqpBus::start(
+                url.expose().to_string(),
+                exchange,
+                hub.clone(),
+                stop.clone(),
+                Duration::from_secs(10),
+            )
+            .await?
+        }
+        None => Arc::new(InProcessBus::new(hub.clone())),
+    };
     let lifetimes = TokenLifetimes {
         agent_secs: config.agent_token_ttl_secs,
         visitor_secs: config.visitor_token_ttl_secs,
     };
-    let core = Core::new(
-        store,
-        bus,
-        hub,
-        auth::TokenKeys::new(secret.as_bytes()),
-        lifetimes,
-    );
+    let core = Core::new(store, bus, hub, auth::TokenKeys::new(secret.as_bytes()), lifetimes, replica_id);
 
     let configured = config.admin_password.as_ref().map(Secret::expose);
     if let Some(generated) = core.bootstrap_admin(configured).await? {
@@ -104,11 +110,11 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         tracing::debug!("agents exist; LIVECHAT_ADMIN_PASSWORD is ignored");
     }
 
-    let stop = CancellationToken::new();
-    let timers = tokio::spawn(core.clone().run_timers(
-        Duration::from_millis(config.timer_interval_ms),
-        stop.clone().cancelled_owned(),
-    ));
+    let timers = tokio::spawn(
+        core.clone()
+            .run_timers(Duration::from_millis(config.timer_interval_ms), stop.clone().cancelled_owned()),
+    );
+    tokio::spawn(core.clone().run_relay(stop.clone().cancelled_owned()));
     Ok(Running { core, stop, timers })
 }
 

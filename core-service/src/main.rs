@@ -30,10 +30,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.core.jwt_secret.is_none() {
         anyhow::bail!("LIVECHAT_JWT_SECRET is required (shared by every core replica)");
     }
-    let addr = cli
-        .core
-        .grpc_listen
-        .unwrap_or(livechat_core::config::CORE_SERVICE_GRPC_LISTEN.into());
+    let addr = cli.core.grpc_listen.unwrap_or(livechat_core::config::CORE_SERVICE_GRPC_LISTEN.into());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;

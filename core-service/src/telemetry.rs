@@ -12,11 +12,7 @@ pub enum LogFormat {
 impl LogFormat {
     /// `pretty` on a terminal, `json` otherwise (what log collectors want).
     pub fn detect() -> Self {
-        if std::io::stderr().is_terminal() {
-            Self::Pretty
-        } else {
-            Self::Json
-        }
+        if std::io::stderr().is_terminal() { Self::Pretty } else { Self::Json }
     }
 }
 
@@ -24,9 +20,7 @@ impl LogFormat {
 pub fn init_tracing(format: Option<LogFormat>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format.unwrap_or_else(LogFormat::detect) {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

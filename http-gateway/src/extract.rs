@@ -23,22 +23,13 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let field = if path == "." { "body".to_string() } else { path };
             let message = inner.to_string();
             // serde names a missing field itself; point at it.
-            let field = match message
-                .strip_prefix("missing field `")
-                .and_then(|m| m.split('`').next())
-            {
+            let field = match message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
                 Some(missing) => missing.to_string(),
                 None => field,
             };
-            ApiError::invalid_fields(vec![FieldProblem {
-                field,
-                message: strip_position(&message),
-            }])
+            ApiError::invalid_fields(vec![FieldProblem { field, message: strip_position(&message) }])
         } else {
-            ApiError::malformed(format!(
-                "the body is not valid JSON: {}",
-                strip_position(&inner.to_string())
-            ))
+            ApiError::malformed(format!("the body is not valid JSON: {}", strip_position(&inner.to_string())))
         }
     })
 }
@@ -49,10 +40,9 @@ fn strip_position(m: &str) -> String {
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => ApiError::new(
-            "too_large",
-            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-        ),
+        BytesRejection::FailedToBufferBody(_) => {
+            ApiError::new("too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes"))
+        }
         other => ApiError::malformed(other.body_text()),
     })
 }
@@ -97,15 +87,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(QueryParams)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                ApiError::invalid(
-                    if field == "." { "query" } else { &field },
-                    e.into_inner().to_string(),
-                )
-            })
+        serde_path_to_error::deserialize(de).map(QueryParams).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::invalid(if field == "." { "query" } else { &field }, e.into_inner().to_string())
+        })
     }
 }
 
@@ -127,13 +112,7 @@ pub struct RequestId(pub Option<String>);
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestId(
-            parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        ))
+        Ok(RequestId(parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned)))
     }
 }
 
@@ -144,9 +123,7 @@ pub struct PeerIp(pub Option<std::net::IpAddr>);
 impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let info = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
         Ok(PeerIp(info.map(|c| c.0.ip())))
     }
 }

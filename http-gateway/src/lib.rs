@@ -48,9 +48,7 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("core", &self.core)
-            .finish_non_exhaustive()
+        f.debug_struct("AppState").field("core", &self.core).finish_non_exhaustive()
     }
 }
 
@@ -97,10 +95,7 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
     }
@@ -108,9 +103,7 @@ impl Modify for BearerAuth {
 
 /// The /api/v1 routes with their OpenAPI description.
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
-    let public = OpenApiRouter::new()
-        .routes(routes!(auth::login))
-        .routes(routes!(rooms::create));
+    let public = OpenApiRouter::new().routes(routes!(auth::login)).routes(routes!(rooms::create));
     let protected = OpenApiRouter::new()
         .routes(routes!(auth::refresh))
         .routes(routes!(rooms::list))
@@ -154,11 +147,17 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
     let doc = Arc::new(doc);
     let x_request_id = HeaderName::from_static("x-request-id");
     router
-        .route("/api/v1/openapi.json", axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
-            ApiError { status: axum::http::StatusCode::METHOD_NOT_ALLOWED, ..ApiError::new("invalid", "method not allowed") }
-                .into_response()
+            ApiError {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                ..ApiError::new("invalid", "method not allowed")
+            }
+            .into_response()
         })
         .layer(from_fn_with_state(state.clone(), middleware::deadline))
         .layer(from_fn(middleware::record_metrics))
@@ -185,24 +184,10 @@ pub fn ops_router(state: AppState) -> Router {
 }
 
 fn cors(cfg: &HttpConfig) -> CorsLayer {
-    let origins: Vec<HeaderValue> = cfg
-        .cors_origins
-        .iter()
-        .filter_map(|o| o.trim().parse().ok())
-        .collect();
+    let origins: Vec<HeaderValue> = cfg.cors_origins.iter().filter_map(|o| o.trim().parse().ok()).collect();
     let base = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("x-request-id"),
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
         .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(600));
     if cfg.cors_origins.iter().any(|o| o.trim() == "*") {
@@ -219,11 +204,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

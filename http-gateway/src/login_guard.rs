@@ -19,11 +19,7 @@ pub struct LoginGuard {
 
 impl LoginGuard {
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self {
-            max_failures,
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { max_failures, window, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Seconds until the username may try again, if it is locked out.
@@ -48,18 +44,12 @@ impl LoginGuard {
     }
 
     pub fn succeeded(&self, username: &str) {
-        self.failures
-            .lock()
-            .expect("login guard poisoned")
-            .remove(&username.to_lowercase());
+        self.failures.lock().expect("login guard poisoned").remove(&username.to_lowercase());
     }
 
     pub fn prune(&self) {
         let window = self.window;
-        self.failures
-            .lock()
-            .expect("login guard poisoned")
-            .retain(|_, (_, since)| since.elapsed() < window);
+        self.failures.lock().expect("login guard poisoned").retain(|_, (_, since)| since.elapsed() < window);
     }
 }
 

@@ -16,12 +16,7 @@ struct Cli {
     #[arg(long, env = "LIVECHAT_LISTEN")]
     listen: Option<SocketAddr>,
     /// Core gRPC URL(s), comma-separated; calls balance over them.
-    #[arg(
-        long,
-        env = "LIVECHAT_CORE_URL",
-        default_value = "http://127.0.0.1:50051",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "LIVECHAT_CORE_URL", default_value = "http://127.0.0.1:50051", value_delimiter = ',')]
     core_url: Vec<String>,
     #[command(flatten)]
     http: HttpConfig,
@@ -41,11 +36,9 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let core = CoreClient::connect_lazy(
-        &cli.core_url,
-        Some(Duration::from_millis(cli.http.request_timeout_ms)),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let core =
+        CoreClient::connect_lazy(&cli.core_url, Some(Duration::from_millis(cli.http.request_timeout_ms)))
+            .map_err(anyhow::Error::msg)?;
     let addr = livechat_http::config::listen_or_default(cli.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

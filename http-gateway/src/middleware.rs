@@ -72,9 +72,8 @@ impl Limits {
     /// Checks one login attempt from `ip`.
     pub fn login_attempt(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
         self.login_per_ip.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until
+                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             ApiError::rate_limited(wait.as_secs().max(1) as u32)
         })
     }
@@ -91,9 +90,8 @@ impl Limits {
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(Token(t)) = req.extensions().get::<Token>() {
         if let Err(not_until) = state.limits.per_token.check_key(t) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until
+                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             return ApiError::rate_limited(wait.as_secs().max(1) as u32).into_response();
         }
     }

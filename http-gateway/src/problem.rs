@@ -49,54 +49,31 @@ const CODES: &[(&str, StatusCode, &str)] = &[
     ("conflict", StatusCode::CONFLICT, "Conflict"),
     ("too_large", StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
     ("rate_limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
-    (
-        "unavailable",
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service unavailable",
-    ),
+    ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
     ("internal", StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
 ];
 
 fn lookup(code: &str) -> (&'static str, StatusCode, &'static str) {
-    CODES
-        .iter()
-        .copied()
-        .find(|(c, ..)| *c == code)
-        .unwrap_or(CODES[CODES.len() - 1])
+    CODES.iter().copied().find(|(c, ..)| *c == code).unwrap_or(CODES[CODES.len() - 1])
 }
 
 impl ApiError {
     pub fn new(code: &str, detail: impl Into<String>) -> Self {
         let (code, status, _) = lookup(code);
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            errors: vec![],
-            retry_after_secs: None,
-        }
+        Self { status, code, detail: detail.into(), errors: vec![], retry_after_secs: None }
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::invalid_fields(vec![FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        }])
+        Self::invalid_fields(vec![FieldProblem { field: field.into(), message: message.into() }])
     }
 
     pub fn invalid_fields(errors: Vec<FieldProblem>) -> Self {
-        Self {
-            errors,
-            ..Self::new("invalid", "the request has invalid fields")
-        }
+        Self { errors, ..Self::new("invalid", "the request has invalid fields") }
     }
 
     /// Malformed JSON: a 400, still with code `invalid`.
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            ..Self::new("invalid", detail)
-        }
+        Self { status: StatusCode::BAD_REQUEST, ..Self::new("invalid", detail) }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
@@ -126,14 +103,8 @@ impl From<tonic::Status> for ApiError {
             tracing::warn!(status = ?s.code(), message = s.message(), "core call failed");
         }
         let mut e = Self::new(&d.code, d.message);
-        e.errors = d
-            .errors
-            .into_iter()
-            .map(|f| FieldProblem {
-                field: f.field,
-                message: f.message,
-            })
-            .collect();
+        e.errors =
+            d.errors.into_iter().map(|f| FieldProblem { field: f.field, message: f.message }).collect();
         e.retry_after_secs = d.retry_after_secs;
         e
     }
@@ -151,13 +122,9 @@ impl IntoResponse for ApiError {
             errors: self.errors,
         };
         let mut res = (self.status, axum::Json(body)).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after_secs {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

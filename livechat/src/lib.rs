@@ -26,11 +26,7 @@ pub async fn run(
     let running = livechat_core::start(&core).await?;
     let grpc_addr = loopback(grpc_listener.local_addr()?);
     let stop = running.stop.clone();
-    let grpc = tokio::spawn(livechat_core::grpc::serve(
-        running.core.clone(),
-        grpc_listener,
-        stop.clone(),
-    ));
+    let grpc = tokio::spawn(livechat_core::grpc::serve(running.core.clone(), grpc_listener, stop.clone()));
 
     let client = CoreClient::connect_lazy(
         &[format!("http://{grpc_addr}")],
@@ -60,9 +56,5 @@ pub async fn run(
 
 /// The address to dial for a listener bound to a wildcard address.
 fn loopback(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    }
+    if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr }
 }

@@ -33,10 +33,7 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let grpc_addr = cli
-        .core
-        .grpc_listen
-        .unwrap_or(livechat_core::config::LIVECHAT_GRPC_LISTEN.into());
+    let grpc_addr = cli.core.grpc_listen.unwrap_or(livechat_core::config::LIVECHAT_GRPC_LISTEN.into());
     let http_addr = cli.listen.unwrap_or(livechat::LIVECHAT_LISTEN.into());
     let grpc = tokio::net::TcpListener::bind(grpc_addr)
         .await

@@ -74,9 +74,8 @@ impl CoreClient {
 /// which decides what the token may do.
 pub fn authed<T>(msg: T, token: &str, request_id: Option<&str>) -> Result<tonic::Request<T>, Status> {
     let mut req = tonic::Request::new(msg);
-    let value: MetadataValue<_> = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| Status::unauthenticated("malformed bearer token"))?;
+    let value: MetadataValue<_> =
+        format!("Bearer {token}").parse().map_err(|_| Status::unauthenticated("malformed bearer token"))?;
     req.metadata_mut().insert("authorization", value);
     if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
         req.metadata_mut().insert("x-request-id", id);

@@ -26,10 +26,5 @@ pub fn error_detail(status: &Status) -> ErrorDetail {
         Code::ResourceExhausted => ("rate_limited", "too many requests"),
         _ => ("internal", "internal error"),
     };
-    ErrorDetail {
-        code: code.into(),
-        message: message.into(),
-        errors: vec![],
-        retry_after_secs: None,
-    }
+    ErrorDetail { code: code.into(), message: message.into(), errors: vec![], retry_after_secs: None }
 }

@@ -24,10 +24,7 @@ pub struct Person {
 
 impl From<pb::Person> for Person {
     fn from(p: pb::Person) -> Self {
-        Self {
-            id: p.id,
-            name: p.name,
-        }
+        Self { id: p.id, name: p.name }
     }
 }
 
@@ -89,10 +86,7 @@ impl From<pb::Room> for Room {
         Self {
             status: status_name(r.status).into(),
             channel: channel_name(r.channel).into(),
-            visitor: r.visitor.map(Person::from).unwrap_or(Person {
-                id: String::new(),
-                name: String::new(),
-            }),
+            visitor: r.visitor.map(Person::from).unwrap_or(Person { id: String::new(), name: String::new() }),
             agent: r.agent.map(Person::from),
             subject: r.subject,
             created_at: time(r.created_at_ms),
@@ -123,11 +117,7 @@ pub fn sender_kind_name(raw: i32) -> &'static str {
 
 impl From<pb::Sender> for Sender {
     fn from(s: pb::Sender) -> Self {
-        Self {
-            kind: sender_kind_name(s.kind).into(),
-            id: s.id,
-            name: s.name,
-        }
+        Self { kind: sender_kind_name(s.kind).into(), id: s.id, name: s.name }
     }
 }
 
@@ -175,13 +165,7 @@ pub struct Agent {
 
 impl From<pb::Agent> for Agent {
     fn from(a: pb::Agent) -> Self {
-        Self {
-            id: a.id,
-            username: a.username,
-            name: a.name,
-            group: a.group,
-            disabled: a.disabled,
-        }
+        Self { id: a.id, username: a.username, name: a.name, group: a.group, disabled: a.disabled }
     }
 }
 
@@ -245,10 +229,7 @@ pub struct Group {
 
 impl From<pb::Group> for Group {
     fn from(g: pb::Group) -> Self {
-        Self {
-            name: g.name,
-            permissions: g.permissions,
-        }
+        Self { name: g.name, permissions: g.permissions }
     }
 }
 
@@ -267,10 +248,7 @@ mod tests {
         let r = Room::from(pb::Room {
             id: "r".into(),
             status: pb::RoomStatus::Queued as i32,
-            visitor: Some(pb::Person {
-                id: "v".into(),
-                name: "Ana".into(),
-            }),
+            visitor: Some(pb::Person { id: "v".into(), name: "Ana".into() }),
             ..Default::default()
         });
         let v = serde_json::to_value(&r).unwrap();

@@ -10,35 +10,13 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    Accept {
-        room_id: String,
-    },
-    Decline {
-        room_id: String,
-    },
-    Send {
-        room_id: String,
-        content: String,
-        client_id: Option<String>,
-    },
-    Typing {
-        room_id: String,
-        typing: bool,
-    },
-    History {
-        room_id: String,
-        before_seq: Option<u64>,
-        after_seq: Option<u64>,
-        limit: Option<u32>,
-    },
-    Close {
-        room_id: String,
-        message: Option<String>,
-    },
-    Transfer {
-        room_id: String,
-        agent_id: Option<String>,
-    },
+    Accept { room_id: String },
+    Decline { room_id: String },
+    Send { room_id: String, content: String, client_id: Option<String> },
+    Typing { room_id: String, typing: bool },
+    History { room_id: String, before_seq: Option<u64>, after_seq: Option<u64>, limit: Option<u32> },
+    Close { room_id: String, message: Option<String> },
+    Transfer { room_id: String, agent_id: Option<String> },
     Ping {},
 }
 
@@ -52,10 +30,8 @@ pub struct BadFrame {
 /// Parses one text frame; the req_id is kept even when the rest is bad, so
 /// that the error can answer it.
 pub fn parse(text: &str) -> Result<(Option<String>, ClientFrame), BadFrame> {
-    let value: Value = serde_json::from_str(text).map_err(|e| BadFrame {
-        req_id: None,
-        message: format!("not valid JSON: {e}"),
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| BadFrame { req_id: None, message: format!("not valid JSON: {e}") })?;
     let req_id = match value.get("req_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= 128 => Some(s.clone()),
@@ -67,26 +43,17 @@ pub fn parse(text: &str) -> Result<(Option<String>, ClientFrame), BadFrame> {
         }
     };
     if !value.is_object() {
-        return Err(BadFrame {
-            req_id,
-            message: "a frame must be a JSON object".into(),
-        });
+        return Err(BadFrame { req_id, message: "a frame must be a JSON object".into() });
     }
     match value.get("type") {
         Some(Value::String(_)) => {}
         _ => {
-            return Err(BadFrame {
-                req_id,
-                message: "missing field `type`".into(),
-            });
+            return Err(BadFrame { req_id, message: "missing field `type`".into() });
         }
     }
     match serde_json::from_value::<ClientFrame>(value) {
         Ok(frame) => Ok((req_id, frame)),
-        Err(e) => Err(BadFrame {
-            req_id,
-            message: e.to_string(),
-        }),
+        Err(e) => Err(BadFrame { req_id, message: e.to_string() }),
     }
 }
 
@@ -165,26 +132,15 @@ impl ServerFrame {
         let d = livechat_proto::error_detail(status);
         let mut message = d.message;
         if !d.errors.is_empty() {
-            let fields: Vec<String> = d
-                .errors
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect();
+            let fields: Vec<String> =
+                d.errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
             message = format!("{message} ({})", fields.join("; "));
         }
-        Self::Error {
-            req_id,
-            code: d.code,
-            message,
-        }
+        Self::Error { req_id, code: d.code, message }
     }
 
     pub fn invalid(req_id: Option<String>, message: impl Into<String>) -> Self {
-        Self::Error {
-            req_id,
-            code: "invalid".into(),
-            message: message.into(),
-        }
+        Self::Error { req_id, code: "invalid".into(), message: message.into() }
     }
 }
 
@@ -192,10 +148,10 @@ impl ServerFrame {
 pub fn welcome(s: pb::Snapshot) -> ServerFrame {
     ServerFrame::Welcome {
         role: s.role,
-        user: s.user.map(json::Person::from).unwrap_or(json::Person {
-            id: String::new(),
-            name: String::new(),
-        }),
+        user: s
+            .user
+            .map(json::Person::from)
+            .unwrap_or(json::Person { id: String::new(), name: String::new() }),
         rooms: s.rooms.into_iter().map(json::Room::from).collect(),
         queue: s.queue.into_iter().map(json::Room::from).collect(),
     }
@@ -208,30 +164,20 @@ pub fn event(kind: pb::event::Kind) -> Option<ServerFrame> {
     Some(match kind {
         Kind::Snapshot(_) => return None,
         Kind::RoomQueued(e) => ServerFrame::RoomQueued { room: e.room?.into() },
-        Kind::RoomTaken(e) => ServerFrame::RoomTaken {
-            room_id: e.room_id,
-            agent: e.agent?.into(),
-        },
-        Kind::Message(e) => ServerFrame::Message {
-            message: e.message?.into(),
-        },
+        Kind::RoomTaken(e) => ServerFrame::RoomTaken { room_id: e.room_id, agent: e.agent?.into() },
+        Kind::Message(e) => ServerFrame::Message { message: e.message?.into() },
         Kind::Typing(e) => {
             let from = e.from?;
             ServerFrame::Typing {
                 room_id: e.room_id,
-                from: TypingFrom {
-                    kind: json::sender_kind_name(from.kind).into(),
-                    name: from.name,
-                },
+                from: TypingFrom { kind: json::sender_kind_name(from.kind).into(), name: from.name },
                 typing: e.typing,
             }
         }
         Kind::RoomUpdated(e) => ServerFrame::RoomUpdated { room: e.room?.into() },
-        Kind::RoomClosed(e) => ServerFrame::RoomClosed {
-            room_id: e.room_id,
-            reason: e.reason,
-            message: e.message,
-        },
+        Kind::RoomClosed(e) => {
+            ServerFrame::RoomClosed { room_id: e.room_id, reason: e.reason, message: e.message }
+        }
     })
 }
 
@@ -243,14 +189,7 @@ mod tests {
     fn a_send_frame_parses_with_its_req_id() {
         let (req, f) = parse(r#"{"type":"send","req_id":"r1","room_id":"x","content":"hi"}"#).unwrap();
         assert_eq!(req.as_deref(), Some("r1"));
-        assert_eq!(
-            f,
-            ClientFrame::Send {
-                room_id: "x".into(),
-                content: "hi".into(),
-                client_id: None
-            }
-        );
+        assert_eq!(f, ClientFrame::Send { room_id: "x".into(), content: "hi".into(), client_id: None });
     }
 
     #[test]
@@ -262,12 +201,7 @@ mod tests {
 
     #[test]
     fn unknown_types_and_garbage_are_refused() {
-        assert!(
-            parse(r#"{"type":"dance"}"#)
-                .unwrap_err()
-                .message
-                .contains("dance")
-        );
+        assert!(parse(r#"{"type":"dance"}"#).unwrap_err().message.contains("dance"));
         assert!(parse("not json").is_err());
         assert!(parse(r#"[1,2]"#).is_err());
         assert!(parse(r#"{"room_id":"x"}"#).unwrap_err().message.contains("type"));

@@ -48,18 +48,13 @@ pub struct WsState {
 
 impl std::fmt::Debug for WsState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsState")
-            .field("core", &self.core)
-            .finish_non_exhaustive()
+        f.debug_struct("WsState").field("core", &self.core).finish_non_exhaustive()
     }
 }
 
 /// `/ws` plus the pages.
 pub fn router(state: WsState) -> Router {
-    Router::new()
-        .route("/ws", get(upgrade))
-        .merge(pages::router())
-        .with_state(state)
+    Router::new().route("/ws", get(upgrade)).merge(pages::router()).with_state(state)
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,20 +65,12 @@ struct TokenQuery {
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 fn refuse(status: StatusCode, code: &str, detail: &str) -> Response {
     let body = serde_json::json!({"type": "about:blank", "title": detail, "status": status.as_u16(), "detail": detail, "code": code});
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
 }
 
 /// Authenticates by opening the subscription before upgrading, so that a
@@ -95,11 +82,7 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let Some(token) = bearer(&headers).or(q.access_token.filter(|t| !t.is_empty())) else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a bearer token is required",
-        );
+        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required");
     };
     let req = match authed(pb::SubscribeRequest {}, &token, None) {
         Ok(r) => r,
@@ -119,26 +102,16 @@ async fn upgrade(
         }
     };
     let snapshot = match events.message().await {
-        Ok(Some(pb::Event {
-            kind: Some(pb::event::Kind::Snapshot(s)),
-        })) => s,
+        Ok(Some(pb::Event { kind: Some(pb::event::Kind::Snapshot(s)) })) => s,
         Ok(_) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the core sent no snapshot",
-            );
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the core sent no snapshot");
         }
         Err(status) => {
             let d = livechat_proto::error_detail(&status);
             return refuse(StatusCode::SERVICE_UNAVAILABLE, &d.code, &d.message);
         }
     };
-    let WsState {
-        core,
-        session,
-        shutdown,
-    } = state;
+    let WsState { core, session, shutdown } = state;
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(4 * 1024 * 1024)
@@ -154,15 +127,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.cancelled().await;
-        // Let sessions send their 1001 before connections are dropped.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    })
-    .await?;
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            // Let sessions send their 1001 before connections are dropped.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await?;
     Ok(())
 }

@@ -17,12 +17,7 @@ struct Cli {
     #[arg(long, env = "LIVECHAT_LISTEN")]
     listen: Option<SocketAddr>,
     /// Core gRPC URL(s), comma-separated; calls balance over them.
-    #[arg(
-        long,
-        env = "LIVECHAT_CORE_URL",
-        default_value = "http://127.0.0.1:50051",
-        value_delimiter = ','
-    )]
+    #[arg(long, env = "LIVECHAT_CORE_URL", default_value = "http://127.0.0.1:50051", value_delimiter = ',')]
     core_url: Vec<String>,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
@@ -47,11 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "WebSocket gateway listening");
     let shutdown = CancellationToken::new();
-    let state = WsState {
-        core,
-        session: SessionConfig::default(),
-        shutdown: shutdown.clone(),
-    };
+    let state = WsState { core, session: SessionConfig::default(), shutdown: shutdown.clone() };
     let ops = livechat_http::AppState::new(state.core.clone(), &livechat_http::HttpConfig::default());
     let app = router(state).merge(livechat_http::ops_router(ops));
     tokio::spawn({

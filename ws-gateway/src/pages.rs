@@ -9,10 +9,7 @@ use axum::routing::get;
 macro_rules! asset {
     ($path:literal, $mime:literal) => {
         get(|| async {
-            (
-                [(header::CONTENT_TYPE, $mime), (header::CACHE_CONTROL, "no-cache")],
-                include_str!($path),
-            )
+            ([(header::CONTENT_TYPE, $mime), (header::CACHE_CONTROL, "no-cache")], include_str!($path))
         })
     };
 }
@@ -21,28 +18,10 @@ macro_rules! asset {
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", asset!("../static/console.html", "text/html; charset=utf-8"))
-        .route(
-            "/widget",
-            asset!("../static/widget.html", "text/html; charset=utf-8"),
-        )
-        .route(
-            "/assets/console.js",
-            asset!("../static/console.js", "text/javascript; charset=utf-8"),
-        )
-        .route(
-            "/assets/widget.js",
-            asset!("../static/widget.js", "text/javascript; charset=utf-8"),
-        )
-        .route(
-            "/assets/chat.js",
-            asset!("../static/chat.js", "text/javascript; charset=utf-8"),
-        )
-        .route(
-            "/assets/app.css",
-            asset!("../static/app.css", "text/css; charset=utf-8"),
-        )
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT.into_response() }),
-        )
+        .route("/widget", asset!("../static/widget.html", "text/html; charset=utf-8"))
+        .route("/assets/console.js", asset!("../static/console.js", "text/javascript; charset=utf-8"))
+        .route("/assets/widget.js", asset!("../static/widget.js", "text/javascript; charset=utf-8"))
+        .route("/assets/chat.js", asset!("../static/chat.js", "text/javascript; charset=utf-8"))
+        .route("/assets/app.css", asset!("../static/app.css", "text/css; charset=utf-8"))
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT.into_response() }))
 }

@@ -84,12 +84,7 @@ pub async fn run(
     let (sink, mut stream) = socket.split();
     let (out, rx) = mpsc::channel(cfg.outbound_queue);
     let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
-    let mut s = Session {
-        core,
-        token,
-        out,
-        delivered: HashMap::new(),
-    };
+    let mut s = Session { core, token, out, delivered: HashMap::new() };
 
     let end = match s.open(snapshot).await {
         Err(c) => c,
@@ -115,10 +110,7 @@ pub async fn run(
         }
     };
     if end.0 != 0 {
-        let frame = CloseFrame {
-            code: end.0,
-            reason: Utf8Bytes::from_static(end.1),
-        };
+        let frame = CloseFrame { code: end.0, reason: Utf8Bytes::from_static(end.1) };
         let _ = s.out.try_send(Message::Close(Some(frame)));
     }
     drop(s);
@@ -183,11 +175,7 @@ impl Session {
             let ended =
                 room.status == pb::RoomStatus::Closed as i32 || room.status == pb::RoomStatus::Expired as i32;
             if visitor && ended {
-                let reason = if room.status == pb::RoomStatus::Closed as i32 {
-                    "closed"
-                } else {
-                    "expired"
-                };
+                let reason = if room.status == pb::RoomStatus::Closed as i32 { "closed" } else { "expired" };
                 self.send(&ServerFrame::RoomClosed {
                     room_id: room.id.clone(),
                     reason: reason.into(),
@@ -226,12 +214,7 @@ impl Session {
     }
 
     async fn call_history(&self, req: pb::ListMessagesRequest) -> Result<pb::ListMessagesResponse, Status> {
-        Ok(self
-            .core
-            .messages()
-            .list_messages(authed(req, &self.token, None)?)
-            .await?
-            .into_inner())
+        Ok(self.core.messages().list_messages(authed(req, &self.token, None)?).await?.into_inner())
     }
 
     async fn on_client(&mut self, frame: Option<Result<Message, axum::Error>>) -> Step {
@@ -250,10 +233,9 @@ impl Session {
         };
         match msg {
             Message::Text(text) => self.on_text(text.as_str()).await,
-            Message::Binary(_) => self.send(&ServerFrame::invalid(
-                None,
-                "binary frames are not supported; send JSON text",
-            )),
+            Message::Binary(_) => {
+                self.send(&ServerFrame::invalid(None, "binary frames are not supported; send JSON text"))
+            }
             Message::Close(_) => Err(Closing(0, "client closed")),
             Message::Ping(_) | Message::Pong(_) => Ok(()),
         }
@@ -296,28 +278,12 @@ impl Session {
                     .into_inner(),
             ),
             ClientFrame::Decline { room_id } => {
-                self.core
-                    .rooms()
-                    .decline_room(authed(pb::RoomRequest { room_id }, t, None)?)
-                    .await?;
+                self.core.rooms().decline_room(authed(pb::RoomRequest { room_id }, t, None)?).await?;
                 vec![]
             }
-            ClientFrame::Send {
-                room_id,
-                content,
-                client_id,
-            } => {
-                let req = pb::SendMessageRequest {
-                    room_id,
-                    content,
-                    client_id,
-                };
-                let r = self
-                    .core
-                    .messages()
-                    .send_message(authed(req, t, None)?)
-                    .await?
-                    .into_inner();
+            ClientFrame::Send { room_id, content, client_id } => {
+                let req = pb::SendMessageRequest { room_id, content, client_id };
+                let r = self.core.messages().send_message(authed(req, t, None)?).await?.into_inner();
                 let m = r.message.ok_or_else(|| Status::internal("no message"))?;
                 vec![("message", to_value(json::Message::from(m)))]
             }
@@ -328,26 +294,13 @@ impl Session {
                     .await?;
                 vec![]
             }
-            ClientFrame::History {
-                room_id,
-                before_seq,
-                after_seq,
-                limit,
-            } => {
+            ClientFrame::History { room_id, before_seq, after_seq, limit } => {
                 let page = self
-                    .call_history(pb::ListMessagesRequest {
-                        room_id,
-                        before_seq,
-                        after_seq,
-                        limit,
-                    })
+                    .call_history(pb::ListMessagesRequest { room_id, before_seq, after_seq, limit })
                     .await?;
                 let messages: Vec<json::Message> =
                     page.messages.into_iter().map(json::Message::from).collect();
-                vec![
-                    ("messages", to_value(messages)),
-                    ("has_more", Value::Bool(page.has_more)),
-                ]
+                vec![("messages", to_value(messages)), ("has_more", Value::Bool(page.has_more))]
             }
             ClientFrame::Close { room_id, message } => room(
                 self.core
@@ -358,13 +311,7 @@ impl Session {
             ),
             ClientFrame::Transfer { room_id, agent_id } => {
                 let req = pb::TransferRoomRequest { room_id, agent_id };
-                room(
-                    self.core
-                        .rooms()
-                        .transfer_room(authed(req, t, None)?)
-                        .await?
-                        .into_inner(),
-                )
+                room(self.core.rooms().transfer_room(authed(req, t, None)?).await?.into_inner())
             }
             ClientFrame::Ping {} => vec![],
         })
@@ -404,9 +351,7 @@ impl Session {
                 if let Ok(page) = self.call_history(req).await {
                     for missed in page.messages.into_iter().filter(|x| x.seq < m.seq) {
                         self.delivered.insert(missed.room_id.clone(), missed.seq);
-                        self.send(&ServerFrame::Message {
-                            message: missed.into(),
-                        })?;
+                        self.send(&ServerFrame::Message { message: missed.into() })?;
                     }
                 }
             }

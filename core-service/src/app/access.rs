@@ -39,14 +39,8 @@ impl Principal {
 
     pub fn person(&self) -> Person {
         match self {
-            Self::Agent(a, _) => Person {
-                id: a.id.clone(),
-                name: a.name.clone(),
-            },
-            Self::Visitor(v, _) => Person {
-                id: v.id.clone(),
-                name: v.name.clone(),
-            },
+            Self::Agent(a, _) => Person { id: a.id.clone(), name: a.name.clone() },
+            Self::Visitor(v, _) => Person { id: v.id.clone(), name: v.name.clone() },
         }
     }
 
@@ -64,10 +58,7 @@ impl Principal {
         if a.permissions.contains(p) {
             Ok(a)
         } else {
-            Err(CoreError::Forbidden(format!(
-                "this needs the {} permission",
-                p.as_str()
-            )))
+            Err(CoreError::Forbidden(format!("this needs the {} permission", p.as_str())))
         }
     }
 
@@ -121,14 +112,8 @@ mod tests {
             id: "r1".into(),
             status,
             channel: Channel::Web,
-            visitor: Person {
-                id: "v1".into(),
-                name: "Ana".into(),
-            },
-            agent: agent.map(|a| Person {
-                id: a.into(),
-                name: a.into(),
-            }),
+            visitor: Person { id: "v1".into(), name: "Ana".into() },
+            agent: agent.map(|a| Person { id: a.into(), name: a.into() }),
             subject: None,
             created_at: 0,
             last_message_at: 0,
@@ -164,11 +149,7 @@ mod tests {
     #[test]
     fn a_visitor_reads_their_room_only() {
         let v = Principal::Visitor(
-            VisitorPrincipal {
-                id: "v1".into(),
-                name: "Ana".into(),
-                room_id: "r1".into(),
-            },
+            VisitorPrincipal { id: "v1".into(), name: "Ana".into(), room_id: "r1".into() },
             0,
         );
         assert!(v.can_read(&room(RoomStatus::Engaged, Some("bea"))));
@@ -179,15 +160,9 @@ mod tests {
     #[test]
     fn only_the_engaged_agent_or_a_manager_may_manage() {
         let r = room(RoomStatus::Engaged, Some("bea"));
-        let Principal::Agent(bea, _) = agent("bea", &[]) else {
-            unreachable!()
-        };
-        let Principal::Agent(cy, _) = agent("cy", &[Permission::RoomsAccept]) else {
-            unreachable!()
-        };
-        let Principal::Agent(sup, _) = agent("sup", &[Permission::RoomsManageAll]) else {
-            unreachable!()
-        };
+        let Principal::Agent(bea, _) = agent("bea", &[]) else { unreachable!() };
+        let Principal::Agent(cy, _) = agent("cy", &[Permission::RoomsAccept]) else { unreachable!() };
+        let Principal::Agent(sup, _) = agent("sup", &[Permission::RoomsManageAll]) else { unreachable!() };
         assert!(bea.may_manage(&r));
         assert!(!cy.may_manage(&r));
         assert!(sup.may_manage(&r));

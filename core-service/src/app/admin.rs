@@ -72,20 +72,10 @@ impl Core {
 
     pub async fn update_agent(&self, p: &Principal, id: &str, u: AgentUpdate) -> CoreResult<AgentRecord> {
         let me = p.agent_with(Permission::AgentsManage)?;
-        let current = self
-            .store
-            .agent(id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("agent"))?;
+        let current = self.store.agent(id).await?.ok_or_else(|| CoreError::not_found("agent"))?;
         let mut c = Checks::default();
-        let name = u
-            .name
-            .as_deref()
-            .and_then(|n| c.check(DisplayName::parse("name", n)));
-        let password = u
-            .password
-            .as_deref()
-            .and_then(|pw| c.check(NewPassword::parse(pw)));
+        let name = u.name.as_deref().and_then(|n| c.check(DisplayName::parse("name", n)));
+        let password = u.password.as_deref().and_then(|pw| c.check(NewPassword::parse(pw)));
         let group = match u.group.as_deref() {
             Some(g) => self.existing_group(&mut c, g).await?,
             None => None,
@@ -93,13 +83,9 @@ impl Core {
         c.finish()?;
         if id == me.id
             && (u.disabled == Some(true)
-                || group
-                    .as_deref()
-                    .is_some_and(|g| g != ADMIN_GROUP && current.group == ADMIN_GROUP))
+                || group.as_deref().is_some_and(|g| g != ADMIN_GROUP && current.group == ADMIN_GROUP))
         {
-            return Err(CoreError::Conflict(
-                "you cannot disable yourself or leave the admin group".into(),
-            ));
+            return Err(CoreError::Conflict("you cannot disable yourself or leave the admin group".into()));
         }
         let password_hash = match password {
             Some(pw) => Some(hash_password(pw.expose().to_string()).await?),
@@ -114,20 +100,13 @@ impl Core {
             disabled: u.disabled,
             revoke_tokens: revoke,
         };
-        let updated = self
-            .store
-            .update_agent(id, changes)
-            .await?
-            .ok_or_else(|| CoreError::not_found("agent"))?;
+        let updated =
+            self.store.update_agent(id, changes).await?.ok_or_else(|| CoreError::not_found("agent"))?;
         if revoke {
             self.revoke(&updated.id).await;
         }
         if disabling {
-            self.give_back_all(&Person {
-                id: updated.id.clone(),
-                name: updated.name.clone(),
-            })
-            .await?;
+            self.give_back_all(&Person { id: updated.id.clone(), name: updated.name.clone() }).await?;
         }
         Ok(updated)
     }
@@ -137,20 +116,12 @@ impl Core {
         if id == me.id {
             return Err(CoreError::Conflict("you cannot delete yourself".into()));
         }
-        let agent = self
-            .store
-            .agent(id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("agent"))?;
+        let agent = self.store.agent(id).await?.ok_or_else(|| CoreError::not_found("agent"))?;
         if !self.store.delete_agent(id).await? {
             return Err(CoreError::not_found("agent"));
         }
         self.revoke(id).await;
-        self.give_back_all(&Person {
-            id: agent.id,
-            name: agent.name,
-        })
-        .await
+        self.give_back_all(&Person { id: agent.id, name: agent.name }).await
     }
 
     /// Every engaged room of the agent goes back to the queue.
@@ -166,9 +137,7 @@ impl Core {
     async fn revoke(&self, agent_id: &str) {
         self.publish(vec![Event::new(
             Audience::default(),
-            EventKind::AgentRevoked {
-                agent_id: agent_id.into(),
-            },
+            EventKind::AgentRevoked { agent_id: agent_id.into() },
         )])
         .await;
     }
@@ -211,9 +180,7 @@ impl Core {
         p.agent_with(Permission::AgentsManage)?;
         let (name, perms) = parse_group(name, permissions)?;
         if name == ADMIN_GROUP {
-            return Err(CoreError::Conflict(
-                "the admin group always has every permission".into(),
-            ));
+            return Err(CoreError::Conflict("the admin group always has every permission".into()));
         }
         if !self.store.update_group(&name, perms).await? {
             return Err(CoreError::not_found("group"));
@@ -228,10 +195,7 @@ fn parse_group(name: &str, permissions: &[String]) -> CoreResult<(String, Permis
     let perms = match PermissionSet::parse_names(permissions) {
         Ok(p) => Some(p),
         Err(unknown) => {
-            c.push(FieldError::new(
-                "permissions",
-                format!("unknown permissions: {}", unknown.join(", ")),
-            ));
+            c.push(FieldError::new("permissions", format!("unknown permissions: {}", unknown.join(", "))));
             None
         }
     };

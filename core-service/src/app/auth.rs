@@ -36,9 +36,8 @@ impl Core {
             Ok(u) => self.store.agent_by_username(&u.into_inner()).await?,
             Err(_) => None,
         };
-        let stored = record
-            .as_ref()
-            .map_or_else(|| password::decoy().to_string(), |r| r.password_hash.clone());
+        let stored =
+            record.as_ref().map_or_else(|| password::decoy().to_string(), |r| r.password_hash.clone());
         let given = password.to_string();
         let matches = tokio::task::spawn_blocking(move || password::verify(&given, &stored))
             .await
@@ -52,11 +51,8 @@ impl Core {
     /// A new token for an agent whose current one is still valid.
     pub async fn refresh(&self, p: &Principal) -> CoreResult<LoginOutcome> {
         let a = p.agent()?;
-        let agent = self
-            .store
-            .agent(&a.id)
-            .await?
-            .ok_or_else(|| CoreError::Unauthorized("token revoked".into()))?;
+        let agent =
+            self.store.agent(&a.id).await?.ok_or_else(|| CoreError::Unauthorized("token revoked".into()))?;
         self.issue(agent)
     }
 
@@ -66,11 +62,7 @@ impl Core {
             .keys
             .agent_token(&agent.id, agent.token_version, now_ms() / 1000, ttl)
             .map_err(CoreError::Unexpected)?;
-        Ok(LoginOutcome {
-            access_token,
-            expires_in: ttl,
-            agent,
-        })
+        Ok(LoginOutcome { access_token, expires_in: ttl, agent })
     }
 
     /// Verifies a bearer token and, for agents, that it is not revoked.
@@ -144,7 +136,5 @@ fn random_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }

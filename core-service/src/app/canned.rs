@@ -42,11 +42,7 @@ impl Core {
         let mut all = self.store.visible_to(&a.id).await?;
         if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
             let q = q.to_lowercase();
-            all.retain(|c| {
-                [&c.shortcut, &c.title, &c.body]
-                    .iter()
-                    .any(|f| f.to_lowercase().contains(&q))
-            });
+            all.retain(|c| [&c.shortcut, &c.title, &c.body].iter().any(|f| f.to_lowercase().contains(&q)));
         }
         all.sort_by(|x, y| x.shortcut.cmp(&y.shortcut).then(x.shared.cmp(&y.shared)));
         Ok(all)
@@ -86,11 +82,7 @@ impl Core {
         if let Some(t) = u.title.as_deref().and_then(|t| c.check(title(t))) {
             record.title = t;
         }
-        if let Some(b) = u
-            .body
-            .as_deref()
-            .and_then(|b| c.check(text("body", b, BODY_CHARS)))
-        {
+        if let Some(b) = u.body.as_deref().and_then(|b| c.check(text("body", b, BODY_CHARS))) {
             record.body = b;
         }
         c.finish()?;

@@ -22,24 +22,15 @@ impl Core {
     pub async fn subscribe(&self, p: &Principal) -> CoreResult<(Snapshot, Subscription)> {
         match p {
             Principal::Visitor(v, _) => {
-                let sub = self.hub.subscribe(Subscriber::Visitor {
-                    room_id: v.room_id.clone(),
-                });
+                let sub = self.hub.subscribe(Subscriber::Visitor { room_id: v.room_id.clone() });
                 let room = self.room(p, &v.room_id).await?;
-                let snapshot = Snapshot {
-                    role: "visitor",
-                    user: p.person(),
-                    rooms: vec![room],
-                    queue: vec![],
-                };
+                let snapshot =
+                    Snapshot { role: "visitor", user: p.person(), rooms: vec![room], queue: vec![] };
                 Ok((snapshot, sub))
             }
             Principal::Agent(a, _) => {
                 let may_accept = a.permissions.contains(Permission::RoomsAccept);
-                let sub = self.hub.subscribe(Subscriber::Agent {
-                    agent_id: a.id.clone(),
-                    may_accept,
-                });
+                let sub = self.hub.subscribe(Subscriber::Agent { agent_id: a.id.clone(), may_accept });
                 let engaged = RoomFilter {
                     status: Some(RoomStatus::Engaged),
                     agent_id: Some(a.id.clone()),
@@ -48,11 +39,8 @@ impl Core {
                 };
                 let rooms = self.store.rooms(&engaged).await?;
                 let queue = if may_accept {
-                    let queued = RoomFilter {
-                        status: Some(RoomStatus::Queued),
-                        limit: 1000,
-                        ..Default::default()
-                    };
+                    let queued =
+                        RoomFilter { status: Some(RoomStatus::Queued), limit: 1000, ..Default::default() };
                     let declined = self.store.declined_by(&a.id).await?;
                     let mut q = self.store.rooms(&queued).await?;
                     q.retain(|r| !declined.contains(&r.id));
@@ -60,15 +48,7 @@ impl Core {
                 } else {
                     vec![]
                 };
-                Ok((
-                    Snapshot {
-                        role: "agent",
-                        user: p.person(),
-                        rooms,
-                        queue,
-                    },
-                    sub,
-                ))
+                Ok((Snapshot { role: "agent", user: p.person(), rooms, queue }, sub))
             }
         }
     }

@@ -25,6 +25,8 @@ pub enum Ended {
     TooSlow,
     /// The agent's tokens were revoked.
     Revoked,
+    /// Events may have been missed (the bus reconnected): resubscribe.
+    Resync,
 }
 
 /// Who a subscriber is, as far as routing cares.
@@ -118,27 +120,13 @@ impl Hub {
                     }
                 }
             }
-            r.entries.insert(
-                id,
-                Entry {
-                    who: who.clone(),
-                    tx,
-                    end: Some(end_tx),
-                },
-            );
+            r.entries.insert(id, Entry { who: who.clone(), tx, end: Some(end_tx) });
             id
         };
         if let Subscriber::Agent { agent_id, .. } = &who {
             self.count_agent(agent_id, 1);
         }
-        Subscription {
-            events: rx,
-            ended: end_rx,
-            _guard: SubscriptionGuard {
-                hub: self.clone(),
-                id,
-            },
-        }
+        Subscription { events: rx, ended: end_rx, _guard: SubscriptionGuard { hub: self.clone(), id } }
     }
 
     /// Delivers an event to every local subscriber in its audience.
@@ -182,6 +170,15 @@ impl Hub {
         for id in stalled {
             tracing::warn!(subscriber = id, "event subscriber is not keeping up; dropping it");
             self.remove(id, Some(Ended::TooSlow));
+        }
+    }
+
+    /// Ends every subscription on this replica.
+    pub fn end_all(&self, why: Ended) {
+        let ids: Vec<u64> =
+            self.registry.read().expect("hub lock poisoned").entries.keys().copied().collect();
+        for id in ids {
+            self.remove(id, Some(why));
         }
     }
 
@@ -238,11 +235,7 @@ impl Hub {
     /// Agents with a live subscription on this replica.
     pub fn connected_agents(&self) -> HashSet<String> {
         let p = self.presence.lock().expect("presence lock poisoned");
-        p.counts
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(a, _)| a.clone())
-            .collect()
+        p.counts.iter().filter(|(_, n)| **n > 0).map(|(a, _)| a.clone()).collect()
     }
 
     /// On shutdown: report every connected agent as gone.
@@ -269,21 +262,12 @@ mod tests {
     fn taken(audience: Audience) -> Event {
         Event::new(
             audience,
-            EventKind::RoomTaken {
-                room_id: "r1".into(),
-                agent: Person {
-                    id: "a".into(),
-                    name: "A".into(),
-                },
-            },
+            EventKind::RoomTaken { room_id: "r1".into(), agent: Person { id: "a".into(), name: "A".into() } },
         )
     }
 
     fn agent(id: &str, may_accept: bool) -> Subscriber {
-        Subscriber::Agent {
-            agent_id: id.into(),
-            may_accept,
-        }
+        Subscriber::Agent { agent_id: id.into(), may_accept }
     }
 
     #[tokio::test]
@@ -295,10 +279,7 @@ mod tests {
         let mut cy = hub.subscribe(agent("cy", true));
         let mut viewer = hub.subscribe(agent("dee", false));
 
-        hub.dispatch(taken(Audience {
-            room_visitor: Some("r1".into()),
-            ..Default::default()
-        }));
+        hub.dispatch(taken(Audience { room_visitor: Some("r1".into()), ..Default::default() }));
         assert!(visitor.events.try_recv().is_ok());
         assert!(other_visitor.events.try_recv().is_err());
 
@@ -342,12 +323,7 @@ mod tests {
         let hub = Hub::new();
         let mut bea = hub.subscribe(agent("bea", true));
         let mut cy = hub.subscribe(agent("cy", true));
-        hub.dispatch(Event::new(
-            Audience::default(),
-            EventKind::AgentRevoked {
-                agent_id: "bea".into(),
-            },
-        ));
+        hub.dispatch(Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "bea".into() }));
         assert_eq!(bea.ended.try_recv(), Ok(Ended::Revoked));
         assert!(cy.ended.try_recv().is_err());
     }

@@ -22,20 +22,13 @@ impl Core {
         p.check_room_scope(room_id)?;
         let settings = self.settings.get().await?;
         let content = MessageContent::parse(content, settings.max_message_chars)?;
-        let client_id = client_id
-            .map(ClientId::parse)
-            .transpose()?
-            .map(ClientId::into_inner);
+        let client_id = client_id.map(ClientId::parse).transpose()?.map(ClientId::into_inner);
         let person = p.person();
         let (kind, guard) = match p {
             Principal::Visitor(..) => (SenderKind::Visitor, SendGuard::Visitor),
             Principal::Agent(a, _) => (SenderKind::Agent, SendGuard::EngagedAgent(a.id.clone())),
         };
-        let sender = Sender {
-            kind,
-            id: person.id,
-            name: person.name,
-        };
+        let sender = Sender { kind, id: person.id, name: person.name };
         if let Some(cid) = &client_id {
             if let Some(stored) = self.store.by_client_id(room_id, &sender, cid).await? {
                 return Ok((stored, false));
@@ -48,15 +41,15 @@ impl Core {
             client_id,
             created_at: now_ms(),
         };
-        match self.store.append(room_id, guard, msg).await? {
-            Appended::Stored(message, room) => {
-                self.publish(vec![Event::new(
-                    Audience::room(&room),
-                    EventKind::Message {
-                        message: message.clone(),
-                    },
-                )])
-                .await;
+        let make = Box::new(|room: &crate::domain::Room, stored: &[Message]| {
+            stored
+                .iter()
+                .map(|m| Event::new(Audience::room(room), EventKind::Message { message: m.clone() }))
+                .collect()
+        });
+        match self.store.append(room_id, guard, msg, make).await? {
+            Appended::Stored(message, _, events) => {
+                self.deliver(events).await;
                 Ok((message, true))
             }
             Appended::Duplicate(message) => Ok((message, false)),
@@ -90,10 +83,7 @@ impl Core {
         let limit = match limit {
             Some(l) if (1..=MAX_PAGE).contains(&l) => l,
             Some(_) => {
-                return Err(CoreError::invalid(
-                    "limit",
-                    format!("must be between 1 and {MAX_PAGE}"),
-                ));
+                return Err(CoreError::invalid("limit", format!("must be between 1 and {MAX_PAGE}")));
             }
             None => self.settings.get().await?.history_load_count,
         } as u64;
@@ -121,40 +111,17 @@ impl Core {
         let (kind, audience) = match p {
             Principal::Visitor(..) => (
                 SenderKind::Visitor,
-                Audience {
-                    agents: room.agent.iter().map(|a| a.id.clone()).collect(),
-                    ..Default::default()
-                },
+                Audience { agents: room.agent.iter().map(|a| a.id.clone()).collect(), ..Default::default() },
             ),
             Principal::Agent(a, _) => {
                 if !room.is_engaged_by(&a.id) {
-                    return Err(CoreError::forbidden(
-                        "only the agent engaged in this room may type in it",
-                    ));
+                    return Err(CoreError::forbidden("only the agent engaged in this room may type in it"));
                 }
-                (
-                    SenderKind::Agent,
-                    Audience {
-                        room_visitor: Some(room.id.clone()),
-                        ..Default::default()
-                    },
-                )
+                (SenderKind::Agent, Audience { room_visitor: Some(room.id.clone()), ..Default::default() })
             }
         };
-        let from = Sender {
-            kind,
-            id: person.id,
-            name: person.name,
-        };
-        self.publish(vec![Event::new(
-            audience,
-            EventKind::Typing {
-                room_id: room.id,
-                from,
-                typing,
-            },
-        )])
-        .await;
+        let from = Sender { kind, id: person.id, name: person.name };
+        self.publish(vec![Event::new(audience, EventKind::Typing { room_id: room.id, from, typing })]).await;
         Ok(())
     }
 }

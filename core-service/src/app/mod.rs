@@ -10,6 +10,7 @@ mod events;
 pub mod hub;
 mod messages;
 pub mod ports;
+pub mod relay;
 mod rooms;
 mod settings_cache;
 pub mod timers;
@@ -50,13 +51,12 @@ pub struct Core {
     lifetimes: TokenLifetimes,
     settings: SettingsCache,
     replica_id: String,
+    relay_wakeup: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core")
-            .field("replica_id", &self.replica_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Core").field("replica_id", &self.replica_id).finish_non_exhaustive()
     }
 }
 
@@ -67,6 +67,7 @@ impl Core {
         hub: Arc<Hub>,
         keys: TokenKeys,
         lifetimes: TokenLifetimes,
+        replica_id: String,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings: SettingsCache::new(store.clone()),
@@ -75,7 +76,8 @@ impl Core {
             hub,
             keys,
             lifetimes,
-            replica_id: crate::domain::new_id(),
+            replica_id,
+            relay_wakeup: tokio::sync::Notify::new(),
         })
     }
 
@@ -84,16 +86,37 @@ impl Core {
         &self.hub
     }
 
-    /// Whether the database answers (for readiness).
+    /// Whether the database answers and the bus is connected (readiness).
     pub async fn ready(&self) -> crate::error::CoreResult<()> {
-        self.store.ping().await
+        self.store.ping().await?;
+        if self.bus.healthy() {
+            Ok(())
+        } else {
+            Err(crate::error::CoreError::Unavailable("the event bus is unreachable".into()))
+        }
     }
 
-    /// Hands events to the bus. A failure is logged, not returned: the
-    /// change is already stored and clients recover it from history.
+    /// This replica's id (presence rows and outbox rows carry it).
+    pub fn replica_id(&self) -> &str {
+        &self.replica_id
+    }
+
+    /// Sends the events of a stored change on their way: with an outbox
+    /// they are already committed and the relay is woken to publish them;
+    /// with the in-process bus they are published now.
+    async fn deliver(&self, events: Vec<Event>) {
+        if self.store.uses_outbox() {
+            self.relay_wakeup.notify_one();
+        } else {
+            self.publish(events).await;
+        }
+    }
+
+    /// Publishes events that are not part of a stored change (typing,
+    /// revocations). A failure is logged, not returned.
     async fn publish(&self, events: Vec<Event>) {
         if let Err(e) = self.bus.publish(events).await {
-            tracing::error!(error = %e, "publishing events failed");
+            tracing::warn!(error = %e, "publishing events failed");
         }
     }
 }

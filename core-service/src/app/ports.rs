@@ -54,8 +54,8 @@ pub enum SendGuard {
 /// Result of appending a message.
 #[derive(Debug, Clone)]
 pub enum Appended {
-    /// Stored with the next seq; the room as it is now.
-    Stored(Message, Room),
+    /// Stored with the next seq; the room as it is now, and its events.
+    Stored(Message, Room, Vec<Event>),
     /// The same sender already stored this client_id.
     Duplicate(Message),
     /// The guard did not hold (room gone, ended, or not the sender's).
@@ -71,6 +71,11 @@ pub enum Page {
     After { after: u64, limit: u64 },
 }
 
+/// Builds the events of a change from what was stored. The store calls it
+/// inside the change's transaction, so that with an outbox the events are
+/// committed together with the change (or not at all).
+pub type MakeEvents<'a> = Box<dyn FnOnce(&Room, &[Message]) -> Vec<Event> + Send + 'a>;
+
 /// Rooms and their transitions.
 #[async_trait]
 pub trait RoomStore: Send + Sync {
@@ -79,7 +84,8 @@ pub trait RoomStore: Send + Sync {
         &self,
         room: NewRoom,
         first: Option<NewMessage>,
-    ) -> CoreResult<(Room, Option<Message>)>;
+        events: MakeEvents<'_>,
+    ) -> CoreResult<(Room, Option<Message>, Vec<Event>)>;
     async fn room(&self, id: &str) -> CoreResult<Option<Room>>;
     async fn rooms(&self, filter: &RoomFilter) -> CoreResult<Vec<Room>>;
     /// Applies the transition if its precondition holds right now, appending
@@ -90,7 +96,8 @@ pub trait RoomStore: Send + Sync {
         t: &Transition,
         messages: Vec<NewMessage>,
         now: Millis,
-    ) -> CoreResult<Option<(Room, Vec<Message>)>>;
+        events: MakeEvents<'_>,
+    ) -> CoreResult<Option<(Room, Vec<Message>, Vec<Event>)>>;
     async fn decline(&self, room_id: &str, agent_id: &str) -> CoreResult<()>;
     /// Agents who declined this room.
     async fn decliners(&self, room_id: &str) -> CoreResult<Vec<String>>;
@@ -107,7 +114,13 @@ pub trait RoomStore: Send + Sync {
 /// Messages and their seq counter.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    async fn append(&self, room_id: &str, guard: SendGuard, msg: NewMessage) -> CoreResult<Appended>;
+    async fn append(
+        &self,
+        room_id: &str,
+        guard: SendGuard,
+        msg: NewMessage,
+        events: MakeEvents<'_>,
+    ) -> CoreResult<Appended>;
     async fn by_client_id(
         &self,
         room_id: &str,
@@ -210,6 +223,23 @@ pub trait PresenceStore: Send + Sync {
     async fn prune_presence(&self, before: Millis) -> CoreResult<()>;
 }
 
+/// Events committed with their change, waiting to be published (only used
+/// with a broker bus: the in-process bus cannot be down).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Whether changes write their events here.
+    fn uses_outbox(&self) -> bool;
+    /// Events to publish, oldest first: this replica's, plus any another
+    /// replica left behind for longer than `orphaned_before`.
+    async fn pending_events(
+        &self,
+        replica: &str,
+        orphaned_before: Millis,
+        limit: u64,
+    ) -> CoreResult<Vec<(i64, Event)>>;
+    async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
+}
+
 /// Readiness of the storage.
 #[async_trait]
 pub trait Health: Send + Sync {
@@ -218,12 +248,19 @@ pub trait Health: Send + Sync {
 
 /// Everything the core stores, in one object.
 pub trait Store:
-    RoomStore + MessageStore + Directory + CannedStore + SettingsStore + PresenceStore + Health
+    RoomStore + MessageStore + Directory + CannedStore + SettingsStore + PresenceStore + OutboxStore + Health
 {
 }
 
 impl<T> Store for T where
-    T: RoomStore + MessageStore + Directory + CannedStore + SettingsStore + PresenceStore + Health
+    T: RoomStore
+        + MessageStore
+        + Directory
+        + CannedStore
+        + SettingsStore
+        + PresenceStore
+        + OutboxStore
+        + Health
 {
 }
 
@@ -231,5 +268,10 @@ impl<T> Store for T where
 /// subscribers. Publishing happens after the change is stored.
 #[async_trait]
 pub trait Bus: Send + Sync {
+    /// Returns once the broker has confirmed every event.
     async fn publish(&self, events: Vec<Event>) -> CoreResult<()>;
+    /// False while the broker is unreachable (readiness).
+    fn healthy(&self) -> bool {
+        true
+    }
 }

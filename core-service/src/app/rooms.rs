@@ -5,8 +5,8 @@ use super::{Core, Principal, now_ms};
 use crate::domain::room::render_agent_text;
 use crate::domain::value::{Checks, DisplayName, Email, MessageContent};
 use crate::domain::{
-    Audience, Channel, EndReason, Event, EventKind, FieldError, Millis, Permission, Person, Room, RoomStatus,
-    Sender, SenderKind, Transition, new_id,
+    Audience, Channel, EndReason, Event, EventKind, FieldError, Message, Millis, Permission, Person, Room,
+    RoomStatus, Sender, SenderKind, Transition, new_id,
 };
 use crate::error::{CoreError, CoreResult};
 
@@ -35,15 +35,14 @@ pub struct CreatedRoom {
     pub expires_in: u64,
 }
 
+/// One `Message` event per stored message.
+fn room_messages(audience: Audience, messages: &[Message]) -> Vec<Event> {
+    messages.iter().map(|m| Event::new(audience.clone(), EventKind::Message { message: m.clone() })).collect()
+}
+
 /// A system message about to be stored.
 pub(super) fn system_message(content: String, now: Millis) -> NewMessage {
-    NewMessage {
-        id: new_id(),
-        sender: Sender::system(),
-        content,
-        client_id: None,
-        created_at: now,
-    }
+    NewMessage { id: new_id(), sender: Sender::system(), content, client_id: None, created_at: now }
 }
 
 impl Core {
@@ -51,11 +50,7 @@ impl Core {
         let settings = self.settings.get().await?;
         let mut checks = Checks::default();
         let name = checks.check(DisplayName::parse("name", &req.name));
-        let email = req
-            .email
-            .as_deref()
-            .filter(|e| !e.trim().is_empty())
-            .map(Email::parse);
+        let email = req.email.as_deref().filter(|e| !e.trim().is_empty()).map(Email::parse);
         let email = email.and_then(|e| checks.check(e));
         let channel = req.channel.unwrap_or(Channel::Web);
         let external_id = match (channel, req.external_id.as_deref()) {
@@ -73,8 +68,7 @@ impl Core {
         let message = match message.map(|m| MessageContent::parse(m, settings.max_message_chars)) {
             Some(Ok(m)) => Some(m),
             Some(Err(crate::domain::DomainError::Invalid(errs))) => {
-                errs.into_iter()
-                    .for_each(|e| checks.push(FieldError::new("message", e.message)));
+                errs.into_iter().for_each(|e| checks.push(FieldError::new("message", e.message)));
                 None
             }
             Some(Err(e)) => return Err(e.into()),
@@ -85,24 +79,15 @@ impl Core {
 
         let now = now_ms();
         let room_id = new_id();
-        let visitor = Person {
-            id: new_id(),
-            name: name.clone(),
-        };
+        let visitor = Person { id: new_id(), name: name.clone() };
         let first = message.map(|m| NewMessage {
             id: new_id(),
-            sender: Sender {
-                kind: SenderKind::Visitor,
-                id: visitor.id.clone(),
-                name: name.clone(),
-            },
+            sender: Sender { kind: SenderKind::Visitor, id: visitor.id.clone(), name: name.clone() },
             content: m.into_inner(),
             client_id: None,
             created_at: now,
         });
-        let subject = first
-            .as_ref()
-            .map(|m| m.content.chars().take(SUBJECT_CHARS).collect());
+        let subject = first.as_ref().map(|m| m.content.chars().take(SUBJECT_CHARS).collect());
         let new = NewRoom {
             id: room_id.clone(),
             channel,
@@ -112,36 +97,27 @@ impl Core {
             subject,
             created_at: now,
         };
-        let (room, first) = self.store.create_room(new, first).await?;
-        let mut events = vec![Event::new(
-            Audience::acceptors(vec![]),
-            EventKind::RoomQueued { room: room.clone() },
-        )];
-        if let Some(message) = first {
-            events.push(Event::new(Audience::room(&room), EventKind::Message { message }));
-        }
-        self.publish(events).await;
+        let make = Box::new(|room: &Room, first: &[Message]| {
+            let mut events =
+                vec![Event::new(Audience::acceptors(vec![]), EventKind::RoomQueued { room: room.clone() })];
+            events.extend(room_messages(Audience::room(room), first));
+            events
+        });
+        let (room, _, events) = self.store.create_room(new, first, make).await?;
+        self.deliver(events).await;
 
         let ttl = self.lifetimes.visitor_secs;
         let visitor_token = self
             .keys
             .visitor_token(&visitor.id, &name, &room_id, now / 1000, ttl)
             .map_err(CoreError::Unexpected)?;
-        Ok(CreatedRoom {
-            room,
-            visitor_token,
-            expires_in: ttl,
-        })
+        Ok(CreatedRoom { room, visitor_token, expires_in: ttl })
     }
 
     /// A room the caller may read.
     pub async fn room(&self, p: &Principal, room_id: &str) -> CoreResult<Room> {
         p.check_room_scope(room_id)?;
-        let room = self
-            .store
-            .room(room_id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("room"))?;
+        let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
         p.check_read(&room)?;
         Ok(room)
     }
@@ -166,51 +142,34 @@ impl Core {
 
     pub async fn accept(&self, p: &Principal, room_id: &str) -> CoreResult<Room> {
         let a = p.agent_with(Permission::RoomsAccept)?;
-        let agent = Person {
-            id: a.id.clone(),
-            name: a.name.clone(),
-        };
+        let agent = Person { id: a.id.clone(), name: a.name.clone() };
         let settings = self.settings.get().await?;
         let now = now_ms();
         let join = system_message(render_agent_text(&settings.agent_join_message, &agent.name), now);
         let t = Transition::Accept { agent: agent.clone() };
-        let Some((room, messages)) = self.store.transition(room_id, &t, vec![join], now).await? else {
+        let make = Box::new(move |room: &Room, messages: &[Message]| {
+            let mut events = vec![
+                Event::new(
+                    Audience::acceptors(vec![]),
+                    EventKind::RoomTaken { room_id: room.id.clone(), agent },
+                ),
+                Event::new(Audience::room(room), EventKind::RoomUpdated { room: room.clone() }),
+            ];
+            events.extend(room_messages(Audience::room(room), messages));
+            events
+        });
+        let Some((room, _, events)) = self.store.transition(room_id, &t, vec![join], now, make).await? else {
             return Err(self.why_not(room_id, RoomStatus::Engaged).await);
         };
-        let mut events = vec![
-            Event::new(
-                Audience::acceptors(vec![]),
-                EventKind::RoomTaken {
-                    room_id: room.id.clone(),
-                    agent,
-                },
-            ),
-            Event::new(
-                Audience::room(&room),
-                EventKind::RoomUpdated { room: room.clone() },
-            ),
-        ];
-        events.extend(
-            messages
-                .into_iter()
-                .map(|message| Event::new(Audience::room(&room), EventKind::Message { message })),
-        );
-        self.publish(events).await;
+        self.deliver(events).await;
         Ok(room)
     }
 
     pub async fn decline(&self, p: &Principal, room_id: &str) -> CoreResult<()> {
         let a = p.agent()?;
-        let room = self
-            .store
-            .room(room_id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("room"))?;
+        let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
         if room.status != RoomStatus::Queued {
-            return Err(CoreError::Conflict(format!(
-                "room is {}, not queued",
-                room.status.as_str()
-            )));
+            return Err(CoreError::Conflict(format!("room is {}, not queued", room.status.as_str())));
         }
         self.store.decline(room_id, &a.id).await
     }
@@ -238,32 +197,22 @@ impl Core {
         };
         let by_agent = (!a.permissions.contains(Permission::RoomsManageAll)).then(|| a.id.clone());
         let now = now_ms();
-        let t = Transition::Close {
-            by_agent,
-            text: text.clone(),
-        };
+        let t = Transition::Close { by_agent, text: text.clone() };
         let msg = system_message(text.clone(), now);
-        let Some((room, messages)) = self.store.transition(room_id, &t, vec![msg], now).await? else {
+        let make = Box::new(move |room: &Room, messages: &[Message]| {
+            let audience = Audience::room(room);
+            let mut events = room_messages(audience.clone(), messages);
+            events.push(Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }));
+            events.push(Event::new(
+                audience,
+                EventKind::RoomClosed { room_id: room.id.clone(), reason: EndReason::Closed, message: text },
+            ));
+            events
+        });
+        let Some((room, _, events)) = self.store.transition(room_id, &t, vec![msg], now, make).await? else {
             return Err(self.why_not(room_id, RoomStatus::Closed).await);
         };
-        let audience = Audience::room(&room);
-        let mut events: Vec<Event> = messages
-            .into_iter()
-            .map(|message| Event::new(audience.clone(), EventKind::Message { message }))
-            .collect();
-        events.push(Event::new(
-            audience.clone(),
-            EventKind::RoomUpdated { room: room.clone() },
-        ));
-        events.push(Event::new(
-            audience,
-            EventKind::RoomClosed {
-                room_id: room.id.clone(),
-                reason: EndReason::Closed,
-                message: text,
-            },
-        ));
-        self.publish(events).await;
+        self.deliver(events).await;
         Ok(room)
     }
 
@@ -272,10 +221,7 @@ impl Core {
         let a = p.agent()?;
         let room = self.room(p, room_id).await?;
         if room.status != RoomStatus::Engaged {
-            return Err(CoreError::Conflict(format!(
-                "room is {}, not engaged",
-                room.status.as_str()
-            )));
+            return Err(CoreError::Conflict(format!("room is {}, not engaged", room.status.as_str())));
         }
         if !a.may_manage(&room) {
             return Err(CoreError::forbidden(
@@ -301,34 +247,26 @@ impl Core {
         if target.id == from.id {
             return Err(CoreError::Conflict("the agent already has this room".into()));
         }
-        let to = Person {
-            id: target.id,
-            name: target.name,
-        };
+        let to = Person { id: target.id, name: target.name };
         let settings = self.settings.get().await?;
         let now = now_ms();
         let texts = vec![
             system_message(render_agent_text(&settings.agent_leave_message, &from.name), now),
             system_message(render_agent_text(&settings.agent_join_message, &to.name), now),
         ];
-        let t = Transition::Transfer {
-            from_agent: from.id.clone(),
-            to,
-        };
-        let Some((room, messages)) = self.store.transition(room_id, &t, texts, now).await? else {
+        let t = Transition::Transfer { from_agent: from.id.clone(), to };
+        let from_id = from.id.clone();
+        let make = Box::new(move |room: &Room, messages: &[Message]| {
+            let audience = Audience::room(room).with_agent(&from_id);
+            let mut events =
+                vec![Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() })];
+            events.extend(room_messages(audience, messages));
+            events
+        });
+        let Some((room, _, events)) = self.store.transition(room_id, &t, texts, now, make).await? else {
             return Err(CoreError::Conflict("room changed meanwhile".into()));
         };
-        let audience = Audience::room(&room).with_agent(&from.id);
-        let mut events = vec![Event::new(
-            audience.clone(),
-            EventKind::RoomUpdated { room: room.clone() },
-        )];
-        events.extend(
-            messages
-                .into_iter()
-                .map(|message| Event::new(audience.clone(), EventKind::Message { message })),
-        );
-        self.publish(events).await;
+        self.deliver(events).await;
         Ok(room)
     }
 
@@ -338,57 +276,55 @@ impl Core {
         let settings = self.settings.get().await?;
         let now = now_ms();
         let leave = system_message(render_agent_text(&settings.agent_leave_message, &from.name), now);
-        let t = Transition::Requeue {
-            from_agent: from.id.clone(),
-        };
-        let Some((room, messages)) = self.store.transition(room_id, &t, vec![leave], now).await? else {
+        let t = Transition::Requeue { from_agent: from.id.clone() };
+        // Read before the change: a decline racing with it only means the
+        // decliner sees the room offered once more.
+        let decliners = self.store.decliners(room_id).await?;
+        let from_id = from.id.clone();
+        let make = Box::new(move |room: &Room, messages: &[Message]| {
+            let audience = Audience::room(room).with_agent(&from_id);
+            let mut events = room_messages(audience.clone(), messages);
+            events.push(Event::new(audience, EventKind::RoomUpdated { room: room.clone() }));
+            events.push(Event::new(
+                Audience::acceptors(decliners),
+                EventKind::RoomQueued { room: room.clone() },
+            ));
+            events
+        });
+        let Some((room, _, events)) = self.store.transition(room_id, &t, vec![leave], now, make).await?
+        else {
             return Ok(None);
         };
-        let audience = Audience::room(&room).with_agent(&from.id);
-        let mut events: Vec<Event> = messages
-            .into_iter()
-            .map(|message| Event::new(audience.clone(), EventKind::Message { message }))
-            .collect();
-        events.push(Event::new(
-            audience,
-            EventKind::RoomUpdated { room: room.clone() },
-        ));
-        let decliners = self.store.decliners(&room.id).await?;
-        events.push(Event::new(
-            Audience::acceptors(decliners),
-            EventKind::RoomQueued { room: room.clone() },
-        ));
-        self.publish(events).await;
+        self.deliver(events).await;
         Ok(Some(room))
     }
 
     /// Expires the room if it is still idle since before `idle_before`.
     pub(super) async fn expire(&self, room_id: &str, idle_before: Millis) -> CoreResult<bool> {
         let now = now_ms();
-        let t = Transition::Expire {
-            idle_before,
-            text: EXPIRED_TEXT.into(),
-        };
-        let Some((room, _)) = self.store.transition(room_id, &t, vec![], now).await? else {
+        let t = Transition::Expire { idle_before, text: EXPIRED_TEXT.into() };
+        let make = Box::new(|room: &Room, _: &[Message]| {
+            let mut audience = Audience::room(room);
+            if room.agent.is_none() {
+                // It expired in the queue: agents must drop it from their lists.
+                audience.acceptors_except = Some(vec![]);
+            }
+            vec![
+                Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }),
+                Event::new(
+                    audience,
+                    EventKind::RoomClosed {
+                        room_id: room.id.clone(),
+                        reason: EndReason::Expired,
+                        message: EXPIRED_TEXT.into(),
+                    },
+                ),
+            ]
+        });
+        let Some((_, _, events)) = self.store.transition(room_id, &t, vec![], now, make).await? else {
             return Ok(false);
         };
-        let mut audience = Audience::room(&room);
-        if room.agent.is_none() {
-            // It expired in the queue: agents must drop it from their lists.
-            audience.acceptors_except = Some(vec![]);
-        }
-        self.publish(vec![
-            Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }),
-            Event::new(
-                audience,
-                EventKind::RoomClosed {
-                    room_id: room.id.clone(),
-                    reason: EndReason::Expired,
-                    message: EXPIRED_TEXT.into(),
-                },
-            ),
-        ])
-        .await;
+        self.deliver(events).await;
         Ok(true)
     }
 

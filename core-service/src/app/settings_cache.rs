@@ -18,10 +18,7 @@ pub(super) struct SettingsCache {
 
 impl SettingsCache {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            cached: RwLock::new(None),
-        }
+        Self { store, cached: RwLock::new(None) }
     }
 
     pub async fn get(&self) -> CoreResult<Settings> {

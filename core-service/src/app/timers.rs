@@ -74,10 +74,7 @@ impl Core {
             let Some(agent) = self.store.agent(&agent_id).await? else {
                 continue;
             };
-            let from = Person {
-                id: agent.id,
-                name: agent.name,
-            };
+            let from = Person { id: agent.id, name: agent.name };
             if self.give_back(&room_id, &from).await?.is_some() {
                 tracing::info!(room_id, agent_id, "agent's grace ran out; room back in the queue");
                 requeued += 1;
@@ -105,9 +102,7 @@ impl Core {
         if counts.is_empty() {
             return Ok(());
         }
-        self.store
-            .record_presence(&self.replica_id, &counts, now_ms())
-            .await
+        self.store.record_presence(&self.replica_id, &counts, now_ms()).await
     }
 
     /// Runs the timers until `shutdown` resolves.

@@ -23,9 +23,7 @@ pub fn verify(password: &str, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
-    Pbkdf2::SHA512
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    Pbkdf2::SHA512.verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
 /// A hash of a random password, verified against when the username is
@@ -35,11 +33,8 @@ pub fn decoy() -> &'static str {
     DECOY.get_or_init(|| {
         let mut random = [0u8; 24];
         rand::rng().fill_bytes(&mut random);
-        hash(&base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            random,
-        ))
-        .expect("hashing a random password cannot fail")
+        hash(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, random))
+            .expect("hashing a random password cannot fail")
     })
 }
 

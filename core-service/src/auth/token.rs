@@ -113,11 +113,7 @@ impl TokenKeys {
     }
 
     pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &self.encoding,
-        )?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)?)
     }
 
     /// Verifies signature, algorithm, issuer, audience and expiry.
@@ -130,11 +126,7 @@ impl TokenKeys {
             Role::Agent => c.ver.is_some(),
             Role::Visitor => c.room.is_some(),
         };
-        if well_formed {
-            Ok(c)
-        } else {
-            Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into())
-        }
+        if well_formed { Ok(c) } else { Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into()) }
     }
 }
 
@@ -164,9 +156,7 @@ mod tests {
 
     #[test]
     fn another_secret_is_refused() {
-        let t = TokenKeys::new(b"one")
-            .visitor_token("v", "Ana", "r", now(), 60)
-            .unwrap();
+        let t = TokenKeys::new(b"one").visitor_token("v", "Ana", "r", now(), 60).unwrap();
         assert!(TokenKeys::new(b"two").verify(&t).is_err());
     }
 
@@ -183,9 +173,7 @@ mod tests {
     #[test]
     fn a_visitor_token_without_a_room_is_refused() {
         let keys = TokenKeys::new(b"k");
-        let mut c = keys
-            .verify(&keys.visitor_token("v", "Ana", "r", now(), 60).unwrap())
-            .unwrap();
+        let mut c = keys.verify(&keys.visitor_token("v", "Ana", "r", now(), 60).unwrap()).unwrap();
         c.room = None;
         assert!(keys.verify(&keys.sign(&c).unwrap()).is_err());
     }

@@ -1,6 +1,8 @@
 //! Event buses: how an event stored on one replica reaches the subscribers
 //! of every replica. The in-process bus is the single-process case.
 
+pub mod amqp;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

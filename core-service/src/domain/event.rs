@@ -64,10 +64,7 @@ impl Audience {
 
     /// Agents who may accept rooms, without those who declined this one.
     pub fn acceptors(except: Vec<String>) -> Self {
-        Self {
-            acceptors_except: Some(except),
-            ..Self::default()
-        }
+        Self { acceptors_except: Some(except), ..Self::default() }
     }
 
     /// Adds an agent (for example the one who just lost the room).

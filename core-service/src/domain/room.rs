@@ -57,11 +57,7 @@ impl RoomStatus {
         if allowed {
             Ok(())
         } else {
-            Err(DomainError::Conflict(format!(
-                "room is {}, it cannot become {}",
-                self.as_str(),
-                to.as_str()
-            )))
+            Err(DomainError::Conflict(format!("room is {}, it cannot become {}", self.as_str(), to.as_str())))
         }
     }
 }
@@ -164,9 +160,7 @@ impl SenderKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Visitor, Self::Agent, Self::System]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [Self::Visitor, Self::Agent, Self::System].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -181,11 +175,7 @@ pub struct Sender {
 impl Sender {
     /// System messages (join, leave, close texts) come from here.
     pub fn system() -> Self {
-        Self {
-            kind: SenderKind::System,
-            id: "system".into(),
-            name: "System".into(),
-        }
+        Self { kind: SenderKind::System, id: "system".into(), name: "System".into() }
     }
 }
 
@@ -236,10 +226,7 @@ mod tests {
 
     #[test]
     fn agent_name_is_filled_into_texts() {
-        assert_eq!(
-            render_agent_text("{agent} has entered the chat", "Bea"),
-            "Bea has entered the chat"
-        );
+        assert_eq!(render_agent_text("{agent} has entered the chat", "Bea"), "Bea has entered the chat");
         assert_eq!(render_agent_text("Hello", "Bea"), "Hello");
     }
 

@@ -87,16 +87,8 @@ impl Settings {
             }
         }
         let texts = [
-            (
-                "agent_join_message",
-                &u.agent_join_message,
-                &mut next.agent_join_message,
-            ),
-            (
-                "agent_leave_message",
-                &u.agent_leave_message,
-                &mut next.agent_leave_message,
-            ),
+            ("agent_join_message", &u.agent_join_message, &mut next.agent_join_message),
+            ("agent_leave_message", &u.agent_leave_message, &mut next.agent_leave_message),
             ("close_message", &u.close_message, &mut next.close_message),
         ];
         for (field, given, slot) in texts {
@@ -153,10 +145,7 @@ mod tests {
             .unwrap_err();
         let DomainError::Invalid(errs) = err else { panic!() };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["history_load_count", "room_idle_timeout_secs", "close_message"]
-        );
+        assert_eq!(fields, ["history_load_count", "room_idle_timeout_secs", "close_message"]);
     }
 
     #[test]
@@ -170,10 +159,7 @@ mod tests {
             ..Default::default()
         };
         assert!(s.apply(&ok).is_ok());
-        let bad = SettingsUpdate {
-            max_message_chars: Some(0),
-            ..Default::default()
-        };
+        let bad = SettingsUpdate { max_message_chars: Some(0), ..Default::default() };
         assert!(s.apply(&bad).is_err());
     }
 }

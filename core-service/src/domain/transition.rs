@@ -50,57 +50,35 @@ impl Transition {
     pub fn precondition(&self) -> Precondition {
         use RoomStatus::*;
         match self {
-            Self::Accept { .. } => Precondition {
-                statuses: &[Queued],
-                agent_id: None,
-                idle_before: None,
-            },
-            Self::Close { by_agent, .. } => Precondition {
-                statuses: &[Engaged],
-                agent_id: by_agent.clone(),
-                idle_before: None,
-            },
-            Self::Requeue { from_agent } | Self::Transfer { from_agent, .. } => Precondition {
-                statuses: &[Engaged],
-                agent_id: Some(from_agent.clone()),
-                idle_before: None,
-            },
-            Self::Expire { idle_before, .. } => Precondition {
-                statuses: &[Queued, Engaged],
-                agent_id: None,
-                idle_before: Some(*idle_before),
-            },
+            Self::Accept { .. } => Precondition { statuses: &[Queued], agent_id: None, idle_before: None },
+            Self::Close { by_agent, .. } => {
+                Precondition { statuses: &[Engaged], agent_id: by_agent.clone(), idle_before: None }
+            }
+            Self::Requeue { from_agent } | Self::Transfer { from_agent, .. } => {
+                Precondition { statuses: &[Engaged], agent_id: Some(from_agent.clone()), idle_before: None }
+            }
+            Self::Expire { idle_before, .. } => {
+                Precondition { statuses: &[Queued, Engaged], agent_id: None, idle_before: Some(*idle_before) }
+            }
         }
     }
 
     pub fn effect(&self) -> Effect {
         use RoomStatus::*;
         match self {
-            Self::Accept { agent } => Effect {
-                status: Engaged,
-                agent: AgentChange::Set(agent.clone()),
-                end_message: None,
-            },
-            Self::Close { text, .. } => Effect {
-                status: Closed,
-                agent: AgentChange::Keep,
-                end_message: Some(text.clone()),
-            },
-            Self::Requeue { .. } => Effect {
-                status: Queued,
-                agent: AgentChange::Clear,
-                end_message: None,
-            },
-            Self::Transfer { to, .. } => Effect {
-                status: Engaged,
-                agent: AgentChange::Set(to.clone()),
-                end_message: None,
-            },
-            Self::Expire { text, .. } => Effect {
-                status: Expired,
-                agent: AgentChange::Keep,
-                end_message: Some(text.clone()),
-            },
+            Self::Accept { agent } => {
+                Effect { status: Engaged, agent: AgentChange::Set(agent.clone()), end_message: None }
+            }
+            Self::Close { text, .. } => {
+                Effect { status: Closed, agent: AgentChange::Keep, end_message: Some(text.clone()) }
+            }
+            Self::Requeue { .. } => Effect { status: Queued, agent: AgentChange::Clear, end_message: None },
+            Self::Transfer { to, .. } => {
+                Effect { status: Engaged, agent: AgentChange::Set(to.clone()), end_message: None }
+            }
+            Self::Expire { text, .. } => {
+                Effect { status: Expired, agent: AgentChange::Keep, end_message: Some(text.clone()) }
+            }
         }
     }
 }
@@ -111,49 +89,27 @@ mod tests {
 
     #[test]
     fn every_transition_is_allowed_by_the_state_machine() {
-        let p = Person {
-            id: "a".into(),
-            name: "A".into(),
-        };
+        let p = Person { id: "a".into(), name: "A".into() };
         let all = [
             Transition::Accept { agent: p.clone() },
-            Transition::Close {
-                by_agent: None,
-                text: "bye".into(),
-            },
-            Transition::Requeue {
-                from_agent: "a".into(),
-            },
-            Transition::Transfer {
-                from_agent: "a".into(),
-                to: p,
-            },
-            Transition::Expire {
-                idle_before: 0,
-                text: "gone".into(),
-            },
+            Transition::Close { by_agent: None, text: "bye".into() },
+            Transition::Requeue { from_agent: "a".into() },
+            Transition::Transfer { from_agent: "a".into(), to: p },
+            Transition::Expire { idle_before: 0, text: "gone".into() },
         ];
         for t in all {
             for from in t.precondition().statuses {
-                assert!(
-                    from.check_transition(t.effect().status).is_ok(),
-                    "{t:?} from {from:?}"
-                );
+                assert!(from.check_transition(t.effect().status).is_ok(), "{t:?} from {from:?}");
             }
         }
     }
 
     #[test]
     fn only_final_states_carry_an_end_message() {
-        let close = Transition::Close {
-            by_agent: Some("a".into()),
-            text: "bye".into(),
-        };
+        let close = Transition::Close { by_agent: Some("a".into()), text: "bye".into() };
         assert_eq!(close.effect().end_message.as_deref(), Some("bye"));
         assert_eq!(close.precondition().agent_id.as_deref(), Some("a"));
-        let requeue = Transition::Requeue {
-            from_agent: "a".into(),
-        };
+        let requeue = Transition::Requeue { from_agent: "a".into() };
         assert_eq!(requeue.effect().end_message, None);
         assert_eq!(requeue.effect().agent, AgentChange::Clear);
     }

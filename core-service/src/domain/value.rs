@@ -16,10 +16,7 @@ fn single_line(field: &str, raw: &str, max: usize) -> Result<String, FieldError>
         return Err(FieldError::new(field, "must not be empty"));
     }
     if chars(s) > max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
     if s.chars().any(char::is_control) {
         return Err(FieldError::new(field, "must not contain control characters"));
@@ -56,11 +53,7 @@ impl Email {
             && matches!(s.split_once('@'), Some((local, domain))
                 if !local.is_empty() && domain.contains('.') && !domain.contains('@')
                     && !domain.starts_with('.') && !domain.ends_with('.'));
-        if ok {
-            Ok(Self(s.to_string()))
-        } else {
-            Err(FieldError::new("email", "must be an email address"))
-        }
+        if ok { Ok(Self(s.to_string())) } else { Err(FieldError::new("email", "must be an email address")) }
     }
 
     pub fn into_inner(self) -> String {
@@ -111,10 +104,7 @@ impl ClientId {
             return Err(FieldError::new("client_id", "must be at most 64 characters"));
         }
         if raw.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                "client_id",
-                "must not contain control characters",
-            ));
+            return Err(FieldError::new("client_id", "must not contain control characters"));
         }
         Ok(Self(raw.to_string()))
     }
@@ -133,8 +123,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim().to_lowercase();
         let ok = (3..=64).contains(&chars(&s))
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
         if ok {
             Ok(Self(s))
         } else {
@@ -185,16 +174,11 @@ pub struct GroupName(String);
 impl GroupName {
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         let ok = (1..=50).contains(&chars(raw))
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+            && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
         if ok {
             Ok(Self(raw.to_string()))
         } else {
-            Err(FieldError::new(
-                field,
-                "must be 1 to 50 characters of a-z, 0-9, '_' or '-'",
-            ))
+            Err(FieldError::new(field, "must be 1 to 50 characters of a-z, 0-9, '_' or '-'"))
         }
     }
 
@@ -215,10 +199,7 @@ impl Shortcut {
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(FieldError::new(
-                "shortcut",
-                "must be 1 to 32 characters without spaces",
-            ))
+            Err(FieldError::new("shortcut", "must be 1 to 32 characters without spaces"))
         }
     }
 
@@ -234,10 +215,7 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "must not be empty"));
     }
     if chars(raw) > max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
     Ok(raw.to_string())
 }
@@ -269,11 +247,7 @@ impl Checks {
 
     /// Ok when nothing was wrong.
     pub fn finish(self) -> Result<(), DomainError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(DomainError::Invalid(self.0))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(DomainError::Invalid(self.0)) }
     }
 }
 
@@ -294,14 +268,8 @@ mod tests {
     #[test]
     fn content_over_the_limit_is_too_large_and_blank_is_invalid() {
         assert!(MessageContent::parse("héllo", 5).is_ok());
-        assert!(matches!(
-            MessageContent::parse("héllo!", 5),
-            Err(DomainError::TooLarge(_))
-        ));
-        assert!(matches!(
-            MessageContent::parse(" \n ", 5),
-            Err(DomainError::Invalid(_))
-        ));
+        assert!(matches!(MessageContent::parse("héllo!", 5), Err(DomainError::TooLarge(_))));
+        assert!(matches!(MessageContent::parse(" \n ", 5), Err(DomainError::Invalid(_))));
     }
 
     #[test]
@@ -329,14 +297,7 @@ mod tests {
     #[test]
     fn emails_need_a_plausible_shape() {
         assert!(Email::parse("ana@example.com").is_ok());
-        for bad in [
-            "ana",
-            "ana@",
-            "@example.com",
-            "ana@example",
-            "a b@example.com",
-            "a@b@c.com",
-        ] {
+        for bad in ["ana", "ana@", "@example.com", "ana@example", "a b@example.com", "a@b@c.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -23,41 +23,27 @@ impl AdminService for AdminApi {
     async fn update_settings(&self, req: Request<pb::UpdateSettingsRequest>) -> Reply<pb::Settings> {
         let p = principal(&req)?;
         let update = convert::settings_update(req.into_inner());
-        Ok(Response::new(convert::settings(
-            self.0.update_settings(&p, &update).await?,
-        )))
+        Ok(Response::new(convert::settings(self.0.update_settings(&p, &update).await?)))
     }
 
     async fn list_agents(&self, req: Request<pb::ListAgentsRequest>) -> Reply<pb::ListAgentsResponse> {
         let p = principal(&req)?;
         let agents = self.0.agents(&p).await?;
-        Ok(Response::new(pb::ListAgentsResponse {
-            agents: agents.into_iter().map(convert::agent).collect(),
-        }))
+        Ok(Response::new(pb::ListAgentsResponse { agents: agents.into_iter().map(convert::agent).collect() }))
     }
 
     async fn create_agent(&self, req: Request<pb::CreateAgentRequest>) -> Reply<pb::Agent> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        let a = self
-            .0
-            .create_agent(&p, &r.username, &r.password, &r.name, &r.group)
-            .await?;
+        let a = self.0.create_agent(&p, &r.username, &r.password, &r.name, &r.group).await?;
         Ok(Response::new(convert::agent(a)))
     }
 
     async fn update_agent(&self, req: Request<pb::UpdateAgentRequest>) -> Reply<pb::Agent> {
         let p = principal(&req)?;
         let r = req.into_inner();
-        let u = AgentUpdate {
-            name: r.name,
-            group: r.group,
-            password: r.password,
-            disabled: r.disabled,
-        };
-        Ok(Response::new(convert::agent(
-            self.0.update_agent(&p, &r.id, u).await?,
-        )))
+        let u = AgentUpdate { name: r.name, group: r.group, password: r.password, disabled: r.disabled };
+        Ok(Response::new(convert::agent(self.0.update_agent(&p, &r.id, u).await?)))
     }
 
     async fn delete_agent(&self, req: Request<pb::DeleteAgentRequest>) -> Reply<pb::DeleteAgentResponse> {
@@ -70,10 +56,7 @@ impl AdminService for AdminApi {
         let p = principal(&req)?;
         let groups = self.0.groups(&p).await?;
         Ok(Response::new(pb::ListGroupsResponse {
-            groups: groups
-                .into_iter()
-                .map(|(n, perms)| convert::group(n, perms))
-                .collect(),
+            groups: groups.into_iter().map(|(n, perms)| convert::group(n, perms)).collect(),
         }))
     }
 

@@ -32,10 +32,7 @@ impl AuthLayer {
 impl<S> Layer<S> for AuthLayer {
     type Service = Authenticate<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Authenticate {
-            inner,
-            core: self.core.clone(),
-        }
+        Authenticate { inner, core: self.core.clone() }
     }
 }
 
@@ -49,10 +46,7 @@ pub struct Authenticate<S> {
 pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 impl<S, B> Service<http::Request<B>> for Authenticate<S>
@@ -89,8 +83,6 @@ pub fn principal<T>(req: &tonic::Request<T>) -> Result<Principal, tonic::Status>
     match req.extensions().get::<Authenticated>() {
         Some(Authenticated(Ok(p))) => Ok(p.clone()),
         Some(Authenticated(Err(e))) => Err(to_status(e)),
-        None => Err(to_status(&CoreError::Unauthorized(
-            "a bearer token is required".into(),
-        ))),
+        None => Err(to_status(&CoreError::Unauthorized("a bearer token is required".into()))),
     }
 }

@@ -38,9 +38,7 @@ impl CannedResponseService for CannedApi {
             body: r.body,
             scope: convert::canned_scope_from(r.scope),
         };
-        Ok(Response::new(convert::canned(
-            self.0.create_canned(&p, new).await?,
-        )))
+        Ok(Response::new(convert::canned(self.0.create_canned(&p, new).await?)))
     }
 
     async fn update_canned_response(
@@ -55,9 +53,7 @@ impl CannedResponseService for CannedApi {
             body: r.body,
             scope: convert::canned_scope_from(r.scope),
         };
-        Ok(Response::new(convert::canned(
-            self.0.update_canned(&p, &r.id, update).await?,
-        )))
+        Ok(Response::new(convert::canned(self.0.update_canned(&p, &r.id, update).await?)))
     }
 
     async fn delete_canned_response(

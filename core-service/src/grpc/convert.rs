@@ -11,10 +11,7 @@ use crate::domain::{
 };
 
 pub fn person(p: Person) -> pb::Person {
-    pb::Person {
-        id: p.id,
-        name: p.name,
-    }
+    pb::Person { id: p.id, name: p.name }
 }
 
 pub fn status(s: RoomStatus) -> pb::RoomStatus {
@@ -77,11 +74,7 @@ pub fn sender(s: Sender) -> pb::Sender {
         SenderKind::Agent => pb::SenderKind::Agent,
         SenderKind::System => pb::SenderKind::System,
     };
-    pb::Sender {
-        kind: kind.into(),
-        id: s.id,
-        name: s.name,
-    }
+    pb::Sender { kind: kind.into(), id: s.id, name: s.name }
 }
 
 pub fn message(m: Message) -> pb::Message {
@@ -97,20 +90,11 @@ pub fn message(m: Message) -> pb::Message {
 }
 
 pub fn agent(a: AgentRecord) -> pb::Agent {
-    pb::Agent {
-        id: a.id,
-        username: a.username,
-        name: a.name,
-        group: a.group,
-        disabled: a.disabled,
-    }
+    pb::Agent { id: a.id, username: a.username, name: a.name, group: a.group, disabled: a.disabled }
 }
 
 pub fn group(name: String, perms: PermissionSet) -> pb::Group {
-    pb::Group {
-        name,
-        permissions: perms.names(),
-    }
+    pb::Group { name, permissions: perms.names() }
 }
 
 pub fn canned_scope_from(raw: i32) -> Option<CannedScope> {
@@ -122,11 +106,7 @@ pub fn canned_scope_from(raw: i32) -> Option<CannedScope> {
 }
 
 pub fn canned(c: CannedRecord) -> pb::CannedResponse {
-    let scope = if c.shared {
-        pb::CannedScope::Shared
-    } else {
-        pb::CannedScope::Personal
-    };
+    let scope = if c.shared { pb::CannedScope::Shared } else { pb::CannedScope::Personal };
     pb::CannedResponse {
         id: c.id,
         shortcut: c.shortcut,
@@ -177,32 +157,17 @@ pub fn event(e: &Event) -> Option<pb::Event> {
     use pb::event::Kind;
     let kind = match e.kind.clone() {
         EventKind::RoomQueued { room: r } => Kind::RoomQueued(pb::RoomQueued { room: Some(room(r)) }),
-        EventKind::RoomTaken { room_id, agent } => Kind::RoomTaken(pb::RoomTaken {
-            room_id,
-            agent: Some(person(agent)),
-        }),
-        EventKind::Message { message: m } => Kind::Message(pb::MessageStored {
-            message: Some(message(m)),
-        }),
-        EventKind::Typing {
-            room_id,
-            from,
-            typing,
-        } => Kind::Typing(pb::Typing {
-            room_id,
-            from: Some(sender(from)),
-            typing,
-        }),
+        EventKind::RoomTaken { room_id, agent } => {
+            Kind::RoomTaken(pb::RoomTaken { room_id, agent: Some(person(agent)) })
+        }
+        EventKind::Message { message: m } => Kind::Message(pb::MessageStored { message: Some(message(m)) }),
+        EventKind::Typing { room_id, from, typing } => {
+            Kind::Typing(pb::Typing { room_id, from: Some(sender(from)), typing })
+        }
         EventKind::RoomUpdated { room: r } => Kind::RoomUpdated(pb::RoomUpdated { room: Some(room(r)) }),
-        EventKind::RoomClosed {
-            room_id,
-            reason,
-            message,
-        } => Kind::RoomClosed(pb::RoomClosed {
-            room_id,
-            reason: reason.as_str().into(),
-            message,
-        }),
+        EventKind::RoomClosed { room_id, reason, message } => {
+            Kind::RoomClosed(pb::RoomClosed { room_id, reason: reason.as_str().into(), message })
+        }
         EventKind::AgentRevoked { .. } => return None,
     };
     Some(pb::Event { kind: Some(kind) })

@@ -33,9 +33,7 @@ impl EventService for EventsApi {
         // Small: the subscription's own queue in the hub is the buffer that
         // decides when a client is too slow.
         let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(convert::snapshot(snapshot)))
-            .await
-            .map_err(|_| Status::cancelled("client left"))?;
+        tx.send(Ok(convert::snapshot(snapshot))).await.map_err(|_| Status::cancelled("client left"))?;
         let expires_in_ms = (p.expires_at() * 1000 - now_ms()).max(0) as u64;
         tokio::spawn(forward(sub, tx, expires_in_ms, self.stop.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -65,6 +63,7 @@ async fn forward(
             why = &mut sub.ended => break match why {
                 Ok(Ended::TooSlow) => Status::resource_exhausted("subscriber fell too far behind; reconnect and fill the gap from history"),
                 Ok(Ended::Revoked) => Status::unauthenticated("token revoked"),
+                Ok(Ended::Resync) => Status::unavailable("events may have been missed; resubscribe and catch up from history"),
                 Err(_) => Status::unavailable("subscription ended"),
             },
             _ = &mut expiry => break Status::unauthenticated("token expired"),

@@ -18,23 +18,14 @@ impl MessageService for MessagesApi {
     async fn send_message(&self, req: Request<pb::SendMessageRequest>) -> Reply<pb::SendMessageResponse> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        let (message, created) = self
-            .0
-            .send(&p, &r.room_id, &r.content, r.client_id.as_deref())
-            .await?;
-        Ok(Response::new(pb::SendMessageResponse {
-            message: Some(convert::message(message)),
-            created,
-        }))
+        let (message, created) = self.0.send(&p, &r.room_id, &r.content, r.client_id.as_deref()).await?;
+        Ok(Response::new(pb::SendMessageResponse { message: Some(convert::message(message)), created }))
     }
 
     async fn list_messages(&self, req: Request<pb::ListMessagesRequest>) -> Reply<pb::ListMessagesResponse> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        let (messages, has_more) = self
-            .0
-            .history(&p, &r.room_id, r.before_seq, r.after_seq, r.limit)
-            .await?;
+        let (messages, has_more) = self.0.history(&p, &r.room_id, r.before_seq, r.after_seq, r.limit).await?;
         Ok(Response::new(pb::ListMessagesResponse {
             messages: messages.into_iter().map(convert::message).collect(),
             has_more,

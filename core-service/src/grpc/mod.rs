@@ -35,10 +35,7 @@ pub fn routes(core: &Arc<Core>, stop: &CancellationToken) -> tonic::service::Rou
         .add_service(MessageServiceServer::new(messages::MessagesApi(core.clone())))
         .add_service(CannedResponseServiceServer::new(canned::CannedApi(core.clone())))
         .add_service(AdminServiceServer::new(admin::AdminApi(core.clone())))
-        .add_service(EventServiceServer::new(events::EventsApi {
-            core: core.clone(),
-            stop: stop.clone(),
-        }));
+        .add_service(EventServiceServer::new(events::EventsApi { core: core.clone(), stop: stop.clone() }));
     b.routes()
 }
 

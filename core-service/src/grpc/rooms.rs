@@ -36,25 +36,19 @@ impl RoomService for RoomsApi {
 
     async fn get_room(&self, req: Request<pb::GetRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
-        Ok(Response::new(convert::room(
-            self.0.room(&p, &req.get_ref().room_id).await?,
-        )))
+        Ok(Response::new(convert::room(self.0.room(&p, &req.get_ref().room_id).await?)))
     }
 
     async fn list_rooms(&self, req: Request<pb::ListRoomsRequest>) -> Reply<pb::ListRoomsResponse> {
         let p = principal(&req)?;
         let r = req.get_ref();
         let rooms = self.0.rooms(&p, convert::status_from(r.status), r.mine).await?;
-        Ok(Response::new(pb::ListRoomsResponse {
-            rooms: rooms.into_iter().map(convert::room).collect(),
-        }))
+        Ok(Response::new(pb::ListRoomsResponse { rooms: rooms.into_iter().map(convert::room).collect() }))
     }
 
     async fn accept_room(&self, req: Request<pb::RoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
-        Ok(Response::new(convert::room(
-            self.0.accept(&p, &req.get_ref().room_id).await?,
-        )))
+        Ok(Response::new(convert::room(self.0.accept(&p, &req.get_ref().room_id).await?)))
     }
 
     async fn decline_room(&self, req: Request<pb::RoomRequest>) -> Reply<pb::DeclineRoomResponse> {
@@ -66,16 +60,12 @@ impl RoomService for RoomsApi {
     async fn close_room(&self, req: Request<pb::CloseRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        Ok(Response::new(convert::room(
-            self.0.close(&p, &r.room_id, r.message.as_deref()).await?,
-        )))
+        Ok(Response::new(convert::room(self.0.close(&p, &r.room_id, r.message.as_deref()).await?)))
     }
 
     async fn transfer_room(&self, req: Request<pb::TransferRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        Ok(Response::new(convert::room(
-            self.0.transfer(&p, &r.room_id, r.agent_id.as_deref()).await?,
-        )))
+        Ok(Response::new(convert::room(self.0.transfer(&p, &r.room_id, r.agent_id.as_deref()).await?)))
     }
 }

@@ -37,10 +37,7 @@ pub fn to_status(e: &CoreError) -> Status {
         errors: match e {
             CoreError::Invalid(errs) => errs
                 .iter()
-                .map(|f| pb::FieldError {
-                    field: f.field.clone(),
-                    message: f.message.clone(),
-                })
+                .map(|f| pb::FieldError { field: f.field.clone(), message: f.message.clone() })
                 .collect(),
             _ => vec![],
         },
@@ -65,10 +62,7 @@ mod tests {
 
     #[test]
     fn field_errors_travel_in_the_details() {
-        let s = to_status(&CoreError::Invalid(vec![FieldError::new(
-            "content",
-            "must not be empty",
-        )]));
+        let s = to_status(&CoreError::Invalid(vec![FieldError::new("content", "must not be empty")]));
         assert_eq!(s.code(), Code::InvalidArgument);
         let d = pb::ErrorDetail::decode(s.details()).unwrap();
         assert_eq!(d.code, "invalid");
@@ -77,9 +71,7 @@ mod tests {
 
     #[test]
     fn internal_errors_never_leak_their_cause() {
-        let s = to_status(&CoreError::Unexpected(anyhow::anyhow!(
-            "password table is on fire"
-        )));
+        let s = to_status(&CoreError::Unexpected(anyhow::anyhow!("password table is on fire")));
         assert_eq!(s.code(), Code::Internal);
         assert_eq!(s.message(), "internal error");
         assert!(!format!("{:?}", s.details()).contains("fire"));

@@ -24,9 +24,7 @@ fn login_response(o: LoginOutcome) -> pb::LoginResponse {
 impl AuthService for AuthApi {
     async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
         let r = req.into_inner();
-        Ok(Response::new(login_response(
-            self.0.login(&r.username, &r.password).await?,
-        )))
+        Ok(Response::new(login_response(self.0.login(&r.username, &r.password).await?)))
     }
 
     async fn refresh(&self, req: Request<pb::RefreshRequest>) -> Result<Response<pb::LoginResponse>, Status> {

@@ -75,10 +75,6 @@ impl CannedStore for SqlStore {
     }
 
     async fn delete_canned(&self, id: &str) -> CoreResult<bool> {
-        Ok(canned::Entity::delete_by_id(id)
-            .exec(&self.db)
-            .await?
-            .rows_affected
-            > 0)
+        Ok(canned::Entity::delete_by_id(id).exec(&self.db).await?.rows_affected > 0)
     }
 }

@@ -48,19 +48,13 @@ impl Directory for SqlStore {
     }
 
     async fn agent_by_username(&self, username: &str) -> CoreResult<Option<AgentRecord>> {
-        let a = agent::Entity::find()
-            .filter(agent::Column::Username.eq(username))
-            .one(&self.db)
-            .await?;
+        let a = agent::Entity::find().filter(agent::Column::Username.eq(username)).one(&self.db).await?;
         self.with_permissions(a).await
     }
 
     async fn agents(&self) -> CoreResult<Vec<AgentRecord>> {
         let groups: HashMap<String, PermissionSet> = self.groups().await?.into_iter().collect();
-        let rows = agent::Entity::find()
-            .order_by_asc(agent::Column::Username)
-            .all(&self.db)
-            .await?;
+        let rows = agent::Entity::find().order_by_asc(agent::Column::Username).all(&self.db).await?;
         Ok(rows
             .into_iter()
             .map(|a| {
@@ -124,31 +118,19 @@ impl Directory for SqlStore {
             .filter(canned::Column::Shared.eq(false))
             .exec(&txn)
             .await?;
-        decline::Entity::delete_many()
-            .filter(decline::Column::AgentId.eq(id))
-            .exec(&txn)
-            .await?;
+        decline::Entity::delete_many().filter(decline::Column::AgentId.eq(id)).exec(&txn).await?;
         let gone = agent::Entity::delete_by_id(id).exec(&txn).await?.rows_affected > 0;
         txn.commit().await?;
         Ok(gone)
     }
 
     async fn groups(&self) -> CoreResult<Vec<(String, PermissionSet)>> {
-        let rows = group::Entity::find()
-            .order_by_asc(group::Column::Name)
-            .all(&self.db)
-            .await?;
-        rows.into_iter()
-            .map(|g| Ok((g.name.clone(), permissions(&g)?)))
-            .collect()
+        let rows = group::Entity::find().order_by_asc(group::Column::Name).all(&self.db).await?;
+        rows.into_iter().map(|g| Ok((g.name.clone(), permissions(&g)?))).collect()
     }
 
     async fn group(&self, name: &str) -> CoreResult<Option<PermissionSet>> {
-        group::Entity::find_by_id(name)
-            .one(&self.db)
-            .await?
-            .map(|g| permissions(&g))
-            .transpose()
+        group::Entity::find_by_id(name).one(&self.db).await?.map(|g| permissions(&g)).transpose()
     }
 
     async fn create_group(&self, name: &str, perms: PermissionSet) -> CoreResult<()> {
@@ -166,10 +148,7 @@ impl Directory for SqlStore {
 
     async fn update_group(&self, name: &str, perms: PermissionSet) -> CoreResult<bool> {
         let res = group::Entity::update_many()
-            .col_expr(
-                group::Column::Permissions,
-                sea_orm::sea_query::Expr::value(perms.names().join(",")),
-            )
+            .col_expr(group::Column::Permissions, sea_orm::sea_query::Expr::value(perms.names().join(",")))
             .filter(group::Column::Name.eq(name))
             .exec(&self.db)
             .await?;
@@ -177,17 +156,11 @@ impl Directory for SqlStore {
     }
 
     async fn meta(&self, key: &str) -> CoreResult<Option<String>> {
-        Ok(meta::Entity::find_by_id(key)
-            .one(&self.db)
-            .await?
-            .map(|m| m.value))
+        Ok(meta::Entity::find_by_id(key).one(&self.db).await?.map(|m| m.value))
     }
 
     async fn meta_init(&self, key: &str, value: &str) -> CoreResult<String> {
-        let row = meta::ActiveModel {
-            key: Set(key.into()),
-            value: Set(value.into()),
-        };
+        let row = meta::ActiveModel { key: Set(key.into()), value: Set(value.into()) };
         match row.insert(&self.db).await {
             Ok(m) => Ok(m.value),
             Err(e) if is_unique_violation(&e) => self

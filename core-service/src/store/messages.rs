@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::entity::{message, room};
 use super::{SqlStore, convert, is_unique_violation};
-use crate::app::ports::{Appended, MessageStore, NewMessage, Page, SendGuard};
+use crate::app::ports::{Appended, MakeEvents, MessageStore, NewMessage, Page, SendGuard};
 use crate::domain::{Message, Room, RoomStatus, Sender};
 use crate::error::{CoreError, CoreResult};
 
@@ -70,15 +70,24 @@ fn seq_value(seq: u64) -> i64 {
 
 #[async_trait]
 impl MessageStore for SqlStore {
-    async fn append(&self, room_id: &str, guard: SendGuard, msg: NewMessage) -> CoreResult<Appended> {
+    async fn append(
+        &self,
+        room_id: &str,
+        guard: SendGuard,
+        msg: NewMessage,
+        events: MakeEvents<'_>,
+    ) -> CoreResult<Appended> {
         let sender = msg.sender.clone();
         let client_id = msg.client_id.clone();
+        let now = msg.created_at;
         let txn = self.db.begin().await?;
         match append_in(&txn, room_id, Some(&guard), msg).await {
             Ok(Some((message, row))) => {
-                txn.commit().await?;
                 let room: Room = convert::room(row)?;
-                Ok(Appended::Stored(message, room))
+                let events = events(&room, std::slice::from_ref(&message));
+                self.record_events(&txn, &events, now).await?;
+                txn.commit().await?;
+                Ok(Appended::Stored(message, room, events))
             }
             Ok(None) => {
                 txn.rollback().await?;
@@ -126,8 +135,7 @@ impl MessageStore for SqlStore {
                 (q.order_by_desc(message::Column::Seq), limit, true)
             }
             Page::After { after, limit } => (
-                q.filter(message::Column::Seq.gt(seq_value(after)))
-                    .order_by_asc(message::Column::Seq),
+                q.filter(message::Column::Seq.gt(seq_value(after))).order_by_asc(message::Column::Seq),
                 limit,
                 false,
             ),
@@ -138,10 +146,7 @@ impl MessageStore for SqlStore {
         if newest_first {
             rows.reverse();
         }
-        let messages = rows
-            .into_iter()
-            .map(convert::message)
-            .collect::<CoreResult<Vec<_>>>()?;
+        let messages = rows.into_iter().map(convert::message).collect::<CoreResult<Vec<_>>>()?;
         Ok((messages, has_more))
     }
 }

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(Outbox)]
     }
 }
 
@@ -176,10 +176,7 @@ impl MigrationTrait for Initial {
         .await?;
         for (name, cols) in [
             ("rooms_status_created", vec![Rooms::Status, Rooms::CreatedAt]),
-            (
-                "rooms_status_last_message",
-                vec![Rooms::Status, Rooms::LastMessageAt],
-            ),
+            ("rooms_status_last_message", vec![Rooms::Status, Rooms::LastMessageAt]),
             ("rooms_agent_status", vec![Rooms::AgentId, Rooms::Status]),
             ("rooms_channel_external", vec![Rooms::Channel, Rooms::ExternalId]),
         ] {
@@ -233,21 +230,11 @@ impl MigrationTrait for Initial {
             Table::create()
                 .table(Agents::Table)
                 .col(id(Agents::Id).primary_key())
-                .col(
-                    ColumnDef::new(Agents::Username)
-                        .string_len(64)
-                        .not_null()
-                        .unique_key(),
-                )
+                .col(ColumnDef::new(Agents::Username).string_len(64).not_null().unique_key())
                 .col(text(Agents::Name))
                 .col(ColumnDef::new(Agents::GroupName).string_len(64).not_null())
                 .col(text(Agents::PasswordHash))
-                .col(
-                    ColumnDef::new(Agents::TokenVersion)
-                        .big_integer()
-                        .not_null()
-                        .default(0),
-                )
+                .col(ColumnDef::new(Agents::TokenVersion).big_integer().not_null().default(0))
                 .col(flag(Agents::Disabled))
                 .col(millis(Agents::CreatedAt))
                 .to_owned(),
@@ -257,12 +244,7 @@ impl MigrationTrait for Initial {
         m.create_table(
             Table::create()
                 .table(PermissionGroups::Table)
-                .col(
-                    ColumnDef::new(PermissionGroups::Name)
-                        .string_len(64)
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(PermissionGroups::Name).string_len(64).not_null().primary_key())
                 .col(text(PermissionGroups::Permissions))
                 .col(flag(PermissionGroups::BuiltIn))
                 .to_owned(),
@@ -289,11 +271,7 @@ impl MigrationTrait for Initial {
                 .col(id(RoomDeclines::RoomId))
                 .col(id(RoomDeclines::AgentId))
                 .col(millis(RoomDeclines::CreatedAt))
-                .primary_key(
-                    Index::create()
-                        .col(RoomDeclines::RoomId)
-                        .col(RoomDeclines::AgentId),
-                )
+                .primary_key(Index::create().col(RoomDeclines::RoomId).col(RoomDeclines::AgentId))
                 .to_owned(),
         )
         .await?;
@@ -312,11 +290,7 @@ impl MigrationTrait for Initial {
                 .col(id(CannedResponses::Id).primary_key())
                 .col(id(CannedResponses::OwnerId))
                 .col(flag(CannedResponses::Shared))
-                .col(
-                    ColumnDef::new(CannedResponses::Shortcut)
-                        .string_len(128)
-                        .not_null(),
-                )
+                .col(ColumnDef::new(CannedResponses::Shortcut).string_len(128).not_null())
                 .col(text(CannedResponses::Title))
                 .col(text(CannedResponses::Body))
                 .col(millis(CannedResponses::CreatedAt))
@@ -338,12 +312,7 @@ impl MigrationTrait for Initial {
         m.create_table(
             Table::create()
                 .table(Settings::Table)
-                .col(
-                    ColumnDef::new(Settings::Key)
-                        .string_len(64)
-                        .not_null()
-                        .primary_key(),
-                )
+                .col(ColumnDef::new(Settings::Key).string_len(64).not_null().primary_key())
                 .col(text(Settings::Value))
                 .to_owned(),
         )
@@ -356,11 +325,7 @@ impl MigrationTrait for Initial {
                 .col(id(AgentPresence::AgentId))
                 .col(ColumnDef::new(AgentPresence::Connections).integer().not_null())
                 .col(millis(AgentPresence::LastSeenAt))
-                .primary_key(
-                    Index::create()
-                        .col(AgentPresence::ReplicaId)
-                        .col(AgentPresence::AgentId),
-                )
+                .primary_key(Index::create().col(AgentPresence::ReplicaId).col(AgentPresence::AgentId))
                 .to_owned(),
         )
         .await?;
@@ -398,5 +363,53 @@ impl MigrationTrait for Initial {
             m.drop_table(Table::drop().table(t).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// The transactional outbox of the broker bus.
+struct Outbox;
+
+impl MigrationName for Outbox {
+    fn name(&self) -> &str {
+        "m20261123_000002_outbox"
+    }
+}
+
+#[derive(DeriveIden)]
+enum OutboxTable {
+    #[sea_orm(iden = "outbox")]
+    Table,
+    Id,
+    ReplicaId,
+    Payload,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Outbox {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(OutboxTable::Table)
+                .col(ColumnDef::new(OutboxTable::Id).big_integer().not_null().auto_increment().primary_key())
+                .col(id(OutboxTable::ReplicaId))
+                .col(text(OutboxTable::Payload))
+                .col(millis(OutboxTable::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("outbox_replica_id")
+                .table(OutboxTable::Table)
+                .col(OutboxTable::ReplicaId)
+                .col(OutboxTable::Id)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(OutboxTable::Table).to_owned()).await
     }
 }

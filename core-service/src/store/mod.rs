@@ -13,6 +13,7 @@ mod directory;
 pub mod entity;
 mod messages;
 pub mod migration;
+mod outbox;
 mod rooms;
 mod settings;
 
@@ -28,11 +29,15 @@ use crate::error::CoreError;
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// With a broker bus: this replica's id, and changes write their events
+    /// to the outbox in their own transaction.
+    outbox: Option<String>,
 }
 
 impl SqlStore {
-    /// Connects and applies pending migrations.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    /// Connects and applies pending migrations. `outbox`: the replica id, to
+    /// record events in the outbox (broker bus), or None (in-process bus).
+    pub async fn connect(url: &str, max_connections: u32, outbox: Option<String>) -> anyhow::Result<Self> {
         let mut opts = ConnectOptions::new(url.to_string());
         opts.max_connections(max_connections)
             .min_connections(1)
@@ -47,13 +52,12 @@ impl SqlStore {
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
             });
-        let db = Database::connect(opts)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
+        let db =
+            Database::connect(opts).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
         migration::Migrator::up(&db, None)
             .await
             .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
-        Ok(Self { db })
+        Ok(Self { db, outbox })
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

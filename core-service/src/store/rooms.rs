@@ -9,8 +9,8 @@ use sea_orm::{
 use super::entity::{decline, room};
 use super::messages::append_in;
 use super::{SqlStore, convert, is_unique_violation};
-use crate::app::ports::{NewMessage, NewRoom, RoomFilter, RoomStore};
-use crate::domain::{AgentChange, Message, Millis, Room, RoomStatus, Transition};
+use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomStore};
+use crate::domain::{AgentChange, Event, Message, Millis, Room, RoomStatus, Transition};
 use crate::error::{CoreError, CoreResult};
 
 #[async_trait]
@@ -19,7 +19,8 @@ impl RoomStore for SqlStore {
         &self,
         new: NewRoom,
         first: Option<NewMessage>,
-    ) -> CoreResult<(Room, Option<Message>)> {
+        events: MakeEvents<'_>,
+    ) -> CoreResult<(Room, Option<Message>, Vec<Event>)> {
         let txn = self.db.begin().await?;
         let row = room::ActiveModel {
             id: Set(new.id.clone()),
@@ -50,16 +51,15 @@ impl RoomStore for SqlStore {
             }
             None => (row, None),
         };
+        let room = convert::room(row)?;
+        let events = events(&room, first.as_slice());
+        self.record_events(&txn, &events, new.created_at).await?;
         txn.commit().await?;
-        Ok((convert::room(row)?, first))
+        Ok((room, first, events))
     }
 
     async fn room(&self, id: &str) -> CoreResult<Option<Room>> {
-        room::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .map(convert::room)
-            .transpose()
+        room::Entity::find_by_id(id).one(&self.db).await?.map(convert::room).transpose()
     }
 
     async fn rooms(&self, f: &RoomFilter) -> CoreResult<Vec<Room>> {
@@ -80,11 +80,9 @@ impl RoomStore for SqlStore {
         // The queue is served oldest first; other lists keep the newest.
         let oldest_first = f.status == Some(RoomStatus::Queued);
         let q = if oldest_first {
-            q.order_by_asc(room::Column::CreatedAt)
-                .order_by_asc(room::Column::Id)
+            q.order_by_asc(room::Column::CreatedAt).order_by_asc(room::Column::Id)
         } else {
-            q.order_by_desc(room::Column::CreatedAt)
-                .order_by_desc(room::Column::Id)
+            q.order_by_desc(room::Column::CreatedAt).order_by_desc(room::Column::Id)
         };
         let mut rows = q.limit(f.limit).all(&self.db).await?;
         if !oldest_first {
@@ -99,7 +97,8 @@ impl RoomStore for SqlStore {
         t: &Transition,
         messages: Vec<NewMessage>,
         now: Millis,
-    ) -> CoreResult<Option<(Room, Vec<Message>)>> {
+        events: MakeEvents<'_>,
+    ) -> CoreResult<Option<(Room, Vec<Message>, Vec<Event>)>> {
         let pre = t.precondition();
         let effect = t.effect();
         let mut update = room::Entity::update_many()
@@ -144,8 +143,11 @@ impl RoomStore for SqlStore {
             .one(&txn)
             .await?
             .ok_or_else(|| CoreError::Unexpected(anyhow::anyhow!("room vanished mid-transition")))?;
+        let room = convert::room(row)?;
+        let events = events(&room, &stored);
+        self.record_events(&txn, &events, now).await?;
         txn.commit().await?;
-        Ok(Some((convert::room(row)?, stored)))
+        Ok(Some((room, stored, events)))
     }
 
     async fn decline(&self, room_id: &str, agent_id: &str) -> CoreResult<()> {
@@ -162,18 +164,13 @@ impl RoomStore for SqlStore {
     }
 
     async fn decliners(&self, room_id: &str) -> CoreResult<Vec<String>> {
-        let rows = decline::Entity::find()
-            .filter(decline::Column::RoomId.eq(room_id))
-            .all(&self.db)
-            .await?;
+        let rows = decline::Entity::find().filter(decline::Column::RoomId.eq(room_id)).all(&self.db).await?;
         Ok(rows.into_iter().map(|d| d.agent_id).collect())
     }
 
     async fn declined_by(&self, agent_id: &str) -> CoreResult<Vec<String>> {
-        let rows = decline::Entity::find()
-            .filter(decline::Column::AgentId.eq(agent_id))
-            .all(&self.db)
-            .await?;
+        let rows =
+            decline::Entity::find().filter(decline::Column::AgentId.eq(agent_id)).all(&self.db).await?;
         Ok(rows.into_iter().map(|d| d.room_id).collect())
     }
 
@@ -200,10 +197,7 @@ impl RoomStore for SqlStore {
             .into_tuple()
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, n)| Some((RoomStatus::parse(&s)?, n.max(0) as u64)))
-            .collect())
+        Ok(rows.into_iter().filter_map(|(s, n)| Some((RoomStatus::parse(&s)?, n.max(0) as u64))).collect())
     }
 
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>> {
@@ -214,9 +208,6 @@ impl RoomStore for SqlStore {
             .into_tuple()
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, agent, at)| Some((id, agent?, at.unwrap_or(0))))
-            .collect())
+        Ok(rows.into_iter().filter_map(|(id, agent, at)| Some((id, agent?, at.unwrap_or(0)))).collect())
     }
 }

@@ -40,17 +40,12 @@ impl SettingsStore for SqlStore {
         };
         let rows: Vec<setting::ActiveModel> = map
             .into_iter()
-            .map(|(key, value)| setting::ActiveModel {
-                key: Set(key),
-                value: Set(value.to_string()),
-            })
+            .map(|(key, value)| setting::ActiveModel { key: Set(key), value: Set(value.to_string()) })
             .collect();
         let txn = self.db.begin().await?;
         setting::Entity::insert_many(rows)
             .on_conflict(
-                OnConflict::column(setting::Column::Key)
-                    .update_column(setting::Column::Value)
-                    .to_owned(),
+                OnConflict::column(setting::Column::Key).update_column(setting::Column::Value).to_owned(),
             )
             .exec(&txn)
             .await?;
@@ -97,10 +92,7 @@ impl PresenceStore for SqlStore {
             e.0 |= r.connections > 0 && r.last_seen_at > fresh_after;
             e.1 = e.1.max(r.last_seen_at);
         }
-        Ok(by_agent
-            .into_iter()
-            .map(|(a, (live, seen))| (a, live, seen))
-            .collect())
+        Ok(by_agent.into_iter().map(|(a, (live, seen))| (a, live, seen)).collect())
     }
 
     async fn prune_presence(&self, before: Millis) -> CoreResult<()> {

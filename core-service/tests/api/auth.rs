@@ -8,10 +8,7 @@ use crate::helpers::*;
 async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
     let app = spawn_app().await;
     let wrong = expect_err(app.login("admin", "not-the-password").await, "unauthorized");
-    let unknown = expect_err(
-        app.login("nobody-at-all", "not-the-password").await,
-        "unauthorized",
-    );
+    let unknown = expect_err(app.login("nobody-at-all", "not-the-password").await, "unauthorized");
     assert_eq!(wrong.code(), unknown.code());
     assert_eq!(wrong.message(), unknown.message());
     assert_eq!(detail(&wrong), detail(&unknown));
@@ -36,11 +33,7 @@ async fn a_disabled_agent_cannot_log_in_and_loses_their_token() {
     let refused = expect_err(app.login(&agent.username, AGENT_PASSWORD).await, "unauthorized");
     let wrong = expect_err(app.login("admin", "not-the-password").await, "unauthorized");
     assert_eq!(refused.message(), wrong.message());
-    assert_eq!(
-        detail(&refused),
-        detail(&wrong),
-        "a disabled account must not be told apart"
-    );
+    assert_eq!(detail(&refused), detail(&wrong), "a disabled account must not be told apart");
     expect_err(app.who_am_i(&agent.token).await, "unauthorized");
 }
 
@@ -51,10 +44,7 @@ async fn login_returns_a_bearer_token_that_identifies_the_agent() {
     assert_eq!(login.token_type, "Bearer");
     assert_eq!(login.expires_in, 8 * 3600);
     let agent = login.agent.unwrap();
-    assert_eq!(
-        (agent.username.as_str(), agent.group.as_str(), agent.disabled),
-        ("admin", "admin", false)
-    );
+    assert_eq!((agent.username.as_str(), agent.group.as_str(), agent.disabled), ("admin", "admin", false));
 
     let claims = claims_of(&login.access_token);
     assert_eq!(claims["sub"], agent.id.as_str());
@@ -83,10 +73,7 @@ async fn login_returns_a_bearer_token_that_identifies_the_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_gives_a_new_working_token() {
     let app = spawn_app().await;
-    let refreshed = ok(
-        app.auth(&app.admin_token()).refresh(pb::RefreshRequest {}).await,
-        "Refresh",
-    );
+    let refreshed = ok(app.auth(&app.admin_token()).refresh(pb::RefreshRequest {}).await, "Refresh");
     assert_eq!(refreshed.token_type, "Bearer");
     let me = app.who_am_i(&refreshed.access_token).await.unwrap();
     assert_eq!(me.user.unwrap().id, app.admin.id);
@@ -97,10 +84,7 @@ async fn a_visitor_token_opens_exactly_its_room() {
     let app = spawn_app().await;
     let r = ok(
         app.rooms(NO_TOKEN)
-            .create_room(pb::CreateRoomRequest {
-                name: "Dee".into(),
-                ..Default::default()
-            })
+            .create_room(pb::CreateRoomRequest { name: "Dee".into(), ..Default::default() })
             .await,
         "CreateRoom",
     );
@@ -127,15 +111,8 @@ async fn a_new_agent_needs_a_password_of_at_least_eight_characters() {
             .await,
         "invalid",
     );
-    assert!(
-        detail(&status).errors.iter().any(|e| e.field == "password"),
-        "{status:?}"
-    );
-    let listed = ok(
-        app.admin_api(&app.admin_token())
-            .list_agents(pb::ListAgentsRequest {})
-            .await,
-        "ListAgents",
-    );
+    assert!(detail(&status).errors.iter().any(|e| e.field == "password"), "{status:?}");
+    let listed =
+        ok(app.admin_api(&app.admin_token()).list_agents(pb::ListAgentsRequest {}).await, "ListAgents");
     assert!(listed.agents.iter().all(|a| a.username != "shorty"));
 }

@@ -26,9 +26,7 @@ async fn create(
 async fn list(app: &TestApp, token: &str, q: Option<&str>) -> Vec<pb::CannedResponse> {
     ok(
         app.canned(token)
-            .list_canned_responses(pb::ListCannedResponsesRequest {
-                q: q.map(str::to_string),
-            })
+            .list_canned_responses(pb::ListCannedResponsesRequest { q: q.map(str::to_string) })
             .await,
         "ListCannedResponses",
     )
@@ -46,33 +44,17 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
     let app = spawn_app().await;
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
-    let shared = create(
-        &app,
-        &app.admin_token(),
-        "hello",
-        "Hello! How can I help?",
-        CannedScope::Shared,
-    )
-    .await
-    .unwrap();
-    assert_eq!(shared.scope(), CannedScope::Shared);
-    let mine = create(&app, &a.token, "mine", "A's text", CannedScope::Unspecified)
+    let shared = create(&app, &app.admin_token(), "hello", "Hello! How can I help?", CannedScope::Shared)
         .await
         .unwrap();
+    assert_eq!(shared.scope(), CannedScope::Shared);
+    let mine = create(&app, &a.token, "mine", "A's text", CannedScope::Unspecified).await.unwrap();
     assert_eq!(mine.scope(), CannedScope::Personal, "personal when unspecified");
     assert_eq!(mine.owner_id, a.id);
-    let theirs = create(&app, &b.token, "theirs", "B's text", CannedScope::Personal)
-        .await
-        .unwrap();
+    let theirs = create(&app, &b.token, "theirs", "B's text", CannedScope::Personal).await.unwrap();
 
-    assert_eq!(
-        shortcuts(&list(&app, &a.token, None).await),
-        vec!["hello", "mine"]
-    );
-    assert_eq!(
-        shortcuts(&list(&app, &b.token, None).await),
-        vec!["hello", "theirs"]
-    );
+    assert_eq!(shortcuts(&list(&app, &a.token, None).await), vec!["hello", "mine"]);
+    assert_eq!(shortcuts(&list(&app, &b.token, None).await), vec!["hello", "theirs"]);
 
     // Someone else's personal response does not exist for A.
     expect_err(
@@ -87,17 +69,12 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
     );
     expect_err(
         app.canned(&a.token)
-            .delete_canned_response(pb::DeleteCannedResponseRequest {
-                id: theirs.id.clone(),
-            })
+            .delete_canned_response(pb::DeleteCannedResponseRequest { id: theirs.id.clone() })
             .await,
         "not_found",
     );
     let b_list = list(&app, &b.token, None).await;
-    let still = b_list
-        .iter()
-        .find(|c| c.id == theirs.id)
-        .expect("B's response survives");
+    let still = b_list.iter().find(|c| c.id == theirs.id).expect("B's response survives");
     assert_eq!(still.body, "B's text");
 
     // The owner can change and delete their own.
@@ -111,10 +88,7 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
             .await,
         "UpdateCannedResponse",
     );
-    assert_eq!(
-        (changed.body.as_str(), changed.shortcut.as_str()),
-        ("A's new text", "mine")
-    );
+    assert_eq!((changed.body.as_str(), changed.shortcut.as_str()), ("A's new text", "mine"));
     ok(
         app.canned(&a.token)
             .delete_canned_response(pb::DeleteCannedResponseRequest { id: mine.id.clone() })
@@ -129,17 +103,10 @@ async fn a_shortcut_is_unique_per_owner() {
     let app = spawn_app().await;
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
-    create(&app, &a.token, "thanks", "Thank you!", CannedScope::Personal)
-        .await
-        .unwrap();
-    expect_err(
-        create(&app, &a.token, "thanks", "Thanks again", CannedScope::Personal).await,
-        "conflict",
-    );
+    create(&app, &a.token, "thanks", "Thank you!", CannedScope::Personal).await.unwrap();
+    expect_err(create(&app, &a.token, "thanks", "Thanks again", CannedScope::Personal).await, "conflict");
     // Another owner may use the same shortcut.
-    create(&app, &b.token, "thanks", "Many thanks", CannedScope::Personal)
-        .await
-        .unwrap();
+    create(&app, &b.token, "thanks", "Many thanks", CannedScope::Personal).await.unwrap();
     let a_list = list(&app, &a.token, None).await;
     assert_eq!(a_list.len(), 1);
     assert_eq!(a_list[0].body, "Thank you!");
@@ -151,13 +118,8 @@ async fn shared_responses_need_canned_manage_shared() {
     let agent = app.create_agent_full("agent").await;
     let supervisor = app.create_agent_full("supervisor").await;
 
-    expect_err(
-        create(&app, &agent.token, "team", "Team text", CannedScope::Shared).await,
-        "forbidden",
-    );
-    let shared = create(&app, &supervisor.token, "team", "Team text", CannedScope::Shared)
-        .await
-        .unwrap();
+    expect_err(create(&app, &agent.token, "team", "Team text", CannedScope::Shared).await, "forbidden");
+    let shared = create(&app, &supervisor.token, "team", "Team text", CannedScope::Shared).await.unwrap();
     assert_eq!(shared.scope(), CannedScope::Shared);
 
     // The agent sees it but cannot change or delete it.
@@ -174,16 +136,12 @@ async fn shared_responses_need_canned_manage_shared() {
     );
     expect_err(
         app.canned(&agent.token)
-            .delete_canned_response(pb::DeleteCannedResponseRequest {
-                id: shared.id.clone(),
-            })
+            .delete_canned_response(pb::DeleteCannedResponseRequest { id: shared.id.clone() })
             .await,
         "forbidden",
     );
     // Nor turn a personal one into a shared one.
-    let own = create(&app, &agent.token, "own", "Own text", CannedScope::Personal)
-        .await
-        .unwrap();
+    let own = create(&app, &agent.token, "own", "Own text", CannedScope::Personal).await.unwrap();
     expect_err(
         app.canned(&agent.token)
             .update_canned_response(pb::UpdateCannedResponseRequest {
@@ -195,51 +153,21 @@ async fn shared_responses_need_canned_manage_shared() {
         "forbidden",
     );
     let listed = list(&app, &agent.token, None).await;
-    assert_eq!(
-        listed.iter().find(|c| c.id == shared.id).unwrap().body,
-        "Team text"
-    );
-    assert_eq!(
-        listed.iter().find(|c| c.id == own.id).unwrap().scope(),
-        CannedScope::Personal
-    );
+    assert_eq!(listed.iter().find(|c| c.id == shared.id).unwrap().body, "Team text");
+    assert_eq!(listed.iter().find(|c| c.id == own.id).unwrap().scope(), CannedScope::Personal);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canned_search_matches_shortcut_title_and_body_ignoring_case() {
     let app = spawn_app().await;
     let admin = app.admin_token();
-    create(
-        &app,
-        &admin,
-        "refund",
-        "We will refund you.",
-        CannedScope::Personal,
-    )
-    .await
-    .unwrap();
-    create(
-        &app,
-        &admin,
-        "ship",
-        "Your PARCEL is on its way.",
-        CannedScope::Personal,
-    )
-    .await
-    .unwrap();
-    create(&app, &admin, "bye", "Goodbye!", CannedScope::Shared)
-        .await
-        .unwrap();
+    create(&app, &admin, "refund", "We will refund you.", CannedScope::Personal).await.unwrap();
+    create(&app, &admin, "ship", "Your PARCEL is on its way.", CannedScope::Personal).await.unwrap();
+    create(&app, &admin, "bye", "Goodbye!", CannedScope::Shared).await.unwrap();
 
-    assert_eq!(
-        shortcuts(&list(&app, &admin, Some("REFUND")).await),
-        vec!["refund"]
-    );
+    assert_eq!(shortcuts(&list(&app, &admin, Some("REFUND")).await), vec!["refund"]);
     assert_eq!(shortcuts(&list(&app, &admin, Some("parcel")).await), vec!["ship"]);
-    assert_eq!(
-        shortcuts(&list(&app, &admin, Some("title of b")).await),
-        vec!["bye"]
-    );
+    assert_eq!(shortcuts(&list(&app, &admin, Some("title of b")).await), vec!["bye"]);
     assert!(list(&app, &admin, Some("nothing-matches-this")).await.is_empty());
     assert_eq!(list(&app, &admin, None).await.len(), 3);
 }

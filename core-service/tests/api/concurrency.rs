@@ -138,11 +138,8 @@ async fn concurrent_sends_reach_a_subscriber_once_each_in_seq_order() {
 
     two_hundred_concurrent_sends(&app, &room.id, &visitor, &agent).await;
     let seen = seqs(&visitor_events.messages_through(&room.id, 202).await);
-    let inversions: Vec<(u64, u64)> = seen
-        .windows(2)
-        .filter(|w| w[1] != w[0] + 1)
-        .map(|w| (w[0], w[1]))
-        .collect();
+    let inversions: Vec<(u64, u64)> =
+        seen.windows(2).filter(|w| w[1] != w[0] + 1).map(|w| (w[0], w[1])).collect();
     assert!(
         inversions.is_empty(),
         "events must arrive once each in seq order; consecutive pairs out of order: {inversions:?}; all: {seen:?}"

@@ -52,10 +52,7 @@ pub const NO_TOKEN: &str = "";
 
 /// The `ErrorDetail` every non-OK status of the core carries.
 pub fn detail(status: &Status) -> pb::ErrorDetail {
-    assert!(
-        !status.details().is_empty(),
-        "status carries no ErrorDetail in its details: {status:?}"
-    );
+    assert!(!status.details().is_empty(), "status carries no ErrorDetail in its details: {status:?}");
     pb::ErrorDetail::decode(status.details())
         .unwrap_or_else(|e| panic!("status details are not an ErrorDetail ({e}): {status:?}"))
 }
@@ -91,11 +88,7 @@ pub fn expect_err<T: std::fmt::Debug>(result: Result<T, Status>, expected: &str)
     };
     let got = code(&status);
     assert_eq!(got, expected, "wrong ErrorDetail code; status: {status:?}");
-    assert_eq!(
-        status.code(),
-        grpc_code_of(expected),
-        "wrong gRPC code for `{expected}`; status: {status:?}"
-    );
+    assert_eq!(status.code(), grpc_code_of(expected), "wrong gRPC code for `{expected}`; status: {status:?}");
     status
 }
 
@@ -123,11 +116,7 @@ impl Bearer {
         if token.is_empty() {
             Self(None)
         } else {
-            Self(Some(
-                format!("Bearer {token}")
-                    .parse()
-                    .expect("token is valid metadata"),
-            ))
+            Self(Some(format!("Bearer {token}").parse().expect("token is valid metadata")))
         }
     }
 }
@@ -147,12 +136,8 @@ pub type Authed = InterceptedService<Channel, Bearer>;
 pub fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut req = Request::new(message);
     if !token.is_empty() {
-        req.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}")
-                .parse()
-                .expect("token is valid metadata"),
-        );
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().expect("token is valid metadata"));
     }
     req
 }
@@ -258,10 +243,7 @@ impl Drop for TestDatabase {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime: clean up on a thread of our own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let db = connect_server(&admin_url).await.ok()?;
                     let _ = db
@@ -302,21 +284,12 @@ async fn fresh_database() -> (String, TestDatabase) {
                 .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {base:?} failed: {e}"));
             let _ = db.close().await;
             let url = with_database_name(&base, &name);
-            (
-                url,
-                TestDatabase::Server {
-                    admin_url: base,
-                    name,
-                },
-            )
+            (url, TestDatabase::Server { admin_url: base, name })
         }
         _ => {
             let dir = tempfile::tempdir().expect("temporary directory");
             let path = dir.path().join("livechat.db");
-            (
-                format!("sqlite://{}?mode=rwc", path.display()),
-                TestDatabase::Sqlite(dir),
-            )
+            (format!("sqlite://{}?mode=rwc", path.display()), TestDatabase::Sqlite(dir))
         }
     }
 }
@@ -327,14 +300,8 @@ fn with_database_name(url: &str, name: &str) -> String {
         Some((m, q)) => (m, Some(q)),
         None => (url, None),
     };
-    let authority_start = main
-        .find("://")
-        .map(|i| i + 3)
-        .expect("database URL has a scheme");
-    let path_start = main[authority_start..]
-        .find('/')
-        .map(|i| authority_start + i)
-        .unwrap_or(main.len());
+    let authority_start = main.find("://").map(|i| i + 3).expect("database URL has a scheme");
+    let path_start = main[authority_start..].find('/').map(|i| authority_start + i).unwrap_or(main.len());
     let mut out = format!("{}/{}", &main[..path_start], name);
     if let Some(q) = query {
         out.push('?');
@@ -353,10 +320,7 @@ fn database_name_is_replaced_and_the_query_kept() {
         with_database_name("postgres://u:p@h/test?sslmode=disable", "lc_1"),
         "postgres://u:p@h/lc_1?sslmode=disable"
     );
-    assert_eq!(
-        with_database_name("postgres://h:5432", "lc_1"),
-        "postgres://h:5432/lc_1"
-    );
+    assert_eq!(with_database_name("postgres://h:5432", "lc_1"), "postgres://h:5432/lc_1");
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -373,9 +337,8 @@ pub async fn spawn_app() -> TestApp {
         let _ = rx.await;
     }));
 
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(2));
+    let endpoint =
+        Endpoint::from_shared(format!("http://{addr}")).unwrap().connect_timeout(Duration::from_secs(2));
     // The listener is bound before `serve` runs, so a connection can succeed
     // while the core still migrates: the first Login is what proves it serves.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -388,10 +351,7 @@ pub async fn spawn_app() -> TestApp {
         let attempt = async {
             let channel = endpoint.connect().await.map_err(|e| format!("connect: {e}"))?;
             let login = AuthServiceClient::new(channel.clone())
-                .login(pb::LoginRequest {
-                    username: "admin".into(),
-                    password: ADMIN_PASSWORD.into(),
-                })
+                .login(pb::LoginRequest { username: "admin".into(), password: ADMIN_PASSWORD.into() })
                 .await
                 .map_err(|s| format!("admin login: {s:?}"))?
                 .into_inner();
@@ -447,10 +407,7 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> Result<pb::LoginResponse, Status> {
         self.auth(NO_TOKEN)
-            .login(pb::LoginRequest {
-                username: username.into(),
-                password: password.into(),
-            })
+            .login(pb::LoginRequest { username: username.into(), password: password.into() })
             .await
             .map(|r| r.into_inner())
     }
@@ -460,10 +417,7 @@ impl TestApp {
     }
 
     pub async fn who_am_i(&self, token: &str) -> Result<pb::WhoAmIResponse, Status> {
-        self.auth(token)
-            .who_am_i(pb::WhoAmIRequest {})
-            .await
-            .map(|r| r.into_inner())
+        self.auth(token).who_am_i(pb::WhoAmIRequest {}).await.map(|r| r.into_inner())
     }
 
     /// A new agent in `group` (unique username, password AGENT_PASSWORD), logged in.
@@ -486,13 +440,7 @@ impl TestApp {
             .login(&username, AGENT_PASSWORD)
             .await
             .unwrap_or_else(|s| panic!("login of the new agent {username} failed: {s:?}"));
-        TestAgent {
-            id: agent.id,
-            username,
-            name: agent.name,
-            group: agent.group,
-            token: login.access_token,
-        }
+        TestAgent { id: agent.id, username, name: agent.name, group: agent.group, token: login.access_token }
     }
 
     /// `(agent_id, token)` of a new agent in `group`.
@@ -519,19 +467,11 @@ impl TestApp {
     }
 
     pub async fn settings(&self) -> pb::Settings {
-        ok(
-            self.admin_api(&self.admin_token)
-                .get_settings(pb::GetSettingsRequest {})
-                .await,
-            "GetSettings",
-        )
+        ok(self.admin_api(&self.admin_token).get_settings(pb::GetSettingsRequest {}).await, "GetSettings")
     }
 
     pub async fn update_settings(&self, update: pb::UpdateSettingsRequest) -> pb::Settings {
-        ok(
-            self.admin_api(&self.admin_token).update_settings(update).await,
-            "UpdateSettings",
-        )
+        ok(self.admin_api(&self.admin_token).update_settings(update).await, "UpdateSettings")
     }
 
     // -- rooms and messages --------------------------------------------------
@@ -553,26 +493,20 @@ impl TestApp {
 
     pub async fn get_room(&self, token: &str, room_id: &str) -> Result<pb::Room, Status> {
         self.rooms(token)
-            .get_room(pb::GetRoomRequest {
-                room_id: room_id.into(),
-            })
+            .get_room(pb::GetRoomRequest { room_id: room_id.into() })
             .await
             .map(|r| r.into_inner())
     }
 
     pub async fn try_accept(&self, token: &str, room_id: &str) -> Result<pb::Room, Status> {
         self.rooms(token)
-            .accept_room(pb::RoomRequest {
-                room_id: room_id.into(),
-            })
+            .accept_room(pb::RoomRequest { room_id: room_id.into() })
             .await
             .map(|r| r.into_inner())
     }
 
     pub async fn accept(&self, token: &str, room_id: &str) -> pb::Room {
-        self.try_accept(token, room_id)
-            .await
-            .unwrap_or_else(|s| panic!("AcceptRoom {room_id} failed: {s:?}"))
+        self.try_accept(token, room_id).await.unwrap_or_else(|s| panic!("AcceptRoom {room_id} failed: {s:?}"))
     }
 
     pub async fn try_send(
@@ -611,12 +545,7 @@ impl TestApp {
         limit: Option<u32>,
     ) -> Result<pb::ListMessagesResponse, Status> {
         self.messages(token)
-            .list_messages(pb::ListMessagesRequest {
-                room_id: room_id.into(),
-                before_seq,
-                after_seq,
-                limit,
-            })
+            .list_messages(pb::ListMessagesRequest { room_id: room_id.into(), before_seq, after_seq, limit })
             .await
             .map(|r| r.into_inner())
     }
@@ -658,32 +587,22 @@ impl TestApp {
     /// Subscribes and reads the first event, which must be the Snapshot.
     /// Everything that happens after this returns reaches the stream.
     pub async fn subscribe(&self, token: &str) -> Events {
-        let mut stream = tokio::time::timeout(
-            EVENT_TIMEOUT,
-            self.events(token).subscribe(pb::SubscribeRequest {}),
-        )
-        .await
-        .expect("Subscribe did not answer within 10 s")
-        .unwrap_or_else(|s| panic!("Subscribe failed: {s:?}"))
-        .into_inner();
+        let mut stream =
+            tokio::time::timeout(EVENT_TIMEOUT, self.events(token).subscribe(pb::SubscribeRequest {}))
+                .await
+                .expect("Subscribe did not answer within 10 s")
+                .unwrap_or_else(|s| panic!("Subscribe failed: {s:?}"))
+                .into_inner();
         let first = next_raw(&mut stream, EVENT_TIMEOUT).await;
         match first {
-            Kind::Snapshot(snapshot) => Events {
-                snapshot,
-                stream,
-                pending: VecDeque::new(),
-            },
+            Kind::Snapshot(snapshot) => Events { snapshot, stream, pending: VecDeque::new() },
             other => panic!("the first event of a subscription must be a Snapshot, got {other:?}"),
         }
     }
 
     /// Subscribes without reading anything: for calls expected to fail.
     pub async fn try_subscribe(&self, token: &str) -> Result<Streaming<pb::Event>, Status> {
-        let mut stream = self
-            .events(token)
-            .subscribe(pb::SubscribeRequest {})
-            .await?
-            .into_inner();
+        let mut stream = self.events(token).subscribe(pb::SubscribeRequest {}).await?.into_inner();
         // Some servers refuse on the first message rather than in the headers.
         match tokio::time::timeout(EVENT_TIMEOUT, stream.message()).await {
             Ok(Err(s)) => Err(s),
@@ -735,10 +654,9 @@ impl Events {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let got = match tokio::time::timeout(left, self.stream.message()).await {
-                Err(_) => panic!(
-                    "waited {EVENT_TIMEOUT:?} for {what}; other events seen: {:#?}",
-                    self.pending
-                ),
+                Err(_) => {
+                    panic!("waited {EVENT_TIMEOUT:?} for {what}; other events seen: {:#?}", self.pending)
+                }
                 Ok(Err(s)) => panic!("the event stream failed while waiting for {what}: {s:?}"),
                 Ok(Ok(None)) => panic!("the event stream ended while waiting for {what}"),
                 Ok(Ok(Some(pb::Event { kind: None }))) => panic!("an Event without a kind"),
@@ -769,17 +687,10 @@ impl Events {
 
     /// The stored message with `seq` in `room_id`.
     pub async fn message(&mut self, room_id: &str, seq: u64) -> pb::Message {
-        self.wait_for(
-            &format!("MessageStored seq {seq} of room {room_id}"),
-            |k| match k {
-                Kind::Message(m) => m
-                    .message
-                    .as_ref()
-                    .filter(|m| m.room_id == room_id && m.seq == seq)
-                    .cloned(),
-                _ => None,
-            },
-        )
+        self.wait_for(&format!("MessageStored seq {seq} of room {room_id}"), |k| match k {
+            Kind::Message(m) => m.message.as_ref().filter(|m| m.room_id == room_id && m.seq == seq).cloned(),
+            _ => None,
+        })
         .await
     }
 
@@ -789,13 +700,10 @@ impl Events {
         let mut out = Vec::new();
         loop {
             let m = self
-                .wait_for(
-                    &format!("messages of {room_id} through seq {last_seq}"),
-                    |k| match k {
-                        Kind::Message(m) => m.message.as_ref().filter(|m| m.room_id == room_id).cloned(),
-                        _ => None,
-                    },
-                )
+                .wait_for(&format!("messages of {room_id} through seq {last_seq}"), |k| match k {
+                    Kind::Message(m) => m.message.as_ref().filter(|m| m.room_id == room_id).cloned(),
+                    _ => None,
+                })
                 .await;
             let seq = m.seq;
             out.push(m);
@@ -824,11 +732,9 @@ impl Events {
     /// The first RoomUpdated of `room_id` with `status`.
     pub async fn room_updated(&mut self, room_id: &str, status: pb::RoomStatus) -> pb::Room {
         self.wait_for(&format!("RoomUpdated {room_id} to {status:?}"), |k| match k {
-            Kind::RoomUpdated(u) => u
-                .room
-                .as_ref()
-                .filter(|r| r.id == room_id && r.status() == status)
-                .cloned(),
+            Kind::RoomUpdated(u) => {
+                u.room.as_ref().filter(|r| r.id == room_id && r.status() == status).cloned()
+            }
             _ => None,
         })
         .await
@@ -849,10 +755,7 @@ pub fn seqs(messages: &[pb::Message]) -> Vec<u64> {
 }
 
 pub fn sender_kind(m: &pb::Message) -> pb::SenderKind {
-    m.sender
-        .as_ref()
-        .map(|s| s.kind())
-        .unwrap_or(pb::SenderKind::Unspecified)
+    m.sender.as_ref().map(|s| s.kind()).unwrap_or(pb::SenderKind::Unspecified)
 }
 
 pub fn sender_id(m: &pb::Message) -> String {

@@ -17,16 +17,8 @@ async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message(
     assert_eq!(agent_events.snapshot.role, "agent");
     assert_eq!(agent_events.snapshot.user.as_ref().unwrap().id, agent.id);
     assert_eq!(agent_events.snapshot.user.as_ref().unwrap().name, agent.name);
-    assert!(
-        agent_events.snapshot.rooms.is_empty(),
-        "{:?}",
-        agent_events.snapshot
-    );
-    assert!(
-        agent_events.snapshot.queue.is_empty(),
-        "{:?}",
-        agent_events.snapshot
-    );
+    assert!(agent_events.snapshot.rooms.is_empty(), "{:?}", agent_events.snapshot);
+    assert!(agent_events.snapshot.queue.is_empty(), "{:?}", agent_events.snapshot);
     let mut observer_events = app.subscribe(&observer.token).await;
 
     // The visitor requests an agent with a first question.
@@ -76,15 +68,10 @@ async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message(
 
     // Messages both ways; each side sees all of them, in seq order.
     let v1 = app.send(&visitor, &room.id, "It was due on Monday").await;
-    let a1 = app
-        .send(&agent.token, &room.id, "Let me check that for you")
-        .await;
+    let a1 = app.send(&agent.token, &room.id, "Let me check that for you").await;
     let v2 = app.send(&visitor, &room.id, "Order 1234").await;
     let a2 = app.send(&agent.token, &room.id, "Found it").await;
-    assert_eq!(
-        seqs(&[v1.clone(), a1.clone(), v2.clone(), a2.clone()]),
-        vec![3, 4, 5, 6]
-    );
+    assert_eq!(seqs(&[v1.clone(), a1.clone(), v2.clone(), a2.clone()]), vec![3, 4, 5, 6]);
     assert_eq!(sender_kind(&v1), SenderKind::Visitor);
     assert_eq!(sender_id(&v1), visitor_id);
     assert_eq!(v1.sender.as_ref().unwrap().name, "Ana");
@@ -105,10 +92,7 @@ async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message(
         .into_iter()
         .filter(|k| matches!(k, Kind::Message(_)))
         .collect();
-    assert!(
-        leaked.is_empty(),
-        "an agent outside the room got its messages: {leaked:?}"
-    );
+    assert!(leaked.is_empty(), "an agent outside the room got its messages: {leaked:?}");
 
     // Four more, to have ten messages to page through.
     for i in 7..=10 {
@@ -127,65 +111,23 @@ async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message(
             (seqs(&p.messages), p.has_more)
         }
     };
-    assert_eq!(
-        page(None, None, Some(4)).await,
-        (vec![7, 8, 9, 10], true),
-        "newest 4"
-    );
-    assert_eq!(
-        page(Some(7), None, Some(4)).await,
-        (vec![3, 4, 5, 6], true),
-        "before 7"
-    );
-    assert_eq!(
-        page(Some(5), None, Some(4)).await,
-        (vec![1, 2, 3, 4], false),
-        "before 5: none older"
-    );
-    assert_eq!(
-        page(Some(3), None, Some(4)).await,
-        (vec![1, 2], false),
-        "before 3"
-    );
-    assert_eq!(
-        page(None, Some(0), Some(4)).await,
-        (vec![1, 2, 3, 4], true),
-        "after 0"
-    );
-    assert_eq!(
-        page(None, Some(4), Some(4)).await,
-        (vec![5, 6, 7, 8], true),
-        "after 4"
-    );
-    assert_eq!(
-        page(None, Some(6), Some(4)).await,
-        (vec![7, 8, 9, 10], false),
-        "after 6: none newer"
-    );
-    assert_eq!(
-        page(None, Some(8), Some(4)).await,
-        (vec![9, 10], false),
-        "after 8"
-    );
-    assert_eq!(
-        page(None, Some(10), Some(4)).await,
-        (vec![], false),
-        "after the newest"
-    );
-    assert_eq!(
-        page(None, None, None).await,
-        ((1..=10).collect(), false),
-        "default limit 20"
-    );
+    assert_eq!(page(None, None, Some(4)).await, (vec![7, 8, 9, 10], true), "newest 4");
+    assert_eq!(page(Some(7), None, Some(4)).await, (vec![3, 4, 5, 6], true), "before 7");
+    assert_eq!(page(Some(5), None, Some(4)).await, (vec![1, 2, 3, 4], false), "before 5: none older");
+    assert_eq!(page(Some(3), None, Some(4)).await, (vec![1, 2], false), "before 3");
+    assert_eq!(page(None, Some(0), Some(4)).await, (vec![1, 2, 3, 4], true), "after 0");
+    assert_eq!(page(None, Some(4), Some(4)).await, (vec![5, 6, 7, 8], true), "after 4");
+    assert_eq!(page(None, Some(6), Some(4)).await, (vec![7, 8, 9, 10], false), "after 6: none newer");
+    assert_eq!(page(None, Some(8), Some(4)).await, (vec![9, 10], false), "after 8");
+    assert_eq!(page(None, Some(10), Some(4)).await, (vec![], false), "after the newest");
+    assert_eq!(page(None, None, None).await, ((1..=10).collect(), false), "default limit 20");
     // The visitor reads the same history.
     let agent_view = app.all_messages(&agent.token, &room.id).await;
     let visitor_view = app.all_messages(&visitor, &room.id).await;
     assert_eq!(agent_view, visitor_view);
 
     // Close with the agent's own text.
-    let closed = app
-        .close(&agent.token, &room.id, Some("Solved, have a nice day"))
-        .await;
+    let closed = app.close(&agent.token, &room.id, Some("Solved, have a nice day")).await;
     assert_eq!(closed.status(), RoomStatus::Closed);
     assert_eq!(closed.end_message.as_deref(), Some("Solved, have a nice day"));
     let end = visitor_events.room_closed(&room.id).await;
@@ -198,10 +140,7 @@ async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message(
 
     // Nothing can be said in a closed room.
     expect_err(app.try_send(&visitor, &room.id, "hello?", None).await, "conflict");
-    expect_err(
-        app.try_send(&agent.token, &room.id, "hello?", None).await,
-        "conflict",
-    );
+    expect_err(app.try_send(&agent.token, &room.id, "hello?", None).await, "conflict");
     let after = app.get_room(&visitor, &room.id).await.unwrap();
     assert_eq!(after.status(), RoomStatus::Closed);
     assert_eq!(after.last_seq, 11);
@@ -237,10 +176,7 @@ async fn a_closed_room_cannot_be_accepted_again() {
     expect_err(app.try_accept(&admin, &room.id).await, "conflict");
     app.close(&admin, &room.id, None).await;
     expect_err(app.try_accept(&admin, &room.id).await, "conflict");
-    assert_eq!(
-        app.get_room(&admin, &room.id).await.unwrap().status(),
-        RoomStatus::Closed
-    );
+    assert_eq!(app.get_room(&admin, &room.id).await.unwrap().status(), RoomStatus::Closed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,10 +200,7 @@ async fn transferring_to_nobody_gives_the_room_back_to_the_queue() {
 
     let back = ok(
         app.rooms(&admin)
-            .transfer_room(pb::TransferRoomRequest {
-                room_id: room.id.clone(),
-                agent_id: None,
-            })
+            .transfer_room(pb::TransferRoomRequest { room_id: room.id.clone(), agent_id: None })
             .await,
         "TransferRoom",
     );
@@ -292,10 +225,7 @@ async fn typing_is_relayed_to_the_other_side() {
 
     ok(
         app.messages(&visitor)
-            .set_typing(pb::SetTypingRequest {
-                room_id: room.id.clone(),
-                typing: true,
-            })
+            .set_typing(pb::SetTypingRequest { room_id: room.id.clone(), typing: true })
             .await,
         "SetTyping",
     );
@@ -318,14 +248,9 @@ async fn a_history_limit_outside_1_to_500_is_invalid() {
     let app = spawn_app().await;
     let (room, visitor) = app.create_room("Gwen", Some("hi")).await;
     for limit in [0, 501] {
-        let status = expect_err(
-            app.try_history(&visitor, &room.id, None, None, Some(limit)).await,
-            "invalid",
-        );
-        assert!(
-            detail(&status).errors.iter().any(|e| e.field == "limit"),
-            "{status:?}"
-        );
+        let status =
+            expect_err(app.try_history(&visitor, &room.id, None, None, Some(limit)).await, "invalid");
+        assert!(detail(&status).errors.iter().any(|e| e.field == "limit"), "{status:?}");
     }
     let page = app.history(&visitor, &room.id, None, None, Some(500)).await;
     assert_eq!(seqs(&page.messages), vec![1]);

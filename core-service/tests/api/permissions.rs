@@ -33,14 +33,8 @@ async fn an_agent_cannot_read_or_write_another_agents_room() {
     app.get_room(&app.admin_token(), &room.id).await.unwrap();
 
     expect_err(app.get_room(&other.token, &room.id).await, "forbidden");
-    expect_err(
-        app.try_history(&other.token, &room.id, None, None, None).await,
-        "forbidden",
-    );
-    expect_err(
-        app.try_send(&other.token, &room.id, "psst", None).await,
-        "forbidden",
-    );
+    expect_err(app.try_history(&other.token, &room.id, None, None, None).await, "forbidden");
+    expect_err(app.try_send(&other.token, &room.id, "psst", None).await, "forbidden");
     assert_eq!(app.get_room(&owner.token, &room.id).await.unwrap().last_seq, 2);
 }
 
@@ -54,10 +48,7 @@ async fn a_visitor_token_does_not_open_another_room() {
     app.history(&my_token, &mine.id, None, None, None).await;
 
     expect_err(app.get_room(&my_token, &theirs.id).await, "forbidden");
-    expect_err(
-        app.try_history(&my_token, &theirs.id, None, None, None).await,
-        "forbidden",
-    );
+    expect_err(app.try_history(&my_token, &theirs.id, None, None, None).await, "forbidden");
     expect_err(app.try_send(&my_token, &theirs.id, "hi", None).await, "forbidden");
     let t = app.get_room(&app.admin_token(), &theirs.id).await.unwrap();
     assert_eq!(t.last_seq, 1);
@@ -68,18 +59,8 @@ async fn a_visitor_token_cannot_act_as_an_agent() {
     let app = spawn_app().await;
     let (room, visitor) = app.create_room("Pia", Some("hi")).await;
     expect_err(app.try_accept(&visitor, &room.id).await, "forbidden");
-    expect_err(
-        app.rooms(&visitor)
-            .list_rooms(pb::ListRoomsRequest::default())
-            .await,
-        "forbidden",
-    );
-    expect_err(
-        app.admin_api(&visitor)
-            .list_agents(pb::ListAgentsRequest {})
-            .await,
-        "forbidden",
-    );
+    expect_err(app.rooms(&visitor).list_rooms(pb::ListRoomsRequest::default()).await, "forbidden");
+    expect_err(app.admin_api(&visitor).list_agents(pb::ListAgentsRequest {}).await, "forbidden");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,31 +78,18 @@ async fn an_expired_token_is_unauthenticated() {
     let now = now_secs();
     // The forged claims are right: the same ones, unexpired, work.
     let fresh = forge_token(&agent_claims(&app.admin.id, 0, now - 10, now + 600));
-    app.who_am_i(&fresh)
-        .await
-        .expect("a well-forged current token works");
+    app.who_am_i(&fresh).await.expect("a well-forged current token works");
 
     let expired = forge_token(&agent_claims(&app.admin.id, 0, now - 7200, now - 60));
     expect_err(app.who_am_i(&expired).await, "unauthorized");
-    expect_err(
-        app.rooms(&expired)
-            .list_rooms(pb::ListRoomsRequest::default())
-            .await,
-        "unauthorized",
-    );
+    expect_err(app.rooms(&expired).list_rooms(pb::ListRoomsRequest::default()).await, "unauthorized");
     expect_err(app.try_subscribe(&expired).await, "unauthorized");
 
     let (room, visitor) = app.create_room("Rae", None).await;
     let visitor_id = room.visitor.as_ref().unwrap().id.clone();
     let real = claims_of(&visitor);
     assert_eq!(real["sub"], visitor_id.as_str());
-    let expired_visitor = forge_token(&visitor_claims(
-        &visitor_id,
-        &room.id,
-        "Rae",
-        now - 7200,
-        now - 60,
-    ));
+    let expired_visitor = forge_token(&visitor_claims(&visitor_id, &room.id, "Rae", now - 7200, now - 60));
     expect_err(app.get_room(&expired_visitor, &room.id).await, "unauthorized");
 }
 
@@ -132,18 +100,11 @@ async fn the_token_of_a_deleted_agent_is_unauthenticated() {
     app.who_am_i(&agent.token).await.unwrap();
 
     ok(
-        app.admin_api(&app.admin_token())
-            .delete_agent(pb::DeleteAgentRequest { id: agent.id.clone() })
-            .await,
+        app.admin_api(&app.admin_token()).delete_agent(pb::DeleteAgentRequest { id: agent.id.clone() }).await,
         "DeleteAgent",
     );
     expect_err(app.who_am_i(&agent.token).await, "unauthorized");
-    expect_err(
-        app.rooms(&agent.token)
-            .list_rooms(pb::ListRoomsRequest::default())
-            .await,
-        "unauthorized",
-    );
+    expect_err(app.rooms(&agent.token).list_rooms(pb::ListRoomsRequest::default()).await, "unauthorized");
     // Even a freshly forged token for the deleted id.
     let now = now_secs();
     let forged = forge_token(&agent_claims(&agent.id, 0, now, now + 600));
@@ -191,12 +152,7 @@ async fn an_unsigned_alg_none_token_is_unauthenticated() {
     let now = now_secs();
     let unsigned = forge_unsigned_token(&agent_claims(&app.admin.id, 0, now, now + 600));
     expect_err(app.who_am_i(&unsigned).await, "unauthorized");
-    expect_err(
-        app.admin_api(&unsigned)
-            .list_agents(pb::ListAgentsRequest {})
-            .await,
-        "unauthorized",
-    );
+    expect_err(app.admin_api(&unsigned).list_agents(pb::ListAgentsRequest {}).await, "unauthorized");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,19 +174,11 @@ async fn an_agent_group_token_cannot_call_admin_rpcs() {
     );
     expect_err(
         app.admin_api(&agent.token)
-            .update_settings(pb::UpdateSettingsRequest {
-                history_load_count: Some(7),
-                ..Default::default()
-            })
+            .update_settings(pb::UpdateSettingsRequest { history_load_count: Some(7), ..Default::default() })
             .await,
         "forbidden",
     );
-    expect_err(
-        app.admin_api(&agent.token)
-            .list_agents(pb::ListAgentsRequest {})
-            .await,
-        "forbidden",
-    );
+    expect_err(app.admin_api(&agent.token).list_agents(pb::ListAgentsRequest {}).await, "forbidden");
     expect_err(
         app.admin_api(&agent.token)
             .update_agent(pb::UpdateAgentRequest {
@@ -243,18 +191,10 @@ async fn an_agent_group_token_cannot_call_admin_rpcs() {
     );
 
     // Any agent may read the settings; nothing changed.
-    let read = ok(
-        app.admin_api(&agent.token)
-            .get_settings(pb::GetSettingsRequest {})
-            .await,
-        "GetSettings",
-    );
+    let read = ok(app.admin_api(&agent.token).get_settings(pb::GetSettingsRequest {}).await, "GetSettings");
     assert_eq!(read, before);
     expect_err(app.login("sneaky", "sneaky-password").await, "unauthorized");
-    assert_eq!(
-        app.who_am_i(&agent.token).await.unwrap().group.as_deref(),
-        Some("agent")
-    );
+    assert_eq!(app.who_am_i(&agent.token).await.unwrap().group.as_deref(), Some("agent"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,33 +230,18 @@ async fn an_agent_lists_the_queue_and_their_own_rooms_only() {
     app.accept(&agent.token, &mine.id).await;
     app.accept(&app.admin_token(), &admins.id).await;
 
-    let listed = ok(
-        app.rooms(&agent.token)
-            .list_rooms(pb::ListRoomsRequest::default())
-            .await,
-        "ListRooms",
-    );
+    let listed = ok(app.rooms(&agent.token).list_rooms(pb::ListRoomsRequest::default()).await, "ListRooms");
     let ids: std::collections::HashSet<_> = listed.rooms.iter().map(|r| r.id.clone()).collect();
     assert!(ids.contains(&queued.id), "the queue is visible");
     assert!(ids.contains(&mine.id), "own rooms are visible");
-    assert!(
-        !ids.contains(&admins.id),
-        "another agent's room must not be listed: {listed:#?}"
-    );
+    assert!(!ids.contains(&admins.id), "another agent's room must not be listed: {listed:#?}");
 
-    let all = ok(
-        app.rooms(&app.admin_token())
-            .list_rooms(pb::ListRoomsRequest::default())
-            .await,
-        "ListRooms",
-    );
+    let all =
+        ok(app.rooms(&app.admin_token()).list_rooms(pb::ListRoomsRequest::default()).await, "ListRooms");
     assert_eq!(all.rooms.len(), 3, "rooms.view_all sees every room");
     let engaged = ok(
         app.rooms(&app.admin_token())
-            .list_rooms(pb::ListRoomsRequest {
-                status: RoomStatus::Engaged as i32,
-                mine: false,
-            })
+            .list_rooms(pb::ListRoomsRequest { status: RoomStatus::Engaged as i32, mine: false })
             .await,
         "ListRooms",
     );
@@ -336,25 +261,13 @@ async fn only_the_engaged_agent_or_a_manager_can_close_a_room() {
 
     expect_err(
         app.rooms(&other.token)
-            .close_room(pb::CloseRoomRequest {
-                room_id: first.id.clone(),
-                message: None,
-            })
+            .close_room(pb::CloseRoomRequest { room_id: first.id.clone(), message: None })
             .await,
         "forbidden",
     );
-    assert_eq!(
-        app.get_room(&owner.token, &first.id).await.unwrap().status(),
-        RoomStatus::Engaged
-    );
+    assert_eq!(app.get_room(&owner.token, &first.id).await.unwrap().status(), RoomStatus::Engaged);
 
     // The engaged agent may; so may rooms.manage_all (admin).
-    assert_eq!(
-        app.close(&owner.token, &first.id, None).await.status(),
-        RoomStatus::Closed
-    );
-    assert_eq!(
-        app.close(&app.admin_token(), &second.id, None).await.status(),
-        RoomStatus::Closed
-    );
+    assert_eq!(app.close(&owner.token, &first.id, None).await.status(), RoomStatus::Closed);
+    assert_eq!(app.close(&app.admin_token(), &second.id, None).await.status(), RoomStatus::Closed);
 }

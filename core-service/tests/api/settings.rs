@@ -31,16 +31,10 @@ async fn history_load_count_changes_the_default_page_size_at_once() {
         app.send(&visitor, &room.id, &format!("m{i}")).await;
     }
     let before = app.history(&visitor, &room.id, None, None, None).await;
-    assert_eq!(
-        (seqs(&before.messages), before.has_more),
-        ((1..=6).collect(), false)
-    );
+    assert_eq!((seqs(&before.messages), before.has_more), ((1..=6).collect(), false));
 
     let s = app
-        .update_settings(pb::UpdateSettingsRequest {
-            history_load_count: Some(3),
-            ..Default::default()
-        })
+        .update_settings(pb::UpdateSettingsRequest { history_load_count: Some(3), ..Default::default() })
         .await;
     assert_eq!(s.history_load_count, 3);
     assert_eq!(s.room_idle_timeout_secs, 120, "other keys are left as they were");
@@ -56,21 +50,15 @@ async fn history_load_count_changes_the_default_page_size_at_once() {
 async fn content_over_max_message_chars_is_refused_as_too_large() {
     let app = spawn_app().await;
     let (room, visitor) = app.create_room("Wes", None).await;
-    app.update_settings(pb::UpdateSettingsRequest {
-        max_message_chars: Some(10),
-        ..Default::default()
-    })
-    .await;
+    app.update_settings(pb::UpdateSettingsRequest { max_message_chars: Some(10), ..Default::default() })
+        .await;
 
     // Characters count, not bytes: ten two-byte characters fit.
     let ten = "é".repeat(10);
     assert_eq!(app.send(&visitor, &room.id, &ten).await.content, ten);
     let eleven = "é".repeat(11);
     expect_err(app.try_send(&visitor, &room.id, &eleven, None).await, "too_large");
-    expect_err(
-        app.try_send(&visitor, &room.id, "0123456789a", None).await,
-        "too_large",
-    );
+    expect_err(app.try_send(&visitor, &room.id, "0123456789a", None).await, "too_large");
     assert_eq!(app.all_messages(&visitor, &room.id).await.len(), 1);
 }
 
@@ -93,11 +81,7 @@ async fn an_invalid_settings_update_changes_nothing_and_lists_every_bad_field() 
     let mut fields: Vec<String> = detail(&status).errors.into_iter().map(|e| e.field).collect();
     fields.sort();
     assert_eq!(fields, vec!["history_load_count", "room_idle_timeout_secs"]);
-    assert_eq!(
-        app.settings().await,
-        before,
-        "nothing may change when one key is bad"
-    );
+    assert_eq!(app.settings().await, before, "nothing may change when one key is bad");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,36 +97,16 @@ async fn settings_at_their_limits_are_accepted() {
         })
         .await;
     assert_eq!(
-        (
-            s.history_load_count,
-            s.room_idle_timeout_secs,
-            s.agent_grace_secs,
-            s.max_message_chars
-        ),
+        (s.history_load_count, s.room_idle_timeout_secs, s.agent_grace_secs, s.max_message_chars),
         (500, 5, 0, 1)
     );
     for bad in [
-        pb::UpdateSettingsRequest {
-            history_load_count: Some(501),
-            ..Default::default()
-        },
-        pb::UpdateSettingsRequest {
-            agent_grace_secs: Some(3601),
-            ..Default::default()
-        },
-        pb::UpdateSettingsRequest {
-            max_message_chars: Some(0),
-            ..Default::default()
-        },
-        pb::UpdateSettingsRequest {
-            room_idle_timeout_secs: Some(604_801),
-            ..Default::default()
-        },
+        pb::UpdateSettingsRequest { history_load_count: Some(501), ..Default::default() },
+        pb::UpdateSettingsRequest { agent_grace_secs: Some(3601), ..Default::default() },
+        pb::UpdateSettingsRequest { max_message_chars: Some(0), ..Default::default() },
+        pb::UpdateSettingsRequest { room_idle_timeout_secs: Some(604_801), ..Default::default() },
     ] {
-        expect_err(
-            app.admin_api(&app.admin_token()).update_settings(bad).await,
-            "invalid",
-        );
+        expect_err(app.admin_api(&app.admin_token()).update_settings(bad).await, "invalid");
     }
     assert_eq!(app.settings().await, s);
 }

@@ -11,11 +11,8 @@ use crate::helpers::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
     let app = spawn_app().await;
-    app.update_settings(pb::UpdateSettingsRequest {
-        room_idle_timeout_secs: Some(5),
-        ..Default::default()
-    })
-    .await;
+    app.update_settings(pb::UpdateSettingsRequest { room_idle_timeout_secs: Some(5), ..Default::default() })
+        .await;
     let (room, visitor) = app.create_room("Yan", Some("hello?")).await;
     let mut visitor_events = app.subscribe(&visitor).await;
 
@@ -34,21 +31,15 @@ async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
 
     let r = app.get_room(&visitor, &room.id).await.unwrap();
     assert_eq!(r.status(), RoomStatus::Expired);
-    expect_err(
-        app.try_send(&visitor, &room.id, "still there?", None).await,
-        "conflict",
-    );
+    expect_err(app.try_send(&visitor, &room.id, "still there?", None).await, "conflict");
     expect_err(app.try_accept(&app.admin_token(), &room.id).await, "conflict");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_with_recent_messages_does_not_expire() {
     let app = spawn_app().await;
-    app.update_settings(pb::UpdateSettingsRequest {
-        room_idle_timeout_secs: Some(5),
-        ..Default::default()
-    })
-    .await;
+    app.update_settings(pb::UpdateSettingsRequest { room_idle_timeout_secs: Some(5), ..Default::default() })
+        .await;
     let (room, visitor) = app.create_room("Zed", Some("hello?")).await;
     // A message every 1.5 s for 7.5 s: never 5 s of silence.
     for i in 0..5 {
@@ -56,21 +47,13 @@ async fn a_room_with_recent_messages_does_not_expire() {
         app.send(&visitor, &room.id, &format!("ping {i}")).await;
     }
     let r = app.get_room(&visitor, &room.id).await.unwrap();
-    assert_eq!(
-        r.status(),
-        RoomStatus::Queued,
-        "the room expired although it was not idle"
-    );
+    assert_eq!(r.status(), RoomStatus::Queued, "the room expired although it was not idle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_gone_past_the_grace_period_gives_the_room_back_to_the_queue() {
     let app = spawn_app().await;
-    app.update_settings(pb::UpdateSettingsRequest {
-        agent_grace_secs: Some(1),
-        ..Default::default()
-    })
-    .await;
+    app.update_settings(pb::UpdateSettingsRequest { agent_grace_secs: Some(1), ..Default::default() }).await;
     let leaver = app.create_agent_full("agent").await;
     let other = app.create_agent_full("agent").await;
     let (room, visitor) = app.create_room("Abe", Some("help")).await;
@@ -104,11 +87,7 @@ async fn an_agent_gone_past_the_grace_period_gives_the_room_back_to_the_queue() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_who_reconnects_within_the_grace_period_keeps_the_room() {
     let app = spawn_app().await;
-    app.update_settings(pb::UpdateSettingsRequest {
-        agent_grace_secs: Some(3),
-        ..Default::default()
-    })
-    .await;
+    app.update_settings(pb::UpdateSettingsRequest { agent_grace_secs: Some(3), ..Default::default() }).await;
     let agent = app.create_agent_full("agent").await;
     let (room, visitor) = app.create_room("Bea", Some("help")).await;
     let first = app.subscribe(&agent.token).await;
@@ -127,16 +106,10 @@ async fn an_agent_who_reconnects_within_the_grace_period_keeps_the_room() {
     // Well past the grace period.
     let seen = visitor_events.collect_for(Duration::from_secs(5)).await;
     let r = app.get_room(&visitor, &room.id).await.unwrap();
-    assert_eq!(
-        r.status(),
-        RoomStatus::Engaged,
-        "events the visitor saw: {seen:#?}"
-    );
+    assert_eq!(r.status(), RoomStatus::Engaged, "events the visitor saw: {seen:#?}");
     assert_eq!(r.agent.as_ref().unwrap().id, agent.id);
     assert!(
-        !seen
-            .iter()
-            .any(|k| matches!(k, Kind::Message(_) | Kind::RoomUpdated(_))),
+        !seen.iter().any(|k| matches!(k, Kind::Message(_) | Kind::RoomUpdated(_))),
         "the visitor must see no leave message or requeue: {seen:#?}"
     );
     assert_eq!(r.last_seq, 2);

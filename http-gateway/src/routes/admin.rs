@@ -74,11 +74,7 @@ pub async fn get_settings(
     token: Token,
     rid: RequestId,
 ) -> ApiResult<Json<json::Settings>> {
-    let r = s
-        .core
-        .admin()
-        .get_settings(authed(pb::GetSettingsRequest {}, &token, rid.0.as_deref())?)
-        .await?;
+    let r = s.core.admin().get_settings(authed(pb::GetSettingsRequest {}, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
 }
 
@@ -100,11 +96,7 @@ pub async fn put_settings(
         close_message: b.close_message,
         max_message_chars: b.max_message_chars,
     };
-    let r = s
-        .core
-        .admin()
-        .update_settings(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let r = s.core.admin().update_settings(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
 }
 
@@ -116,14 +108,8 @@ pub async fn list_agents(
     token: Token,
     rid: RequestId,
 ) -> ApiResult<Json<AgentList>> {
-    let r = s
-        .core
-        .admin()
-        .list_agents(authed(pb::ListAgentsRequest {}, &token, rid.0.as_deref())?)
-        .await?;
-    Ok(Json(AgentList {
-        agents: r.into_inner().agents.into_iter().map(json::Agent::from).collect(),
-    }))
+    let r = s.core.admin().list_agents(authed(pb::ListAgentsRequest {}, &token, rid.0.as_deref())?).await?;
+    Ok(Json(AgentList { agents: r.into_inner().agents.into_iter().map(json::Agent::from).collect() }))
 }
 
 /// Create an agent account.
@@ -135,17 +121,9 @@ pub async fn create_agent(
     rid: RequestId,
     JsonBody(b): JsonBody<CreateAgent>,
 ) -> ApiResult<(StatusCode, Json<json::Agent>)> {
-    let req = pb::CreateAgentRequest {
-        username: b.username,
-        password: b.password,
-        name: b.name,
-        group: b.group,
-    };
-    let r = s
-        .core
-        .admin()
-        .create_agent(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let req =
+        pb::CreateAgentRequest { username: b.username, password: b.password, name: b.name, group: b.group };
+    let r = s.core.admin().create_agent(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(created(r.into_inner().into()))
 }
 
@@ -167,11 +145,7 @@ pub async fn patch_agent(
         password: b.password,
         disabled: b.disabled,
     };
-    let r = s
-        .core
-        .admin()
-        .update_agent(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let r = s.core.admin().update_agent(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
 }
 
@@ -184,10 +158,7 @@ pub async fn delete_agent(
     rid: RequestId,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.core
-        .admin()
-        .delete_agent(authed(pb::DeleteAgentRequest { id }, &token, rid.0.as_deref())?)
-        .await?;
+    s.core.admin().delete_agent(authed(pb::DeleteAgentRequest { id }, &token, rid.0.as_deref())?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,14 +170,8 @@ pub async fn list_groups(
     token: Token,
     rid: RequestId,
 ) -> ApiResult<Json<GroupList>> {
-    let r = s
-        .core
-        .admin()
-        .list_groups(authed(pb::ListGroupsRequest {}, &token, rid.0.as_deref())?)
-        .await?;
-    Ok(Json(GroupList {
-        groups: r.into_inner().groups.into_iter().map(json::Group::from).collect(),
-    }))
+    let r = s.core.admin().list_groups(authed(pb::ListGroupsRequest {}, &token, rid.0.as_deref())?).await?;
+    Ok(Json(GroupList { groups: r.into_inner().groups.into_iter().map(json::Group::from).collect() }))
 }
 
 /// Create a permission group.
@@ -218,15 +183,8 @@ pub async fn create_group(
     rid: RequestId,
     JsonBody(b): JsonBody<GroupBody>,
 ) -> ApiResult<(StatusCode, Json<json::Group>)> {
-    let req = pb::Group {
-        name: b.name,
-        permissions: b.permissions,
-    };
-    let r = s
-        .core
-        .admin()
-        .create_group(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let req = pb::Group { name: b.name, permissions: b.permissions };
+    let r = s.core.admin().create_group(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(created(r.into_inner().into()))
 }
 
@@ -241,14 +199,7 @@ pub async fn put_group(
     Path(name): Path<String>,
     JsonBody(b): JsonBody<GroupPermissions>,
 ) -> ApiResult<Json<json::Group>> {
-    let req = pb::Group {
-        name,
-        permissions: b.permissions,
-    };
-    let r = s
-        .core
-        .admin()
-        .update_group(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let req = pb::Group { name, permissions: b.permissions };
+    let r = s.core.admin().update_group(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
 }

@@ -57,10 +57,7 @@ pub async fn login(
     if let Some(wait) = s.limits.login_failures.locked_for(&body.username) {
         return Err(ApiError::rate_limited(wait));
     }
-    let req = pb::LoginRequest {
-        username: body.username.clone(),
-        password: body.password,
-    };
+    let req = pb::LoginRequest { username: body.username.clone(), password: body.password };
     match s.core.auth().login(req).await {
         Ok(r) => {
             s.limits.login_failures.succeeded(&body.username);
@@ -84,10 +81,6 @@ pub async fn refresh(
     token: Token,
     rid: RequestId,
 ) -> ApiResult<Json<LoginResponse>> {
-    let r = s
-        .core
-        .auth()
-        .refresh(authed(pb::RefreshRequest {}, &token, rid.0.as_deref())?)
-        .await?;
+    let r = s.core.auth().refresh(authed(pb::RefreshRequest {}, &token, rid.0.as_deref())?).await?;
     Ok(Json(login_response(r.into_inner())))
 }

@@ -65,18 +65,10 @@ pub async fn list(
     rid: RequestId,
     QueryParams(q): QueryParams<SearchQuery>,
 ) -> ApiResult<Json<CannedList>> {
-    let req = authed(
-        pb::ListCannedResponsesRequest { q: q.q },
-        &token,
-        rid.0.as_deref(),
-    )?;
+    let req = authed(pb::ListCannedResponsesRequest { q: q.q }, &token, rid.0.as_deref())?;
     let r = s.core.canned().list_canned_responses(req).await?.into_inner();
     Ok(Json(CannedList {
-        canned_responses: r
-            .canned_responses
-            .into_iter()
-            .map(json::CannedResponse::from)
-            .collect(),
+        canned_responses: r.canned_responses.into_iter().map(json::CannedResponse::from).collect(),
     }))
 }
 
@@ -95,11 +87,7 @@ pub async fn create(
         body: b.body,
         scope: scope(b.scope),
     };
-    let r = s
-        .core
-        .canned()
-        .create_canned_response(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let r = s.core.canned().create_canned_response(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(created(r.into_inner().into()))
 }
 
@@ -121,11 +109,7 @@ pub async fn update(
         body: b.body,
         scope: scope(b.scope),
     };
-    let r = s
-        .core
-        .canned()
-        .update_canned_response(authed(req, &token, rid.0.as_deref())?)
-        .await?;
+    let r = s.core.canned().update_canned_response(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
 }
 

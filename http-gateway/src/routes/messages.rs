@@ -55,12 +55,7 @@ pub async fn history(
         after_seq: q.after_seq,
         limit: q.limit,
     };
-    let r = s
-        .core
-        .messages()
-        .list_messages(authed(req, &token, rid.0.as_deref())?)
-        .await?
-        .into_inner();
+    let r = s.core.messages().list_messages(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
     Ok(Json(MessagePage {
         messages: r.messages.into_iter().map(json::Message::from).collect(),
         has_more: r.has_more,
@@ -79,24 +74,9 @@ pub async fn send(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<SendRequest>,
 ) -> ApiResult<(StatusCode, Json<json::Message>)> {
-    let req = pb::SendMessageRequest {
-        room_id: id,
-        content: b.content,
-        client_id: b.client_id,
-    };
-    let r = s
-        .core
-        .messages()
-        .send_message(authed(req, &token, rid.0.as_deref())?)
-        .await?
-        .into_inner();
-    let message = r
-        .message
-        .ok_or_else(|| ApiError::new("internal", "the core returned no message"))?;
-    let status = if r.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let req = pb::SendMessageRequest { room_id: id, content: b.content, client_id: b.client_id };
+    let r = s.core.messages().send_message(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
+    let message = r.message.ok_or_else(|| ApiError::new("internal", "the core returned no message"))?;
+    let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(message.into())))
 }

@@ -22,16 +22,11 @@ pub async fn healthz() -> &'static str {
     responses((status = 200, description = "ready"), (status = 503, body = crate::problem::Problem)))]
 pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError> {
     let mut health = HealthClient::new(s.core.channel());
-    let check = health.check(HealthCheckRequest {
-        service: String::new(),
-    });
+    let check = health.check(HealthCheckRequest { service: String::new() });
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Ok("ready"),
         Ok(Ok(_)) => Err(ApiError::unavailable("the core is not serving (database down?)")),
-        Ok(Err(e)) => Err(ApiError::unavailable(format!(
-            "the core is unreachable: {}",
-            e.message()
-        ))),
+        Ok(Err(e)) => Err(ApiError::unavailable(format!("the core is unreachable: {}", e.message()))),
         Err(_) => Err(ApiError::unavailable("the core did not answer in time")),
     }
 }
@@ -39,9 +34,5 @@ pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError>
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }

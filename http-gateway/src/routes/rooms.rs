@@ -69,13 +69,8 @@ pub async fn create(
         external_id: None,
     };
     let r = s.core.rooms().create_room(req).await?.into_inner();
-    let room = r
-        .room
-        .ok_or_else(|| ApiError::new("internal", "the core returned no room"))?;
-    Ok(created(CreateRoomResponse {
-        room: room.into(),
-        visitor_token: r.visitor_token,
-    }))
+    let room = r.room.ok_or_else(|| ApiError::new("internal", "the core returned no room"))?;
+    Ok(created(CreateRoomResponse { room: room.into(), visitor_token: r.visitor_token }))
 }
 
 /// Rooms an agent may see; without rooms.view_all, the queue and their own.
@@ -92,19 +87,9 @@ pub async fn list(
         Some(name) => json::status_from_name(name)
             .ok_or_else(|| ApiError::invalid("status", "must be queued, engaged, closed or expired"))?,
     };
-    let req = pb::ListRoomsRequest {
-        status: status as i32,
-        mine: q.mine.unwrap_or(false),
-    };
-    let r = s
-        .core
-        .rooms()
-        .list_rooms(authed(req, &token, rid.0.as_deref())?)
-        .await?
-        .into_inner();
-    Ok(Json(RoomList {
-        rooms: r.rooms.into_iter().map(json::Room::from).collect(),
-    }))
+    let req = pb::ListRoomsRequest { status: status as i32, mine: q.mine.unwrap_or(false) };
+    let r = s.core.rooms().list_rooms(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
+    Ok(Json(RoomList { rooms: r.rooms.into_iter().map(json::Room::from).collect() }))
 }
 
 /// One room, for an agent with access or the room's visitor.
@@ -158,14 +143,7 @@ pub async fn close(
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<CloseRequest>,
 ) -> ApiResult<Json<json::Room>> {
-    let req = authed(
-        pb::CloseRoomRequest {
-            room_id: id,
-            message: b.message,
-        },
-        &token,
-        rid.0.as_deref(),
-    )?;
+    let req = authed(pb::CloseRoomRequest { room_id: id, message: b.message }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.rooms().close_room(req).await?.into_inner().into()))
 }
 
@@ -180,13 +158,7 @@ pub async fn transfer(
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<TransferRequest>,
 ) -> ApiResult<Json<json::Room>> {
-    let req = authed(
-        pb::TransferRoomRequest {
-            room_id: id,
-            agent_id: b.agent_id,
-        },
-        &token,
-        rid.0.as_deref(),
-    )?;
+    let req =
+        authed(pb::TransferRoomRequest { room_id: id, agent_id: b.agent_id }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.rooms().transfer_room(req).await?.into_inner().into()))
 }

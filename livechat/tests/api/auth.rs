@@ -18,26 +18,15 @@ async fn logging_in_with_good_credentials_returns_a_bearer_token_and_the_agent_b
     assert!(b["expires_in"].as_u64().is_some_and(|s| s > 0), "expires_in: {b}");
     let agent = &b["agent"];
     for key in ["id", "username", "name", "group"] {
-        assert!(
-            agent[key].as_str().is_some_and(|s| !s.is_empty()),
-            "agent.{key}: {b}"
-        );
+        assert!(agent[key].as_str().is_some_and(|s| !s.is_empty()), "agent.{key}: {b}");
     }
     assert_eq!(agent["username"], "admin");
     assert_eq!(agent["group"], "admin");
 
     // No password, hashed or not, anywhere in the answer.
     let text = r.text.to_lowercase();
-    assert!(
-        !text.contains("password"),
-        "the login answer mentions a password: {}",
-        r.text
-    );
-    assert!(
-        !text.contains("pbkdf2"),
-        "the login answer carries a hash: {}",
-        r.text
-    );
+    assert!(!text.contains("password"), "the login answer mentions a password: {}", r.text);
+    assert!(!text.contains("pbkdf2"), "the login answer carries a hash: {}", r.text);
     assert!(!r.text.contains(ADMIN_PASSWORD));
 
     // The token works.
@@ -53,9 +42,6 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
 
     wrong_password.problem(401, "unauthorized");
     unknown_user.problem(401, "unauthorized");
-    assert_eq!(
-        wrong_password.body, unknown_user.body,
-        "the two failures must not be told apart"
-    );
+    assert_eq!(wrong_password.body, unknown_user.body, "the two failures must not be told apart");
     assert!(wrong_password.headers.get("retry-after").is_none());
 }

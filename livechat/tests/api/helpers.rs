@@ -61,22 +61,13 @@ impl Resp {
     }
 
     pub fn content_type(&self) -> &str {
-        self.headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// Asserts the status and a JSON body, and returns the body.
     #[track_caller]
     pub fn json(&self, status: u16) -> &Value {
-        assert_eq!(
-            self.code(),
-            status,
-            "expected {status}, got {} with body {}",
-            self.code(),
-            self.text
-        );
+        assert_eq!(self.code(), status, "expected {status}, got {} with body {}", self.code(), self.text);
         assert!(
             self.content_type().starts_with("application/json"),
             "a {status} answer should be application/json, is {:?}: {}",
@@ -118,11 +109,7 @@ impl Resp {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
+            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or_default().to_string()).collect())
             .unwrap_or_default()
     }
 }
@@ -142,15 +129,8 @@ pub fn assert_problem_shape(r: &Resp) {
     assert_eq!(b["type"], "about:blank", "problem type: {}", r.text);
     assert!(b["title"].is_string(), "problem title: {}", r.text);
     assert!(b["detail"].is_string(), "problem detail: {}", r.text);
-    assert_eq!(
-        b["status"],
-        r.code(),
-        "problem status must equal the HTTP status: {}",
-        r.text
-    );
-    let code = b["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("problem code missing: {}", r.text));
+    assert_eq!(b["status"], r.code(), "problem status must equal the HTTP status: {}", r.text);
+    let code = b["code"].as_str().unwrap_or_else(|| panic!("problem code missing: {}", r.text));
     let expected_status = match code {
         "invalid" => vec![400, 405, 422],
         "unauthorized" => vec![401],
@@ -163,18 +143,10 @@ pub fn assert_problem_shape(r: &Resp) {
         "internal" => vec![500],
         other => panic!("`{other}` is not a PROTOCOL.md code: {}", r.text),
     };
-    assert!(
-        expected_status.contains(&r.code()),
-        "code `{code}` with status {}: {}",
-        r.code(),
-        r.text
-    );
+    assert!(expected_status.contains(&r.code()), "code `{code}` with status {}: {}", r.code(), r.text);
     if let Some(errors) = b.get("errors") {
         for e in errors.as_array().expect("errors is an array") {
-            assert!(
-                e["field"].is_string() && e["message"].is_string(),
-                "errors item: {e}"
-            );
+            assert!(e["field"].is_string() && e["message"].is_string(), "errors item: {e}");
         }
     }
 }
@@ -202,12 +174,8 @@ pub fn is_protocol_time(s: &str) -> bool {
 
 /// The keys of a JSON object, sorted.
 pub fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .cloned()
-        .collect();
+    let mut k: Vec<String> =
+        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
     k.sort();
     k
 }
@@ -236,10 +204,7 @@ pub fn assert_room_shape(room: &Value) {
             "last_seq",
         ],
     );
-    assert!(
-        room["id"].as_str().is_some_and(|s| !s.is_empty()),
-        "room id: {room}"
-    );
+    assert!(room["id"].as_str().is_some_and(|s| !s.is_empty()), "room id: {room}");
     assert!(
         ["queued", "engaged", "closed", "expired"].contains(&room["status"].as_str().unwrap_or("")),
         "room status: {room}"
@@ -252,10 +217,7 @@ pub fn assert_room_shape(room: &Value) {
     if !room["agent"].is_null() {
         assert_keys(&room["agent"], &["id", "name"]);
     }
-    assert!(
-        room["subject"].is_null() || room["subject"].is_string(),
-        "subject: {room}"
-    );
+    assert!(room["subject"].is_null() || room["subject"].is_string(), "subject: {room}");
     for t in ["created_at", "last_message_at"] {
         assert!(
             room[t].as_str().is_some_and(is_protocol_time),
@@ -268,18 +230,7 @@ pub fn assert_room_shape(room: &Value) {
 /// A PROTOCOL.md Message object.
 #[track_caller]
 pub fn assert_message_shape(m: &Value) {
-    assert_keys(
-        m,
-        &[
-            "id",
-            "room_id",
-            "seq",
-            "sender",
-            "content",
-            "created_at",
-            "client_id",
-        ],
-    );
+    assert_keys(m, &["id", "room_id", "seq", "sender", "content", "created_at", "client_id"]);
     assert!(m["id"].as_str().is_some_and(|s| !s.is_empty()), "message id: {m}");
     assert!(m["seq"].as_u64().is_some_and(|s| s >= 1), "seq: {m}");
     assert_keys(&m["sender"], &["kind", "id", "name"]);
@@ -288,14 +239,8 @@ pub fn assert_message_shape(m: &Value) {
         "sender kind: {m}"
     );
     assert!(m["content"].is_string(), "content: {m}");
-    assert!(
-        m["created_at"].as_str().is_some_and(is_protocol_time),
-        "created_at: {m}"
-    );
-    assert!(
-        m["client_id"].is_null() || m["client_id"].is_string(),
-        "client_id: {m}"
-    );
+    assert!(m["created_at"].as_str().is_some_and(is_protocol_time), "created_at: {m}");
+    assert!(m["client_id"].is_null() || m["client_id"].is_string(), "client_id: {m}");
 }
 
 /// The seqs of a `{"messages":[…]}` page.
@@ -374,12 +319,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut CoreConfig, &mut HttpCon
     let mut http = HttpConfig::default();
     configure(&mut core, &mut http);
 
-    let grpc = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind gRPC listener");
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind HTTP listener");
+    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC listener");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP listener");
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(livechat::run(core, http, grpc, listener, async move {
@@ -401,12 +342,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut CoreConfig, &mut HttpCon
             let result = server.take().unwrap().await;
             panic!("livechat stopped while starting: {result:?}");
         }
-        match client
-            .get(format!("{address}/healthz"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-        {
+        match client.get(format!("{address}/healthz")).timeout(Duration::from_secs(5)).send().await {
             Ok(r) if r.status() == StatusCode::OK => break,
             Ok(r) => {
                 if Instant::now() > deadline {
@@ -461,30 +397,17 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        read(
-            req.send()
-                .await
-                .unwrap_or_else(|e| panic!("request to {path} failed: {e}")),
-        )
-        .await
+        read(req.send().await.unwrap_or_else(|e| panic!("request to {path} failed: {e}"))).await
     }
 
     /// Sends raw bytes as the body (with a JSON content type).
     pub async fn request_raw(&self, method: Method, path: &str, token: Option<&str>, body: Vec<u8>) -> Resp {
-        let mut req = self
-            .client
-            .request(method, self.url(path))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
+        let mut req =
+            self.client.request(method, self.url(path)).header(CONTENT_TYPE, "application/json").body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        read(
-            req.send()
-                .await
-                .unwrap_or_else(|e| panic!("request to {path} failed: {e}")),
-        )
-        .await
+        read(req.send().await.unwrap_or_else(|e| panic!("request to {path} failed: {e}"))).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -509,12 +432,7 @@ impl TestApp {
     // -- auth ---------------------------------------------------------------
 
     pub async fn login(&self, username: &str, password: &str) -> Resp {
-        self.post(
-            "/auth/login",
-            None,
-            json!({"username": username, "password": password}),
-        )
-        .await
+        self.post("/auth/login", None, json!({"username": username, "password": password})).await
     }
 
     /// A token of the bootstrap `admin` (logged in once, on first use).
@@ -522,10 +440,7 @@ impl TestApp {
         self.admin_token
             .get_or_init(|| async {
                 let r = self.login("admin", ADMIN_PASSWORD).await;
-                r.json(200)["access_token"]
-                    .as_str()
-                    .expect("access_token")
-                    .to_string()
+                r.json(200)["access_token"].as_str().expect("access_token").to_string()
             })
             .await
             .clone()
@@ -547,17 +462,8 @@ impl TestApp {
         let agent = r.json(201).clone();
         let id = agent["id"].as_str().expect("agent id").to_string();
         let r = self.login(&username, AGENT_PASSWORD).await;
-        let token = r.json(200)["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string();
-        TestAgent {
-            id,
-            username,
-            name,
-            group: group.into(),
-            token,
-        }
+        let token = r.json(200)["access_token"].as_str().expect("access_token").to_string();
+        TestAgent { id, username, name, group: group.into(), token }
     }
 
     // -- rooms --------------------------------------------------------------
@@ -583,17 +489,12 @@ impl TestApp {
     }
 
     pub async fn list_rooms(&self, token: &str, query: &str) -> Resp {
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
+        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
         self.get(&format!("/rooms{q}"), Some(token)).await
     }
 
     pub async fn accept(&self, token: &str, room_id: &str) -> Resp {
-        self.post_empty(&format!("/rooms/{room_id}/accept"), Some(token))
-            .await
+        self.post_empty(&format!("/rooms/{room_id}/accept"), Some(token)).await
     }
 
     /// A room that `agent` has accepted (asserted).
@@ -605,13 +506,7 @@ impl TestApp {
     }
 
     pub async fn close(&self, token: &str, room_id: &str, body: Option<Value>) -> Resp {
-        self.request(
-            Method::POST,
-            &format!("/rooms/{room_id}/close"),
-            Some(token),
-            body,
-        )
-        .await
+        self.request(Method::POST, &format!("/rooms/{room_id}/close"), Some(token), body).await
     }
 
     pub async fn send(&self, token: &str, room_id: &str, content: &str, client_id: Option<&str>) -> Resp {
@@ -619,19 +514,13 @@ impl TestApp {
         if let Some(c) = client_id {
             body["client_id"] = json!(c);
         }
-        self.post(&format!("/rooms/{room_id}/messages"), Some(token), body)
-            .await
+        self.post(&format!("/rooms/{room_id}/messages"), Some(token), body).await
     }
 
     /// GET /rooms/{id}/messages with a raw query string ("" for none).
     pub async fn history(&self, token: &str, room_id: &str, query: &str) -> Resp {
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        self.get(&format!("/rooms/{room_id}/messages{q}"), Some(token))
-            .await
+        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+        self.get(&format!("/rooms/{room_id}/messages{q}"), Some(token)).await
     }
 
     pub async fn settings(&self, token: &str) -> Resp {
@@ -650,12 +539,7 @@ async fn read(r: reqwest::Response) -> Resp {
     let bytes = r.bytes().await.expect("read the response body");
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        text,
-        body,
-    }
+    Resp { status, headers, text, body }
 }
 
 // ---------------------------------------------------------------------------
@@ -676,10 +560,7 @@ impl Drop for TestDatabase {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime: clean up on a thread of our own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let db = connect_server(&admin_url).await.ok()?;
                     let _ = db
@@ -720,21 +601,12 @@ async fn fresh_database() -> (String, TestDatabase) {
                 .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {base:?} failed: {e}"));
             let _ = db.close().await;
             let url = with_database_name(&base, &name);
-            (
-                url,
-                TestDatabase::Server {
-                    admin_url: base,
-                    name,
-                },
-            )
+            (url, TestDatabase::Server { admin_url: base, name })
         }
         _ => {
             let dir = tempfile::tempdir().expect("temporary directory");
             let path = dir.path().join("livechat.db");
-            (
-                format!("sqlite://{}?mode=rwc", path.display()),
-                TestDatabase::Sqlite(dir),
-            )
+            (format!("sqlite://{}?mode=rwc", path.display()), TestDatabase::Sqlite(dir))
         }
     }
 }
@@ -745,14 +617,8 @@ fn with_database_name(url: &str, name: &str) -> String {
         Some((m, q)) => (m, Some(q)),
         None => (url, None),
     };
-    let authority_start = main
-        .find("://")
-        .map(|i| i + 3)
-        .expect("database URL has a scheme");
-    let path_start = main[authority_start..]
-        .find('/')
-        .map(|i| authority_start + i)
-        .unwrap_or(main.len());
+    let authority_start = main.find("://").map(|i| i + 3).expect("database URL has a scheme");
+    let path_start = main[authority_start..].find('/').map(|i| authority_start + i).unwrap_or(main.len());
     let mut out = format!("{}/{}", &main[..path_start], name);
     if let Some(q) = query {
         out.push('?');

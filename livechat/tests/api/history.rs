@@ -8,18 +8,10 @@ async fn history_pages_backwards_and_forwards_oldest_first_with_has_more() {
     let bea = app.create_agent("agent").await;
     let room = app.engaged_room(&bea, "Ana").await;
     for i in 0..10 {
-        let token = if i % 2 == 0 {
-            &room.visitor_token
-        } else {
-            &bea.token
-        };
-        app.send(token, &room.id, &format!("message {i}"), None)
-            .await
-            .json(201);
+        let token = if i % 2 == 0 { &room.visitor_token } else { &bea.token };
+        app.send(token, &room.id, &format!("message {i}"), None).await.json(201);
     }
-    let n = app.get_room(&bea.token, &room.id).await.json(200)["last_seq"]
-        .as_u64()
-        .unwrap();
+    let n = app.get_room(&bea.token, &room.id).await.json(200)["last_seq"].as_u64().unwrap();
     assert!(n >= 12, "first question + join text + 10 messages: last_seq {n}");
     let page = |q: &'static str| {
         let app = &app;
@@ -46,21 +38,12 @@ async fn history_pages_backwards_and_forwards_oldest_first_with_has_more() {
     let mut all: Vec<u64> = seqs(&p);
     let mut before = n - 2;
     loop {
-        let r = app
-            .history(&bea.token, &room.id, &format!("before_seq={before}&limit=3"))
-            .await;
+        let r = app.history(&bea.token, &room.id, &format!("before_seq={before}&limit=3")).await;
         let b = r.json(200).clone();
         let s = seqs(&b);
         assert!(!s.is_empty(), "a page before {before} is empty: {b}");
-        assert_eq!(
-            *s.last().unwrap(),
-            before - 1,
-            "the page ends right before {before}"
-        );
-        assert!(
-            s.windows(2).all(|w| w[1] == w[0] + 1),
-            "oldest first, no gaps: {s:?}"
-        );
+        assert_eq!(*s.last().unwrap(), before - 1, "the page ends right before {before}");
+        assert!(s.windows(2).all(|w| w[1] == w[0] + 1), "oldest first, no gaps: {s:?}");
         assert_eq!(b["has_more"], s[0] > 1, "has_more iff older ones exist: {b}");
         all.splice(0..0, s.iter().copied());
         if b["has_more"] == false {
@@ -80,26 +63,16 @@ async fn history_pages_backwards_and_forwards_oldest_first_with_has_more() {
     let p = page("after_seq=5&limit=5").await;
     assert_eq!(seqs(&p), vec![6, 7, 8, 9, 10]);
     assert_eq!(p["has_more"], n > 10);
-    let r = app
-        .history(&bea.token, &room.id, &format!("after_seq={}&limit=5", n - 2))
-        .await;
+    let r = app.history(&bea.token, &room.id, &format!("after_seq={}&limit=5", n - 2)).await;
     let b = r.json(200);
     assert_eq!(seqs(b), vec![n - 1, n]);
     assert_eq!(b["has_more"], false);
-    let r = app
-        .history(&bea.token, &room.id, &format!("after_seq={n}&limit=5"))
-        .await;
+    let r = app.history(&bea.token, &room.id, &format!("after_seq={n}&limit=5")).await;
     assert_eq!(seqs(r.json(200)), Vec::<u64>::new());
     assert_eq!(r.body["has_more"], false);
-    let r = app
-        .history(&bea.token, &room.id, &format!("after_seq={}&limit=3", n - 3))
-        .await;
+    let r = app.history(&bea.token, &room.id, &format!("after_seq={}&limit=3", n - 3)).await;
     assert_eq!(seqs(r.json(200)), vec![n - 2, n - 1, n]);
-    assert_eq!(
-        r.body["has_more"], false,
-        "exactly `limit` left is not more: {}",
-        r.text
-    );
+    assert_eq!(r.body["has_more"], false, "exactly `limit` left is not more: {}", r.text);
 
     // No cursor and no limit: history_load_count (20) newest, here all of them.
     let p = page("").await;
@@ -112,13 +85,7 @@ async fn history_pages_backwards_and_forwards_oldest_first_with_has_more() {
     for q in ["limit=0", "limit=501"] {
         app.history(&bea.token, &room.id, q).await.invalid_field("limit");
     }
-    app.history(&bea.token, &room.id, "before_seq=abc")
-        .await
-        .invalid_field("before_seq");
-    app.history(&bea.token, &room.id, "after_seq=-1")
-        .await
-        .invalid_field("after_seq");
-    app.history(&bea.token, &room.id, "limit=lots")
-        .await
-        .invalid_field("limit");
+    app.history(&bea.token, &room.id, "before_seq=abc").await.invalid_field("before_seq");
+    app.history(&bea.token, &room.id, "after_seq=-1").await.invalid_field("after_seq");
+    app.history(&bea.token, &room.id, "limit=lots").await.invalid_field("limit");
 }

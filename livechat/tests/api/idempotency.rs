@@ -26,12 +26,8 @@ async fn a_send_repeated_with_the_same_client_id_returns_the_stored_message_and_
 
     let page = app.history(v, &room.id, "").await;
     let page = page.json(200);
-    let with_cid: Vec<_> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["client_id"] == "c-42")
-        .collect();
+    let with_cid: Vec<_> =
+        page["messages"].as_array().unwrap().iter().filter(|m| m["client_id"] == "c-42").collect();
     assert_eq!(with_cid.len(), 1, "stored once: {page}");
     assert_eq!(seqs(page), vec![1, 2]);
 

@@ -8,37 +8,22 @@ use crate::helpers::*;
 #[tokio::test]
 async fn invalid_json_is_a_400_invalid_problem() {
     let app = spawn_app().await;
-    for body in [
-        &b"{\"name\": "[..],
-        b"not json",
-        b"{\"name\":\"Ana\",}",
-        b"{\"name\":\"Ana\"",
-    ] {
+    for body in [&b"{\"name\": "[..], b"not json", b"{\"name\":\"Ana\",}", b"{\"name\":\"Ana\""] {
         let r = app.request_raw(Method::POST, "/rooms", None, body.to_vec()).await;
         r.problem(400, "invalid");
     }
-    let r = app
-        .request_raw(Method::POST, "/auth/login", None, b"{".to_vec())
-        .await;
+    let r = app.request_raw(Method::POST, "/auth/login", None, b"{".to_vec()).await;
     r.problem(400, "invalid");
 }
 
 #[tokio::test]
 async fn a_field_of_the_wrong_type_is_a_422_naming_it() {
     let app = spawn_app().await;
-    app.post("/rooms", None, json!({"name": 5}))
+    app.post("/rooms", None, json!({"name": 5})).await.invalid_field("name");
+    app.post("/rooms", None, json!({"name": "Ana", "message": ["hi"]})).await.invalid_field("message");
+    app.post("/auth/login", None, json!({"username": "admin", "password": true}))
         .await
-        .invalid_field("name");
-    app.post("/rooms", None, json!({"name": "Ana", "message": ["hi"]}))
-        .await
-        .invalid_field("message");
-    app.post(
-        "/auth/login",
-        None,
-        json!({"username": "admin", "password": true}),
-    )
-    .await
-    .invalid_field("password");
+        .invalid_field("password");
     let room = app.create_room("Ana", None).await;
     app.send(&room.visitor_token, &room.id, "x", None).await.json(201);
     app.post(
@@ -57,45 +42,22 @@ async fn a_field_of_the_wrong_type_is_a_422_naming_it() {
 async fn a_missing_required_field_is_a_422_naming_it() {
     let app = spawn_app().await;
     app.post("/rooms", None, json!({})).await.invalid_field("name");
-    app.post("/auth/login", None, json!({"username": "admin"}))
-        .await
-        .invalid_field("password");
+    app.post("/auth/login", None, json!({"username": "admin"})).await.invalid_field("password");
     let room = app.create_room("Ana", None).await;
-    app.post(
-        &format!("/rooms/{}/messages", room.id),
-        Some(&room.visitor_token),
-        json!({"client_id": "c-1"}),
-    )
-    .await
-    .invalid_field("content");
+    app.post(&format!("/rooms/{}/messages", room.id), Some(&room.visitor_token), json!({"client_id": "c-1"}))
+        .await
+        .invalid_field("content");
     // No body at all where one is required.
     let r = app.post_empty("/rooms", None).await;
-    assert!(
-        [400, 422].contains(&r.code()),
-        "an empty body on POST /rooms: {} {}",
-        r.code(),
-        r.text
-    );
+    assert!([400, 422].contains(&r.code()), "an empty body on POST /rooms: {} {}", r.code(), r.text);
     r.problem(r.code(), "invalid");
 }
 
 #[tokio::test]
 async fn invalid_utf8_in_a_body_is_a_4xx() {
     let app = spawn_app().await;
-    let r = app
-        .request_raw(
-            Method::POST,
-            "/rooms",
-            None,
-            b"{\"name\":\"An\xff\xfe\"}".to_vec(),
-        )
-        .await;
-    assert!(
-        r.status.is_client_error(),
-        "invalid UTF-8: {} {}",
-        r.code(),
-        r.text
-    );
+    let r = app.request_raw(Method::POST, "/rooms", None, b"{\"name\":\"An\xff\xfe\"}".to_vec()).await;
+    assert!(r.status.is_client_error(), "invalid UTF-8: {} {}", r.code(), r.text);
     assert_problem_shape(&r);
     assert_eq!(r.body["code"], "invalid");
     let r = app
@@ -106,12 +68,7 @@ async fn invalid_utf8_in_a_body_is_a_4xx() {
             b"{\"username\":\"\xc3\",\"password\":\"x\"}".to_vec(),
         )
         .await;
-    assert!(
-        r.status.is_client_error(),
-        "invalid UTF-8: {} {}",
-        r.code(),
-        r.text
-    );
+    assert!(r.status.is_client_error(), "invalid UTF-8: {} {}", r.code(), r.text);
     assert_problem_shape(&r);
 }
 
@@ -129,19 +86,9 @@ async fn a_two_mebibyte_body_is_a_413_too_large() {
 async fn an_unknown_settings_key_is_a_422() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let r = app
-        .put(
-            "/settings",
-            Some(&admin),
-            json!({"history_load_count": 5, "colour": "red"}),
-        )
-        .await;
+    let r = app.put("/settings", Some(&admin), json!({"history_load_count": 5, "colour": "red"})).await;
     r.problem(422, "invalid");
-    assert!(
-        r.text.contains("colour"),
-        "the problem names the unknown key: {}",
-        r.text
-    );
+    assert!(r.text.contains("colour"), "the problem names the unknown key: {}", r.text);
     assert_eq!(app.settings(&admin).await.json(200), &default_settings());
     // Wrong type of a known key.
     app.put("/settings", Some(&admin), json!({"history_load_count": "many"}))
@@ -155,9 +102,7 @@ async fn closing_a_room_with_an_empty_body_is_fine() {
     let bea = app.create_agent("agent").await;
     let room = app.engaged_room(&bea, "Ana").await;
     // No body and no content type at all.
-    let r = app
-        .post_empty(&format!("/rooms/{}/close", room.id), Some(&bea.token))
-        .await;
+    let r = app.post_empty(&format!("/rooms/{}/close", room.id), Some(&bea.token)).await;
     assert_eq!(r.json(200)["status"], "closed");
     let r = app.history(&bea.token, &room.id, "limit=1").await;
     let last = &r.json(200)["messages"][0];
@@ -173,23 +118,10 @@ async fn closing_a_room_with_an_empty_body_is_fine() {
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
     let app = spawn_app().await;
-    for path in [
-        "/api/v1/nothing-here",
-        "/api/v1/rooms/x/y/z",
-        "/api/v2/rooms",
-        "/nothing-here",
-    ] {
-        let r = app
-            .client
-            .get(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap();
+    for path in ["/api/v1/nothing-here", "/api/v1/rooms/x/y/z", "/api/v2/rooms", "/nothing-here"] {
+        let r = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
         let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string());
+        let ct = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         assert_eq!(status, 404, "GET {path}: {body}");
         assert_eq!(ct.as_deref(), Some("application/problem+json"), "GET {path}");
@@ -228,17 +160,10 @@ async fn content_longer_than_max_message_chars_is_too_large_and_length_counts_ch
     let v = &room.visitor_token;
     // 4000 characters of two bytes each: at the limit, in characters.
     let at_limit = "é".repeat(4000);
-    assert_eq!(
-        app.send(v, &room.id, &at_limit, None).await.json(201)["content"],
-        at_limit.as_str()
-    );
-    app.send(v, &room.id, &"a".repeat(4001), None)
-        .await
-        .problem(413, "too_large");
+    assert_eq!(app.send(v, &room.id, &at_limit, None).await.json(201)["content"], at_limit.as_str());
+    app.send(v, &room.id, &"a".repeat(4001), None).await.problem(413, "too_large");
     // A client_id longer than 64 characters is refused, naming it.
-    app.send(v, &room.id, "hi", Some(&"c".repeat(65)))
-        .await
-        .invalid_field("client_id");
+    app.send(v, &room.id, "hi", Some(&"c".repeat(65))).await.invalid_field("client_id");
     app.send(v, &room.id, "hi", Some(&"c".repeat(64))).await.json(201);
     assert_eq!(seqs(app.history(v, &room.id, "").await.json(200)), vec![1, 2]);
 }

@@ -36,9 +36,7 @@ const REST_TABLE: &[(&str, &str)] = &[
     ("get", "/metrics"),
 ];
 
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 async fn document(app: &TestApp) -> Value {
     let r = app.get("/api/v1/openapi.json", None).await;
@@ -60,10 +58,7 @@ async fn the_openapi_document_is_openapi_3_1_and_lists_every_rest_route() {
         .filter(|(m, p)| paths.get(*p).and_then(|item| item.get(*m)).is_none())
         .map(|(m, p)| format!("{} {p}", m.to_uppercase()))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "routes of PROTOCOL.md missing from the document: {missing:?}"
-    );
+    assert!(missing.is_empty(), "routes of PROTOCOL.md missing from the document: {missing:?}");
 
     // Each path parameter is declared; each protected operation says it needs a bearer token.
     for (m, p) in REST_TABLE {
@@ -78,10 +73,7 @@ async fn the_openapi_document_is_openapi_3_1_and_lists_every_rest_route() {
                 assert!(declared, "{m} {p} declares its path parameter {param}");
             }
         }
-        assert!(
-            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-            "{m} {p} has responses"
-        );
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{m} {p} has responses");
     }
     assert!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer",
@@ -100,9 +92,7 @@ async fn every_path_in_the_openapi_document_is_served() {
 
     let mut checked = 0;
     for (path, item) in &paths {
-        let concrete = path
-            .replace("{id}", "no-such-id")
-            .replace("{name}", "no-such-group");
+        let concrete = path.replace("{id}", "no-such-id").replace("{name}", "no-such-group");
         assert!(!concrete.contains('{'), "an unexpected path parameter in {path}");
         for method in METHODS {
             if item.get(*method).is_none() {
@@ -112,22 +102,11 @@ async fn every_path_in_the_openapi_document_is_served() {
             let body = matches!(*method, "post" | "put" | "patch").then(|| json!({}));
             let r = app.request(m, &concrete, Some(&admin), body).await;
             let route_missing = r.code() == 404 && r.body["detail"] == "no such route";
-            assert!(
-                !route_missing,
-                "{method} {path} is documented but not served: {}",
-                r.text
-            );
-            assert_ne!(
-                r.code(),
-                405,
-                "{method} {path} is documented but the method is not served"
-            );
+            assert!(!route_missing, "{method} {path} is documented but not served: {}", r.text);
+            assert_ne!(r.code(), 405, "{method} {path} is documented but the method is not served");
             assert!(r.code() < 500, "{method} {path} → {}: {}", r.code(), r.text);
             checked += 1;
         }
     }
-    assert!(
-        checked >= REST_TABLE.len() - 1,
-        "only {checked} operations documented"
-    );
+    assert!(checked >= REST_TABLE.len() - 1, "only {checked} operations documented");
 }

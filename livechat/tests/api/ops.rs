@@ -14,9 +14,5 @@ async fn the_operator_endpoints_answer() {
     let r = app.get("/metrics", None).await;
     assert_eq!(r.code(), 200);
     assert!(r.content_type().starts_with("text/plain"), "{}", r.content_type());
-    assert!(
-        r.text.contains("livechat_http_requests_total"),
-        "the request counter is exported: {}",
-        r.text
-    );
+    assert!(r.text.contains("livechat_http_requests_total"), "the request counter is exported: {}", r.text);
 }

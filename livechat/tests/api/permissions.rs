@@ -10,43 +10,25 @@ async fn every_admin_route_is_forbidden_to_an_agent_token() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let bea = app.create_agent("agent").await;
-    let admin_id = app.login("admin", ADMIN_PASSWORD).await.json(200)["agent"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin_id =
+        app.login("admin", ADMIN_PASSWORD).await.json(200)["agent"]["id"].as_str().unwrap().to_string();
 
     let new_agent =
         json!({"username": "mallory", "password": "mallory-pass-1", "name": "M", "group": "admin"});
     let calls: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, "/agents".into(), None),
         (Method::POST, "/agents".into(), Some(new_agent)),
-        (
-            Method::PATCH,
-            format!("/agents/{admin_id}"),
-            Some(json!({"password": "taken-over-1"})),
-        ),
-        (
-            Method::PATCH,
-            format!("/agents/{}", bea.id),
-            Some(json!({"group": "admin"})),
-        ),
+        (Method::PATCH, format!("/agents/{admin_id}"), Some(json!({"password": "taken-over-1"}))),
+        (Method::PATCH, format!("/agents/{}", bea.id), Some(json!({"group": "admin"}))),
         (Method::DELETE, format!("/agents/{admin_id}"), None),
         (Method::GET, "/groups".into(), None),
-        (
-            Method::POST,
-            "/groups".into(),
-            Some(json!({"name": "crew", "permissions": ["agents.manage"]})),
-        ),
+        (Method::POST, "/groups".into(), Some(json!({"name": "crew", "permissions": ["agents.manage"]}))),
         (
             Method::PUT,
             "/groups/agent".into(),
             Some(json!({"name": "agent", "permissions": ["agents.manage", "settings.manage"]})),
         ),
-        (
-            Method::PUT,
-            "/settings".into(),
-            Some(json!({"history_load_count": 3})),
-        ),
+        (Method::PUT, "/settings".into(), Some(json!({"history_load_count": 3}))),
     ];
     for (method, path, body) in calls {
         let r = app.request(method.clone(), &path, Some(&bea.token), body).await;
@@ -83,20 +65,14 @@ async fn an_agent_without_view_all_sees_the_queue_and_their_own_rooms_only() {
     let seen = room_ids(r.json(200));
     assert!(seen.contains(&queued.id), "the queue is visible: {seen:?}");
     assert!(seen.contains(&beas.id), "her own room is visible: {seen:?}");
-    assert!(
-        !seen.contains(&anas.id),
-        "another agent's room must not be listed: {}",
-        r.text
-    );
+    assert!(!seen.contains(&anas.id), "another agent's room must not be listed: {}", r.text);
     let r = app.list_rooms(&bea.token, "status=engaged").await;
     assert_eq!(room_ids(r.json(200)), vec![beas.id.clone()]);
     let r = app.list_rooms(&bea.token, "mine=true").await;
     assert_eq!(room_ids(r.json(200)), vec![beas.id.clone()]);
 
     app.get_room(&bea.token, &anas.id).await.problem(403, "forbidden");
-    app.history(&bea.token, &anas.id, "")
-        .await
-        .problem(403, "forbidden");
+    app.history(&bea.token, &anas.id, "").await.problem(403, "forbidden");
     app.get_room(&bea.token, &beas.id).await.json(200);
     app.get_room(&bea.token, &queued.id).await.json(200);
 
@@ -109,9 +85,7 @@ async fn an_agent_without_view_all_sees_the_queue_and_their_own_rooms_only() {
     app.get_room(&admin, &anas.id).await.json(200);
 
     // A bad status filter is a 422 naming it.
-    app.list_rooms(&bea.token, "status=open")
-        .await
-        .invalid_field("status");
+    app.list_rooms(&bea.token, "status=open").await.invalid_field("status");
 }
 
 #[tokio::test]
@@ -125,33 +99,21 @@ async fn a_visitor_token_opens_only_its_own_room() {
     assert_room_shape(r.json(200));
     app.get_room(v, &other.id).await.problem(403, "forbidden");
     app.history(v, &other.id, "").await.problem(403, "forbidden");
-    app.send(v, &other.id, "sneaky", None)
-        .await
-        .problem(403, "forbidden");
+    app.send(v, &other.id, "sneaky", None).await.problem(403, "forbidden");
     app.accept(v, &other.id).await.problem(403, "forbidden");
     // Agent-only routes refuse a visitor.
     let r = app.list_rooms(v, "").await;
     assert_eq!(r.code(), 403, "GET /rooms with a visitor token: {}", r.text);
     r.problem(403, "forbidden");
-    app.get("/canned-responses", Some(v))
-        .await
-        .problem(403, "forbidden");
-    assert_eq!(
-        seqs(app.history(&other.visitor_token, &other.id, "").await.json(200)),
-        vec![1]
-    );
+    app.get("/canned-responses", Some(v)).await.problem(403, "forbidden");
+    assert_eq!(seqs(app.history(&other.visitor_token, &other.id, "").await.json(200)), vec![1]);
 }
 
 #[tokio::test]
 async fn requests_without_a_token_or_with_a_garbage_token_are_unauthorized() {
     let app = spawn_app().await;
     let room = app.create_room("Ana", None).await;
-    for path in [
-        "/rooms".to_string(),
-        format!("/rooms/{}", room.id),
-        "/settings".into(),
-        "/agents".into(),
-    ] {
+    for path in ["/rooms".to_string(), format!("/rooms/{}", room.id), "/settings".into(), "/agents".into()] {
         let r = app.get(&path, None).await;
         r.problem(401, "unauthorized");
         for garbage in ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.e30."] {
@@ -167,7 +129,5 @@ async fn requests_without_a_token_or_with_a_garbage_token_are_unauthorized() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    app.send("garbage", &room.id, "x", None)
-        .await
-        .problem(401, "unauthorized");
+    app.send("garbage", &room.id, "x", None).await.problem(401, "unauthorized");
 }

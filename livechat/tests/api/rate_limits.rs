@@ -11,9 +11,7 @@ fn assert_rate_limited(r: &Resp) {
         .unwrap_or_else(|| panic!("a 429 carries Retry-After: {:?}", r.headers))
         .to_str()
         .unwrap();
-    let secs: u64 = retry
-        .parse()
-        .unwrap_or_else(|_| panic!("Retry-After is delta-seconds: {retry}"));
+    let secs: u64 = retry.parse().unwrap_or_else(|_| panic!("Retry-After is delta-seconds: {retry}"));
     assert!(secs >= 1, "Retry-After: {secs}");
 }
 
@@ -34,9 +32,7 @@ async fn a_username_is_locked_out_after_too_many_wrong_passwords() {
     // Locked: even the right password waits now.
     assert_rate_limited(&app.login("admin", ADMIN_PASSWORD).await);
     // Another username is not affected.
-    app.login("someone-else", "wrong-password")
-        .await
-        .problem(401, "unauthorized");
+    app.login("someone-else", "wrong-password").await.problem(401, "unauthorized");
 }
 
 #[tokio::test]
@@ -49,12 +45,7 @@ async fn logins_from_one_ip_are_rate_limited() {
 
     for attempt in 1..=3 {
         let r = app.login(&format!("user{attempt}"), "wrong-password").await;
-        assert_eq!(
-            r.code(),
-            401,
-            "attempt #{attempt} is within the limit: {}",
-            r.text
-        );
+        assert_eq!(r.code(), 401, "attempt #{attempt} is within the limit: {}", r.text);
     }
     let r = app.login("user4", "wrong-password").await;
     assert_rate_limited(&r);

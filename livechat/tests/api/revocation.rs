@@ -17,19 +17,11 @@ async fn deleting_an_agent_revokes_their_token_at_once() {
     assert!(r.text.is_empty(), "a 204 has no body: {}", r.text);
 
     app.list_rooms(&bea.token, "").await.problem(401, "unauthorized");
-    app.get("/canned-responses", Some(&bea.token))
-        .await
-        .problem(401, "unauthorized");
-    app.login(&bea.username, AGENT_PASSWORD)
-        .await
-        .problem(401, "unauthorized");
+    app.get("/canned-responses", Some(&bea.token)).await.problem(401, "unauthorized");
+    app.login(&bea.username, AGENT_PASSWORD).await.problem(401, "unauthorized");
     let agents = app.get("/agents", Some(&admin)).await;
     assert!(
-        !agents.json(200)["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["id"] == bea.id.as_str()),
+        !agents.json(200)["agents"].as_array().unwrap().iter().any(|a| a["id"] == bea.id.as_str()),
         "the deleted agent is still listed: {}",
         agents.text
     );
@@ -43,20 +35,14 @@ async fn changing_an_agents_password_revokes_their_token() {
     app.list_rooms(&bea.token, "").await.json(200);
 
     let r = app
-        .patch(
-            &format!("/agents/{}", bea.id),
-            Some(&admin),
-            json!({"password": "a-new-password-2"}),
-        )
+        .patch(&format!("/agents/{}", bea.id), Some(&admin), json!({"password": "a-new-password-2"}))
         .await;
     let agent = r.json(200);
     assert_keys(agent, &["id", "username", "name", "group", "disabled"]);
     assert!(!r.text.to_lowercase().contains("password"), "{}", r.text);
 
     app.list_rooms(&bea.token, "").await.problem(401, "unauthorized");
-    app.login(&bea.username, AGENT_PASSWORD)
-        .await
-        .problem(401, "unauthorized");
+    app.login(&bea.username, AGENT_PASSWORD).await.problem(401, "unauthorized");
     let fresh = app.login(&bea.username, "a-new-password-2").await;
     let token = fresh.json(200)["access_token"].as_str().unwrap().to_string();
     app.list_rooms(&token, "").await.json(200);
@@ -68,13 +54,7 @@ async fn disabling_an_agent_revokes_their_token_and_refuses_their_login() {
     let admin = app.admin_token().await;
     let bea = app.create_agent("agent").await;
 
-    let r = app
-        .patch(
-            &format!("/agents/{}", bea.id),
-            Some(&admin),
-            json!({"disabled": true}),
-        )
-        .await;
+    let r = app.patch(&format!("/agents/{}", bea.id), Some(&admin), json!({"disabled": true})).await;
     assert_eq!(r.json(200)["disabled"], true);
     app.list_rooms(&bea.token, "").await.problem(401, "unauthorized");
     let refused = app.login(&bea.username, AGENT_PASSWORD).await;

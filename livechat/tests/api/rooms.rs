@@ -60,10 +60,7 @@ async fn a_room_goes_from_request_to_close_through_rest() {
     let r = app.get_room(&visitor, &room_id).await;
     assert_eq!(r.json(200)["status"], "engaged");
     let queue = app.list_rooms(&bea.token, "status=queued").await;
-    assert!(
-        !room_ids(queue.json(200)).contains(&room_id),
-        "an engaged room left the queue"
-    );
+    assert!(!room_ids(queue.json(200)).contains(&room_id), "an engaged room left the queue");
 
     // They talk.
     let r = app.send(&visitor, &room_id, "Order 1234", None).await;
@@ -84,36 +81,24 @@ async fn a_room_goes_from_request_to_close_through_rest() {
     let s = seqs(&page);
     let n = s.len() as u64;
     assert_eq!(s, (1..=n).collect::<Vec<_>>(), "seqs 1..n oldest first: {page}");
-    let contents: Vec<&str> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
+    let contents: Vec<&str> =
+        page["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(contents.first(), Some(&"My order is late"));
     assert_eq!(&contents[contents.len() - 2..], &["Order 1234", "Let me check"]);
     // The join text is a system message between the first question and the reply.
     let join = &page["messages"][1];
-    assert_eq!(
-        join["sender"]["kind"], "system",
-        "accept stores the join text: {page}"
-    );
+    assert_eq!(join["sender"]["kind"], "system", "accept stores the join text: {page}");
     assert_eq!(join["content"], format!("{} has entered the chat", bea.name));
     assert_eq!(app.history(&visitor, &room_id, "").await.json(200), &page);
 
     // Close with the agent's own words.
-    let r = app
-        .close(&bea.token, &room_id, Some(json!({"message": "Solved, bye!"})))
-        .await;
+    let r = app.close(&bea.token, &room_id, Some(json!({"message": "Solved, bye!"}))).await;
     let closed = r.json(200);
     assert_room_shape(closed);
     assert_eq!(closed["status"], "closed");
     let page = app.history(&visitor, &room_id, "").await.json(200).clone();
     let last = page["messages"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(
-        last["sender"]["kind"], "system",
-        "the close text is a system message: {last}"
-    );
+    assert_eq!(last["sender"]["kind"], "system", "the close text is a system message: {last}");
     assert_eq!(last["content"], "Solved, bye!");
     assert_eq!(last["seq"], n + 1);
     let r = app.get_room(&visitor, &room_id).await;
@@ -121,20 +106,10 @@ async fn a_room_goes_from_request_to_close_through_rest() {
     assert_eq!(r.body["last_seq"], n + 1);
 
     // Nothing leaves closed.
-    app.send(&visitor, &room_id, "hello?", None)
-        .await
-        .problem(409, "conflict");
-    app.send(&bea.token, &room_id, "one more thing", None)
-        .await
-        .problem(409, "conflict");
+    app.send(&visitor, &room_id, "hello?", None).await.problem(409, "conflict");
+    app.send(&bea.token, &room_id, "one more thing", None).await.problem(409, "conflict");
     app.accept(&bea.token, &room_id).await.problem(409, "conflict");
-    app.close(&bea.token, &room_id, None)
-        .await
-        .problem(409, "conflict");
+    app.close(&bea.token, &room_id, None).await.problem(409, "conflict");
     let page = app.history(&visitor, &room_id, "").await;
-    assert_eq!(
-        seqs(page.json(200)).len() as u64,
-        n + 1,
-        "nothing was stored after close"
-    );
+    assert_eq!(seqs(page.json(200)).len() as u64, n + 1, "nothing was stored after close");
 }

@@ -29,9 +29,7 @@ async fn any_agent_reads_all_seven_settings_with_the_protocol_defaults() {
 async fn a_plain_agent_cannot_change_settings() {
     let app = spawn_app().await;
     let bea = app.create_agent("agent").await;
-    app.put("/settings", Some(&bea.token), json!({"history_load_count": 5}))
-        .await
-        .problem(403, "forbidden");
+    app.put("/settings", Some(&bea.token), json!({"history_load_count": 5})).await.problem(403, "forbidden");
     assert_eq!(app.settings(&bea.token).await.json(200), &default_settings());
 }
 
@@ -49,12 +47,7 @@ async fn a_settings_update_with_bad_values_names_every_bad_field_and_changes_not
     r.problem(422, "invalid");
     let mut fields = r.error_fields();
     fields.sort();
-    assert_eq!(
-        fields,
-        vec!["history_load_count", "room_idle_timeout_secs"],
-        "{}",
-        r.text
-    );
+    assert_eq!(fields, vec!["history_load_count", "room_idle_timeout_secs"], "{}", r.text);
     assert_eq!(
         app.settings(&admin).await.json(200),
         &default_settings(),
@@ -70,9 +63,7 @@ async fn a_settings_update_with_bad_values_names_every_bad_field_and_changes_not
         ("max_message_chars", json!(0)),
         ("max_message_chars", json!(100_001)),
     ] {
-        app.put("/settings", Some(&admin), json!({key: bad}))
-            .await
-            .invalid_field(key);
+        app.put("/settings", Some(&admin), json!({key: bad})).await.invalid_field(key);
     }
     assert_eq!(app.settings(&admin).await.json(200), &default_settings());
 }
@@ -84,14 +75,9 @@ async fn a_good_settings_update_answers_the_whole_object_and_takes_effect() {
     let bea = app.create_agent("agent").await;
     let room = app.engaged_room(&bea, "Ana").await;
     for i in 0..3 {
-        app.send(&room.visitor_token, &room.id, &format!("m{i}"), None)
-            .await
-            .json(201);
+        app.send(&room.visitor_token, &room.id, &format!("m{i}"), None).await.json(201);
     }
-    assert_eq!(
-        seqs(app.history(&bea.token, &room.id, "").await.json(200)).len(),
-        5
-    );
+    assert_eq!(seqs(app.history(&bea.token, &room.id, "").await.json(200)).len(), 5);
 
     let r = app
         .put(

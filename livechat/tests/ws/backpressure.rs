@@ -32,8 +32,7 @@ fn read_messages(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_connection_is_dropped_while_the_others_keep_receiving_every_message() {
     let app = spawn_app().await;
-    app.set_settings(json!({"max_message_chars": CONTENT_CHARS + 100}))
-        .await;
+    app.set_settings(json!({"max_message_chars": CONTENT_CHARS + 100})).await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;
     app.accept(&admin, &room.id).await; // seqs 1 and 2
@@ -65,10 +64,7 @@ async fn a_stalled_connection_is_dropped_while_the_others_keep_receiving_every_m
     let sent: Vec<Value> = futures::stream::iter(0..MESSAGES)
         .map(|i| {
             let (app, room, body) = (&app, &room, &body);
-            async move {
-                app.send(&room.visitor_token, &room.id, &format!("{i:05} {body}"))
-                    .await
-            }
+            async move { app.send(&room.visitor_token, &room.id, &format!("{i:05} {body}")).await }
         })
         .buffer_unordered(4)
         .collect()

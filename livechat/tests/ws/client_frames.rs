@@ -22,12 +22,8 @@ async fn accept_acks_with_the_engaged_room_then_sends_its_history() {
     let (mut agent, welcome) = app.ws_welcomed(&admin.token).await;
     assert_eq!(ids(&welcome["queue"]), vec![room.id.clone()]);
 
-    agent
-        .send_json(json!({"type": "accept", "req_id": "a1", "room_id": room.id}))
-        .await;
-    let ack = agent
-        .wait_for("the accept's answer", |f| f["req_id"] == "a1")
-        .await;
+    agent.send_json(json!({"type": "accept", "req_id": "a1", "room_id": room.id})).await;
+    let ack = agent.wait_for("the accept's answer", |f| f["req_id"] == "a1").await;
     assert_eq!(ack["type"], "ack", "{ack}");
     assert_keys(&ack, &["type", "req_id", "room"]);
     assert_room_shape(&ack["room"]);
@@ -45,15 +41,9 @@ async fn accept_acks_with_the_engaged_room_then_sends_its_history() {
     assert_eq!(history["has_more"], false);
     let join = &history["messages"][1];
     assert_eq!(join["sender"]["kind"], "system", "{join}");
-    assert_eq!(
-        join["content"],
-        format!("{} has entered the chat", admin.name),
-        "{join}"
-    );
+    assert_eq!(join["content"], format!("{} has entered the chat", admin.name), "{join}");
     // What the history frame carried is not delivered again as events.
-    agent
-        .assert_no_frame_of_type("message", Duration::from_millis(500))
-        .await;
+    agent.assert_no_frame_of_type("message", Duration::from_millis(500)).await;
 
     // The visitor sees the room engaged and the join text.
     let updated = visitor.wait_for_type("room_updated").await;
@@ -71,9 +61,7 @@ async fn decline_acks_with_nothing_else_and_the_room_stays_queued() {
     let room = app.create_room("Ana", Some("Hello")).await;
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
 
-    let ack = agent
-        .ack(json!({"type": "decline", "req_id": "d1", "room_id": room.id}))
-        .await;
+    let ack = agent.ack(json!({"type": "decline", "req_id": "d1", "room_id": room.id})).await;
     assert_eq!(ack, json!({"type": "ack", "req_id": "d1"}));
     assert_eq!(app.room(&admin.token, &room.id).await["status"], "queued");
 }
@@ -102,9 +90,7 @@ async fn send_acks_with_the_stored_message_and_its_seq() {
     assert_eq!(m["sender"]["name"], "Ana");
 
     // Without a client_id, from the agent's side.
-    let ack = agent
-        .ack(json!({"type": "send", "room_id": room.id, "content": "Let me look"}))
-        .await;
+    let ack = agent.ack(json!({"type": "send", "room_id": room.id, "content": "Let me look"})).await;
     let m = &ack["message"];
     assert_message_shape(m);
     assert_eq!(m["seq"], 4, "{m}");
@@ -130,9 +116,7 @@ async fn typing_is_relayed_to_the_other_side_only() {
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
     agent.expect_type("history").await;
 
-    let ack = visitor
-        .ack(json!({"type": "typing", "room_id": room.id, "typing": true}))
-        .await;
+    let ack = visitor.ack(json!({"type": "typing", "room_id": room.id, "typing": true})).await;
     assert_keys(&ack, &["type", "req_id"]);
     let typing = agent.wait_for_type("typing").await;
     assert_eq!(
@@ -140,9 +124,7 @@ async fn typing_is_relayed_to_the_other_side_only() {
         json!({"type": "typing", "room_id": room.id, "from": {"kind": "visitor", "name": "Ana"}, "typing": true})
     );
 
-    agent
-        .ack(json!({"type": "typing", "room_id": room.id, "typing": false}))
-        .await;
+    agent.ack(json!({"type": "typing", "room_id": room.id, "typing": false})).await;
     let typing = visitor.wait_for_type("typing").await;
     assert_eq!(
         typing,
@@ -150,12 +132,8 @@ async fn typing_is_relayed_to_the_other_side_only() {
     );
 
     // Neither hears their own indicator, and nothing was stored.
-    visitor
-        .assert_no_frame_of_type("typing", Duration::from_millis(300))
-        .await;
-    agent
-        .assert_no_frame_of_type("typing", Duration::from_millis(300))
-        .await;
+    visitor.assert_no_frame_of_type("typing", Duration::from_millis(300)).await;
+    agent.assert_no_frame_of_type("typing", Duration::from_millis(300)).await;
     assert_eq!(app.room(&admin.token, &room.id).await["last_seq"], 2);
 }
 
@@ -171,44 +149,29 @@ async fn history_pages_by_before_seq_and_after_seq_oldest_first() {
     let page = |v: &serde_json::Value| (seqs(v), v["has_more"].clone());
     let r = room.id.as_str();
 
-    let newest = visitor
-        .ack(json!({"type": "history", "room_id": r, "limit": 3}))
-        .await;
+    let newest = visitor.ack(json!({"type": "history", "room_id": r, "limit": 3})).await;
     assert_keys(&newest, &["type", "req_id", "messages", "has_more"]);
     for m in newest["messages"].as_array().unwrap() {
         assert_message_shape(m);
     }
     assert_eq!(newest["messages"][2]["content"], "m10");
     assert_eq!(page(&newest), (vec![8, 9, 10], json!(true)));
-    let before = visitor
-        .ack(json!({"type": "history", "room_id": r, "before_seq": 8, "limit": 3}))
-        .await;
+    let before = visitor.ack(json!({"type": "history", "room_id": r, "before_seq": 8, "limit": 3})).await;
     assert_eq!(page(&before), (vec![5, 6, 7], json!(true)));
-    let oldest = visitor
-        .ack(json!({"type": "history", "room_id": r, "before_seq": 3, "limit": 5}))
-        .await;
+    let oldest = visitor.ack(json!({"type": "history", "room_id": r, "before_seq": 3, "limit": 5})).await;
     assert_eq!(page(&oldest), (vec![1, 2], json!(false)));
-    let after = visitor
-        .ack(json!({"type": "history", "room_id": r, "after_seq": 7, "limit": 2}))
-        .await;
+    let after = visitor.ack(json!({"type": "history", "room_id": r, "after_seq": 7, "limit": 2})).await;
     assert_eq!(page(&after), (vec![8, 9], json!(true)));
-    let rest = visitor
-        .ack(json!({"type": "history", "room_id": r, "after_seq": 8}))
-        .await;
+    let rest = visitor.ack(json!({"type": "history", "room_id": r, "after_seq": 8})).await;
     assert_eq!(page(&rest), (vec![9, 10], json!(false)));
-    let none = visitor
-        .ack(json!({"type": "history", "room_id": r, "after_seq": 10}))
-        .await;
+    let none = visitor.ack(json!({"type": "history", "room_id": r, "after_seq": 10})).await;
     assert_eq!(page(&none), (vec![], json!(false)));
     let all = visitor.ack(json!({"type": "history", "room_id": r})).await;
     assert_eq!(page(&all), ((1..=10).collect::<Vec<u64>>(), json!(false)));
 
     // Both cursors at once is a mistake of the client.
     visitor
-        .refused(
-            json!({"type": "history", "room_id": r, "before_seq": 5, "after_seq": 2}),
-            "invalid",
-        )
+        .refused(json!({"type": "history", "room_id": r, "before_seq": 5, "after_seq": 2}), "invalid")
         .await;
 }
 
@@ -222,9 +185,7 @@ async fn close_acks_the_closed_room_and_the_visitor_is_told_with_the_close_messa
     agent.expect_type("history").await;
     visitor.messages(&room.id, 1).await; // the join text
 
-    let ack = agent
-        .ack(json!({"type": "close", "room_id": room.id, "message": "Glad to help, bye!"}))
-        .await;
+    let ack = agent.ack(json!({"type": "close", "room_id": room.id, "message": "Glad to help, bye!"})).await;
     assert_keys(&ack, &["type", "req_id", "room"]);
     assert_room_shape(&ack["room"]);
     assert_eq!(ack["room"]["status"], "closed", "{ack}");
@@ -245,12 +206,7 @@ async fn close_acks_the_closed_room_and_the_visitor_is_told_with_the_close_messa
     let closed = agent.wait_for_type("room_closed").await;
     assert_eq!(closed["reason"], "closed");
     // A closed room takes no more messages.
-    visitor
-        .refused(
-            json!({"type": "send", "room_id": room.id, "content": "wait!"}),
-            "conflict",
-        )
-        .await;
+    visitor.refused(json!({"type": "send", "room_id": room.id, "content": "wait!"}), "conflict").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,9 +41,7 @@ async fn malformed_frames_are_answered_invalid_and_the_connection_stays_open() {
     // Still open and answering.
     let pong = c.request(json!({"type": "ping", "req_id": "still-there"})).await;
     assert_eq!(pong, json!({"type": "pong", "req_id": "still-there"}));
-    let ack = c
-        .ack(json!({"type": "send", "room_id": room.id, "content": "and sending"}))
-        .await;
+    let ack = c.ack(json!({"type": "send", "room_id": room.id, "content": "and sending"})).await;
     assert_eq!(ack["message"]["seq"], 2, "{ack}");
 }
 
@@ -55,19 +53,13 @@ async fn a_visitor_cannot_send_to_or_read_another_room() {
     let (mut c, _) = app.ws_welcomed(&mine.visitor_token).await;
     c.expect_type("history").await;
 
-    c.refused(
-        json!({"type": "send", "room_id": theirs.id, "content": "hi Bo"}),
-        "forbidden",
-    )
-    .await;
-    c.refused(json!({"type": "history", "room_id": theirs.id}), "forbidden")
-        .await;
+    c.refused(json!({"type": "send", "room_id": theirs.id, "content": "hi Bo"}), "forbidden").await;
+    c.refused(json!({"type": "history", "room_id": theirs.id}), "forbidden").await;
     // Nothing was stored in the other room.
     let admin = app.admin().await;
     assert_eq!(app.room(&admin.token, &theirs.id).await["last_seq"], 1);
     // And visitors accept nothing.
-    c.refused(json!({"type": "accept", "room_id": mine.id}), "forbidden")
-        .await;
+    c.refused(json!({"type": "accept", "room_id": mine.id}), "forbidden").await;
     let pong = c.request(json!({"type": "ping"})).await;
     assert_eq!(pong["type"], "pong");
 }
@@ -84,14 +76,11 @@ async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
     let at_limit = json!({"type": "ping", "req_id": "fits", "pad": "a".repeat(pad)}).to_string();
     assert_eq!(at_limit.len(), 64 * 1024);
     c.send_text(at_limit).await;
-    let pong = c
-        .wait_for("the pong to a 64 KiB frame", |f| f["req_id"] == "fits")
-        .await;
+    let pong = c.wait_for("the pong to a 64 KiB frame", |f| f["req_id"] == "fits").await;
     assert_eq!(pong["type"], "pong", "{pong}");
 
     let content = "x".repeat(70 * 1024);
-    c.send_json(json!({"type": "send", "req_id": "big", "room_id": room.id, "content": content}))
-        .await;
+    c.send_json(json!({"type": "send", "req_id": "big", "room_id": room.id, "content": content})).await;
     let ended = c.expect_end(FRAME_TIMEOUT).await;
     assert_eq!(ended, Ended::Closed(Some(1009)), "how the connection ended");
 }

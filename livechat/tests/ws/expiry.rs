@@ -23,18 +23,12 @@ async fn an_idle_room_expires_and_the_connected_visitor_is_told() {
     // Deadline 5 s after the last message, noticed within 5 s of it.
     let closed = visitor.wait_for_type("room_closed").await;
     let after = started.elapsed();
-    assert!(
-        after >= Duration::from_millis(4500),
-        "expired too early, after {after:?}"
-    );
+    assert!(after >= Duration::from_millis(4500), "expired too early, after {after:?}");
     assert!(after <= Duration::from_secs(11), "noticed only after {after:?}");
     assert_keys(&closed, &["type", "room_id", "reason", "message"]);
     assert_eq!(closed["room_id"], room.id.as_str());
     assert_eq!(closed["reason"], "expired");
-    assert!(
-        closed["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{closed}"
-    );
+    assert!(closed["message"].as_str().is_some_and(|m| !m.is_empty()), "{closed}");
     let updated = visitor.wait_for_type("room_updated").await;
     assert_eq!(updated["room"]["status"], "expired");
 
@@ -49,10 +43,5 @@ async fn an_idle_room_expires_and_the_connected_visitor_is_told() {
     assert_eq!(app.room(&admin.token, &room.id).await["status"], "expired");
 
     // Nothing more can be said in it.
-    visitor
-        .refused(
-            json!({"type": "send", "room_id": room.id, "content": "hello??"}),
-            "conflict",
-        )
-        .await;
+    visitor.refused(json!({"type": "send", "room_id": room.id, "content": "hello??"}), "conflict").await;
 }

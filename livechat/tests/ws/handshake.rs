@@ -22,14 +22,8 @@ async fn an_upgrade_without_a_valid_token_is_refused_with_401_and_a_query_token_
     let room = app.create_room("Ana", Some("Hello?")).await;
 
     assert_refused_401(app.try_ws(None, Auth::Header).await, "no token");
-    assert_refused_401(
-        app.try_ws(Some("not-a-jwt"), Auth::Header).await,
-        "a garbage bearer token",
-    );
-    assert_refused_401(
-        app.try_ws(Some("not-a-jwt"), Auth::Query).await,
-        "a garbage access_token",
-    );
+    assert_refused_401(app.try_ws(Some("not-a-jwt"), Auth::Header).await, "a garbage bearer token");
+    assert_refused_401(app.try_ws(Some("not-a-jwt"), Auth::Query).await, "a garbage access_token");
     // A well-formed token signed with another secret.
     let mut forged: Vec<&str> = room.visitor_token.split('.').collect();
     forged[2] = "c2lnbmF0dXJlLW9mLXNvbWVvbmUtZWxzZQ";

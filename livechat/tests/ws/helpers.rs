@@ -95,12 +95,8 @@ pub async fn spawn_app() -> TestApp {
     http.login_failures_per_user = 100_000;
     http.api_rate_per_sec = 100_000;
 
-    let grpc = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind gRPC listener");
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind HTTP listener");
+    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC listener");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP listener");
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(livechat::run(core, http, grpc, listener, async move {
@@ -122,12 +118,7 @@ pub async fn spawn_app() -> TestApp {
             let result = server.take().unwrap().await;
             panic!("livechat stopped while starting: {result:?}");
         }
-        match client
-            .get(format!("{address}/healthz"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-        {
+        match client.get(format!("{address}/healthz")).timeout(Duration::from_secs(5)).send().await {
             Ok(r) if r.status() == StatusCode::OK => break,
             Ok(r) => {
                 if Instant::now() > deadline {
@@ -167,11 +158,7 @@ impl Resp {
     /// Asserts the status and returns the body.
     #[track_caller]
     pub fn ok(&self, status: u16) -> &Value {
-        assert_eq!(
-            self.status, status,
-            "expected {status}, got {} with body {}",
-            self.status, self.text
-        );
+        assert_eq!(self.status, status, "expected {status}, got {} with body {}", self.status, self.text);
         &self.body
     }
 }
@@ -196,10 +183,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let r = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let r = req.send().await.unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
         let status = r.status().as_u16();
         let bytes = r.bytes().await.expect("read the response body");
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -216,12 +200,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Resp {
-        self.post(
-            "/auth/login",
-            None,
-            json!({"username": username, "password": password}),
-        )
-        .await
+        self.post("/auth/login", None, json!({"username": username, "password": password})).await
     }
 
     /// The bootstrap `admin` (group admin: may accept and manage everything),
@@ -257,16 +236,8 @@ impl TestApp {
             .await;
         let id = r.ok(201)["id"].as_str().expect("agent id").to_string();
         let r = self.login(&username, AGENT_PASSWORD).await;
-        let token = r.ok(200)["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string();
-        TestAgent {
-            id,
-            username,
-            name: name.into(),
-            token,
-        }
+        let token = r.ok(200)["access_token"].as_str().expect("access_token").to_string();
+        TestAgent { id, username, name: name.into(), token }
     }
 
     /// POST /rooms as a web visitor; `message` becomes seq 1.
@@ -286,22 +257,12 @@ impl TestApp {
 
     /// GET /rooms/{id} as `token`.
     pub async fn room(&self, token: &str, room_id: &str) -> Value {
-        self.get(&format!("/rooms/{room_id}"), token)
-            .await
-            .ok(200)
-            .clone()
+        self.get(&format!("/rooms/{room_id}"), token).await.ok(200).clone()
     }
 
     /// POST /rooms/{id}/accept (asserted to succeed).
     pub async fn accept(&self, agent: &TestAgent, room_id: &str) -> Value {
-        let r = self
-            .rest(
-                Method::POST,
-                &format!("/rooms/{room_id}/accept"),
-                Some(&agent.token),
-                None,
-            )
-            .await;
+        let r = self.rest(Method::POST, &format!("/rooms/{room_id}/accept"), Some(&agent.token), None).await;
         let room = r.ok(200).clone();
         assert_eq!(room["status"], "engaged", "{room}");
         room
@@ -309,22 +270,15 @@ impl TestApp {
 
     /// POST /rooms/{id}/messages (asserted to succeed); the stored message.
     pub async fn send(&self, token: &str, room_id: &str, content: &str) -> Value {
-        let r = self
-            .post(
-                &format!("/rooms/{room_id}/messages"),
-                Some(token),
-                json!({"content": content}),
-            )
-            .await;
+        let r =
+            self.post(&format!("/rooms/{room_id}/messages"), Some(token), json!({"content": content})).await;
         r.ok(201).clone()
     }
 
     /// PUT /settings as the admin (asserted to succeed).
     pub async fn set_settings(&self, settings: Value) -> Value {
         let admin = self.admin().await;
-        let r = self
-            .rest(Method::PUT, "/settings", Some(&admin.token), Some(settings))
-            .await;
+        let r = self.rest(Method::PUT, "/settings", Some(&admin.token), Some(settings)).await;
         r.ok(200).clone()
     }
 
@@ -381,11 +335,8 @@ impl TestApp {
             Ok((ws, _)) => Ok(WsClient::new(ws)),
             Err(tungstenite::Error::Http(resp)) => {
                 let status = resp.status().as_u16();
-                let body = resp
-                    .body()
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
+                let body =
+                    resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
                 Err((status, body))
             }
             Err(e) => panic!("the WebSocket handshake failed: {e}"),
@@ -425,18 +376,11 @@ fn frame_type(f: &Value) -> &str {
 
 impl WsClient {
     fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self {
-            ws,
-            buffered: VecDeque::new(),
-            next_req: 0,
-        }
+        Self { ws, buffered: VecDeque::new(), next_req: 0 }
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
-        self.ws
-            .send(Message::Text(text.into().into()))
-            .await
-            .expect("send a WebSocket frame");
+        self.ws.send(Message::Text(text.into().into())).await.expect("send a WebSocket frame");
     }
 
     pub async fn send_json(&mut self, frame: Value) {
@@ -511,10 +455,9 @@ impl WsClient {
             match self.read_socket(left).await {
                 Ok(Some(f)) if matches(&f) => return f,
                 Ok(Some(f)) => self.buffered.push_back(f),
-                Ok(None) => panic!(
-                    "no {what} within {FRAME_TIMEOUT:?}; frames meanwhile: {:?}",
-                    self.buffered
-                ),
+                Ok(None) => {
+                    panic!("no {what} within {FRAME_TIMEOUT:?}; frames meanwhile: {:?}", self.buffered)
+                }
                 Err(e) => panic!(
                     "the connection ended ({e:?}) while waiting for {what}; frames meanwhile: {:?}",
                     self.buffered
@@ -525,8 +468,7 @@ impl WsClient {
 
     /// The first frame of type `t`, others kept buffered.
     pub async fn wait_for_type(&mut self, t: &str) -> Value {
-        self.wait_for(&format!("a `{t}` frame"), |f| frame_type(f) == t)
-            .await
+        self.wait_for(&format!("a `{t}` frame"), |f| frame_type(f) == t).await
     }
 
     /// Sends `frame` with a fresh `req_id` (unless it has one) and returns
@@ -561,11 +503,7 @@ impl WsClient {
     /// `request`, asserting an `error` with `code`.
     pub async fn refused(&mut self, frame: Value, code: &str) -> Value {
         let answer = self.request(frame.clone()).await;
-        assert_eq!(
-            frame_type(&answer),
-            "error",
-            "{frame} should be refused, got {answer}"
-        );
+        assert_eq!(frame_type(&answer), "error", "{frame} should be refused, got {answer}");
         assert_eq!(answer["code"], code, "{frame} was refused with {answer}");
         answer
     }
@@ -609,10 +547,9 @@ impl WsClient {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             let f = self
-                .wait_for(
-                    &format!("message {} of {n} in room {room_id}", out.len() + 1),
-                    |f| frame_type(f) == "message" && f["message"]["room_id"] == room_id,
-                )
+                .wait_for(&format!("message {} of {n} in room {room_id}", out.len() + 1), |f| {
+                    frame_type(f) == "message" && f["message"]["room_id"] == room_id
+                })
                 .await;
             out.push(f["message"].clone());
         }
@@ -634,10 +571,9 @@ impl WsClient {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.read_socket(left).await {
                 Ok(Some(f)) => frames.push(f),
-                Ok(None) => panic!(
-                    "the connection is still open after {wait:?} ({} frames read)",
-                    frames.len()
-                ),
+                Ok(None) => {
+                    panic!("the connection is still open after {wait:?} ({} frames read)", frames.len())
+                }
                 Err(e) => return (frames, e),
             }
         }
@@ -664,12 +600,8 @@ impl WsClient {
 
 /// The keys of a JSON object, sorted.
 pub fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .cloned()
-        .collect();
+    let mut k: Vec<String> =
+        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
     k.sort();
     k
 }
@@ -707,37 +639,19 @@ pub fn assert_room_shape(room: &Value) {
 /// A PROTOCOL.md Message object.
 #[track_caller]
 pub fn assert_message_shape(m: &Value) {
-    assert_keys(
-        m,
-        &[
-            "id",
-            "room_id",
-            "seq",
-            "sender",
-            "content",
-            "created_at",
-            "client_id",
-        ],
-    );
+    assert_keys(m, &["id", "room_id", "seq", "sender", "content", "created_at", "client_id"]);
     assert_keys(&m["sender"], &["kind", "id", "name"]);
     assert!(m["seq"].as_u64().is_some_and(|s| s >= 1), "seq: {m}");
 }
 
 /// The seqs of a list of messages.
 pub fn seqs_of(messages: &[Value]) -> Vec<u64> {
-    messages
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap_or_else(|| panic!("no seq: {m}")))
-        .collect()
+    messages.iter().map(|m| m["seq"].as_u64().unwrap_or_else(|| panic!("no seq: {m}"))).collect()
 }
 
 /// The seqs of a frame's `messages` array.
 pub fn seqs(frame: &Value) -> Vec<u64> {
-    seqs_of(
-        frame["messages"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no messages array: {frame}")),
-    )
+    seqs_of(frame["messages"].as_array().unwrap_or_else(|| panic!("no messages array: {frame}")))
 }
 
 /// The ids of a list of rooms.
@@ -768,10 +682,7 @@ impl Drop for TestDatabase {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime: clean up on a thread of our own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let db = connect_server(&admin_url).await.ok()?;
                     let _ = db
@@ -812,21 +723,12 @@ async fn fresh_database() -> (String, TestDatabase) {
                 .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {base:?} failed: {e}"));
             let _ = db.close().await;
             let url = with_database_name(&base, &name);
-            (
-                url,
-                TestDatabase::Server {
-                    admin_url: base,
-                    name,
-                },
-            )
+            (url, TestDatabase::Server { admin_url: base, name })
         }
         _ => {
             let dir = tempfile::tempdir().expect("temporary directory");
             let path = dir.path().join("livechat.db");
-            (
-                format!("sqlite://{}?mode=rwc", path.display()),
-                TestDatabase::Sqlite(dir),
-            )
+            (format!("sqlite://{}?mode=rwc", path.display()), TestDatabase::Sqlite(dir))
         }
     }
 }
@@ -837,14 +739,8 @@ fn with_database_name(url: &str, name: &str) -> String {
         Some((m, q)) => (m, Some(q)),
         None => (url, None),
     };
-    let authority_start = main
-        .find("://")
-        .map(|i| i + 3)
-        .expect("database URL has a scheme");
-    let path_start = main[authority_start..]
-        .find('/')
-        .map(|i| authority_start + i)
-        .unwrap_or(main.len());
+    let authority_start = main.find("://").map(|i| i + 3).expect("database URL has a scheme");
+    let path_start = main[authority_start..].find('/').map(|i| authority_start + i).unwrap_or(main.len());
     let mut out = format!("{}/{}", &main[..path_start], name);
     if let Some(q) = query {
         out.push('?');

@@ -24,11 +24,7 @@ async fn an_agent_who_drops_loses_their_room_to_the_queue_once_the_grace_runs_ou
     visitor.messages(&room.id, 1).await; // the join text
     let engaged = visitor.wait_for_type("room_updated").await;
     assert_eq!(engaged["room"]["status"], "engaged");
-    other
-        .wait_for("room_taken", |f| {
-            f["type"] == "room_taken" && f["room_id"] == room.id.as_str()
-        })
-        .await;
+    other.wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str()).await;
 
     // The agent's browser goes away.
     drop(agent);
@@ -42,9 +38,7 @@ async fn an_agent_who_drops_loses_their_room_to_the_queue_once_the_grace_runs_ou
     assert!(updated["room"]["agent"].is_null(), "{updated}");
 
     let queued = other
-        .wait_for("room_queued", |f| {
-            f["type"] == "room_queued" && f["room"]["id"] == room.id.as_str()
-        })
+        .wait_for("room_queued", |f| f["type"] == "room_queued" && f["room"]["id"] == room.id.as_str())
         .await;
     assert_eq!(queued["room"]["status"], "queued");
     // And Bea may take it.
@@ -74,15 +68,12 @@ async fn an_agent_back_within_the_grace_keeps_their_room() {
     assert_eq!(seqs(&history), vec![1, 2]);
 
     // Well past the grace: nothing happened to the room.
-    visitor
-        .assert_no_frame_of_type("message", Duration::from_secs(6))
-        .await;
+    visitor.assert_no_frame_of_type("message", Duration::from_secs(6)).await;
     let stored = app.room(&admin.token, &room.id).await;
     assert_eq!(stored["status"], "engaged", "{stored}");
     assert_eq!(stored["agent"]["id"], admin.id.as_str());
     assert_eq!(stored["last_seq"], 2, "no leave text was stored: {stored}");
-    let ack = agent
-        .ack(json!({"type": "send", "room_id": room.id, "content": "Sorry, my page reloaded"}))
-        .await;
+    let ack =
+        agent.ack(json!({"type": "send", "room_id": room.id, "content": "Sorry, my page reloaded"})).await;
     assert_eq!(ack["message"]["seq"], 3);
 }

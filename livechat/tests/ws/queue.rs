@@ -34,9 +34,7 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
         assert_eq!(winner["room"]["agent"]["id"], winner_agent.id.as_str());
 
         let taken = loser
-            .wait_for("room_taken", |f| {
-                f["type"] == "room_taken" && f["room_id"] == room.id.as_str()
-            })
+            .wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str())
             .await;
         assert_eq!(
             taken,
@@ -50,10 +48,7 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
     // The winner's own list learns it too (room_taken goes to every acceptor).
     for c in [&mut a, &mut b] {
         for room in &rooms {
-            c.wait_for("room_taken", |f| {
-                f["type"] == "room_taken" && f["room_id"] == room.id.as_str()
-            })
-            .await;
+            c.wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str()).await;
         }
     }
 }
@@ -91,7 +86,5 @@ async fn a_declined_room_leaves_the_decliners_queue_and_another_agent_takes_it()
     assert_eq!(joined[0]["content"], "Bea has entered the chat");
     let updated = visitor.wait_for_type("room_updated").await;
     assert_eq!(updated["room"]["agent"]["name"], "Bea", "{updated}");
-    visitor
-        .assert_no_frame_of_type("message", Duration::from_millis(300))
-        .await;
+    visitor.assert_no_frame_of_type("message", Duration::from_millis(300)).await;
 }

@@ -15,9 +15,7 @@ async fn a_visitor_refreshing_is_welcomed_back_with_history_and_told_once_the_ro
 
     let (mut visitor, first_welcome) = app.ws_welcomed(&room.visitor_token).await;
     let first_history = visitor.expect_type("history").await;
-    visitor
-        .ack(json!({"type": "send", "room_id": room.id, "content": "still here"}))
-        .await;
+    visitor.ack(json!({"type": "send", "room_id": room.id, "content": "still here"})).await;
     visitor.close().await;
 
     // Refresh.
@@ -32,14 +30,7 @@ async fn a_visitor_refreshing_is_welcomed_back_with_history_and_told_once_the_ro
     visitor.close().await;
 
     // The agent ends the chat while the visitor is away.
-    let r = app
-        .rest(
-            Method::POST,
-            &format!("/rooms/{}/close", room.id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
+    let r = app.rest(Method::POST, &format!("/rooms/{}/close", room.id), Some(&admin.token), None).await;
     assert_eq!(r.ok(200)["status"], "closed");
 
     let (mut visitor, welcome) = app.ws_welcomed(&room.visitor_token).await;

@@ -16,14 +16,7 @@ async fn deleting_a_connected_agent_closes_their_websocket_with_4401() {
     let (mut c, _) = app.ws_welcomed(&bea.token).await;
     let (mut bystander, _) = app.ws_welcomed(&admin.token).await;
 
-    let r = app
-        .rest(
-            Method::DELETE,
-            &format!("/agents/{}", bea.id),
-            Some(&admin.token),
-            None,
-        )
-        .await;
+    let r = app.rest(Method::DELETE, &format!("/agents/{}", bea.id), Some(&admin.token), None).await;
     assert_eq!(r.status, 204, "{}", r.text);
 
     assert_eq!(c.expect_end(FRAME_TIMEOUT).await, Ended::Closed(Some(4401)));
@@ -34,9 +27,7 @@ async fn deleting_a_connected_agent_closes_their_websocket_with_4401() {
     // Others are not affected.
     let pong = bystander.request(json!({"type": "ping"})).await;
     assert_eq!(pong["type"], "pong");
-    bystander
-        .assert_no_frame_of_type("error", Duration::from_millis(100))
-        .await;
+    bystander.assert_no_frame_of_type("error", Duration::from_millis(100)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

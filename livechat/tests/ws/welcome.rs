@@ -37,9 +37,7 @@ async fn an_agent_is_welcomed_with_no_rooms_and_the_queue_oldest_first() {
     assert_eq!(welcome["queue"][0]["last_seq"], 1);
     assert_eq!(welcome["queue"][1]["last_seq"], 0);
     // No rooms: no history frames.
-    agent
-        .assert_no_frame_of_type("history", Duration::from_millis(300))
-        .await;
+    agent.assert_no_frame_of_type("history", Duration::from_millis(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

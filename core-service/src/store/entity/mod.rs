@@ -8,6 +8,7 @@ pub mod decline;
 pub mod group;
 pub mod message;
 pub mod meta;
+pub mod outbox;
 pub mod presence;
 pub mod room;
 pub mod setting;

@@ -1,0 +1,71 @@
+//! The outbox relay: publishes events that were committed with their change,
+//! in commit order, and forgets them once the broker confirmed them. If the
+//! broker is down the rows wait; nothing stored is ever left unannounced.
+//! A replica relays its own rows at once, and takes over rows another
+//! replica left for longer than `ORPHANED_AFTER` (it died mid-way).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Core, now_ms};
+use crate::error::CoreResult;
+
+/// Rows published per round.
+const BATCH: u64 = 500;
+/// After this, any replica publishes another replica's rows.
+const ORPHANED_AFTER_MS: i64 = 15_000;
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    Nothing,
+    Published(usize),
+}
+
+impl Core {
+    /// One round: read pending rows, publish them with confirms, delete them.
+    pub async fn relay_once(&self) -> CoreResult<Relayed> {
+        let pending =
+            self.store.pending_events(&self.replica_id, now_ms() - ORPHANED_AFTER_MS, BATCH).await?;
+        if pending.is_empty() {
+            return Ok(Relayed::Nothing);
+        }
+        let (ids, events): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
+        let n = ids.len();
+        self.bus.publish(events).await?;
+        self.store.forget_events(&ids).await?;
+        metrics::counter!("livechat_outbox_published_total").increment(n as u64);
+        Ok(Relayed::Published(n))
+    }
+
+    /// Relays until `shutdown`: woken by each committed change, and every
+    /// second anyway (orphans, and retries after a broker outage).
+    pub async fn run_relay(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        if !self.store.uses_outbox() {
+            return;
+        }
+        tokio::pin!(shutdown);
+        let mut failing = false;
+        loop {
+            match self.relay_once().await {
+                Ok(Relayed::Published(_)) => {
+                    failing = false;
+                    continue;
+                }
+                Ok(Relayed::Nothing) => failing = false,
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "outbox relay cannot publish; events wait in the outbox");
+                    }
+                    failing = true;
+                }
+            }
+            let wait = if failing { Duration::from_millis(500) } else { Duration::from_secs(1) };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.relay_wakeup.notified(), if !failing => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}

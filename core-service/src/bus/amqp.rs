@@ -1,0 +1,228 @@
+//! The RabbitMQ bus: every replica publishes events (with publisher
+//! confirms) to one durable topic exchange, and consumes them from its own
+//! exclusive, auto-deleted queue bound to it, into its local hub.
+//!
+//! A supervisor keeps the connection up: on any failure it reconnects with
+//! capped exponential backoff and jitter and declares the topology again.
+//! Meanwhile `healthy()` is false (readiness) and publishing fails, so the
+//! outbox keeps the events. Events published while this replica's queue did
+//! not exist are lost to it, so after a reconnect every local subscription
+//! is ended: clients reconnect and resynchronise from history.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::hub::{Ended, Hub};
+use crate::app::ports::Bus;
+use crate::domain::{Event, EventKind};
+use crate::error::{CoreError, CoreResult};
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+pub struct AmqpBus {
+    exchange: String,
+    publisher: RwLock<Option<Channel>>,
+    connected: AtomicBool,
+}
+
+impl std::fmt::Debug for AmqpBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpBus").field("exchange", &self.exchange).finish_non_exhaustive()
+    }
+}
+
+/// Routing keys say what an event is about, so that bindings could narrow
+/// what a replica receives later without changing publishers.
+fn routing_key(e: &Event) -> String {
+    match &e.kind {
+        EventKind::RoomQueued { room } | EventKind::RoomUpdated { room } => format!("room.{}", room.id),
+        EventKind::RoomTaken { room_id, .. }
+        | EventKind::Typing { room_id, .. }
+        | EventKind::RoomClosed { room_id, .. } => format!("room.{room_id}"),
+        EventKind::Message { message } => format!("room.{}", message.room_id),
+        EventKind::AgentRevoked { agent_id } => format!("agent.{agent_id}"),
+    }
+}
+
+impl AmqpBus {
+    /// Starts the supervisor and waits (up to `first_connect`) for the first
+    /// connection, so that a wrong URL fails the start with a clear error.
+    pub async fn start(
+        url: String,
+        exchange: String,
+        hub: Arc<Hub>,
+        stop: CancellationToken,
+        first_connect: Duration,
+    ) -> anyhow::Result<Arc<Self>> {
+        let bus =
+            Arc::new(Self { exchange, publisher: RwLock::new(None), connected: AtomicBool::new(false) });
+        let first = Connection::connect(&url, ConnectionProperties::default());
+        let conn = tokio::time::timeout(first_connect, first)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("LIVECHAT_AMQP_URL: RabbitMQ did not answer within {first_connect:?}")
+            })?
+            .map_err(|e| anyhow::anyhow!("LIVECHAT_AMQP_URL: cannot connect to RabbitMQ: {e}"))?;
+        let consumer =
+            bus.declare(&conn).await.map_err(|e| anyhow::anyhow!("declaring RabbitMQ topology: {e}"))?;
+        tokio::spawn(bus.clone().supervise(url, conn, consumer, hub, stop));
+        Ok(bus)
+    }
+
+    /// Declares the exchange and this replica's queue; sets the publisher.
+    async fn declare(&self, conn: &Connection) -> lapin::Result<lapin::Consumer> {
+        let publisher = conn.create_channel().await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        publisher
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        let consuming = conn.create_channel().await?;
+        let queue_opts = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+        let queue = consuming.queue_declare("".into(), queue_opts, FieldTable::default()).await?;
+        consuming
+            .queue_bind(
+                queue.name().as_str().into(),
+                self.exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
+        let consumer = consuming
+            .basic_consume(
+                queue.name().as_str().into(),
+                "livechat-core".into(),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await?;
+        *self.publisher.write().expect("bus lock poisoned") = Some(publisher);
+        self.connected.store(true, Ordering::SeqCst);
+        Ok(consumer)
+    }
+
+    async fn supervise(
+        self: Arc<Self>,
+        url: String,
+        conn: Connection,
+        consumer: lapin::Consumer,
+        hub: Arc<Hub>,
+        stop: CancellationToken,
+    ) {
+        let mut current = Some((conn, consumer));
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if let Some((conn, consumer)) = current.take() {
+                backoff = Duration::from_millis(200);
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        let _ = conn.close(200, "shutting down".into()).await;
+                        return;
+                    }
+                    _ = consume(consumer, &hub) => {}
+                }
+                self.connected.store(false, Ordering::SeqCst);
+                *self.publisher.write().expect("bus lock poisoned") = None;
+                tracing::warn!("lost the RabbitMQ connection; reconnecting");
+            }
+            let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            match Connection::connect(&url, ConnectionProperties::default()).await {
+                Ok(conn) => match self.declare(&conn).await {
+                    Ok(consumer) => {
+                        tracing::info!("RabbitMQ connection re-established");
+                        // Whatever was published while we had no queue is
+                        // lost to our subscribers: make them resynchronise.
+                        hub.end_all(Ended::Resync);
+                        current = Some((conn, consumer));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "declaring RabbitMQ topology failed"),
+                },
+                Err(e) => tracing::debug!(error = %e, "RabbitMQ still unreachable"),
+            }
+        }
+    }
+}
+
+/// Feeds deliveries into the hub until the consumer ends (connection lost).
+async fn consume(mut consumer: lapin::Consumer, hub: &Hub) {
+    while let Some(delivery) = consumer.next().await {
+        match delivery {
+            Ok(d) => match serde_json::from_slice::<Event>(&d.data) {
+                Ok(event) => hub.dispatch(event),
+                Err(e) => tracing::warn!(error = %e, "dropping an event that does not parse"),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "RabbitMQ consumer failed");
+                return;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    async fn publish(&self, events: Vec<Event>) -> CoreResult<()> {
+        let unavailable =
+            |e: lapin::Error| CoreError::Unavailable(format!("the event bus is unavailable: {e}"));
+        let channel = self
+            .publisher
+            .read()
+            .expect("bus lock poisoned")
+            .clone()
+            .ok_or_else(|| CoreError::Unavailable("the event bus is reconnecting".into()))?;
+        let mut confirms = Vec::with_capacity(events.len());
+        for e in &events {
+            let payload = serde_json::to_vec(e).map_err(|e| CoreError::Unexpected(e.into()))?;
+            let props = BasicProperties::default().with_content_type("application/json".into());
+            let confirm = channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    routing_key(e).as_str().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    props,
+                )
+                .await
+                .map_err(unavailable)?;
+            confirms.push(confirm);
+        }
+        for c in confirms {
+            match c.await.map_err(unavailable)? {
+                Confirmation::Ack(_) | Confirmation::NotRequested => {}
+                Confirmation::Nack(_) => {
+                    return Err(CoreError::Unavailable("the broker refused an event".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn healthy(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+}
