@@ -7,6 +7,7 @@
 //! metrics → deadline → (per route) bearer authentication → per-token rate
 //! limit → handler. Every failure becomes problem+json in `problem`.
 
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod extract;

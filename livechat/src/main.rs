@@ -1,15 +1,35 @@
 //! `livechat`: the whole product in one process, on SQLite with the
 //! in-process bus. `cargo run --release` at the repository root starts it.
+//! `livechat core-service|ws-gateway|http-gateway` runs one role alone,
+//! exactly as the standalone binaries do (one image for every role).
 
 use std::net::SocketAddr;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use livechat_core::telemetry::{LogFormat, init_tracing, shutdown_signal};
 
 /// livechat all-in-one: core, REST API, WebSocket API and web pages in one process.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    all: AllInOne,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Run only the gRPC core (like the `core-service` binary).
+    CoreService(livechat_core::cli::CoreServiceCli),
+    /// Run only the WebSocket gateway and pages (like `ws-gateway`).
+    WsGateway(livechat_ws::cli::WsGatewayCli),
+    /// Run only the REST gateway (like `http-gateway`).
+    HttpGateway(livechat_http::cli::HttpGatewayCli),
+}
+
+#[derive(Debug, clap::Args)]
+struct AllInOne {
     /// Address of REST, WebSocket and pages [default: 127.0.0.1:8080].
     #[arg(long, env = "LIVECHAT_LISTEN")]
     listen: Option<SocketAddr>,
@@ -25,14 +45,31 @@ struct Cli {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    if let Err(e) = run(cli).await {
+    let result = match cli.role {
+        Some(Role::CoreService(c)) => {
+            init_tracing(c.log_format);
+            livechat_core::cli::run(c).await
+        }
+        Some(Role::WsGateway(c)) => {
+            init_tracing(c.log_format);
+            livechat_ws::cli::run(c).await
+        }
+        Some(Role::HttpGateway(c)) => {
+            init_tracing(c.log_format);
+            livechat_http::cli::run(c).await
+        }
+        None => {
+            init_tracing(cli.all.log_format);
+            all_in_one(cli.all).await
+        }
+    };
+    if let Err(e) = result {
         eprintln!("livechat: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
     let grpc_addr = cli.core.grpc_listen.unwrap_or(livechat_core::config::LIVECHAT_GRPC_LISTEN.into());
     let http_addr = cli.listen.unwrap_or(livechat::LIVECHAT_LISTEN.into());
     let grpc = tokio::net::TcpListener::bind(grpc_addr)

@@ -9,6 +9,7 @@
 //! connection to the core; the core routes each event to the streams in
 //! its audience by index. BENCHMARKS.md has what that costs.
 
+pub mod cli;
 pub mod frames;
 pub mod pages;
 pub mod session;

@@ -1,0 +1,37 @@
+//! The `http-gateway` command line, shared by the `http-gateway` binary and
+//! `livechat http-gateway`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use livechat_core::telemetry::{LogFormat, shutdown_signal};
+
+use crate::{AppState, CoreClient, HttpConfig, router, serve};
+
+/// livechat http-gateway: PROTOCOL.md's REST API over the core's gRPC.
+#[derive(Debug, clap::Args)]
+pub struct HttpGatewayCli {
+    /// Address to listen on [default: 0.0.0.0:8081].
+    #[arg(long, env = "LIVECHAT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Core gRPC URL(s), comma-separated; calls balance over them.
+    #[arg(long, env = "LIVECHAT_CORE_URL", default_value = "http://127.0.0.1:50051", value_delimiter = ',')]
+    pub core_url: Vec<String>,
+    #[command(flatten)]
+    pub http: HttpConfig,
+    /// Log format: pretty or json (default: pretty on a terminal).
+    #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Runs the REST gateway until SIGTERM or Ctrl-C.
+pub async fn run(cli: HttpGatewayCli) -> anyhow::Result<()> {
+    let timeout = Some(Duration::from_millis(cli.http.request_timeout_ms));
+    let core = CoreClient::connect_lazy(&cli.core_url, timeout).map_err(anyhow::Error::msg)?;
+    let addr = crate::config::listen_or_default(cli.listen);
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
+    tracing::info!(%addr, "REST API listening");
+    let app = router(AppState::new(core, &cli.http), &cli.http);
+    serve(app, listener, shutdown_signal()).await
+}

@@ -1,0 +1,45 @@
+//! The `ws-gateway` command line, shared by the `ws-gateway` binary and
+//! `livechat ws-gateway`.
+
+use std::net::SocketAddr;
+
+use livechat_core::telemetry::{LogFormat, shutdown_signal};
+use livechat_proto::client::CoreClient;
+use tokio_util::sync::CancellationToken;
+
+use crate::{SessionConfig, WsState, router, serve};
+
+/// livechat ws-gateway: PROTOCOL.md's WebSocket API and the agent console.
+#[derive(Debug, clap::Args)]
+pub struct WsGatewayCli {
+    /// Address to listen on [default: 0.0.0.0:8080].
+    #[arg(long, env = "LIVECHAT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Core gRPC URL(s), comma-separated; calls balance over them.
+    #[arg(long, env = "LIVECHAT_CORE_URL", default_value = "http://127.0.0.1:50051", value_delimiter = ',')]
+    pub core_url: Vec<String>,
+    /// Log format: pretty or json (default: pretty on a terminal).
+    #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Runs the WebSocket gateway until SIGTERM or Ctrl-C; open sockets get 1001.
+pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
+    let core = CoreClient::connect_lazy(&cli.core_url, None).map_err(anyhow::Error::msg)?;
+    let addr = cli.listen.unwrap_or(crate::WS_GATEWAY_LISTEN.into());
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
+    tracing::info!(%addr, "WebSocket gateway listening");
+    let shutdown = CancellationToken::new();
+    let state = WsState { core, session: SessionConfig::default(), shutdown: shutdown.clone() };
+    let ops = livechat_http::AppState::new(state.core.clone(), &livechat_http::HttpConfig::default());
+    let app = router(state).merge(livechat_http::ops_router(ops));
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    serve(app, listener, shutdown).await
+}
