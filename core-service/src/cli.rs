@@ -23,7 +23,8 @@ pub async fn run(cli: CoreServiceCli) -> anyhow::Result<()> {
         anyhow::bail!("LIVECHAT_AMQP_URL is required (core replicas share events through RabbitMQ)");
     }
     let addr = cli.core.grpc_listen.unwrap_or(crate::config::CORE_SERVICE_GRPC_LISTEN.into());
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;
     crate::serve(cli.core, listener, shutdown_signal()).await
 }

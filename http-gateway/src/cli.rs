@@ -29,8 +29,9 @@ pub async fn run(cli: HttpGatewayCli) -> anyhow::Result<()> {
     let timeout = Some(Duration::from_millis(cli.http.request_timeout_ms));
     let core = CoreClient::connect_lazy(&cli.core_url, timeout).map_err(anyhow::Error::msg)?;
     let addr = crate::config::listen_or_default(cli.listen);
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "REST API listening");
     let app = router(AppState::new(core, &cli.http), &cli.http);
     serve(app, listener, shutdown_signal()).await

@@ -27,8 +27,9 @@ pub struct WsGatewayCli {
 pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
     let core = CoreClient::connect_lazy(&cli.core_url, None).map_err(anyhow::Error::msg)?;
     let addr = cli.listen.unwrap_or(crate::WS_GATEWAY_LISTEN.into());
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "WebSocket gateway listening");
     let shutdown = CancellationToken::new();
     let state = WsState { core, session: SessionConfig::default(), shutdown: shutdown.clone() };

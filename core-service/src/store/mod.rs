@@ -54,15 +54,31 @@ impl SqlStore {
             });
         let db =
             Database::connect(opts).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
-        migration::Migrator::up(&db, None)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
+        migrate(&db).await.map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
         Ok(Self { db, outbox })
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+}
+
+/// Applies pending migrations. On PostgreSQL, replicas starting together
+/// take turns: a transaction-scoped advisory lock is held (on one pooled
+/// connection) while the migrator runs, so the second replica finds nothing
+/// left to do instead of racing the first one's CREATE TABLEs.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return migration::Migrator::up(db, None).await;
+    }
+    /// Any constant unique to livechat's migrations.
+    const MIGRATION_LOCK: i64 = 0x6c69_7665_6368_6174; // "livechat"
+    let lock = db.begin().await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    let migrated = migration::Migrator::up(db, None).await;
+    lock.commit().await?;
+    migrated
 }
 
 impl From<DbErr> for CoreError {

@@ -246,9 +246,21 @@ impl Drop for TestDatabase {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
                     let db = connect_server(&admin_url).await.ok()?;
+                    // The core's pool may still be reconnecting: shut the door first.
                     let _ = db
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute_unprepared(&format!(
+                            "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS false"
+                        ))
                         .await;
+                    for _ in 0..5 {
+                        let dropped = db
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .await;
+                        if dropped.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
                     let _ = db.close().await;
                     Some(())
                 })

@@ -199,8 +199,10 @@ async fn close_acks_the_closed_room_and_the_visitor_is_told_with_the_close_messa
         closed,
         json!({"type": "room_closed", "room_id": room.id, "reason": "closed", "message": "Glad to help, bye!"})
     );
-    let updated = visitor.wait_for_type("room_updated").await;
-    assert_eq!(updated["room"]["status"], "closed", "{updated}");
+    let updated = visitor
+        .wait_for("room_updated closed", |f| f["type"] == "room_updated" && f["room"]["status"] == "closed")
+        .await;
+    assert_room_shape(&updated["room"]);
 
     // The agent hears of it too.
     let closed = agent.wait_for_type("room_closed").await;

@@ -368,6 +368,31 @@ pub struct WsClient {
     /// Frames read but not yet taken, oldest first.
     buffered: VecDeque<Value>,
     next_req: u64,
+    /// Every frame read from the socket, in order (for failure messages).
+    pub log: Vec<Value>,
+}
+
+/// One line per frame: its type and what it is about.
+pub fn brief(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .map(|f| {
+            let room = f["room_id"]
+                .as_str()
+                .or(f["room"]["id"].as_str())
+                .or(f["message"]["room_id"].as_str())
+                .unwrap_or("");
+            let short = &room[room.len().saturating_sub(6)..];
+            let extra = match frame_type(f) {
+                "message" => format!(" seq {}", f["message"]["seq"]),
+                "history" => format!(" seqs {:?}", seqs(f)),
+                "ack" | "error" | "pong" => format!(" req {} {}", f["req_id"], f["code"]),
+                "room_updated" => format!(" {}", f["room"]["status"]),
+                _ => String::new(),
+            };
+            format!("  {} {short}{extra}\n", frame_type(f))
+        })
+        .collect()
 }
 
 fn frame_type(f: &Value) -> &str {
@@ -376,7 +401,7 @@ fn frame_type(f: &Value) -> &str {
 
 impl WsClient {
     fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self { ws, buffered: VecDeque::new(), next_req: 0 }
+        Self { ws, buffered: VecDeque::new(), next_req: 0, log: Vec::new() }
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
@@ -405,6 +430,9 @@ impl WsClient {
                         panic!("the server sent a text frame that is not JSON ({e}): {t}")
                     });
                     assert!(v["type"].is_string(), "a server frame without a type: {v}");
+                    if self.log.len() < 10_000 {
+                        self.log.push(v.clone());
+                    }
                     return Ok(Some(v));
                 }
                 Some(Ok(Message::Close(f))) => {
@@ -436,7 +464,6 @@ impl WsClient {
     }
 
     /// The next frame, asserted to be of type `t`.
-    #[track_caller]
     pub async fn expect_type(&mut self, t: &str) -> Value {
         let f = self.next_frame().await;
         assert_eq!(frame_type(&f), t, "expected a `{t}` frame next, got {f}");
@@ -456,7 +483,11 @@ impl WsClient {
                 Ok(Some(f)) if matches(&f) => return f,
                 Ok(Some(f)) => self.buffered.push_back(f),
                 Ok(None) => {
-                    panic!("no {what} within {FRAME_TIMEOUT:?}; frames meanwhile: {:?}", self.buffered)
+                    panic!(
+                        "no {what} within {FRAME_TIMEOUT:?}; frames meanwhile: {:?}\nevery frame of this connection:\n{}",
+                        self.buffered,
+                        brief(&self.log)
+                    )
                 }
                 Err(e) => panic!(
                     "the connection ended ({e:?}) while waiting for {what}; frames meanwhile: {:?}",

@@ -24,11 +24,12 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
     for room in &rooms {
         let frame = json!({"type": "accept", "room_id": room.id});
         let (ra, rb) = tokio::join!(a.request(frame.clone()), b.request(frame.clone()));
-        let (winner, loser_answer, winner_agent, loser) = match (ra["type"].as_str(), rb["type"].as_str()) {
-            (Some("ack"), Some("error")) => (&ra, &rb, &admin, &mut b),
-            (Some("error"), Some("ack")) => (&rb, &ra, &bea, &mut a),
-            _ => panic!("exactly one accept must win: {ra} / {rb}"),
-        };
+        let (winner, loser_answer, winner_agent, winner_conn, loser) =
+            match (ra["type"].as_str(), rb["type"].as_str()) {
+                (Some("ack"), Some("error")) => (&ra, &rb, &admin, &mut a, &mut b),
+                (Some("error"), Some("ack")) => (&rb, &ra, &bea, &mut b, &mut a),
+                _ => panic!("exactly one accept must win: {ra} / {rb}"),
+            };
         assert_eq!(loser_answer["code"], "conflict", "{loser_answer}");
         assert_eq!(winner["room"]["status"], "engaged");
         assert_eq!(winner["room"]["agent"]["id"], winner_agent.id.as_str());
@@ -40,16 +41,15 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
             taken,
             json!({"type": "room_taken", "room_id": room.id, "agent": {"id": winner_agent.id, "name": winner_agent.name}})
         );
+        // The winner's own list learns it too (room_taken goes to every acceptor).
+        let own = winner_conn
+            .wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str())
+            .await;
+        assert_eq!(own, taken);
         let stored = app.room(&admin.token, &room.id).await;
         assert_eq!(stored["status"], "engaged");
         assert_eq!(stored["agent"]["id"], winner_agent.id.as_str());
         assert_eq!(stored["last_seq"], 2, "one join text only: {stored}");
-    }
-    // The winner's own list learns it too (room_taken goes to every acceptor).
-    for c in [&mut a, &mut b] {
-        for room in &rooms {
-            c.wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str()).await;
-        }
     }
 }
 
