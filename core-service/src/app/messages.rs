@@ -47,6 +47,7 @@ impl Core {
                 .map(|m| Event::new(Audience::room(room), EventKind::Message { message: m.clone() }))
                 .collect()
         });
+        let _turn = self.room_order.lock(room_id).await;
         match self.store.append(room_id, guard, msg, make).await? {
             Appended::Stored(message, _, events) => {
                 self.deliver(events).await;

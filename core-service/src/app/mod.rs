@@ -11,6 +11,7 @@ pub mod hub;
 mod messages;
 pub mod ports;
 pub mod relay;
+mod room_order;
 mod rooms;
 mod settings_cache;
 pub mod timers;
@@ -52,6 +53,7 @@ pub struct Core {
     settings: SettingsCache,
     replica_id: String,
     relay_wakeup: tokio::sync::Notify,
+    room_order: room_order::RoomOrder,
 }
 
 impl std::fmt::Debug for Core {
@@ -78,6 +80,7 @@ impl Core {
             lifetimes,
             replica_id,
             relay_wakeup: tokio::sync::Notify::new(),
+            room_order: room_order::RoomOrder::default(),
         })
     }
 

@@ -147,10 +147,12 @@ impl Core {
         let now = now_ms();
         let join = system_message(render_agent_text(&settings.agent_join_message, &agent.name), now);
         let t = Transition::Accept { agent: agent.clone() };
+        // Those who declined never saw it queued: they get no room_taken.
+        let decliners = self.store.decliners(room_id).await?;
         let make = Box::new(move |room: &Room, messages: &[Message]| {
             let mut events = vec![
                 Event::new(
-                    Audience::acceptors(vec![]),
+                    Audience::acceptors(decliners),
                     EventKind::RoomTaken { room_id: room.id.clone(), agent },
                 ),
                 Event::new(Audience::room(room), EventKind::RoomUpdated { room: room.clone() }),
@@ -158,6 +160,7 @@ impl Core {
             events.extend(room_messages(Audience::room(room), messages));
             events
         });
+        let _turn = self.room_order.lock(room_id).await;
         let Some((room, _, events)) = self.store.transition(room_id, &t, vec![join], now, make).await? else {
             return Err(self.why_not(room_id, RoomStatus::Engaged).await);
         };
@@ -209,6 +212,7 @@ impl Core {
             ));
             events
         });
+        let _turn = self.room_order.lock(room_id).await;
         let Some((room, _, events)) = self.store.transition(room_id, &t, vec![msg], now, make).await? else {
             return Err(self.why_not(room_id, RoomStatus::Closed).await);
         };
@@ -263,6 +267,7 @@ impl Core {
             events.extend(room_messages(audience, messages));
             events
         });
+        let _turn = self.room_order.lock(room_id).await;
         let Some((room, _, events)) = self.store.transition(room_id, &t, texts, now, make).await? else {
             return Err(CoreError::Conflict("room changed meanwhile".into()));
         };
@@ -291,6 +296,7 @@ impl Core {
             ));
             events
         });
+        let _turn = self.room_order.lock(room_id).await;
         let Some((room, _, events)) = self.store.transition(room_id, &t, vec![leave], now, make).await?
         else {
             return Ok(None);
@@ -321,6 +327,7 @@ impl Core {
                 ),
             ]
         });
+        let _turn = self.room_order.lock(room_id).await;
         let Some((_, _, events)) = self.store.transition(room_id, &t, vec![], now, make).await? else {
             return Ok(false);
         };

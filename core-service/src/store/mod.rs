@@ -42,7 +42,7 @@ impl SqlStore {
         opts.max_connections(max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
             .sqlx_logging(false)
             // WAL lets readers run beside the one writer; NORMAL sync is
             // durable across process crashes (fsync at checkpoints).

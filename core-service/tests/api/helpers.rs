@@ -245,7 +245,13 @@ impl Drop for TestDatabase {
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
-                    let db = connect_server(&admin_url).await.ok()?;
+                    let db = match connect_server(&admin_url).await {
+                        Ok(db) => db,
+                        Err(e) => {
+                            eprintln!("could not connect to drop the test database {name}: {e}");
+                            return None;
+                        }
+                    };
                     // The core's pool may still be reconnecting: shut the door first.
                     let _ = db
                         .execute_unprepared(&format!(
@@ -256,8 +262,9 @@ impl Drop for TestDatabase {
                         let dropped = db
                             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                             .await;
-                        if dropped.is_ok() {
-                            break;
+                        match dropped {
+                            Ok(_) => break,
+                            Err(e) => eprintln!("could not drop the test database {name} (will retry): {e}"),
                         }
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }

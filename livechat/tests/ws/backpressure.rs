@@ -1,6 +1,6 @@
-//! A client that stops reading is cut off (its outbound queue fills); it
-//! holds up no one: the other connections of the same agent and the
-//! visitor keep receiving every message, in order.
+//! A client that stops reading is cut off once its outbound queue (256
+//! frames) is full; it holds up no one: the other connections of the same
+//! agent and the visitor keep receiving every message, in order.
 
 use std::time::Duration;
 
@@ -11,22 +11,48 @@ use tokio::time::Instant;
 
 use crate::helpers::*;
 
-/// Messages the visitor sends. Enough that their frames overflow a stalled
-/// connection's outbound queue (256 frames) plus the socket buffers (at
-/// most 4 MiB on Linux: ~250 of these frames), with a margin.
-const MESSAGES: u64 = 700;
-const CONTENT_CHARS: usize = 16_000;
+/// Big messages first: together more than the socket buffers between the
+/// server and a client that does not read can hold (at most ~4 MiB on
+/// Linux), so that the server's writer blocks on the stalled connection.
+const BIG_MESSAGES: u64 = 90;
+const CONTENT_CHARS: usize = 60_000;
+/// Then cheap frames (typing indicators, nothing stored) that overflow the
+/// stalled connection's queue, then some more messages.
+const TYPING_FRAMES: usize = 400;
+const MORE_MESSAGES: u64 = 20;
 
-/// Reads `n` message events of `room_id` on its own task; their seqs.
+/// Reads up to `n` message events of `room_id` on its own task, dropping
+/// other frames, for at most a minute; their seqs.
 fn read_messages(
     mut c: WsClient,
     room_id: String,
     n: usize,
 ) -> tokio::task::JoinHandle<(Vec<u64>, WsClient)> {
     tokio::spawn(async move {
-        let got = c.messages(&room_id, n).await;
-        (seqs_of(&got), c)
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seqs = Vec::with_capacity(n);
+        while seqs.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match c.next_frame_within(left).await {
+                Some(f) if f["type"] == "message" && f["message"]["room_id"] == room_id.as_str() => {
+                    seqs.push(f["message"]["seq"].as_u64().unwrap())
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        (seqs, c)
     })
+}
+
+/// The visitor sends messages `from..to` through REST, four at a time.
+async fn send_messages(app: &TestApp, room: &TestRoom, from: u64, to: u64, body: &str) -> Vec<u64> {
+    let sent: Vec<Value> = futures::stream::iter(from..to)
+        .map(|i| async move { app.send(&room.visitor_token, &room.id, &format!("{i:05} {body}")).await })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    sent.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -50,63 +76,71 @@ async fn a_stalled_connection_is_dropped_while_the_others_keep_receiving_every_m
     stalled.expect_type("welcome").await;
     stalled.expect_type("history").await;
 
-    // The same agent's reading tab, and the visitor.
+    // The same agent's reading tab, and the visitor, read all along.
+    let total = (BIG_MESSAGES + MORE_MESSAGES) as usize;
     let (mut reading, _) = app.ws_welcomed(&admin.token).await;
     assert_eq!(seqs(&reading.expect_type("history").await), vec![1, 2]);
     let (mut visitor, _) = app.ws_welcomed(&room.visitor_token).await;
     assert_eq!(seqs(&visitor.expect_type("history").await), vec![1, 2]);
-    let agent_reader = read_messages(reading, room.id.clone(), MESSAGES as usize);
-    let visitor_reader = read_messages(visitor, room.id.clone(), MESSAGES as usize);
+    let agent_reader = read_messages(reading, room.id.clone(), total);
+    let visitor_reader = read_messages(visitor, room.id.clone(), total);
+    // A second tab of the visitor's, to type from.
+    let (mut typing_tab, _) = app.ws_welcomed(&room.visitor_token).await;
 
-    // The visitor talks a lot, a few requests at a time.
     let started = Instant::now();
     let body = "x".repeat(CONTENT_CHARS - 10);
-    let sent: Vec<Value> = futures::stream::iter(0..MESSAGES)
-        .map(|i| {
-            let (app, room, body) = (&app, &room, &body);
-            async move { app.send(&room.visitor_token, &room.id, &format!("{i:05} {body}")).await }
-        })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    let mut sent_seqs: Vec<u64> = sent.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-    sent_seqs.sort();
-    let expected: Vec<u64> = (3..3 + MESSAGES).collect();
-    assert_eq!(sent_seqs, expected);
+    let mut sent = send_messages(&app, &room, 0, BIG_MESSAGES, &body).await;
+    let big_took = started.elapsed();
+    for batch in 0..TYPING_FRAMES / 50 {
+        for i in 0..50 {
+            let typing = (batch * 50 + i) % 2 == 0;
+            typing_tab
+                .send_json(json!({"type": "typing", "req_id": format!("t{batch}-{i}"), "room_id": room.id, "typing": typing}))
+                .await;
+        }
+        for i in 0..50 {
+            let req = format!("t{batch}-{i}");
+            let ack = typing_tab.wait_for("a typing ack", |f| f["req_id"] == req.as_str()).await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+        }
+    }
+    let typing_took = started.elapsed() - big_took;
+    sent.extend(send_messages(&app, &room, BIG_MESSAGES, BIG_MESSAGES + MORE_MESSAGES, "and more").await);
+    sent.sort();
+    let expected: Vec<u64> = (3..3 + total as u64).collect();
+    assert_eq!(sent, expected);
     let sending_took = started.elapsed();
 
     // Every message reached the reading connections, once and in order.
     for (who, reader) in [("agent", agent_reader), ("visitor", visitor_reader)] {
-        let (got, mut c) = tokio::time::timeout(Duration::from_secs(20), reader)
-            .await
-            .unwrap_or_else(|_| panic!("the {who} did not get every message within 20 s of the last send"))
-            .unwrap();
+        let (got, mut c) = reader.await.unwrap();
         assert_eq!(got, expected, "the {who}'s messages");
         let pong = c.request(json!({"type": "ping"})).await;
         assert_eq!(pong["type"], "pong", "the {who} is still connected");
     }
 
-    // The stalled tab was cut off: reading it now gives what was already
-    // on its way and then the end, never the whole conversation.
-    let (frames, ended) = stalled.read_until_end(Duration::from_secs(15)).await;
+    // The stalled tab was cut off: reading it now gives what was already on
+    // its way, in order, and then the end; never the whole conversation.
+    let (frames, ended) = stalled.read_until_end(Duration::from_secs(10)).await;
     let got: Vec<u64> = frames
         .iter()
         .filter(|f| f["type"] == "message")
         .map(|f| f["message"]["seq"].as_u64().unwrap())
         .collect();
     assert!(
-        (got.len() as u64) < MESSAGES,
+        got.len() < total,
         "the stalled connection got all {} messages and ended {ended:?}: it was never cut off",
         got.len()
     );
     assert!(
-        got.windows(2).all(|w| w[1] == w[0] + 1),
-        "what the stalled connection did get is still in order: {got:?}"
+        got.iter().copied().eq(3..3 + got.len() as u64),
+        "what the stalled connection did get is in order, without gaps: {got:?}"
     );
     println!(
-        "sending took {sending_took:?}; the stalled connection got {} of {MESSAGES} messages, then {ended:?}; \
-         the test took {:?}",
+        "big messages took {big_took:?}, typing {typing_took:?}, all sending {sending_took:?}; the stalled connection got {} of {total} messages and {} frames, \
+         then {ended:?}; the test took {:?}",
         got.len(),
+        frames.len(),
         started.elapsed()
     );
     assert!(started.elapsed() < Duration::from_secs(30));

@@ -46,7 +46,10 @@ async fn send_burst(c: &mut WsClient, room_id: &str, who: &str, n: usize) -> Vec
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn both_sides_receive_every_message_once_in_seq_order_their_own_included() {
     let app = spawn_app().await;
-    let (room, _admin, mut visitor, mut agent) = chatting(&app).await;
+    let (room, admin, mut visitor, mut agent) = chatting(&app).await;
+    // The agent's second tab, which sends nothing, stays in step too.
+    let (mut agent_tab, _) = app.ws_welcomed(&admin.token).await;
+    assert_eq!(seqs(&agent_tab.expect_type("history").await), vec![1, 2]);
     const EACH: usize = 8;
 
     let (v_acked, a_acked) = tokio::join!(
@@ -60,7 +63,8 @@ async fn both_sides_receive_every_message_once_in_seq_order_their_own_included()
     let expected: HashSet<u64> = (3..3 + 2 * EACH as u64).collect();
     assert_eq!(all, expected, "seqs without gaps or duplicates");
 
-    for (side, c) in [("visitor", &mut visitor), ("agent", &mut agent)] {
+    for (side, c) in [("visitor", &mut visitor), ("agent", &mut agent), ("agent's other tab", &mut agent_tab)]
+    {
         let got = c.messages(&room.id, 2 * EACH).await;
         let s = seqs_of(&got);
         assert_eq!(

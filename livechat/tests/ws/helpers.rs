@@ -20,6 +20,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use livechat_core::{CoreConfig, Secret};
 use livechat_http::HttpConfig;
+pub use livechat_ws::SessionConfig;
 use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
@@ -84,6 +85,13 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_session(None).await
+}
+
+/// As `spawn_app`; with `Some(session)`, the same assembly as
+/// `livechat::run` but with these WebSocket session knobs (ping interval,
+/// idle timeout), which the all-in-one does not expose.
+pub async fn spawn_app_with_session(session: Option<SessionConfig>) -> TestApp {
     let (database_url, database) = fresh_database().await;
     let mut core = CoreConfig::for_database(database_url.clone());
     core.jwt_secret = Some(Secret::new(JWT_SECRET));
@@ -99,9 +107,13 @@ pub async fn spawn_app() -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP listener");
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(livechat::run(core, http, grpc, listener, async move {
+    let stop = async move {
         let _ = rx.await;
-    }));
+    };
+    let server = match session {
+        None => tokio::spawn(livechat::run(core, http, grpc, listener, stop)),
+        Some(session) => tokio::spawn(run_with_session(core, http, session, grpc, listener, stop)),
+    };
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
@@ -146,6 +158,42 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
+/// `livechat::run` with other WebSocket session knobs.
+async fn run_with_session(
+    core: CoreConfig,
+    http: HttpConfig,
+    session: SessionConfig,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let running = livechat_core::start(&core).await?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let stop = running.stop.clone();
+    let grpc = tokio::spawn(livechat_core::grpc::serve(running.core.clone(), grpc_listener, stop.clone()));
+    let client = livechat_http::CoreClient::connect_lazy(
+        &[format!("http://{grpc_addr}")],
+        Some(Duration::from_millis(http.request_timeout_ms)),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let ws = livechat_ws::WsState { core: client.clone(), session, shutdown: stop.clone() };
+    let app = livechat_http::router(livechat_http::AppState::new(client, &http), &http)
+        .merge(livechat_ws::router(ws));
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    });
+    let served = livechat_ws::serve(app, http_listener, stop).await;
+    let grpc_result = grpc.await;
+    running.shutdown().await;
+    served?;
+    grpc_result??;
+    Ok(())
+}
+
 /// One REST answer: the status and the body as JSON (Null when it is not).
 #[derive(Debug, Clone)]
 pub struct Resp {
@@ -164,6 +212,19 @@ impl Resp {
 }
 
 impl TestApp {
+    /// Tells the server to shut down (as SIGTERM does) and waits until it
+    /// has stopped; its result.
+    pub async fn shut_down(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let server = self.server.take().expect("the server is running");
+        tokio::time::timeout(Duration::from_secs(15), server)
+            .await
+            .expect("the server did not stop within 15 s of being told to")
+            .expect("the server task panicked")
+    }
+
     /// `ws://127.0.0.1:PORT/ws`
     pub fn ws_url(&self) -> String {
         format!("{}/ws", self.address.replacen("http://", "ws://", 1))
@@ -304,6 +365,8 @@ impl TestApp {
         let stream = TcpStream::connect(self.address.trim_start_matches("http://"))
             .await
             .expect("connect to the HTTP listener");
+        // As browsers do for WebSockets.
+        stream.set_nodelay(true).expect("TCP_NODELAY");
         self.try_ws_on(stream, token, auth).await
     }
 
@@ -370,6 +433,8 @@ pub struct WsClient {
     next_req: u64,
     /// Every frame read from the socket, in order (for failure messages).
     pub log: Vec<Value>,
+    /// WebSocket pings received from the server.
+    pub pings: usize,
 }
 
 /// One line per frame: its type and what it is about.
@@ -390,8 +455,17 @@ pub fn brief(frames: &[Value]) -> String {
                 "room_updated" => format!(" {}", f["room"]["status"]),
                 _ => String::new(),
             };
-            format!("  {} {short}{extra}\n", frame_type(f))
+            format!("  {} {short}{extra}", frame_type(f))
         })
+        .fold(Vec::<(String, usize)>::new(), |mut runs, line| {
+            match runs.last_mut() {
+                Some((l, n)) if *l == line => *n += 1,
+                _ => runs.push((line, 1)),
+            }
+            runs
+        })
+        .into_iter()
+        .map(|(line, n)| if n > 1 { format!("{line} (x{n})\n") } else { format!("{line}\n") })
         .collect()
 }
 
@@ -401,7 +475,7 @@ fn frame_type(f: &Value) -> &str {
 
 impl WsClient {
     fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
-        Self { ws, buffered: VecDeque::new(), next_req: 0, log: Vec::new() }
+        Self { ws, buffered: VecDeque::new(), next_req: 0, log: Vec::new(), pings: 0 }
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
@@ -439,7 +513,8 @@ impl WsClient {
                     return Err(Ended::Closed(f.map(|f: CloseFrame| u16::from(f.code))));
                 }
                 Some(Ok(Message::Binary(b))) => panic!("the server sent a binary frame: {b:?}"),
-                Some(Ok(_)) => continue, // ping, pong
+                Some(Ok(Message::Ping(_))) => self.pings += 1,
+                Some(Ok(_)) => continue, // pong
             }
         }
     }
@@ -483,15 +558,16 @@ impl WsClient {
                 Ok(Some(f)) if matches(&f) => return f,
                 Ok(Some(f)) => self.buffered.push_back(f),
                 Ok(None) => {
+                    let buffered: Vec<Value> = self.buffered.iter().cloned().collect();
                     panic!(
-                        "no {what} within {FRAME_TIMEOUT:?}; frames meanwhile: {:?}\nevery frame of this connection:\n{}",
-                        self.buffered,
+                        "no {what} within {FRAME_TIMEOUT:?}; frames meanwhile:\n{}every frame of this connection:\n{}",
+                        brief(&buffered),
                         brief(&self.log)
                     )
                 }
                 Err(e) => panic!(
-                    "the connection ended ({e:?}) while waiting for {what}; frames meanwhile: {:?}",
-                    self.buffered
+                    "the connection ended ({e:?}) while waiting for {what}; every frame of this connection:\n{}",
+                    brief(&self.log)
                 ),
             }
         }
@@ -624,6 +700,132 @@ impl WsClient {
     pub fn inner(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
         &mut self.ws
     }
+}
+
+// ---------------------------------------------------------------------------
+// A raw WebSocket client that only reads
+
+/// A WebSocket over a bare TCP stream that never writes after the upgrade
+/// (so it answers no ping), for reading exactly what the server sent,
+/// including a close frame a full client might miss while failing to send
+/// its pongs to a socket the server already closed.
+pub struct RawWs {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One server frame: opcode and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFrame {
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    pub const TEXT: u8 = 0x1;
+    pub const CLOSE: u8 = 0x8;
+    pub const PING: u8 = 0x9;
+
+    /// The code of a close frame.
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode == Self::CLOSE && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+impl TestApp {
+    /// Upgrades with the token in the query, by hand; asserts a 101.
+    pub async fn raw_ws(&self, token: &str) -> RawWs {
+        use tokio::io::AsyncWriteExt;
+        let host = self.address.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).await.expect("connect");
+        let req = format!(
+            "GET /ws?access_token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.expect("send the upgrade");
+        let mut raw = RawWs { stream, buf: Vec::new() };
+        let end = loop {
+            if let Some(i) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            assert!(raw.fill(FRAME_TIMEOUT).await, "the server closed during the upgrade");
+        };
+        let head = String::from_utf8_lossy(&raw.buf[..end]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101"), "the upgrade was refused: {head}");
+        raw.buf.drain(..end);
+        raw
+    }
+}
+
+impl RawWs {
+    /// Reads more bytes; false at the end of the stream.
+    async fn fill(&mut self, wait: Duration) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout(wait, self.stream.read(&mut chunk)).await {
+            Err(_) => panic!("nothing from the server within {wait:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => false,
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next whole frame; None when the stream ended first.
+    pub async fn next_frame(&mut self, wait: Duration) -> Option<RawFrame> {
+        loop {
+            if let Some((frame, used)) = parse_frame(&self.buf) {
+                self.buf.drain(..used);
+                return Some(frame);
+            }
+            if !self.fill(wait).await {
+                return None;
+            }
+        }
+    }
+
+    /// Every frame until a close frame or the end of the stream, and the
+    /// close code (None: no close frame came).
+    pub async fn read_until_close(&mut self, wait: Duration) -> (Vec<RawFrame>, Option<u16>) {
+        let deadline = Instant::now() + wait;
+        let mut frames = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_frame(left).await {
+                Some(f) if f.opcode == RawFrame::CLOSE => {
+                    let code = f.close_code();
+                    frames.push(f);
+                    return (frames, code);
+                }
+                Some(f) => frames.push(f),
+                None => return (frames, None),
+            }
+        }
+    }
+}
+
+/// An unmasked server frame at the start of `buf`, and its length.
+fn parse_frame(buf: &[u8]) -> Option<(RawFrame, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let opcode = buf[0] & 0x0f;
+    assert_eq!(buf[1] & 0x80, 0, "server frames are not masked");
+    let (len, mut at) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10),
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    if buf.len() < at + len {
+        return None;
+    }
+    let payload = buf[at..at + len].to_vec();
+    at += len;
+    Some((RawFrame { opcode, payload }, at))
 }
 
 // ---------------------------------------------------------------------------

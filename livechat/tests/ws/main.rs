@@ -12,6 +12,7 @@ mod delivery;
 mod errors;
 mod expiry;
 mod handshake;
+mod liveness;
 mod presence;
 mod queue;
 mod reconnect;

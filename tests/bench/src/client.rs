@@ -1,0 +1,240 @@
+//! The protocol as a load generator speaks it: REST for setup, and
+//! WebSocket connections whose reader records every delivery.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+pub struct Rest {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Rest {
+    pub fn new(base: &str) -> Self {
+        Rest { base: format!("{}/api/v1", base.trim_end_matches('/')), http: reqwest::Client::new() }
+    }
+
+    async fn call(
+        &self,
+        m: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self.http.request(m, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
+        let body = json!({"username": username, "password": password});
+        let (s, v) = self.call(reqwest::Method::POST, "/auth/login", None, Some(body)).await?;
+        anyhow::ensure!(s == 200, "login {username}: {s} {v}");
+        Ok(v["access_token"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Logs in as bench agent `i`, creating it the first time.
+    pub async fn agent(&self, admin: &str, i: usize) -> anyhow::Result<String> {
+        let username = format!("bench-agent-{i}");
+        let body = json!({"username": username, "password": "bench-password", "name": format!("Agent {i}"), "group": "agent"});
+        let (s, v) = self.call(reqwest::Method::POST, "/agents", Some(admin), Some(body)).await?;
+        anyhow::ensure!(s == 201 || s == 409, "create {username}: {s} {v}");
+        self.login(&username, "bench-password").await
+    }
+
+    /// (room id, visitor token)
+    pub async fn room(&self, i: usize) -> anyhow::Result<(String, String)> {
+        let body = json!({"name": format!("Visitor {i}")});
+        let (s, v) = self.call(reqwest::Method::POST, "/rooms", None, Some(body)).await?;
+        anyhow::ensure!(s == 201, "create room: {s} {v}");
+        Ok((
+            v["room"]["id"].as_str().unwrap_or_default().into(),
+            v["visitor_token"].as_str().unwrap_or_default().into(),
+        ))
+    }
+
+    /// Messages of a room sent by the bench (content starting "b|").
+    pub async fn stored_bench_messages(&self, token: &str, room: &str) -> anyhow::Result<u64> {
+        let mut after = 0;
+        let mut n = 0;
+        loop {
+            let path = format!("/rooms/{room}/messages?after_seq={after}&limit=500");
+            let (s, v) = self.call(reqwest::Method::GET, &path, Some(token), None).await?;
+            anyhow::ensure!(s == 200, "history: {s} {v}");
+            let page = v["messages"].as_array().cloned().unwrap_or_default();
+            n += page.iter().filter(|m| m["content"].as_str().is_some_and(|c| c.starts_with("b|"))).count()
+                as u64;
+            match page.last() {
+                Some(m) if v["has_more"] == true => after = m["seq"].as_u64().unwrap_or(after),
+                _ => return Ok(n),
+            }
+        }
+    }
+}
+
+/// Counters every connection adds to.
+#[derive(Default)]
+pub struct Totals {
+    pub acked: AtomicU64,
+    pub delivered: AtomicU64,
+    pub duplicated: AtomicU64,
+    pub errors: Mutex<HashMap<String, u64>>,
+    pub latency: Mutex<Option<Histogram<u64>>>,
+    pub accept_latency: Mutex<Option<Histogram<u64>>>,
+    /// Room id → when the bench created it (for accept latency).
+    pub created: Mutex<HashMap<String, Instant>>,
+}
+
+impl Totals {
+    pub fn new() -> Arc<Self> {
+        let t = Totals::default();
+        *t.latency.lock().unwrap() = Some(Histogram::new(3).unwrap());
+        *t.accept_latency.lock().unwrap() = Some(Histogram::new(3).unwrap());
+        Arc::new(t)
+    }
+}
+
+/// One live WebSocket.
+pub struct Conn {
+    pub out: mpsc::Sender<String>,
+    pub in_flight: Arc<AtomicUsize>,
+    pub welcome: tokio::sync::oneshot::Receiver<Value>,
+}
+
+/// The time base that message contents carry, so the receiver can tell the
+/// end-to-end latency (same process, same clock).
+pub fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Connects and starts the reader and writer tasks. `kind` is "visitor" or
+/// "agent": deliveries from the other kind count towards latency.
+pub async fn connect(
+    ws_base: &str,
+    token: &str,
+    kind: &'static str,
+    totals: Arc<Totals>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Conn> {
+    let url = format!("{}/ws?access_token={token}", ws_base.trim_end_matches('/'));
+    let (socket, _) = tokio_tungstenite::connect_async(&url).await?;
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut rx) = mpsc::channel::<String>(64);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (welcome_tx, welcome) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        while let Some(f) = rx.recv().await {
+            if sink.send(Message::Text(f.into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let inflight = in_flight.clone();
+    tokio::spawn(async move {
+        let mut welcome_tx = Some(welcome_tx);
+        let mut seen: HashSet<(String, u64)> = HashSet::new();
+        let mut stop = stop;
+        loop {
+            let frame = tokio::select! {
+                f = stream.next() => f,
+                _ = stop.changed() => break,
+            };
+            let Some(Ok(Message::Text(text))) = frame else {
+                match frame {
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                }
+            };
+            let v: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            match v["type"].as_str() {
+                Some("welcome") => {
+                    if let Some(tx) = welcome_tx.take() {
+                        let _ = tx.send(v);
+                    }
+                }
+                Some("message") => {
+                    let m = &v["message"];
+                    let key = (
+                        m["room_id"].as_str().unwrap_or_default().to_string(),
+                        m["seq"].as_u64().unwrap_or(0),
+                    );
+                    if !seen.insert(key) {
+                        totals.duplicated.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let content = m["content"].as_str().unwrap_or_default();
+                    if m["sender"]["kind"] != kind && content.starts_with("b|") {
+                        totals.delivered.fetch_add(1, Ordering::Relaxed);
+                        if let Some(sent_ns) = content.rsplit('|').next().and_then(|t| t.parse::<u64>().ok())
+                        {
+                            let now = epoch().elapsed().as_nanos() as u64;
+                            let us = now.saturating_sub(sent_ns) / 1000;
+                            if let Some(h) = totals.latency.lock().unwrap().as_mut() {
+                                let _ = h.record(us.max(1));
+                            }
+                        }
+                    }
+                }
+                Some("ack") if v.get("message").is_some() => {
+                    totals.acked.fetch_add(1, Ordering::Relaxed);
+                    inflight.fetch_sub(1, Ordering::Relaxed);
+                }
+                Some("error") => {
+                    let code = v["code"].as_str().unwrap_or("unknown").to_string();
+                    *totals.errors.lock().unwrap().entry(code).or_default() += 1;
+                    if v["req_id"].as_str().is_some_and(|r| r.starts_with('s')) {
+                        inflight.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                Some("room_queued") => {
+                    let id = v["room"]["id"].as_str().unwrap_or_default();
+                    if let Some(at) = totals.created.lock().unwrap().remove(id) {
+                        if let Some(h) = totals.accept_latency.lock().unwrap().as_mut() {
+                            let _ = h.record((at.elapsed().as_micros() as u64).max(1));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    Ok(Conn { out, in_flight, welcome })
+}
+
+/// A send frame whose content carries the send time.
+pub fn send_frame(room: &str, conn: usize, n: u64) -> String {
+    let t = epoch().elapsed().as_nanos() as u64;
+    json!({"type": "send", "req_id": format!("s{n}"), "room_id": room, "client_id": format!("c{conn}-{n}"),
+           "content": format!("b|{conn}|{n}|{t}")})
+    .to_string()
+}
+
+pub fn accept_frame(room: &str) -> String {
+    json!({"type": "accept", "req_id": "a", "room_id": room}).to_string()
+}
+
+/// Waits for the welcome frame.
+pub async fn welcomed(c: &mut Conn) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(30), &mut c.welcome).await??;
+    Ok(())
+}

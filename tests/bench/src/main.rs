@@ -1,0 +1,301 @@
+//! `livechat-bench`: drives a running livechat through its public protocol,
+//! as browsers and agents would, and reports what users would feel: lost and
+//! duplicated messages (must be 0), end-to-end latency, accept latency,
+//! throughput, and the server's memory and CPU per connection and message.
+//!
+//! ```text
+//! livechat-bench --url http://127.0.0.1:8080 --admin-password … --rooms 500 --agents 50 --rate 5000 --duration 30
+//! livechat-bench --url … --admin-password … --idle 1000 --pid $(pidof livechat)
+//! ```
+
+mod client;
+mod proc;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use client::{Rest, Totals};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use tokio::sync::watch;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Load generator for livechat: speaks PROTOCOL.md and measures what users feel")]
+struct Cli {
+    /// Base URL of the deployment (REST at /api/v1, WebSocket at /ws).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// WebSocket base URL, when the ws-gateway is elsewhere [default: from --url].
+    #[arg(long)]
+    ws_url: Option<String>,
+    /// Password of the `admin` agent (creates the bench agents).
+    #[arg(long, env = "LIVECHAT_ADMIN_PASSWORD")]
+    admin_password: String,
+    /// Agents (one WebSocket each).
+    #[arg(long, default_value_t = 10)]
+    agents: usize,
+    /// Conversations (one visitor WebSocket each, plus its agent).
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Messages per second in total, both sides together; 0: as fast as
+    /// possible (each connection keeps 4 sends in flight).
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Seconds of message traffic.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Instead of chatting: hold this many idle visitor connections and
+    /// report memory per connection of --pid.
+    #[arg(long)]
+    idle: Option<usize>,
+    /// The server process to measure (RSS and CPU from /proc).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Exit non-zero if any message was lost or duplicated.
+    #[arg(long)]
+    strict: bool,
+}
+
+fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed}").unwrap());
+    bar.set_message(what.to_string());
+    bar
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    client::epoch();
+    let ws_base = cli.ws_url.clone().unwrap_or_else(|| cli.url.replacen("http", "ws", 1));
+    let rest = Rest::new(&cli.url);
+    let admin = rest.login("admin", &cli.admin_password).await?;
+    let totals = Totals::new();
+    let (stop_tx, stop) = watch::channel(false);
+
+    if let Some(n) = cli.idle {
+        return idle(&cli, &rest, &ws_base, n, totals, stop).await;
+    }
+
+    // Agents, one connection each.
+    let setup = Instant::now();
+    let bar = progress(cli.agents as u64, "agents");
+    let mut agents = Vec::new();
+    for i in 0..cli.agents {
+        let token = rest.agent(&admin, i).await?;
+        let mut c = client::connect(&ws_base, &token, "agent", totals.clone(), stop.clone()).await?;
+        client::welcomed(&mut c).await?;
+        agents.push(c);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // Rooms: the visitor asks, an agent accepts over WebSocket.
+    let bar = progress(cli.rooms as u64, "rooms");
+    let mut convs = Vec::new();
+    for i in 0..cli.rooms {
+        let (room, token) = rest.room(i).await?;
+        totals.created.lock().unwrap().insert(room.clone(), Instant::now());
+        let mut v = client::connect(&ws_base, &token, "visitor", totals.clone(), stop.clone()).await?;
+        client::welcomed(&mut v).await?;
+        let agent = i % cli.agents.max(1);
+        agents[agent].out.send(client::accept_frame(&room)).await?;
+        convs.push((room, v, agent));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let connections = cli.agents + cli.rooms;
+    let setup_secs = setup.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Traffic: each conversation alternates visitor and agent sends.
+    let rss_before = cli.pid.and_then(proc::rss_bytes);
+    let cpu_before = cli.pid.and_then(proc::cpu_micros);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(cli.duration);
+    let per_conv_interval =
+        (cli.rate > 0).then(|| Duration::from_secs_f64(cli.rooms as f64 / cli.rate as f64));
+    let bar = progress(cli.duration, "seconds");
+    let ticker = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                bar.inc(1);
+            }
+        })
+    };
+    let agent_out: Vec<_> = agents.iter().map(|a| (a.out.clone(), a.in_flight.clone())).collect();
+    let mut senders = Vec::new();
+    for (ci, (room, v, agent)) in convs.iter().enumerate() {
+        let (room, vout, vin) = (room.clone(), v.out.clone(), v.in_flight.clone());
+        let (aout, ain) = agent_out[*agent].clone();
+        senders.push(tokio::spawn(async move {
+            let mut n: u64 = 0;
+            let mut tick = per_conv_interval.map(|d| {
+                let mut t = tokio::time::interval_at(
+                    tokio::time::Instant::now() + d.mul_f64((ci % 97) as f64 / 97.0),
+                    d,
+                );
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            while Instant::now() < deadline {
+                let (out, inflight, who) =
+                    if n % 2 == 0 { (&vout, &vin, ci * 2) } else { (&aout, &ain, ci * 2 + 1) };
+                match tick.as_mut() {
+                    Some(t) => {
+                        t.tick().await;
+                    }
+                    None => {
+                        while inflight.load(Ordering::Relaxed) >= 4 && Instant::now() < deadline {
+                            tokio::time::sleep(Duration::from_micros(200)).await;
+                        }
+                    }
+                }
+                inflight.fetch_add(1, Ordering::Relaxed);
+                if out.send(client::send_frame(&room, who, n)).await.is_err() {
+                    break;
+                }
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut attempted = 0;
+    for s in senders {
+        attempted += s.await.unwrap_or(0);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    ticker.abort();
+    bar.finish_and_clear();
+    // Let the last deliveries land.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(10) {
+        let acked = totals.acked.load(Ordering::Relaxed);
+        let delivered = totals.delivered.load(Ordering::Relaxed);
+        if acked == attempted && delivered >= acked {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cpu_after = cli.pid.and_then(proc::cpu_micros);
+    let rss_after = cli.pid.and_then(proc::rss_bytes);
+
+    // What is stored, from history (admin has rooms.view_all).
+    let mut stored = 0;
+    for (room, _, _) in &convs {
+        stored += rest.stored_bench_messages(&admin, room).await?;
+    }
+    let _ = stop_tx.send(true);
+
+    let acked = totals.acked.load(Ordering::Relaxed);
+    let delivered = totals.delivered.load(Ordering::Relaxed);
+    let duplicated = totals.duplicated.load(Ordering::Relaxed);
+    let lost = acked.saturating_sub(delivered) + acked.saturating_sub(stored);
+    let lat = totals.latency.lock().unwrap().take().unwrap();
+    let acc = totals.accept_latency.lock().unwrap().take().unwrap();
+    let errors = totals.errors.lock().unwrap().clone();
+    let cpu_us_per_msg = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if delivered > 0 => Some((a - b) as f64 / delivered as f64),
+        _ => None,
+    };
+    let report = json!({
+        "connections": connections,
+        "setup_seconds": setup_secs,
+        "connections_per_second": connections as f64 / setup_secs,
+        "accept_latency_ms": {"p50": pct(&acc, 0.5), "p99": pct(&acc, 0.99), "samples": acc.len()},
+        "messages": {"attempted": attempted, "acked": acked, "stored": stored, "delivered": delivered,
+                     "lost": lost, "duplicated": duplicated},
+        "seconds": elapsed,
+        "delivered_per_second": delivered as f64 / elapsed,
+        "latency_ms": {"p50": pct(&lat, 0.5), "p95": pct(&lat, 0.95), "p99": pct(&lat, 0.99), "max": lat.max() as f64 / 1000.0},
+        "errors": errors,
+        "server": {"pid": cli.pid, "rss_before_bytes": rss_before, "rss_after_bytes": rss_after, "cpu_us_per_delivered_message": cpu_us_per_msg},
+    });
+    if cli.json {
+        println!("{report:#}");
+    } else {
+        println!("livechat-bench: {} rooms, {} agents, {} connections", cli.rooms, cli.agents, connections);
+        println!(
+            "  setup              {:.1} s ({:.0} connections/s)",
+            setup_secs,
+            connections as f64 / setup_secs
+        );
+        println!("  accept latency     p50 {:.1} ms  p99 {:.1} ms", pct(&acc, 0.5), pct(&acc, 0.99));
+        println!(
+            "  messages           sent {attempted}  acked {acked}  stored {stored}  delivered {delivered}"
+        );
+        println!("  lost / duplicated  {lost} / {duplicated}");
+        println!(
+            "  throughput         {:.0} messages/s delivered over {:.1} s",
+            delivered as f64 / elapsed,
+            elapsed
+        );
+        println!(
+            "  latency            p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            pct(&lat, 0.5),
+            pct(&lat, 0.95),
+            pct(&lat, 0.99),
+            lat.max() as f64 / 1000.0
+        );
+        if !errors.is_empty() {
+            println!("  errors             {errors:?}");
+        }
+        if let Some(us) = cpu_us_per_msg {
+            println!("  server CPU         {us:.1} µs per delivered message");
+        }
+    }
+    if cli.strict && (lost > 0 || duplicated > 0) {
+        anyhow::bail!("{lost} lost and {duplicated} duplicated messages");
+    }
+    Ok(())
+}
+
+/// Holds `n` idle visitor connections and reports memory per connection.
+async fn idle(
+    cli: &Cli,
+    rest: &Rest,
+    ws_base: &str,
+    n: usize,
+    totals: Arc<Totals>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let pid = cli.pid.ok_or_else(|| anyhow::anyhow!("--idle needs --pid of the server process"))?;
+    let before = proc::rss_bytes(pid).ok_or_else(|| anyhow::anyhow!("cannot read /proc/{pid}/status"))?;
+    let bar = progress(n as u64, "connections");
+    let mut conns = Vec::with_capacity(n);
+    let started = Instant::now();
+    for i in 0..n {
+        let (_, token) = rest.room(i).await?;
+        let mut c = client::connect(ws_base, &token, "visitor", totals.clone(), stop.clone()).await?;
+        client::welcomed(&mut c).await?;
+        conns.push(c);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let setup = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = proc::rss_bytes(pid).unwrap_or(before);
+    let per = (after.saturating_sub(before)) as f64 / n as f64;
+    let report = json!({"idle_connections": n, "setup_seconds": setup, "rss_before_bytes": before,
+                        "rss_after_bytes": after, "rss_per_connection_bytes": per});
+    if cli.json {
+        println!("{report:#}");
+    } else {
+        println!("livechat-bench: {n} idle connections in {setup:.1} s");
+        println!("  server RSS  {:.1} MiB → {:.1} MiB", before as f64 / 1048576.0, after as f64 / 1048576.0);
+        println!("  per idle connection  {:.1} KiB (rooms stored, visitor connected)", per / 1024.0);
+    }
+    drop(conns);
+    Ok(())
+}
