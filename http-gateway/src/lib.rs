@@ -13,6 +13,7 @@ pub mod core;
 pub mod extract;
 pub mod login_guard;
 pub mod middleware;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub limits: Arc<middleware::Limits>,
     pub request_timeout: Duration,
     pub metrics: PrometheusHandle,
+    /// The finished OpenAPI document, set once the router is built.
+    pub openapi: Arc<OnceLock<serde_json::Value>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -62,6 +65,7 @@ impl AppState {
             limits,
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
             metrics: metrics_handle(),
+            openapi: Arc::default(),
         }
     }
 }
@@ -104,7 +108,10 @@ impl Modify for BearerAuth {
 
 /// The /api/v1 routes with their OpenAPI description.
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
-    let public = OpenApiRouter::new().routes(routes!(auth::login)).routes(routes!(rooms::create));
+    let public = OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(rooms::create))
+        .routes(routes!(ops::openapi_json));
     let protected = OpenApiRouter::new()
         .routes(routes!(auth::refresh))
         .routes(routes!(rooms::list))
@@ -126,16 +133,6 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     public.merge(protected)
 }
 
-/// The full OpenAPI document, as served at /api/v1/openapi.json.
-pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api(state))
-        .routes(routes!(ops::healthz))
-        .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
-        .into_openapi()
-}
-
 /// The REST API under /api/v1 plus /healthz, /readyz and /metrics, with
 /// the whole middleware stack. Unknown paths are problem+json 404s.
 pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
@@ -145,13 +142,11 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .split_for_parts();
-    let doc = Arc::new(doc);
+    let mut doc = doc;
+    openapi::document_errors(&mut doc);
+    let _ = state.openapi.set(serde_json::to_value(&doc).expect("the OpenAPI document serializes"));
     let x_request_id = HeaderName::from_static("x-request-id");
     router
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || async move { axum::Json(doc.as_ref().clone()) }),
-        )
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError {

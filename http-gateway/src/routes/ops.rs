@@ -11,6 +11,12 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use crate::AppState;
 use crate::problem::ApiError;
 
+/// This document: the OpenAPI 3.1 description of the REST API.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi_json(State(s): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(s.openapi.get().cloned().unwrap_or_default())
+}
+
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
 pub async fn healthz() -> &'static str {

@@ -19,6 +19,7 @@ const CONTENT_CHARS: usize = 60_000;
 /// Then cheap frames (typing indicators, nothing stored) that overflow the
 /// stalled connection's queue, then some more messages.
 const TYPING_FRAMES: usize = 400;
+const TYPING_TABS: usize = 4;
 const MORE_MESSAGES: u64 = 20;
 
 /// Reads up to `n` message events of `room_id` on its own task, dropping
@@ -55,6 +56,22 @@ async fn send_messages(app: &TestApp, room: &TestRoom, from: u64, to: u64, body:
     sent.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
 }
 
+/// Sends `n` typing frames, 50 at a time, and reads their acks.
+async fn type_a_lot(tab: &mut WsClient, room_id: &str, n: usize) {
+    for batch in 0..n.div_ceil(50) {
+        let count = 50.min(n - batch * 50);
+        for i in 0..count {
+            tab.send_json(json!({"type": "typing", "req_id": format!("t{batch}-{i}"), "room_id": room_id, "typing": i % 2 == 0}))
+                .await;
+        }
+        for i in 0..count {
+            let req = format!("t{batch}-{i}");
+            let ack = tab.wait_for("a typing ack", |f| f["req_id"] == req.as_str()).await;
+            assert_eq!(ack["type"], "ack", "{ack}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_connection_is_dropped_while_the_others_keep_receiving_every_message() {
     let app = spawn_app().await;
@@ -84,26 +101,18 @@ async fn a_stalled_connection_is_dropped_while_the_others_keep_receiving_every_m
     assert_eq!(seqs(&visitor.expect_type("history").await), vec![1, 2]);
     let agent_reader = read_messages(reading, room.id.clone(), total);
     let visitor_reader = read_messages(visitor, room.id.clone(), total);
-    // A second tab of the visitor's, to type from.
-    let (mut typing_tab, _) = app.ws_welcomed(&room.visitor_token).await;
+    // More tabs of the visitor's, to type from.
+    let mut typing_tabs = Vec::new();
+    for _ in 0..TYPING_TABS {
+        typing_tabs.push(app.ws_welcomed(&room.visitor_token).await.0);
+    }
 
     let started = Instant::now();
     let body = "x".repeat(CONTENT_CHARS - 10);
     let mut sent = send_messages(&app, &room, 0, BIG_MESSAGES, &body).await;
     let big_took = started.elapsed();
-    for batch in 0..TYPING_FRAMES / 50 {
-        for i in 0..50 {
-            let typing = (batch * 50 + i) % 2 == 0;
-            typing_tab
-                .send_json(json!({"type": "typing", "req_id": format!("t{batch}-{i}"), "room_id": room.id, "typing": typing}))
-                .await;
-        }
-        for i in 0..50 {
-            let req = format!("t{batch}-{i}");
-            let ack = typing_tab.wait_for("a typing ack", |f| f["req_id"] == req.as_str()).await;
-            assert_eq!(ack["type"], "ack", "{ack}");
-        }
-    }
+    let tabs = typing_tabs.iter_mut().map(|tab| type_a_lot(tab, &room.id, TYPING_FRAMES / TYPING_TABS));
+    futures::future::join_all(tabs).await;
     let typing_took = started.elapsed() - big_took;
     sent.extend(send_messages(&app, &room, BIG_MESSAGES, BIG_MESSAGES + MORE_MESSAGES, "and more").await);
     sent.sort();
