@@ -111,7 +111,11 @@ pub async fn run(
     };
     if end.0 != 0 {
         let frame = CloseFrame { code: end.0, reason: Utf8Bytes::from_static(end.1) };
-        let _ = s.out.try_send(Message::Close(Some(frame)));
+        if s.out.try_send(Message::Close(Some(frame))).is_err() {
+            // The queue is full (a stalled client): drop the connection now
+            // rather than wait for writes that will not complete.
+            writer.abort();
+        }
     }
     drop(s);
     let _ = writer.await;
@@ -155,7 +159,7 @@ impl Session {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::counter!("livechat_ws_slow_disconnects_total").increment(1);
-                Err(Closing(0, "too slow"))
+                Err(Closing(close::TRY_LATER, "too slow; reconnect and catch up with history"))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Closing(0, "gone")),
         }

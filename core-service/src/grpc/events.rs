@@ -50,6 +50,15 @@ async fn forward(
     tokio::pin!(expiry);
     let end = loop {
         tokio::select! {
+            // An end reason wins over the event channel closing with it, so
+            // that a revocation ends as `unauthenticated`, not as a plain end.
+            biased;
+            why = &mut sub.ended => break match why {
+                Ok(Ended::TooSlow) => Status::resource_exhausted("subscriber fell too far behind; reconnect and fill the gap from history"),
+                Ok(Ended::Revoked) => Status::unauthenticated("token revoked"),
+                Ok(Ended::Resync) => Status::unavailable("events may have been missed; resubscribe and catch up from history"),
+                Err(_) => Status::unavailable("subscription ended"),
+            },
             ev = sub.events.recv() => match ev {
                 Some(ev) => {
                     if let Some(ev) = convert::event(&ev) {
@@ -59,12 +68,6 @@ async fn forward(
                     }
                 }
                 None => return,
-            },
-            why = &mut sub.ended => break match why {
-                Ok(Ended::TooSlow) => Status::resource_exhausted("subscriber fell too far behind; reconnect and fill the gap from history"),
-                Ok(Ended::Revoked) => Status::unauthenticated("token revoked"),
-                Ok(Ended::Resync) => Status::unavailable("events may have been missed; resubscribe and catch up from history"),
-                Err(_) => Status::unavailable("subscription ended"),
             },
             _ = &mut expiry => break Status::unauthenticated("token expired"),
             _ = stop.cancelled() => break Status::unavailable("server shutting down"),
