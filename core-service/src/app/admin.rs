@@ -102,6 +102,7 @@ impl Core {
         };
         let updated =
             self.store.update_agent(id, changes).await?.ok_or_else(|| CoreError::not_found("agent"))?;
+        self.principals.forget(&updated.id);
         if revoke {
             self.revoke(&updated.id).await;
         }
@@ -120,6 +121,7 @@ impl Core {
         if !self.store.delete_agent(id).await? {
             return Err(CoreError::not_found("agent"));
         }
+        self.principals.forget(id);
         self.revoke(id).await;
         self.give_back_all(&Person { id: agent.id, name: agent.name }).await
     }
@@ -185,6 +187,8 @@ impl Core {
         if !self.store.update_group(&name, perms).await? {
             return Err(CoreError::not_found("group"));
         }
+        // Permissions of every agent in the group changed.
+        self.principals.forget_all();
         Ok(perms)
     }
 }

@@ -85,7 +85,14 @@ impl Core {
             )),
             Role::Agent => {
                 let revoked = || CoreError::Unauthorized("token revoked".into());
-                let agent = self.store.agent(&claims.sub).await?.ok_or_else(revoked)?;
+                let agent = match self.principals.get(&claims.sub) {
+                    Some(a) => a,
+                    None => {
+                        let a = self.store.agent(&claims.sub).await?.ok_or_else(revoked)?;
+                        self.principals.put(a.clone());
+                        a
+                    }
+                };
                 if agent.disabled || Some(agent.token_version) != claims.ver {
                     return Err(revoked());
                 }

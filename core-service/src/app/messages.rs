@@ -29,11 +29,10 @@ impl Core {
             Principal::Agent(a, _) => (SenderKind::Agent, SendGuard::EngagedAgent(a.id.clone())),
         };
         let sender = Sender { kind, id: person.id, name: person.name };
-        if let Some(cid) = &client_id {
-            if let Some(stored) = self.store.by_client_id(room_id, &sender, cid).await? {
-                return Ok((stored, false));
-            }
-        }
+        // No look-up first: a repeated client_id is caught by the unique
+        // index inside the append, which then returns the stored message.
+        let client_id_for_retry = client_id.clone();
+        let retry_sender = sender.clone();
         let msg = NewMessage {
             id: new_id(),
             sender,
@@ -54,7 +53,15 @@ impl Core {
                 Ok((message, true))
             }
             Appended::Duplicate(message) => Ok((message, false)),
-            Appended::Refused => Err(self.why_refused(p, room_id).await),
+            Appended::Refused => {
+                // A retry after the room ended still gets its stored message.
+                if let Some(cid) = &client_id_for_retry {
+                    if let Some(stored) = self.store.by_client_id(room_id, &retry_sender, cid).await? {
+                        return Ok((stored, false));
+                    }
+                }
+                Err(self.why_refused(p, room_id).await)
+            }
         }
     }
 

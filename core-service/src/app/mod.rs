@@ -10,6 +10,7 @@ mod events;
 pub mod hub;
 mod messages;
 pub mod ports;
+mod principal_cache;
 pub mod relay;
 mod room_order;
 mod rooms;
@@ -54,6 +55,7 @@ pub struct Core {
     replica_id: String,
     relay_wakeup: tokio::sync::Notify,
     room_order: room_order::RoomOrder,
+    principals: principal_cache::PrincipalCache,
 }
 
 impl std::fmt::Debug for Core {
@@ -81,6 +83,7 @@ impl Core {
             replica_id,
             relay_wakeup: tokio::sync::Notify::new(),
             room_order: room_order::RoomOrder::default(),
+            principals: principal_cache::PrincipalCache::default(),
         })
     }
 
