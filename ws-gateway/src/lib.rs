@@ -36,6 +36,9 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 pub const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
+/// How long a stopping gateway waits for requests and sockets in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Where `ws-gateway` listens unless told otherwise.
 pub const WS_GATEWAY_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 8080);
 
@@ -128,12 +131,21 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    let stopping = shutdown.clone();
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.cancelled().await;
             // Let sessions send their 1001 before connections are dropped.
             tokio::time::sleep(Duration::from_millis(200)).await;
         })
-        .await?;
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served?,
+        _ = async {
+            stopping.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("HTTP connections still open after the shutdown grace; closing them"),
+    }
     Ok(())
 }

@@ -62,8 +62,10 @@ async fn forward(
             ev = sub.events.recv() => match ev {
                 Some(ev) => {
                     if let Some(ev) = convert::event(&ev) {
-                        if tx.send(Ok(ev)).await.is_err() {
-                            return;
+                        // A client that stopped reading must not hold up shutdown.
+                        tokio::select! {
+                            sent = tx.send(Ok(ev)) => if sent.is_err() { return },
+                            _ = stop.cancelled() => break Status::unavailable("server shutting down"),
                         }
                     }
                 }

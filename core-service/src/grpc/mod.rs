@@ -25,6 +25,9 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::app::Core;
+
+/// How long a stopping server waits for calls and streams in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub use auth_layer::AuthLayer;
 
 /// The gRPC services over one core, ready to be served or mounted.
@@ -50,7 +53,7 @@ pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationTok
         .build_v1()?;
     tokio::spawn(watch_readiness(core.clone(), health, stop.clone()));
 
-    Server::builder()
+    let server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         // One Subscribe stream per WebSocket, multiplexed over a gateway's
         // connection: the default of 200 streams would cap a gateway at 200 users.
@@ -63,9 +66,16 @@ pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationTok
         // wait ~40 ms on a delayed ACK.
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
-            stop.cancelled_owned(),
-        )
-        .await?;
+            stop.clone().cancelled_owned(),
+        );
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => served?,
+        _ = async {
+            stop.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("gRPC connections still open after the shutdown grace; closing them"),
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use client::{Rest, Totals};
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tokio::sync::watch;
@@ -194,7 +195,19 @@ async fn main() -> anyhow::Result<()> {
     // What is stored, from history (admin has rooms.view_all).
     let mut stored = 0;
     for (room, _, _) in &convs {
-        stored += rest.stored_bench_messages(&admin, room).await?;
+        // An overloaded server may still be draining its queues: retry.
+        let mut tries = 0;
+        stored += loop {
+            match rest.stored_bench_messages(&admin, room).await {
+                Ok(n) => break n,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("history not ready ({e}); retrying");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
     }
     let _ = stop_tx.send(true);
 
@@ -273,15 +286,24 @@ async fn idle(
     let pid = cli.pid.ok_or_else(|| anyhow::anyhow!("--idle needs --pid of the server process"))?;
     let before = proc::rss_bytes(pid).ok_or_else(|| anyhow::anyhow!("cannot read /proc/{pid}/status"))?;
     let bar = progress(n as u64, "connections");
-    let mut conns = Vec::with_capacity(n);
     let started = Instant::now();
-    for i in 0..n {
-        let (_, token) = rest.room(i).await?;
-        let mut c = client::connect(ws_base, &token, "visitor", totals.clone(), stop.clone()).await?;
-        client::welcomed(&mut c).await?;
-        conns.push(c);
-        bar.inc(1);
-    }
+    // 32 at a time: creating a room and connecting are independent.
+    let conns: Vec<client::Conn> = futures::stream::iter(0..n)
+        .map(|i| {
+            let (totals, stop, bar) = (totals.clone(), stop.clone(), bar.clone());
+            async move {
+                let (_, token) = rest.room(i).await?;
+                let mut c = client::connect(ws_base, &token, "visitor", totals, stop).await?;
+                client::welcomed(&mut c).await?;
+                bar.inc(1);
+                anyhow::Ok(c)
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
     bar.finish_and_clear();
     let setup = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
