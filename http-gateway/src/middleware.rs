@@ -88,12 +88,12 @@ impl Limits {
 
 /// Requests per bearer token.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(Token(t)) = req.extensions().get::<Token>() {
-        if let Err(not_until) = state.limits.per_token.check_key(t) {
-            let wait = not_until
-                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return ApiError::rate_limited(wait.as_secs().max(1) as u32).into_response();
-        }
+    if let Some(Token(t)) = req.extensions().get::<Token>()
+        && let Err(not_until) = state.limits.per_token.check_key(t)
+    {
+        let wait =
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        return ApiError::rate_limited(wait.as_secs().max(1) as u32).into_response();
     }
     next.run(req).await
 }

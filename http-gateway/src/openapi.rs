@@ -29,12 +29,11 @@ fn complete(op: &mut Operation, api: bool) {
     let responses = &mut op.responses.responses;
     // Error bodies are problem+json, not plain JSON.
     for (status, r) in responses.iter_mut() {
-        if status.starts_with('4') || status.starts_with('5') {
-            if let RefOr::T(r) = r {
-                if let Some(c) = r.content.shift_remove("application/json") {
-                    r.content.insert(PROBLEM.into(), c);
-                }
-            }
+        if (status.starts_with('4') || status.starts_with('5'))
+            && let RefOr::T(r) = r
+            && let Some(c) = r.content.shift_remove("application/json")
+        {
+            r.content.insert(PROBLEM.into(), c);
         }
     }
     if !api {

@@ -10,10 +10,10 @@ use crate::v1::ErrorDetail;
 
 /// The PROTOCOL.md error a status stands for.
 pub fn error_detail(status: &Status) -> ErrorDetail {
-    if let Ok(d) = ErrorDetail::decode(status.details()) {
-        if !d.code.is_empty() {
-            return d;
-        }
+    if let Ok(d) = ErrorDetail::decode(status.details())
+        && !d.code.is_empty()
+    {
+        return d;
     }
     let (code, message) = match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {

@@ -328,10 +328,10 @@ impl Session {
             Ok(None) => return Err(Closing(close::RESTART, "event stream ended; reconnect")),
             Err(status) => return Err(closing_for(&status)),
         };
-        if let pb::event::Kind::Message(m) = &kind {
-            if let Some(m) = &m.message {
-                return self.deliver_message(m.clone()).await;
-            }
+        if let pb::event::Kind::Message(m) = &kind
+            && let Some(m) = &m.message
+        {
+            return self.deliver_message(m.clone()).await;
         }
         match frames::event(kind) {
             Some(f) => self.send(&f),

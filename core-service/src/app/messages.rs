@@ -48,17 +48,17 @@ impl Core {
         });
         let _turn = self.room_order.lock(room_id).await;
         match self.store.append(room_id, guard, msg, make).await? {
-            Appended::Stored(message, _, events) => {
+            Appended::Stored(message, events) => {
                 self.deliver(events).await;
                 Ok((message, true))
             }
             Appended::Duplicate(message) => Ok((message, false)),
             Appended::Refused => {
                 // A retry after the room ended still gets its stored message.
-                if let Some(cid) = &client_id_for_retry {
-                    if let Some(stored) = self.store.by_client_id(room_id, &retry_sender, cid).await? {
-                        return Ok((stored, false));
-                    }
+                if let Some(cid) = &client_id_for_retry
+                    && let Some(stored) = self.store.by_client_id(room_id, &retry_sender, cid).await?
+                {
+                    return Ok((stored, false));
                 }
                 Err(self.why_refused(p, room_id).await)
             }

@@ -54,8 +54,8 @@ pub enum SendGuard {
 /// Result of appending a message.
 #[derive(Debug, Clone)]
 pub enum Appended {
-    /// Stored with the next seq; the room as it is now, and its events.
-    Stored(Message, Room, Vec<Event>),
+    /// Stored with the next seq, and its events.
+    Stored(Message, Vec<Event>),
     /// The same sender already stored this client_id.
     Duplicate(Message),
     /// The guard did not hold (room gone, ended, or not the sender's).

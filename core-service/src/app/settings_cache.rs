@@ -22,10 +22,10 @@ impl SettingsCache {
     }
 
     pub async fn get(&self) -> CoreResult<Settings> {
-        if let Some((s, at)) = &*self.cached.read().expect("settings lock poisoned") {
-            if at.elapsed() < MAX_AGE {
-                return Ok(s.clone());
-            }
+        if let Some((s, at)) = &*self.cached.read().expect("settings lock poisoned")
+            && at.elapsed() < MAX_AGE
+        {
+            return Ok(s.clone());
         }
         let fresh = self.store.load_settings().await?;
         self.put(fresh.clone());

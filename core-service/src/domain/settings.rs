@@ -66,25 +66,25 @@ impl Settings {
     pub fn apply(&self, u: &SettingsUpdate) -> Result<Settings, DomainError> {
         let mut next = self.clone();
         let mut c = Checks::default();
-        if let Some(v) = u.history_load_count {
-            if let Some(v) = c.check(in_range("history_load_count", v, 1, 500)) {
-                next.history_load_count = v;
-            }
+        if let Some(v) = u.history_load_count
+            && let Some(v) = c.check(in_range("history_load_count", v, 1, 500))
+        {
+            next.history_load_count = v;
         }
-        if let Some(v) = u.room_idle_timeout_secs {
-            if let Some(v) = c.check(in_range("room_idle_timeout_secs", v, 5, 604_800)) {
-                next.room_idle_timeout_secs = v;
-            }
+        if let Some(v) = u.room_idle_timeout_secs
+            && let Some(v) = c.check(in_range("room_idle_timeout_secs", v, 5, 604_800))
+        {
+            next.room_idle_timeout_secs = v;
         }
-        if let Some(v) = u.agent_grace_secs {
-            if let Some(v) = c.check(in_range("agent_grace_secs", v, 0, 3600)) {
-                next.agent_grace_secs = v;
-            }
+        if let Some(v) = u.agent_grace_secs
+            && let Some(v) = c.check(in_range("agent_grace_secs", v, 0, 3600))
+        {
+            next.agent_grace_secs = v;
         }
-        if let Some(v) = u.max_message_chars {
-            if let Some(v) = c.check(in_range("max_message_chars", v, 1, 100_000)) {
-                next.max_message_chars = v;
-            }
+        if let Some(v) = u.max_message_chars
+            && let Some(v) = c.check(in_range("max_message_chars", v, 1, 100_000))
+        {
+            next.max_message_chars = v;
         }
         let texts = [
             ("agent_join_message", &u.agent_join_message, &mut next.agent_join_message),
@@ -92,10 +92,10 @@ impl Settings {
             ("close_message", &u.close_message, &mut next.close_message),
         ];
         for (field, given, slot) in texts {
-            if let Some(v) = given {
-                if let Some(v) = c.check(text(field, v, MAX_SETTING_TEXT_CHARS)) {
-                    *slot = v;
-                }
+            if let Some(v) = given
+                && let Some(v) = c.check(text(field, v, MAX_SETTING_TEXT_CHARS))
+            {
+                *slot = v;
             }
         }
         c.finish()?;

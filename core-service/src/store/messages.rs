@@ -87,7 +87,7 @@ impl MessageStore for SqlStore {
                 let events = events(&room, std::slice::from_ref(&message));
                 self.record_events(&txn, &events, now).await?;
                 txn.commit().await?;
-                Ok(Appended::Stored(message, room, events))
+                Ok(Appended::Stored(message, events))
             }
             Ok(None) => {
                 txn.rollback().await?;

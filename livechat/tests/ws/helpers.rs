@@ -98,10 +98,12 @@ pub async fn spawn_app_with_session(session: Option<SessionConfig>) -> TestApp {
     core.admin_password = Some(Secret::new(ADMIN_PASSWORD));
     // Expiry and grace are noticed within this of their deadline.
     core.timer_interval_ms = 100;
-    let mut http = HttpConfig::default();
-    http.login_rate_per_min = 100_000;
-    http.login_failures_per_user = 100_000;
-    http.api_rate_per_sec = 100_000;
+    let http = HttpConfig {
+        login_rate_per_min: 100_000,
+        login_failures_per_user: 100_000,
+        api_rate_per_sec: 100_000,
+        ..HttpConfig::default()
+    };
 
     let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind gRPC listener");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP listener");
@@ -592,12 +594,11 @@ impl WsClient {
             }
         };
         self.send_json(frame.clone()).await;
-        let answer = self
-            .wait_for(&format!("an answer to {frame}"), |f| {
-                matches!(frame_type(f), "ack" | "error" | "pong") && f["req_id"] == req_id.as_str()
-            })
-            .await;
-        answer
+
+        self.wait_for(&format!("an answer to {frame}"), |f| {
+            matches!(frame_type(f), "ack" | "error" | "pong") && f["req_id"] == req_id.as_str()
+        })
+        .await
     }
 
     /// `request`, asserting an `ack`.

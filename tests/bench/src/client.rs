@@ -208,10 +208,10 @@ pub async fn connect(
                 }
                 Some("room_queued") => {
                     let id = v["room"]["id"].as_str().unwrap_or_default();
-                    if let Some(at) = totals.created.lock().unwrap().remove(id) {
-                        if let Some(h) = totals.accept_latency.lock().unwrap().as_mut() {
-                            let _ = h.record((at.elapsed().as_micros() as u64).max(1));
-                        }
+                    if let Some(at) = totals.created.lock().unwrap().remove(id)
+                        && let Some(h) = totals.accept_latency.lock().unwrap().as_mut()
+                    {
+                        let _ = h.record((at.elapsed().as_micros() as u64).max(1));
                     }
                 }
                 _ => {}

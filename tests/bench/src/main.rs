@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
             });
             while Instant::now() < deadline {
                 let (out, inflight, who) =
-                    if n % 2 == 0 { (&vout, &vin, ci * 2) } else { (&aout, &ain, ci * 2 + 1) };
+                    if n.is_multiple_of(2) { (&vout, &vin, ci * 2) } else { (&aout, &ain, ci * 2 + 1) };
                 match tick.as_mut() {
                     Some(t) => {
                         t.tick().await;
