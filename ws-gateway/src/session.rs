@@ -94,6 +94,7 @@ pub async fn run(
             tokio::pin!(idle);
             loop {
                 let step = tokio::select! {
+                    biased;
                     _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
                     _ = &mut idle => Err(Closing(close::IDLE, "idle")),
                     _ = ping.tick() => s.push(Message::Ping(Default::default())),
@@ -108,6 +109,13 @@ pub async fn run(
                 }
             }
         }
+    };
+    // While the server stops, the core's streams end too; whichever is seen
+    // first, the client is told the truth: the server is going away.
+    let end = if shutdown.is_cancelled() && end.0 != 0 {
+        Closing(close::GOING_AWAY, "server shutting down")
+    } else {
+        end
     };
     if end.0 != 0 {
         let frame = CloseFrame { code: end.0, reason: Utf8Bytes::from_static(end.1) };
