@@ -239,8 +239,8 @@ mod tests {
 
     #[test]
     fn times_have_exactly_three_fractional_digits_and_a_z() {
-        assert_eq!(time(1_795_000_000_123), "2026-11-18T09:46:40.123Z");
-        assert_eq!(time(1_795_000_000_000), "2026-11-18T09:46:40.000Z");
+        assert_eq!(time(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+        assert_eq!(time(1_795_000_000_000), "2026-11-18T11:06:40.000Z");
     }
 
     #[test]
