@@ -113,7 +113,9 @@ impl Live {
                 Ok((s, _)) => {
                     self.socket = Some(s);
                     self.deliveries.clear();
-                    let after = self.seen.keys().next_back().copied().unwrap_or(0);
+                    // Resume after the last seq held without a hole before it: an
+                    // acked send of our own may be newer than what we missed.
+                    let after = self.contiguous();
                     let ack = self.request(json!({"type": "history", "room_id": self.room, "after_seq": after, "limit": 500})).await;
                     self.record_all(&ack["messages"]);
                     return;
@@ -123,6 +125,15 @@ impl Live {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("cannot connect to {}: {last_err:?}", self.url);
+    }
+
+    /// The highest n such that every seq 1..=n is held.
+    pub fn contiguous(&self) -> u64 {
+        let mut n = 0;
+        while self.seen.contains_key(&(n + 1)) {
+            n += 1;
+        }
+        n
     }
 
     fn record_all(&mut self, messages: &Value) {
