@@ -17,7 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("livechat_descriptor.bin"), prost::Message::encode_to_vec(&fds))?;
 
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        // Small stream buffers: see src/codec.rs.
+        .codec_path("crate::codec::CompactCodec")
+        .compile_fds(fds)?;
     println!("cargo:rerun-if-changed=livechat");
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! The all-in-one livechat: the core's gRPC server, the REST gateway, the
-//! WebSocket gateway and the web pages in one process (SQLite and the in-process bus by default). The gateway
-//! talks to the core over loopback gRPC exactly as the standalone
-//! `http-gateway` does, so both deployments run the same code paths.
+//! WebSocket gateway and the web pages in one process (SQLite and the
+//! in-process bus by default). The gateways make the same gRPC calls as the
+//! standalone binaries, with the same authentication layer, but through
+//! the core's services in memory instead of a loopback socket.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use livechat_core::CoreConfig;
@@ -24,15 +24,20 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let running = livechat_core::start(&core).await?;
-    let grpc_addr = loopback(grpc_listener.local_addr()?);
     let stop = running.stop.clone();
-    let grpc = tokio::spawn(livechat_core::grpc::serve(running.core.clone(), grpc_listener, stop.clone()));
+    let services = livechat_core::grpc::services(&running.core, &stop).await?;
+    // Adapters and tools still reach the core over gRPC on its port.
+    let grpc = tokio::spawn(livechat_core::grpc::serve_services(
+        running.core.clone(),
+        services.clone(),
+        grpc_listener,
+        stop.clone(),
+    ));
 
-    let client = CoreClient::connect_lazy(
-        &[format!("http://{grpc_addr}")],
+    let client = CoreClient::in_process(
+        livechat_core::grpc::in_process(&running.core, services),
         Some(Duration::from_millis(http.request_timeout_ms)),
-    )
-    .map_err(anyhow::Error::msg)?;
+    );
     let ws = livechat_ws::WsState {
         core: client.clone(),
         session: SessionConfig::default(),
@@ -52,9 +57,4 @@ pub async fn run(
     served?;
     grpc_result??;
     Ok(())
-}
-
-/// The address to dial for a listener bound to a wildcard address.
-fn loopback(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() { SocketAddr::from(([127, 0, 0, 1], addr.port())) } else { addr }
 }

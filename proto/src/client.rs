@@ -1,72 +1,147 @@
-//! A connection to the core for the gateways and adapters: one lazily
-//! connected tonic channel (balanced over replicas), clients of every
-//! service, and requests that carry the caller's token.
+//! A connection to the core for the gateways and adapters: one transport
+//! (a lazily connected tonic channel balanced over replicas, or the core's
+//! own services in the same process), clients of every service, and
+//! requests that carry the caller's token.
 
 use std::time::Duration;
 
 use tonic::Status;
+use tonic::body::Body;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tower::{BoxError, ServiceBuilder, ServiceExt};
 
+use crate::replicas::Target;
 use crate::v1::{
     admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
     canned_response_service_client::CannedResponseServiceClient, event_service_client::EventServiceClient,
     message_service_client::MessageServiceClient, room_service_client::RoomServiceClient,
 };
 
-/// Clients of every core service over one channel. Cheap to clone.
-#[derive(Debug, Clone)]
+/// Whatever carries gRPC requests to the core. Boxed so that the gateways
+/// run the same code over the network and in the all-in-one process.
+pub type Transport =
+    tower::util::BoxCloneSyncService<http::Request<Body>, http::Response<Body>, TransportError>;
+
+/// A call that failed before the core answered it (unreachable, timed
+/// out). tonic turns it into a `Status` by walking `source()`, so the cause
+/// decides the code (`unavailable`, `cancelled`) exactly as with a bare
+/// channel. A concrete type rather than `BoxError`: the generated clients'
+/// futures are only provably `Send` with one.
+#[derive(Debug)]
+pub struct TransportError(BoxError);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// Clients of every core service over one transport. Cheap to clone.
+#[derive(Clone)]
 pub struct CoreClient {
-    channel: Channel,
+    transport: Transport,
+}
+
+impl std::fmt::Debug for CoreClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreClient").finish_non_exhaustive()
+    }
 }
 
 impl CoreClient {
-    /// Balances over every URL; connects lazily, so a gateway starts (and
-    /// answers `unavailable`) while the core is down, and recovers by itself.
+    /// Balances over every address of every URL, following DNS; connects
+    /// lazily, so a gateway starts (and answers `unavailable`) while the core
+    /// is down, and recovers by itself. Must be called inside a Tokio runtime.
     pub fn connect_lazy(urls: &[String], timeout: Option<Duration>) -> Result<Self, String> {
-        let endpoints = urls
-            .iter()
-            .map(|u| {
-                let e = Endpoint::from_shared(u.trim().to_string())
-                    .map_err(|e| format!("LIVECHAT_CORE_URL {u:?}: {e}"))?
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(20))
-                    .keep_alive_while_idle(true);
-                Ok(match timeout {
-                    Some(t) => e.timeout(t),
-                    None => e,
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let channel = match endpoints.as_slice() {
-            [] => return Err("LIVECHAT_CORE_URL is empty".into()),
-            [one] => one.connect_lazy(),
-            _ => Channel::balance_list(endpoints.into_iter()),
+        if urls.is_empty() {
+            return Err("LIVECHAT_CORE_URL is empty".into());
+        }
+        let targets = urls.iter().map(|u| Target::parse(u)).collect::<Result<Vec<_>, String>>()?;
+        let configure = move |e: Endpoint| {
+            let e = e
+                .connect_timeout(Duration::from_secs(1))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(20))
+                .keep_alive_while_idle(true);
+            match timeout {
+                Some(t) => e.timeout(t),
+                None => e,
+            }
         };
-        Ok(Self { channel })
+        // Every address of every name is one replica (see `replicas`).
+        let (channel, changes) = Channel::balance_channel(64);
+        tokio::spawn(crate::replicas::follow(targets, configure, changes));
+        Ok(Self::over(channel.map_err(|e| TransportError(e.into()))))
     }
 
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// The core's services running in this process (the all-in-one): no
+    /// socket, no HTTP/2, the same requests and the same authentication.
+    /// `timeout` ends a call the way a channel's timeout does.
+    pub fn in_process<S>(services: S, timeout: Option<Duration>) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        let services = services.map_err(|e| TransportError(e.into()));
+        match timeout {
+            None => Self::over(services),
+            Some(t) => Self::over(
+                ServiceBuilder::new()
+                    .map_err(|e: BoxError| match e.downcast::<TransportError>() {
+                        Ok(e) => *e,
+                        // tower's Elapsed: the same code as a channel's timeout.
+                        Err(_) => TransportError(Box::new(Status::cancelled("Timeout expired"))),
+                    })
+                    .timeout(t)
+                    .service(services),
+            ),
+        }
     }
-    pub fn auth(&self) -> AuthServiceClient<Channel> {
-        AuthServiceClient::new(self.channel.clone())
+
+    fn over<S>(transport: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = TransportError>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self { transport: Transport::new(transport) }
     }
-    pub fn rooms(&self) -> RoomServiceClient<Channel> {
-        RoomServiceClient::new(self.channel.clone())
+
+    pub fn transport(&self) -> Transport {
+        self.transport.clone()
     }
-    pub fn messages(&self) -> MessageServiceClient<Channel> {
-        MessageServiceClient::new(self.channel.clone())
+    pub fn auth(&self) -> AuthServiceClient<Transport> {
+        AuthServiceClient::new(self.transport())
     }
-    pub fn canned(&self) -> CannedResponseServiceClient<Channel> {
-        CannedResponseServiceClient::new(self.channel.clone())
+    pub fn rooms(&self) -> RoomServiceClient<Transport> {
+        RoomServiceClient::new(self.transport())
     }
-    pub fn admin(&self) -> AdminServiceClient<Channel> {
-        AdminServiceClient::new(self.channel.clone())
+    pub fn messages(&self) -> MessageServiceClient<Transport> {
+        MessageServiceClient::new(self.transport())
     }
-    pub fn events(&self) -> EventServiceClient<Channel> {
-        EventServiceClient::new(self.channel.clone())
+    pub fn canned(&self) -> CannedResponseServiceClient<Transport> {
+        CannedResponseServiceClient::new(self.transport())
+    }
+    pub fn admin(&self) -> AdminServiceClient<Transport> {
+        AdminServiceClient::new(self.transport())
+    }
+    pub fn events(&self) -> EventServiceClient<Transport> {
+        EventServiceClient::new(self.transport())
     }
 }
 

@@ -6,8 +6,10 @@
 //! commented as the public API they are.
 
 pub mod client;
+pub mod codec;
 pub mod error;
 pub mod json;
+pub mod replicas;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {

@@ -22,8 +22,7 @@ use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use livechat_proto::client::{CoreClient, authed};
-use livechat_proto::v1 as pb;
+use livechat_proto::client::CoreClient;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -88,12 +87,8 @@ async fn upgrade(
     let Some(token) = bearer(&headers).or(q.access_token.filter(|t| !t.is_empty())) else {
         return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required");
     };
-    let req = match authed(pb::SubscribeRequest {}, &token, None) {
-        Ok(r) => r,
-        Err(_) => return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "malformed token"),
-    };
-    let mut events = match state.core.events().subscribe(req).await {
-        Ok(r) => r.into_inner(),
+    let (events, snapshot) = match session::subscribe(&state.core, &token).await {
+        Ok(opened) => opened,
         Err(status) => {
             let d = livechat_proto::error_detail(&status);
             let code = match d.code.as_str() {
@@ -103,16 +98,6 @@ async fn upgrade(
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             return refuse(code, &d.code, &d.message);
-        }
-    };
-    let snapshot = match events.message().await {
-        Ok(Some(pb::Event { kind: Some(pb::event::Kind::Snapshot(s)) })) => s,
-        Ok(_) => {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the core sent no snapshot");
-        }
-        Err(status) => {
-            let d = livechat_proto::error_detail(&status);
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, &d.code, &d.message);
         }
     };
     let WsState { core, session, shutdown } = state;

@@ -9,7 +9,7 @@
 //! that lets it fill up is disconnected, so a stalled client cannot grow
 //! memory or hold up anyone else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -34,6 +34,25 @@ pub mod close {
     pub const TOKEN: u16 = 4401;
     pub const FORBIDDEN: u16 = 4403;
     pub const IDLE: u16 = 4408;
+}
+
+/// Largest history page the core serves.
+const MAX_PAGE: u64 = 500;
+/// Attempts to subscribe again (about 6 s with backoff) before the client
+/// is told to reconnect.
+const RESUBSCRIBE_TRIES: usize = 10;
+
+/// Opens the caller's event stream and reads its first event, the snapshot.
+pub async fn subscribe(
+    core: &CoreClient,
+    token: &str,
+) -> Result<(Streaming<pb::Event>, pb::Snapshot), Status> {
+    let mut events =
+        core.events().subscribe(authed(pb::SubscribeRequest {}, token, None)?).await?.into_inner();
+    match events.message().await? {
+        Some(pb::Event { kind: Some(pb::event::Kind::Snapshot(s)) }) => Ok((events, s)),
+        _ => Err(Status::unavailable("the core sent no snapshot")),
+    }
 }
 
 /// Knobs of a session.
@@ -67,6 +86,8 @@ struct Session {
     out: mpsc::Sender<Message>,
     /// Last seq delivered per room.
     delivered: HashMap<String, u64>,
+    /// Rooms this connection was told are closed or expired.
+    closed: HashSet<String>,
 }
 
 /// Runs a connection whose subscription is already open (the upgrade
@@ -84,7 +105,7 @@ pub async fn run(
     let (sink, mut stream) = socket.split();
     let (out, rx) = mpsc::channel(cfg.outbound_queue);
     let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
-    let mut s = Session { core, token, out, delivered: HashMap::new() };
+    let mut s = Session { core, token, out, delivered: HashMap::new(), closed: HashSet::new() };
 
     let end = match s.open(snapshot).await {
         Err(c) => c,
@@ -93,16 +114,23 @@ pub async fn run(
             let idle = sleep_until(Instant::now() + cfg.idle_after);
             tokio::pin!(idle);
             loop {
+                // Events before client frames: a client that keeps frames
+                // coming (an agent typing in many rooms) must not starve
+                // its own event stream until the core drops it as too slow.
                 let step = tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
                     _ = &mut idle => Err(Closing(close::IDLE, "idle")),
                     _ = ping.tick() => s.push(Message::Ping(Default::default())),
+                    ev = events.message() => match ev {
+                        Ok(Some(event)) => s.on_event(event).await,
+                        Ok(None) => s.resubscribe(&mut events, None).await,
+                        Err(status) => s.resubscribe(&mut events, Some(status)).await,
+                    },
                     frame = stream.next() => {
                         idle.as_mut().reset(Instant::now() + cfg.idle_after);
                         s.on_client(frame).await
                     }
-                    ev = events.message() => s.on_event(ev).await,
                 };
                 if let Err(c) = step {
                     break c;
@@ -139,7 +167,11 @@ async fn write_frames(
 ) {
     while let Some(msg) = rx.recv().await {
         let closing = matches!(msg, Message::Close(_));
-        match tokio::time::timeout(write_timeout, sink.send(msg)).await {
+        // Frames already queued go out in the same write: one syscall for
+        // an ack and the events that came with it, not one each.
+        let more = !closing && !rx.is_empty();
+        let write = async { if more { sink.feed(msg).await } else { sink.send(msg).await } };
+        match tokio::time::timeout(write_timeout, write).await {
             Ok(Ok(())) if !closing => {}
             _ => break,
         }
@@ -184,19 +216,29 @@ impl Session {
         let visitor = snapshot.role == "visitor";
         self.send(&frames::welcome(snapshot))?;
         for room in rooms {
-            let ended =
-                room.status == pb::RoomStatus::Closed as i32 || room.status == pb::RoomStatus::Expired as i32;
-            if visitor && ended {
-                let reason = if room.status == pb::RoomStatus::Closed as i32 { "closed" } else { "expired" };
-                self.send(&ServerFrame::RoomClosed {
-                    room_id: room.id.clone(),
-                    reason: reason.into(),
-                    message: room.end_message.clone().unwrap_or_default(),
-                })?;
+            if visitor {
+                self.tell_if_ended(&room)?;
             }
             self.send_history(&room.id).await?;
         }
         Ok(())
+    }
+
+    /// A `room_closed` for a room that has ended, once per connection.
+    fn tell_if_ended(&mut self, room: &pb::Room) -> Step {
+        let reason = match pb::RoomStatus::try_from(room.status) {
+            Ok(pb::RoomStatus::Closed) => "closed",
+            Ok(pb::RoomStatus::Expired) => "expired",
+            _ => return Ok(()),
+        };
+        if !self.closed.insert(room.id.clone()) {
+            return Ok(());
+        }
+        self.send(&ServerFrame::RoomClosed {
+            room_id: room.id.clone(),
+            reason: reason.into(),
+            message: room.end_message.clone().unwrap_or_default(),
+        })
     }
 
     /// The last history_load_count messages as a `history` frame.
@@ -329,22 +371,98 @@ impl Session {
         })
     }
 
-    async fn on_event(&mut self, ev: Result<Option<pb::Event>, Status>) -> Step {
-        let kind = match ev {
-            Ok(Some(pb::Event { kind: Some(k) })) => k,
-            Ok(Some(_)) => return Ok(()),
-            Ok(None) => return Err(Closing(close::RESTART, "event stream ended; reconnect")),
-            Err(status) => return Err(closing_for(&status)),
-        };
+    async fn on_event(&mut self, ev: pb::Event) -> Step {
+        let Some(kind) = ev.kind else { return Ok(()) };
         if let pb::event::Kind::Message(m) = &kind
             && let Some(m) = &m.message
         {
             return self.deliver_message(m.clone()).await;
         }
         match frames::event(kind) {
-            Some(f) => self.send(&f),
+            Some(f) => {
+                if let ServerFrame::RoomClosed { room_id, .. } = &f {
+                    self.closed.insert(room_id.clone());
+                }
+                self.send(&f)
+            }
             None => Ok(()),
         }
+    }
+
+    /// The core ended this connection's event stream. If it went away (a
+    /// replica stopped or died, or its bus reconnected), subscribe again,
+    /// on whichever replica answers, and catch up: the client sees nothing
+    /// but the messages it missed, in order. A refused token or a client
+    /// too slow to keep up ends the connection instead.
+    async fn resubscribe(&mut self, events: &mut Streaming<pb::Event>, why: Option<Status>) -> Step {
+        if let Some(status) = &why
+            && !matches!(
+                status.code(),
+                Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled | Code::Aborted
+            )
+        {
+            return Err(closing_for(status));
+        }
+        let mut wait = Duration::from_millis(50);
+        for _ in 0..RESUBSCRIBE_TRIES {
+            match subscribe(&self.core, &self.token).await {
+                Ok((stream, snapshot)) => {
+                    *events = stream;
+                    metrics::counter!("livechat_ws_resubscribes_total").increment(1);
+                    return self.catch_up(snapshot).await;
+                }
+                Err(status) if matches!(status.code(), Code::Unauthenticated | Code::PermissionDenied) => {
+                    return Err(closing_for(&status));
+                }
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        Err(Closing(close::RESTART, "event stream lost; reconnect"))
+    }
+
+    /// After a new subscription: the messages missed in every room already
+    /// shown, the end of rooms that ended meanwhile, and rooms that are new
+    /// to this connection (queued, or given to this agent) with their history.
+    async fn catch_up(&mut self, snapshot: pb::Snapshot) -> Step {
+        let agent = snapshot.role != "visitor";
+        for room in snapshot.rooms {
+            match self.delivered.get(&room.id).copied() {
+                Some(last) => self.fill_gap(&room.id, last, u64::MAX).await?,
+                None => {
+                    if agent && room.status == pb::RoomStatus::Queued as i32 {
+                        self.send(&ServerFrame::RoomQueued { room: room.clone().into() })?;
+                    }
+                    self.send_history(&room.id).await?;
+                }
+            }
+            self.tell_if_ended(&room)?;
+        }
+        Ok(())
+    }
+
+    /// Delivers the stored messages with `after < seq < before`, page by page.
+    async fn fill_gap(&mut self, room_id: &str, mut after: u64, before: u64) -> Step {
+        while after + 1 < before {
+            let req = pb::ListMessagesRequest {
+                room_id: room_id.into(),
+                before_seq: None,
+                after_seq: Some(after),
+                limit: Some((before - after).min(MAX_PAGE) as u32),
+            };
+            let Ok(page) = self.call_history(req).await else { return Ok(()) };
+            for missed in page.messages.into_iter().filter(|x| x.seq < before) {
+                after = missed.seq;
+                self.delivered.insert(missed.room_id.clone(), missed.seq);
+                self.send(&ServerFrame::Message { message: missed.into() })?;
+            }
+            if !page.has_more {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Delivers a message exactly once per connection and in seq order,
@@ -353,20 +471,7 @@ impl Session {
         let last = self.delivered.get(&m.room_id).copied();
         match last {
             Some(l) if m.seq <= l => return Ok(()),
-            Some(l) if m.seq > l + 1 => {
-                let req = pb::ListMessagesRequest {
-                    room_id: m.room_id.clone(),
-                    before_seq: None,
-                    after_seq: Some(l),
-                    limit: Some((m.seq - l).min(500) as u32),
-                };
-                if let Ok(page) = self.call_history(req).await {
-                    for missed in page.messages.into_iter().filter(|x| x.seq < m.seq) {
-                        self.delivered.insert(missed.room_id.clone(), missed.seq);
-                        self.send(&ServerFrame::Message { message: missed.into() })?;
-                    }
-                }
-            }
+            Some(l) if m.seq > l + 1 => self.fill_gap(&m.room_id, l, m.seq).await?,
             _ => {}
         }
         self.delivered.insert(m.room_id.clone(), m.seq);

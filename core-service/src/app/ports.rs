@@ -119,7 +119,7 @@ pub trait MessageStore: Send + Sync {
         room_id: &str,
         guard: SendGuard,
         msg: NewMessage,
-        events: MakeEvents<'_>,
+        events: MakeEvents<'static>,
     ) -> CoreResult<Appended>;
     async fn by_client_id(
         &self,

@@ -28,10 +28,12 @@ use crate::app::Core;
 
 /// How long a stopping server waits for calls and streams in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the database and the bus are checked for grpc.health.v1.
+const READINESS_EVERY: Duration = Duration::from_secs(2);
 pub use auth_layer::AuthLayer;
 
-/// The gRPC services over one core, ready to be served or mounted.
-pub fn routes(core: &Arc<Core>, stop: &CancellationToken) -> tonic::service::Routes {
+/// The livechat.v1 services over one core.
+fn livechat_services(core: &Arc<Core>, stop: &CancellationToken) -> tonic::service::RoutesBuilder {
     let mut b = tonic::service::Routes::builder();
     b.add_service(AuthServiceServer::new(users::AuthApi(core.clone())))
         .add_service(RoomServiceServer::new(rooms::RoomsApi(core.clone())))
@@ -39,12 +41,13 @@ pub fn routes(core: &Arc<Core>, stop: &CancellationToken) -> tonic::service::Rou
         .add_service(CannedResponseServiceServer::new(canned::CannedApi(core.clone())))
         .add_service(AdminServiceServer::new(admin::AdminApi(core.clone())))
         .add_service(EventServiceServer::new(events::EventsApi { core: core.clone(), stop: stop.clone() }));
-    b.routes()
+    b
 }
 
-/// Serves gRPC on `listener` until `shutdown` resolves; `stop` ends the
-/// live event streams so that the graceful shutdown can finish.
-pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationToken) -> anyhow::Result<()> {
+/// Every gRPC service of one core: livechat.v1, grpc.health.v1 (kept in
+/// step with readiness until `stop`) and reflection. Not yet authenticated:
+/// serve them with `serve`, or call them in-process through `in_process`.
+pub async fn services(core: &Arc<Core>, stop: &CancellationToken) -> anyhow::Result<tonic::service::Routes> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RoomServiceServer<rooms::RoomsApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -52,16 +55,42 @@ pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationTok
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     tokio::spawn(watch_readiness(core.clone(), health, stop.clone()));
+    let mut b = livechat_services(core, stop);
+    b.add_service(health_service).add_service(reflection);
+    Ok(b.routes())
+}
 
+/// `services` behind the authentication layer, to be called in-process
+/// (the all-in-one's gateways): the same checks as over the network.
+pub fn in_process(core: &Arc<Core>, services: tonic::service::Routes) -> AuthenticatedServices {
+    use tower::Layer;
+    AuthLayer::new(core.clone()).layer(services)
+}
+
+/// What `in_process` returns.
+pub type AuthenticatedServices = auth_layer::Authenticate<tonic::service::Routes>;
+
+/// Serves gRPC on `listener` until `stop` is cancelled, which also ends
+/// the live event streams so that the graceful shutdown can finish.
+pub async fn serve(core: Arc<Core>, listener: TcpListener, stop: CancellationToken) -> anyhow::Result<()> {
+    let services = services(&core, &stop).await?;
+    serve_services(core, services, listener, stop).await
+}
+
+/// `serve` with services built by `services` (shared with in-process callers).
+pub async fn serve_services(
+    core: Arc<Core>,
+    services: tonic::service::Routes,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(20)))
         // One Subscribe stream per WebSocket, multiplexed over a gateway's
         // connection: the default of 200 streams would cap a gateway at 200 users.
         .max_concurrent_streams(Some(1_000_000))
-        .layer(AuthLayer::new(core.clone()))
-        .add_routes(routes(&core, &stop))
-        .add_service(health_service)
-        .add_service(reflection)
+        .layer(AuthLayer::new(core))
+        .add_routes(services)
         // Small request/response frames: without TCP_NODELAY each call can
         // wait ~40 ms on a delayed ACK.
         .serve_with_incoming_shutdown(
@@ -101,7 +130,7 @@ async fn watch_readiness(
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(READINESS_EVERY) => {}
         }
     }
 }

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::entity::{agent, canned, decline, group, meta};
@@ -112,7 +111,7 @@ impl Directory for SqlStore {
     }
 
     async fn delete_agent(&self, id: &str) -> CoreResult<bool> {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         canned::Entity::delete_many()
             .filter(canned::Column::OwnerId.eq(id))
             .filter(canned::Column::Shared.eq(false))

@@ -2,10 +2,7 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::entity::{message, room};
 use super::{SqlStore, convert, is_unique_violation};
@@ -40,27 +37,45 @@ pub(super) async fn append_in<C: ConnectionTrait>(
         }
         None => {}
     }
-    if bump.exec(txn).await?.rows_affected == 0 {
-        return Ok(None);
-    }
-    let Some(row) = room::Entity::find_by_id(room_id).one(txn).await? else {
+    // One statement bumps the counter and reads the room back (RETURNING).
+    let Some(row) = bump.exec_with_returning(txn).await?.pop() else {
         return Ok(None);
     };
-    let stored = message::ActiveModel {
-        id: Set(msg.id),
-        room_id: Set(room_id.to_string()),
+    let message = Message {
+        id: msg.id,
+        room_id: room_id.to_string(),
+        seq: u64::try_from(row.last_seq).unwrap_or(0),
+        sender: msg.sender,
+        content: msg.content,
+        created_at: msg.created_at,
+        client_id: msg.client_id,
+    };
+    // Nothing to read back: every column is known here.
+    message::Entity::insert(message::ActiveModel {
+        id: Set(message.id.clone()),
+        room_id: Set(message.room_id.clone()),
         seq: Set(row.last_seq),
-        sender_kind: Set(msg.sender.kind.as_str().to_string()),
-        sender_id: Set(msg.sender.id),
-        sender_name: Set(msg.sender.name),
-        content: Set(msg.content),
-        client_id: Set(msg.client_id),
-        created_at: Set(msg.created_at),
-    }
-    .insert(txn)
+        sender_kind: Set(message.sender.kind.as_str().to_string()),
+        sender_id: Set(message.sender.id.clone()),
+        sender_name: Set(message.sender.name.clone()),
+        content: Set(message.content.clone()),
+        client_id: Set(message.client_id.clone()),
+        created_at: Set(message.created_at),
+    })
+    .exec_without_returning(txn)
     .await?;
-    let message = convert::message(stored).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
     Ok(Some((message, row)))
+}
+
+/// Takes back the seq `append_in` gave a message whose INSERT then failed
+/// (SQLite undoes only the failed statement, not the bump before it).
+pub(super) async fn undo_bump<C: ConnectionTrait>(txn: &C, room_id: &str) -> Result<(), sea_orm::DbErr> {
+    room::Entity::update_many()
+        .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).sub(1))
+        .filter(room::Column::Id.eq(room_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Seqs are BIGINT; a cursor past i64::MAX means "after everything".
@@ -75,12 +90,15 @@ impl MessageStore for SqlStore {
         room_id: &str,
         guard: SendGuard,
         msg: NewMessage,
-        events: MakeEvents<'_>,
+        events: MakeEvents<'static>,
     ) -> CoreResult<Appended> {
+        if let Some(queue) = &self.appends {
+            return queue.append(room_id, guard, msg, events).await;
+        }
         let sender = msg.sender.clone();
         let client_id = msg.client_id.clone();
         let now = msg.created_at;
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         match append_in(&txn, room_id, Some(&guard), msg).await {
             Ok(Some((message, row))) => {
                 let room: Room = convert::room(row)?;

@@ -7,6 +7,7 @@
 //! (`UPDATE rooms SET last_seq = last_seq + 1` holds the row lock until the
 //! message is inserted), and client_id idempotency (a unique index).
 
+mod append_queue;
 mod canned;
 mod convert;
 mod directory;
@@ -17,13 +18,20 @@ mod outbox;
 mod rooms;
 mod settings;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr};
 use sea_orm_migration::MigratorTrait;
 
 use crate::error::CoreError;
+
+/// The writer's turn on SQLite (None on PostgreSQL); dropping it passes the turn on.
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// Longest wait for a pooled connection (see `SqlStore::connect`).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The sea-orm implementation of every storage trait.
 #[derive(Debug, Clone)]
@@ -32,6 +40,10 @@ pub struct SqlStore {
     /// With a broker bus: this replica's id, and changes write their events
     /// to the outbox in their own transaction.
     outbox: Option<String>,
+    /// SQLite only: the turn to write (see `begin_write`).
+    writer: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: sends are committed in batches (see `append_queue`).
+    appends: Option<append_queue::AppendQueue>,
 }
 
 impl SqlStore {
@@ -42,7 +54,10 @@ impl SqlStore {
         opts.max_connections(max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(10))
+            // While the database is down, the pool keeps retrying refused
+            // connections until this runs out: it is how long a request
+            // waits before it is answered 503 `unavailable`.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false)
             // WAL lets readers run beside the one writer; NORMAL sync is
             // durable across process crashes (fsync at checkpoints).
@@ -51,11 +66,40 @@ impl SqlStore {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
+                    // Checkpoints (and their fsyncs) run in the background,
+                    // not inside whichever commit fills the WAL: see
+                    // `append_queue::checkpoint_wal`.
+                    .pragma("wal_autocheckpoint", "0")
+                    // Pages are read through a memory map, not a pread per
+                    // page: every write elsewhere in the pool invalidates a
+                    // connection's own page cache.
+                    .pragma("mmap_size", "268435456")
             });
         let db =
             Database::connect(opts).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
         migrate(&db).await.map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
-        Ok(Self { db, outbox })
+        let writer = (db.get_database_backend() == sea_orm::DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let mut store = Self { db, outbox, writer, appends: None };
+        if store.writer.is_some() {
+            store.appends = Some(append_queue::AppendQueue::start(store.clone()));
+        }
+        Ok(store)
+    }
+
+    /// Begins a transaction that writes; hold the turn until it ends.
+    /// SQLite lets one connection write at a time and makes the others
+    /// retry in its busy handler, which sleeps 1, 2, 5 … 100 ms between
+    /// tries: under load most of a write's latency. Waiting in this fair
+    /// queue instead hands the database over the moment it is free.
+    /// PostgreSQL needs no turn: its row locks order what must be ordered.
+    pub(crate) async fn begin_write(&self) -> Result<(WriteTurn, DatabaseTransaction), DbErr> {
+        use sea_orm::TransactionTrait;
+        let turn = match &self.writer {
+            Some(w) => Some(w.clone().lock_owned().await),
+            None => None,
+        };
+        Ok((turn, self.db.begin().await?))
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

@@ -2,9 +2,7 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::entity::{decline, room};
 use super::messages::append_in;
@@ -21,7 +19,7 @@ impl RoomStore for SqlStore {
         first: Option<NewMessage>,
         events: MakeEvents<'_>,
     ) -> CoreResult<(Room, Option<Message>, Vec<Event>)> {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         let row = room::ActiveModel {
             id: Set(new.id.clone()),
             status: Set(RoomStatus::Queued.as_str().into()),
@@ -128,7 +126,7 @@ impl RoomStore for SqlStore {
                 .col_expr(room::Column::EndedAt, Expr::value(now));
         }
 
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         if update.exec(&txn).await?.rows_affected == 0 {
             txn.rollback().await?;
             return Ok(None);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::SqlStore;
 use super::entity::{presence, setting};
@@ -42,7 +42,7 @@ impl SettingsStore for SqlStore {
             .into_iter()
             .map(|(key, value)| setting::ActiveModel { key: Set(key), value: Set(value.to_string()) })
             .collect();
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = self.begin_write().await?;
         setting::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::column(setting::Column::Key).update_column(setting::Column::Value).to_owned(),

@@ -27,7 +27,7 @@ pub async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, body = crate::problem::Problem)))]
 pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, ApiError> {
-    let mut health = HealthClient::new(s.core.channel());
+    let mut health = HealthClient::new(s.core.transport());
     let check = health.check(HealthCheckRequest { service: String::new() });
     match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => Ok("ready"),

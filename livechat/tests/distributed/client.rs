@@ -89,6 +89,8 @@ pub struct Live {
     /// How many `message` events arrived per seq (must stay 1 per connection).
     pub deliveries: BTreeMap<u64, u32>,
     pub room: String,
+    /// WebSocket connections opened (1 unless the client had to reconnect).
+    pub connections: u32,
 }
 
 impl Live {
@@ -100,6 +102,7 @@ impl Live {
             seen: BTreeMap::new(),
             deliveries: BTreeMap::new(),
             room: room.into(),
+            connections: 0,
         };
         l.reconnect().await;
         l
@@ -112,6 +115,7 @@ impl Live {
             match tokio_tungstenite::connect_async(&self.url).await {
                 Ok((s, _)) => {
                     self.socket = Some(s);
+                    self.connections += 1;
                     self.deliveries.clear();
                     // Resume after the last seq held without a hole before it: an
                     // acked send of our own may be newer than what we missed.
@@ -201,8 +205,8 @@ impl Live {
                 self.seen.insert(m["seq"].as_u64().unwrap(), m["content"].as_str().unwrap().into());
                 return;
             }
-            // unavailable while a core or the broker is down: retry shortly.
-            self.socket = None;
+            // unavailable while a core or the broker is down: retry shortly,
+            // on the same connection unless it was the connection that went.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!("could not send {content}");

@@ -100,19 +100,64 @@ async fn wait_tcp(port: u16, what: &str) {
 }
 
 pub async fn wait_ready(port: u16, what: &str) {
+    wait_readiness(port, what, true).await;
+}
+
+/// Polls `/readyz` until it says `ready` (200) or not (503).
+pub async fn wait_readiness(port: u16, what: &str, ready: bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let client = reqwest::Client::new();
     loop {
-        let ok = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ok {
-            return;
+        let status = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status());
+        match status {
+            Ok(s) if s.is_success() == ready && (ready || s.as_u16() == 503) => return,
+            _ => {}
         }
-        assert!(Instant::now() < deadline, "{what} on {port} never became ready");
+        assert!(Instant::now() < deadline, "{what} on {port} never reported ready={ready}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The machine's PostgreSQL cluster, stopped; started again when dropped,
+/// even when the scenario fails halfway, so later tests find it running.
+pub struct PostgresOutage {
+    version: String,
+}
+
+impl PostgresOutage {
+    /// Stops the local cluster (`pg_ctlcluster`, as on the CI machine).
+    pub fn begin(database_url: &str) -> Self {
+        assert!(
+            database_url.contains("@127.0.0.1") || database_url.contains("@localhost"),
+            "the PostgreSQL restart scenario stops the local server; LIVECHAT_TEST_DATABASE_URL points elsewhere"
+        );
+        let version = std::fs::read_dir("/etc/postgresql")
+            .expect("the PostgreSQL restart scenario needs a local Debian cluster under /etc/postgresql")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .next()
+            .expect("a PostgreSQL version under /etc/postgresql");
+        let outage = PostgresOutage { version };
+        outage.ctl("stop");
+        outage
+    }
+
+    fn ctl(&self, action: &str) {
+        let out = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &self.version, "main", action])
+            .output()
+            .unwrap_or_else(|e| panic!("pg_ctlcluster {action}: {e}"));
+        assert!(out.status.success(), "pg_ctlcluster {action} failed: {out:?}");
+    }
+}
+
+impl Drop for PostgresOutage {
+    fn drop(&mut self) {
+        self.ctl("start");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", 5432)).is_err() {
+            assert!(Instant::now() < deadline, "PostgreSQL did not come back");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

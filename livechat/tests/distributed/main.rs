@@ -9,7 +9,7 @@ mod cluster;
 use std::time::Duration;
 
 use client::{Live, Rest};
-use cluster::{ADMIN_PASSWORD, Cluster, services};
+use cluster::{ADMIN_PASSWORD, Cluster, PostgresOutage, services};
 use serde_json::json;
 
 /// Faults hit the shared broker: one scenario at a time.
@@ -131,7 +131,12 @@ async fn killing_the_broker_connections_mid_chat_loses_and_repeats_nothing() {
     for g in &cluster.gateways {
         cluster::wait_ready(g.port, &g.name).await;
     }
+    agent.drain(Duration::from_secs(2)).await;
+    visitor.drain(Duration::from_secs(2)).await;
     assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
+    // Every core ended its streams to resynchronise after reconnecting; the
+    // gateways subscribed again and caught up without the clients noticing.
+    assert_eq!((agent.connections, visitor.connections), (1, 1), "the clients' WebSockets stayed open");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,6 +183,55 @@ async fn a_restarted_ws_gateway_lets_its_clients_recover_by_seq() {
             agent.send(&a, &format!("a{i}")).await;
             sent.push(a);
         }
+    }
+    assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_drops_readiness_and_loses_no_stored_message() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let cluster = Cluster::start(2, 2).await;
+    let (rest, mut agent, mut visitor, token) = chat(&cluster, 0, 1).await;
+    let room = agent.room.clone();
+    let mut sent = vec![];
+    for i in 0..10 {
+        let (a, v) = (format!("agent {i}"), format!("visitor {i}"));
+        agent.send(&a, &format!("a{i}")).await;
+        visitor.send(&v, &format!("v{i}")).await;
+        sent.extend([a, v]);
+    }
+
+    let (db, _) = services().expect("checked above");
+    let outage = PostgresOutage::begin(&db);
+    cluster::wait_readiness(cluster.http.port, "http-gateway", false).await;
+    for g in &cluster.gateways {
+        cluster::wait_readiness(g.port, &g.name, false).await;
+    }
+    let asked = std::time::Instant::now();
+    let (status, body) =
+        rest.call(reqwest::Method::GET, &format!("/rooms/{room}/messages"), Some(&token), None).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")), "{body}");
+    eprintln!("REST during the outage: 503 unavailable after {:?}", asked.elapsed());
+    let during = "sent while the database was down";
+    let answer = visitor
+        .request(json!({"type": "send", "room_id": room, "content": during, "client_id": "during"}))
+        .await;
+    assert_eq!((answer["type"].as_str(), answer["code"].as_str()), (Some("error"), Some("unavailable")));
+    drop(outage);
+
+    cluster::wait_ready(cluster.http.port, "http-gateway").await;
+    for g in &cluster.gateways {
+        cluster::wait_ready(g.port, &g.name).await;
+    }
+    // The refused send, retried with its client_id, is stored once.
+    visitor.send(during, "during").await;
+    sent.push(during.to_string());
+    for i in 10..20 {
+        let (a, v) = (format!("agent {i}"), format!("visitor {i}"));
+        agent.send(&a, &format!("a{i}")).await;
+        visitor.send(&v, &format!("v{i}")).await;
+        sent.extend([a, v]);
     }
     assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs livechat-bench against a fresh deployment on this machine, as in
+# BENCHMARKS.md. Release build.
+#
+#   tests/bench/run.sh all-in-one  <bench flags>   # livechat: SQLite, in-process bus
+#   tests/bench/run.sh distributed <bench flags>   # core-service + ws-gateway + http-gateway
+#                                                  # on PostgreSQL and RabbitMQ
+# distributed reads LIVECHAT_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres,
+# where a fresh database is created) and LIVECHAT_BENCH_AMQP_URL (default guest@127.0.0.1).
+# CPU and RSS are read from the process that serves WebSockets (the all-in-one, or the ws-gateway);
+# the core's own CPU time is printed at the end of a distributed run.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+mode="${1:?usage: run.sh all-in-one|distributed <livechat-bench flags>}"; shift
+cargo build -q --release -p livechat -p livechat-bench --manifest-path "$root/Cargo.toml"
+bin="$root/target/release/livechat"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() { for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "port $1 never became ready" >&2; exit 1; }
+work=$(mktemp -d); pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+export RUST_LOG=warn LIVECHAT_LOG_FORMAT=json LIVECHAT_ADMIN_PASSWORD=bench-admin-1
+export LIVECHAT_LOGIN_RATE_PER_MIN=100000 LIVECHAT_API_RATE_PER_SEC=100000
+
+case "$mode" in
+all-in-one)
+  web=$(free_port)
+  LIVECHAT_DATABASE_URL="sqlite://$work/livechat.db?mode=rwc" LIVECHAT_LISTEN="127.0.0.1:$web" \
+  LIVECHAT_GRPC_LISTEN="127.0.0.1:$(free_port)" "$bin" >"$work/livechat.log" 2>&1 &
+  pids+=($!); ws_pid=$!; wait_ready "$web"
+  "$root/target/release/livechat-bench" --url "http://127.0.0.1:$web" --admin-password bench-admin-1 --pid "$ws_pid" "$@"
+  ;;
+distributed)
+  db_url="${LIVECHAT_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  db_name="lc_bench_$(date +%s)_$$"
+  psql "$db_url" -qc "CREATE DATABASE $db_name"
+  db="${db_url%/*}/$db_name"
+  grpc=$(free_port); ws=$(free_port); api=$(free_port)
+  LIVECHAT_DATABASE_URL="$db" LIVECHAT_AMQP_URL="${LIVECHAT_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}" \
+  LIVECHAT_AMQP_EXCHANGE="livechat.bench.$db_name" LIVECHAT_GRPC_LISTEN="127.0.0.1:$grpc" \
+  LIVECHAT_JWT_SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")" \
+    "$bin" core-service >"$work/core.log" 2>&1 &
+  pids+=($!); core_pid=$!
+  for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$grpc") 2>/dev/null && break; sleep 0.2; done
+  LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$ws" "$bin" ws-gateway >"$work/ws.log" 2>&1 &
+  pids+=($!); ws_pid=$!
+  LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$api" "$bin" http-gateway >"$work/http.log" 2>&1 &
+  pids+=($!)
+  wait_ready "$ws"; wait_ready "$api"
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  core_before=$(ticks "$core_pid")
+  "$root/target/release/livechat-bench" --url "http://127.0.0.1:$api" --ws-url "ws://127.0.0.1:$ws" \
+    --admin-password bench-admin-1 --pid "$ws_pid" "$@" || status=$?
+  core_after=$(ticks "$core_pid")
+  echo "core-service CPU during the run: $(( (core_after - core_before) * 1000 / $(getconf CLK_TCK) )) ms"
+  cleanup; pids=()
+  psql "$db_url" -qc "DROP DATABASE $db_name" || true
+  exit "${status:-0}"
+  ;;
+*) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
