@@ -93,13 +93,13 @@ impl Core {
     }
 
     /// Whether the database answers and the bus is connected (readiness).
-    pub async fn ready(&self) -> crate::error::CoreResult<()> {
-        self.store.ping().await?;
-        if self.bus.healthy() {
-            Ok(())
-        } else {
-            Err(crate::error::CoreError::Unavailable("the event bus is unreachable".into()))
-        }
+    pub fn ready(&self) -> bool {
+        self.store.reachable() && self.bus.healthy()
+    }
+
+    /// False while the database is known to be down (see `grpc::gate`).
+    pub fn database_reachable(&self) -> bool {
+        self.store.reachable()
     }
 
     /// This replica's id (presence rows and outbox rows carry it).

@@ -241,9 +241,10 @@ pub trait OutboxStore: Send + Sync {
 }
 
 /// Readiness of the storage.
-#[async_trait]
 pub trait Health: Send + Sync {
-    async fn ping(&self) -> CoreResult<()>;
+    /// False while the database is known to be down: calls are refused at
+    /// once instead of each waiting for the pool to give up.
+    fn reachable(&self) -> bool;
 }
 
 /// Everything the core stores, in one object.

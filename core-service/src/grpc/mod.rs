@@ -6,6 +6,7 @@ mod auth_layer;
 mod canned;
 mod convert;
 mod events;
+mod gate;
 mod messages;
 mod rooms;
 pub mod status;
@@ -29,7 +30,7 @@ use crate::app::Core;
 /// How long a stopping server waits for calls and streams in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the database and the bus are checked for grpc.health.v1.
-const READINESS_EVERY: Duration = Duration::from_secs(2);
+const READINESS_EVERY: Duration = Duration::from_millis(500);
 pub use auth_layer::AuthLayer;
 
 /// The livechat.v1 services over one core.
@@ -64,11 +65,11 @@ pub async fn services(core: &Arc<Core>, stop: &CancellationToken) -> anyhow::Res
 /// (the all-in-one's gateways): the same checks as over the network.
 pub fn in_process(core: &Arc<Core>, services: tonic::service::Routes) -> AuthenticatedServices {
     use tower::Layer;
-    AuthLayer::new(core.clone()).layer(services)
+    gate::GateLayer::new(core.clone()).layer(AuthLayer::new(core.clone()).layer(services))
 }
 
 /// What `in_process` returns.
-pub type AuthenticatedServices = auth_layer::Authenticate<tonic::service::Routes>;
+pub type AuthenticatedServices = gate::Gate<auth_layer::Authenticate<tonic::service::Routes>>;
 
 /// Serves gRPC on `listener` until `stop` is cancelled, which also ends
 /// the live event streams so that the graceful shutdown can finish.
@@ -89,6 +90,7 @@ pub async fn serve_services(
         // One Subscribe stream per WebSocket, multiplexed over a gateway's
         // connection: the default of 200 streams would cap a gateway at 200 users.
         .max_concurrent_streams(Some(1_000_000))
+        .layer(gate::GateLayer::new(core.clone()))
         .layer(AuthLayer::new(core))
         .add_routes(services)
         // Small request/response frames: without TCP_NODELAY each call can
@@ -116,7 +118,7 @@ async fn watch_readiness(
 ) {
     let mut was_ready = true;
     loop {
-        let ready = core.ready().await.is_ok();
+        let ready = core.ready();
         if ready != was_ready {
             let status = if ready {
                 tonic_health::ServingStatus::Serving

@@ -15,6 +15,7 @@ pub mod entity;
 mod messages;
 pub mod migration;
 mod outbox;
+mod reachability;
 mod rooms;
 mod settings;
 
@@ -30,8 +31,10 @@ use crate::error::CoreError;
 /// The writer's turn on SQLite (None on PostgreSQL); dropping it passes the turn on.
 pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
-/// Longest wait for a pooled connection (see `SqlStore::connect`).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a pooled connection: long enough to ride out a burst
+/// that keeps every connection busy. An outage is not waited out here:
+/// `reachability` notices it within a second and calls are refused up front.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The sea-orm implementation of every storage trait.
 #[derive(Debug, Clone)]
@@ -44,6 +47,8 @@ pub struct SqlStore {
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: sends are committed in batches (see `append_queue`).
     appends: Option<append_queue::AppendQueue>,
+    /// Whether the server answers, watched beside the pool.
+    reachability: reachability::Reachability,
 }
 
 impl SqlStore {
@@ -54,9 +59,6 @@ impl SqlStore {
         opts.max_connections(max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
-            // While the database is down, the pool keeps retrying refused
-            // connections until this runs out: it is how long a request
-            // waits before it is answered 503 `unavailable`.
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false)
             // WAL lets readers run beside the one writer; NORMAL sync is
@@ -78,9 +80,14 @@ impl SqlStore {
         let db =
             Database::connect(opts).await.map_err(|e| anyhow::anyhow!("connecting to the database: {e}"))?;
         migrate(&db).await.map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
-        let writer = (db.get_database_backend() == sea_orm::DbBackend::Sqlite)
-            .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let mut store = Self { db, outbox, writer, appends: None };
+        let sqlite = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+        let writer = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let reachability = if sqlite {
+            reachability::Reachability::always()
+        } else {
+            reachability::Reachability::watch_postgres(url)?
+        };
+        let mut store = Self { db, outbox, writer, appends: None, reachability };
         if store.writer.is_some() {
             store.appends = Some(append_queue::AppendQueue::start(store.clone()));
         }

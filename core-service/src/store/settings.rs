@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::SqlStore;
 use super::entity::{presence, setting};
@@ -104,10 +104,8 @@ impl PresenceStore for SqlStore {
     }
 }
 
-#[async_trait]
 impl Health for SqlStore {
-    async fn ping(&self) -> CoreResult<()> {
-        self.db.execute_unprepared("SELECT 1").await?;
-        Ok(())
+    fn reachable(&self) -> bool {
+        self.reachability.is_up()
     }
 }
