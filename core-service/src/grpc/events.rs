@@ -4,11 +4,10 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use livechat_proto::v1::{self as pb, event_service_server::EventService};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -30,51 +29,47 @@ impl EventService for EventsApi {
     async fn subscribe(&self, req: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
         let p = principal(&req)?;
         let (snapshot, sub) = self.core.subscribe(&p).await?;
-        // Small: the subscription's own queue in the hub is the buffer that
-        // decides when a client is too slow.
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(convert::snapshot(snapshot))).await.map_err(|_| Status::cancelled("client left"))?;
-        let expires_in_ms = (p.expires_at() * 1000 - now_ms()).max(0) as u64;
-        tokio::spawn(forward(sub, tx, expires_in_ms, self.stop.clone()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let expires_in = Duration::from_millis((p.expires_at() * 1000 - now_ms()).max(0) as u64);
+        let snapshot = futures::stream::once(std::future::ready(Ok(convert::snapshot(snapshot))));
+        Ok(Response::new(Box::pin(snapshot.chain(live(sub, expires_in, self.stop.clone())))))
     }
 }
 
-async fn forward(
-    mut sub: Subscription,
-    tx: mpsc::Sender<Result<pb::Event, Status>>,
-    expires_in_ms: u64,
+/// The subscription's events as the stream itself, polled by whoever reads
+/// the response (no task or queue of its own: the hub's queue is the one
+/// buffer that decides when a client is too slow). Ends with the status
+/// that says why, or quietly when the hub drops the subscription.
+fn live(
+    sub: Subscription,
+    expires_in: Duration,
     stop: CancellationToken,
-) {
-    let expiry = tokio::time::sleep(std::time::Duration::from_millis(expires_in_ms));
-    tokio::pin!(expiry);
-    let end = loop {
-        tokio::select! {
-            // An end reason wins over the event channel closing with it, so
-            // that a revocation ends as `unauthenticated`, not as a plain end.
-            biased;
-            why = &mut sub.ended => break match why {
-                Ok(Ended::TooSlow) => Status::resource_exhausted("subscriber fell too far behind; reconnect and fill the gap from history"),
-                Ok(Ended::Revoked) => Status::unauthenticated("token revoked"),
-                Ok(Ended::Resync) => Status::unavailable("events may have been missed; resubscribe and catch up from history"),
-                Err(_) => Status::unavailable("subscription ended"),
-            },
-            ev = sub.events.recv() => match ev {
-                Some(ev) => {
-                    if let Some(ev) = convert::event(&ev) {
-                        // A client that stopped reading must not hold up shutdown.
-                        tokio::select! {
-                            sent = tx.send(Ok(ev)) => if sent.is_err() { return },
-                            _ = stop.cancelled() => break Status::unavailable("server shutting down"),
+) -> impl Stream<Item = Result<pb::Event, Status>> + Send {
+    let expiry = Box::pin(tokio::time::sleep(expires_in));
+    futures::stream::unfold(Some((sub, expiry, stop)), |state| async move {
+        let (mut sub, mut expiry, stop) = state?;
+        let end = loop {
+            tokio::select! {
+                // An end reason wins over the event channel closing with it, so
+                // that a revocation ends as `unauthenticated`, not as a plain end.
+                biased;
+                why = &mut sub.ended => break match why {
+                    Ok(Ended::TooSlow) => Status::resource_exhausted("subscriber fell too far behind; reconnect and fill the gap from history"),
+                    Ok(Ended::Revoked) => Status::unauthenticated("token revoked"),
+                    Ok(Ended::Resync) => Status::unavailable("events may have been missed; resubscribe and catch up from history"),
+                    Err(_) => Status::unavailable("subscription ended"),
+                },
+                _ = stop.cancelled() => break Status::unavailable("server shutting down"),
+                ev = sub.events.recv() => match ev {
+                    Some(ev) => {
+                        if let Some(ev) = convert::event(&ev) {
+                            return Some((Ok(ev), Some((sub, expiry, stop))));
                         }
                     }
-                }
-                None => return,
-            },
-            _ = &mut expiry => break Status::unauthenticated("token expired"),
-            _ = stop.cancelled() => break Status::unavailable("server shutting down"),
-            _ = tx.closed() => return,
-        }
-    };
-    let _ = tx.send(Err(end)).await;
+                    None => return None,
+                },
+                _ = &mut expiry => break Status::unauthenticated("token expired"),
+            }
+        };
+        Some((Err(end), None))
+    })
 }

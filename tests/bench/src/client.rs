@@ -91,6 +91,8 @@ impl Rest {
 #[derive(Default)]
 pub struct Totals {
     pub acked: AtomicU64,
+    /// Accept frames acknowledged (the room is engaged).
+    pub accepted: AtomicU64,
     pub delivered: AtomicU64,
     pub duplicated: AtomicU64,
     pub errors: Mutex<HashMap<String, u64>>,
@@ -198,6 +200,9 @@ pub async fn connect(
                 Some("ack") if v.get("message").is_some() => {
                     totals.acked.fetch_add(1, Ordering::Relaxed);
                     inflight.fetch_sub(1, Ordering::Relaxed);
+                }
+                Some("ack") if v["req_id"] == "a" => {
+                    totals.accepted.fetch_add(1, Ordering::Relaxed);
                 }
                 Some("error") => {
                     let code = v["code"].as_str().unwrap_or("unknown").to_string();

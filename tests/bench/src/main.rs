@@ -62,6 +62,9 @@ struct Cli {
     strict: bool,
 }
 
+/// Agents or rooms being set up at once.
+const SETUP_CONCURRENCY: usize = 32;
+
 fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
@@ -87,33 +90,64 @@ async fn main() -> anyhow::Result<()> {
         return idle(&cli, &rest, &ws_base, n, totals, stop).await;
     }
 
-    // Agents, one connection each.
+    // Agents, one connection each; set up a few at a time (each costs the
+    // server two PBKDF2 hashes, by design).
     let setup = Instant::now();
     let bar = progress(cli.agents as u64, "agents");
-    let mut agents = Vec::new();
-    for i in 0..cli.agents {
-        let token = rest.agent(&admin, i).await?;
-        let mut c = client::connect(&ws_base, &token, "agent", totals.clone(), stop.clone()).await?;
-        client::welcomed(&mut c).await?;
-        agents.push(c);
-        bar.inc(1);
-    }
+    let agents: Vec<client::Conn> = futures::stream::iter(0..cli.agents)
+        .map(|i| {
+            let (rest, admin, totals, stop, bar, ws_base) =
+                (&rest, &admin, totals.clone(), stop.clone(), bar.clone(), &ws_base);
+            async move {
+                let token = rest.agent(admin, i).await?;
+                let mut c = client::connect(ws_base, &token, "agent", totals, stop).await?;
+                client::welcomed(&mut c).await?;
+                bar.inc(1);
+                anyhow::Ok(c)
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
     bar.finish_and_clear();
 
     // Rooms: the visitor asks, an agent accepts over WebSocket.
     let bar = progress(cli.rooms as u64, "rooms");
-    let mut convs = Vec::new();
-    for i in 0..cli.rooms {
-        let (room, token) = rest.room(i).await?;
-        totals.created.lock().unwrap().insert(room.clone(), Instant::now());
-        let mut v = client::connect(&ws_base, &token, "visitor", totals.clone(), stop.clone()).await?;
-        client::welcomed(&mut v).await?;
-        let agent = i % cli.agents.max(1);
-        agents[agent].out.send(client::accept_frame(&room)).await?;
-        convs.push((room, v, agent));
-        bar.inc(1);
-    }
+    let agent_out: Vec<_> = agents.iter().map(|a| a.out.clone()).collect();
+    let convs: Vec<(String, client::Conn, usize)> = futures::stream::iter(0..cli.rooms)
+        .map(|i| {
+            let (rest, totals, stop, bar, ws_base, agent_out) =
+                (&rest, totals.clone(), stop.clone(), bar.clone(), &ws_base, &agent_out);
+            async move {
+                let (room, token) = rest.room(i).await?;
+                totals.created.lock().unwrap().insert(room.clone(), Instant::now());
+                let mut v = client::connect(ws_base, &token, "visitor", totals, stop).await?;
+                client::welcomed(&mut v).await?;
+                let agent = i % cli.agents.max(1);
+                agent_out[agent].send(client::accept_frame(&room)).await?;
+                bar.inc(1);
+                anyhow::Ok((room, v, agent))
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
     bar.finish_and_clear();
+    // Every room must be engaged before its agent writes in it.
+    let waiting = Instant::now();
+    while totals.accepted.load(Ordering::Relaxed) < cli.rooms as u64 {
+        anyhow::ensure!(
+            waiting.elapsed() < Duration::from_secs(120),
+            "only {} of {} rooms accepted",
+            totals.accepted.load(Ordering::Relaxed),
+            cli.rooms
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let connections = cli.agents + cli.rooms;
     let setup_secs = setup.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -287,7 +321,6 @@ async fn idle(
     let before = proc::rss_bytes(pid).ok_or_else(|| anyhow::anyhow!("cannot read /proc/{pid}/status"))?;
     let bar = progress(n as u64, "connections");
     let started = Instant::now();
-    // 32 at a time: creating a room and connecting are independent.
     let conns: Vec<client::Conn> = futures::stream::iter(0..n)
         .map(|i| {
             let (totals, stop, bar) = (totals.clone(), stop.clone(), bar.clone());
@@ -299,7 +332,7 @@ async fn idle(
                 anyhow::Ok(c)
             }
         })
-        .buffer_unordered(32)
+        .buffer_unordered(SETUP_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
         .into_iter()
