@@ -190,6 +190,10 @@ async fn main() -> anyhow::Result<()> {
                 match tick.as_mut() {
                     Some(t) => {
                         t.tick().await;
+                        // A slow tick (many rooms, low rate) may land past the end.
+                        if Instant::now() >= deadline {
+                            break;
+                        }
                     }
                     None => {
                         while inflight.load(Ordering::Relaxed) >= 4 && Instant::now() < deadline {
