@@ -13,7 +13,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 mode="${1:?usage: run.sh all-in-one|distributed <livechat-bench flags>}"; shift
 cargo build -q --release -p livechat -p livechat-bench --manifest-path "$root/Cargo.toml"
-bin="$root/target/release/livechat"
+bin="${LIVECHAT_BIN:-$root/target/release/livechat}"
+# A/B runs: LIVECHAT_BIN and LIVECHAT_BENCH_BIN point at other builds.
+bench="${LIVECHAT_BENCH_BIN:-$root/target/release/livechat-bench}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "port $1 never became ready" >&2; exit 1; }
 work=$(mktemp -d); pids=()
@@ -28,7 +30,7 @@ all-in-one)
   LIVECHAT_DATABASE_URL="sqlite://$work/livechat.db?mode=rwc" LIVECHAT_LISTEN="127.0.0.1:$web" \
   LIVECHAT_GRPC_LISTEN="127.0.0.1:$(free_port)" "$bin" >"$work/livechat.log" 2>&1 &
   pids+=($!); ws_pid=$!; wait_ready "$web"
-  "$root/target/release/livechat-bench" --url "http://127.0.0.1:$web" --admin-password bench-admin-1 --pid "$ws_pid" "$@"
+  "$bench" --url "http://127.0.0.1:$web" --admin-password bench-admin-1 --pid "$ws_pid" "$@"
   ;;
 distributed)
   db_url="${LIVECHAT_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -49,7 +51,7 @@ distributed)
   wait_ready "$ws"; wait_ready "$api"
   ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   core_before=$(ticks "$core_pid")
-  "$root/target/release/livechat-bench" --url "http://127.0.0.1:$api" --ws-url "ws://127.0.0.1:$ws" \
+  "$bench" --url "http://127.0.0.1:$api" --ws-url "ws://127.0.0.1:$ws" \
     --admin-password bench-admin-1 --pid "$ws_pid" "$@" || status=$?
   core_after=$(ticks "$core_pid")
   echo "core-service CPU during the run: $(( (core_after - core_before) * 1000 / $(getconf CLK_TCK) )) ms"

@@ -57,6 +57,22 @@ pub fn parse(text: &str) -> Result<(Option<String>, ClientFrame), BadFrame> {
     }
 }
 
+/// What an ack carries next to its req_id, per the frame it answers.
+/// Typed rather than a JSON map so that an ack is written straight from
+/// the core's answer, without building a tree of values first.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum AckResult {
+    /// decline, typing.
+    Nothing {},
+    /// accept, close, transfer.
+    Room { room: json::Room },
+    /// send.
+    Message { message: json::Message },
+    /// history.
+    History { messages: Vec<json::Message>, has_more: bool },
+}
+
 /// Who a typing indicator comes from (no id: the other side needs none).
 #[derive(Debug, Clone, Serialize)]
 pub struct TypingFrom {
@@ -82,7 +98,7 @@ pub enum ServerFrame {
     Ack {
         req_id: Option<String>,
         #[serde(flatten)]
-        result: serde_json::Map<String, Value>,
+        result: AckResult,
     },
     Error {
         req_id: Option<String>,
@@ -122,9 +138,7 @@ impl ServerFrame {
         serde_json::to_string(self).expect("server frames always serialize")
     }
 
-    /// An ack carrying `key: value` (or nothing).
-    pub fn ack(req_id: Option<String>, fields: Vec<(&str, Value)>) -> Self {
-        let result = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    pub fn ack(req_id: Option<String>, result: AckResult) -> Self {
         Self::Ack { req_id, result }
     }
 
@@ -214,10 +228,11 @@ mod tests {
 
     #[test]
     fn acks_flatten_their_result_next_to_the_req_id() {
-        let f = ServerFrame::ack(Some("r".into()), vec![("has_more", Value::Bool(false))]);
+        let f = ServerFrame::ack(Some("r".into()), AckResult::History { messages: vec![], has_more: false });
         let v: Value = serde_json::from_str(&f.to_json()).unwrap();
-        assert_eq!(v["type"], "ack");
-        assert_eq!(v["req_id"], "r");
-        assert_eq!(v["has_more"], false);
+        assert_eq!(v, serde_json::json!({"type": "ack", "req_id": "r", "messages": [], "has_more": false}));
+        let f = ServerFrame::ack(None, AckResult::Nothing {});
+        let v: Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "ack", "req_id": null}));
     }
 }

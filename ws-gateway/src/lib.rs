@@ -31,8 +31,11 @@ pub use session::SessionConfig;
 /// Largest client frame; bigger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Per-connection socket buffers. tungstenite's defaults (128 KiB read
-/// buffer) cost ~133 KB per idle connection; these keep it near 8 KB.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// buffer) cost ~133 KB per idle connection. The read buffer is allocated
+/// up front for every connection; 2 KiB still takes a dozen chat frames
+/// per read, and grows for the rare bigger frame. The write buffer is only
+/// a flush threshold and costs nothing while idle.
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
 pub const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// How long a stopping gateway waits for requests and sockets in flight.

@@ -16,13 +16,12 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt};
 use livechat_proto::client::{CoreClient, authed};
 use livechat_proto::{json, v1 as pb};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status, Streaming};
 
-use crate::frames::{self, ClientFrame, ServerFrame};
+use crate::frames::{self, AckResult, ClientFrame, ServerFrame};
 
 /// Close codes of PROTOCOL.md and RFC 6455.
 pub mod close {
@@ -107,7 +106,10 @@ pub async fn run(
     let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
     let mut s = Session { core, token, out, delivered: HashMap::new(), closed: HashSet::new() };
 
-    let end = match s.open(snapshot).await {
+    // The handlers that call the core are boxed while they run: their
+    // futures (a whole gRPC call) would otherwise be part of this one,
+    // whose size every idle connection pays for as long as it lives.
+    let end = match Box::pin(s.open(snapshot)).await {
         Err(c) => c,
         Ok(()) => {
             let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
@@ -123,13 +125,17 @@ pub async fn run(
                     _ = &mut idle => Err(Closing(close::IDLE, "idle")),
                     _ = ping.tick() => s.push(Message::Ping(Default::default())),
                     ev = events.message() => match ev {
-                        Ok(Some(event)) => s.on_event(event).await,
-                        Ok(None) => s.resubscribe(&mut events, None).await,
-                        Err(status) => s.resubscribe(&mut events, Some(status)).await,
+                        Ok(Some(event)) => match s.on_event(event) {
+                            Ok(Some(gap)) => Box::pin(s.deliver_message(gap)).await,
+                            Ok(None) => Ok(()),
+                            Err(c) => Err(c),
+                        },
+                        Ok(None) => Box::pin(s.resubscribe(&mut events, None)).await,
+                        Err(status) => Box::pin(s.resubscribe(&mut events, Some(status))).await,
                     },
                     frame = stream.next() => {
                         idle.as_mut().reset(Instant::now() + cfg.idle_after);
-                        s.on_client(frame).await
+                        Box::pin(s.on_client(frame)).await
                     }
                 };
                 if let Err(c) = step {
@@ -319,10 +325,10 @@ impl Session {
         }
     }
 
-    /// One client frame as one core call; the ack's fields.
-    async fn call(&self, frame: ClientFrame) -> Result<Vec<(&'static str, Value)>, Status> {
+    /// One client frame as one core call; what its ack carries.
+    async fn call(&self, frame: ClientFrame) -> Result<AckResult, Status> {
         let t = self.token.as_str();
-        let room = |r: pb::Room| vec![("room", to_value(json::Room::from(r)))];
+        let room = |r: pb::Room| AckResult::Room { room: r.into() };
         Ok(match frame {
             ClientFrame::Accept { room_id } => room(
                 self.core
@@ -333,28 +339,29 @@ impl Session {
             ),
             ClientFrame::Decline { room_id } => {
                 self.core.rooms().decline_room(authed(pb::RoomRequest { room_id }, t, None)?).await?;
-                vec![]
+                AckResult::Nothing {}
             }
             ClientFrame::Send { room_id, content, client_id } => {
                 let req = pb::SendMessageRequest { room_id, content, client_id };
                 let r = self.core.messages().send_message(authed(req, t, None)?).await?.into_inner();
                 let m = r.message.ok_or_else(|| Status::internal("no message"))?;
-                vec![("message", to_value(json::Message::from(m)))]
+                AckResult::Message { message: m.into() }
             }
             ClientFrame::Typing { room_id, typing } => {
                 self.core
                     .messages()
                     .set_typing(authed(pb::SetTypingRequest { room_id, typing }, t, None)?)
                     .await?;
-                vec![]
+                AckResult::Nothing {}
             }
             ClientFrame::History { room_id, before_seq, after_seq, limit } => {
                 let page = self
                     .call_history(pb::ListMessagesRequest { room_id, before_seq, after_seq, limit })
                     .await?;
-                let messages: Vec<json::Message> =
-                    page.messages.into_iter().map(json::Message::from).collect();
-                vec![("messages", to_value(messages)), ("has_more", Value::Bool(page.has_more))]
+                AckResult::History {
+                    messages: page.messages.into_iter().map(json::Message::from).collect(),
+                    has_more: page.has_more,
+                }
             }
             ClientFrame::Close { room_id, message } => room(
                 self.core
@@ -367,25 +374,33 @@ impl Session {
                 let req = pb::TransferRoomRequest { room_id, agent_id };
                 room(self.core.rooms().transfer_room(authed(req, t, None)?).await?.into_inner())
             }
-            ClientFrame::Ping {} => vec![],
+            ClientFrame::Ping {} => AckResult::Nothing {},
         })
     }
 
-    async fn on_event(&mut self, ev: pb::Event) -> Step {
-        let Some(kind) = ev.kind else { return Ok(()) };
-        if let pb::event::Kind::Message(m) = &kind
-            && let Some(m) = &m.message
-        {
-            return self.deliver_message(m.clone()).await;
-        }
+    /// Handles a live event at once, or returns a message that comes after
+    /// a gap, for `deliver_message` to fill from history first (the one
+    /// case that needs to call the core).
+    fn on_event(&mut self, ev: pb::Event) -> Result<Option<pb::Message>, Closing> {
+        let Some(kind) = ev.kind else { return Ok(None) };
+        let kind = match kind {
+            pb::event::Kind::Message(pb::MessageStored { message: Some(m) }) => {
+                return match self.delivered.get(&m.room_id).copied() {
+                    Some(last) if m.seq <= last => Ok(None),
+                    Some(last) if m.seq > last + 1 => Ok(Some(m)),
+                    _ => self.deliver_next(m).map(|()| None),
+                };
+            }
+            other => other,
+        };
         match frames::event(kind) {
             Some(f) => {
                 if let ServerFrame::RoomClosed { room_id, .. } = &f {
                     self.closed.insert(room_id.clone());
                 }
-                self.send(&f)
+                self.send(&f).map(|()| None)
             }
-            None => Ok(()),
+            None => Ok(None),
         }
     }
 
@@ -474,11 +489,17 @@ impl Session {
             Some(l) if m.seq > l + 1 => self.fill_gap(&m.room_id, l, m.seq).await?,
             _ => {}
         }
-        self.delivered.insert(m.room_id.clone(), m.seq);
+        self.deliver_next(m)
+    }
+
+    /// Sends the message that follows the last one delivered in its room.
+    fn deliver_next(&mut self, m: pb::Message) -> Step {
+        match self.delivered.get_mut(&m.room_id) {
+            Some(last) => *last = m.seq,
+            None => {
+                self.delivered.insert(m.room_id.clone(), m.seq);
+            }
+        }
         self.send(&ServerFrame::Message { message: m.into() })
     }
-}
-
-fn to_value<T: serde::Serialize>(v: T) -> Value {
-    serde_json::to_value(v).expect("wire types always serialize")
 }

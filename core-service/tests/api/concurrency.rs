@@ -146,3 +146,53 @@ async fn concurrent_sends_reach_a_subscriber_once_each_in_seq_order() {
     );
     assert_eq!(seen, (3..=202).collect::<Vec<u64>>());
 }
+
+/// Sends into thirty rooms at once (stored in shared batches on SQLite):
+/// new messages, retries of a client_id already stored, and sends into a
+/// closed room each get their own answer, and no room is left with a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_into_many_rooms_at_once_mixing_retries_and_a_closed_room_each_get_their_answer() {
+    let app = Arc::new(spawn_app().await);
+    let mut rooms = Vec::new();
+    for _ in 0..30 {
+        let (room, visitor, admin) = engaged_room(&app).await;
+        let first = app.try_send(&visitor, &room.id, "first try", Some("once")).await.unwrap();
+        assert!(first.created);
+        rooms.push((room, visitor, admin, first.message.unwrap()));
+    }
+    let (closed, closed_visitor, admin, _) = rooms.pop().unwrap();
+    app.close(&admin, &closed.id, None).await;
+
+    let mut tasks = Vec::new();
+    for (room, visitor, admin, _) in &rooms {
+        for (token, content, client_id) in [
+            (visitor, "retry", Some("once")),
+            (admin, "new from the agent", Some("fresh")),
+            (visitor, "plain", None),
+        ] {
+            let (app, token, room_id) = (app.clone(), token.clone(), room.id.clone());
+            tasks.push(tokio::spawn(async move { app.try_send(&token, &room_id, content, client_id).await }));
+        }
+    }
+    let refused = {
+        let (app, room_id) = (app.clone(), closed.id.clone());
+        tokio::spawn(async move { app.try_send(&closed_visitor, &room_id, "too late", Some("late")).await })
+    };
+    let answers: Vec<_> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    expect_err::<()>(refused.await.unwrap().map(|_| ()), "conflict");
+
+    for ((room, visitor, _, first), answers) in rooms.iter().zip(answers.chunks(3)) {
+        let retry = answers[0].as_ref().expect("a retry is answered");
+        assert!(!retry.created, "a retry must not store a second message");
+        assert_eq!(retry.message.as_ref(), Some(first), "a retry gets the stored message back");
+        for fresh in &answers[1..] {
+            assert!(fresh.as_ref().expect("a new send is stored").created);
+        }
+        let history = app.all_messages(visitor, &room.id).await;
+        assert_eq!(seqs(&history), (1..=5).collect::<Vec<u64>>(), "room {}: {history:#?}", room.id);
+        assert_eq!(history.iter().filter(|m| m.content == "first try").count(), 1);
+        assert_eq!(app.get_room(visitor, &room.id).await.unwrap().last_seq, 5);
+    }
+    let closed_history = app.all_messages(&admin, &closed.id).await;
+    assert!(closed_history.iter().all(|m| m.content != "too late"));
+}

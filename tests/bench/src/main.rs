@@ -155,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
     // Traffic: each conversation alternates visitor and agent sends.
     let rss_before = cli.pid.and_then(proc::rss_bytes);
     let cpu_before = cli.pid.and_then(proc::cpu_micros);
+    let own_cpu_before = proc::cpu_micros(std::process::id());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(cli.duration);
     let per_conv_interval =
@@ -169,10 +170,10 @@ async fn main() -> anyhow::Result<()> {
             }
         })
     };
-    let agent_out: Vec<_> = agents.iter().map(|a| (a.out.clone(), a.in_flight.clone())).collect();
+    let agent_out: Vec<_> = agents.iter().map(|a| (a.out.clone(), a.window.clone())).collect();
     let mut senders = Vec::new();
     for (ci, (room, v, agent)) in convs.iter().enumerate() {
-        let (room, vout, vin) = (room.clone(), v.out.clone(), v.in_flight.clone());
+        let (room, vout, vin) = (room.clone(), v.out.clone(), v.window.clone());
         let (aout, ain) = agent_out[*agent].clone();
         senders.push(tokio::spawn(async move {
             let mut n: u64 = 0;
@@ -185,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
                 t
             });
             while Instant::now() < deadline {
-                let (out, inflight, who) =
+                let (out, window, who) =
                     if n.is_multiple_of(2) { (&vout, &vin, ci * 2) } else { (&aout, &ain, ci * 2 + 1) };
                 match tick.as_mut() {
                     Some(t) => {
@@ -196,12 +197,13 @@ async fn main() -> anyhow::Result<()> {
                         }
                     }
                     None => {
-                        while inflight.load(Ordering::Relaxed) >= 4 && Instant::now() < deadline {
-                            tokio::time::sleep(Duration::from_micros(200)).await;
+                        let deadline = tokio::time::Instant::from_std(deadline);
+                        match tokio::time::timeout_at(deadline, window.acquire()).await {
+                            Ok(Ok(permit)) => permit.forget(),
+                            _ => break,
                         }
                     }
                 }
-                inflight.fetch_add(1, Ordering::Relaxed);
                 if out.send(client::send_frame(&room, who, n)).await.is_err() {
                     break;
                 }
@@ -228,6 +230,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cpu_after = cli.pid.and_then(proc::cpu_micros);
+    let own_cpu_after = proc::cpu_micros(std::process::id());
     let rss_after = cli.pid.and_then(proc::rss_bytes);
 
     // What is stored, from history (admin has rooms.view_all).
@@ -260,6 +263,10 @@ async fn main() -> anyhow::Result<()> {
         (Some(b), Some(a)) if delivered > 0 => Some((a - b) as f64 / delivered as f64),
         _ => None,
     };
+    let bench_cpu_us_per_msg = match (own_cpu_before, own_cpu_after) {
+        (Some(b), Some(a)) if delivered > 0 => Some((a - b) as f64 / delivered as f64),
+        _ => None,
+    };
     let report = json!({
         "connections": connections,
         "setup_seconds": setup_secs,
@@ -272,6 +279,7 @@ async fn main() -> anyhow::Result<()> {
         "latency_ms": {"p50": pct(&lat, 0.5), "p95": pct(&lat, 0.95), "p99": pct(&lat, 0.99), "max": lat.max() as f64 / 1000.0},
         "errors": errors,
         "server": {"pid": cli.pid, "rss_before_bytes": rss_before, "rss_after_bytes": rss_after, "cpu_us_per_delivered_message": cpu_us_per_msg},
+        "load_generator": {"cpu_us_per_delivered_message": bench_cpu_us_per_msg},
     });
     if cli.json {
         println!("{report:#}");
@@ -304,6 +312,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(us) = cpu_us_per_msg {
             println!("  server CPU         {us:.1} µs per delivered message");
+        }
+        if let Some(us) = bench_cpu_us_per_msg {
+            println!("  load generator CPU {us:.1} µs per delivered message");
         }
     }
     if cli.strict && (lost > 0 || duplicated > 0) {
