@@ -190,9 +190,9 @@ async fn main() -> anyhow::Result<()> {
                     if n.is_multiple_of(2) { (&vout, &vin, ci * 2) } else { (&aout, &ain, ci * 2 + 1) };
                 match tick.as_mut() {
                     Some(t) => {
-                        t.tick().await;
                         // A slow tick (many rooms, low rate) may land past the end.
-                        if Instant::now() >= deadline {
+                        let deadline = tokio::time::Instant::from_std(deadline);
+                        if tokio::time::timeout_at(deadline, t.tick()).await.is_err() {
                             break;
                         }
                     }
