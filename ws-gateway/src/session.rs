@@ -126,7 +126,7 @@ pub async fn run(
                     _ = ping.tick() => s.push(Message::Ping(Default::default())),
                     ev = events.message() => match ev {
                         Ok(Some(event)) => match s.on_event(event) {
-                            Ok(Some(gap)) => Box::pin(s.deliver_message(gap)).await,
+                            Ok(Some(gap)) => Box::pin(s.deliver_after_gap(gap)).await,
                             Ok(None) => Ok(()),
                             Err(c) => Err(c),
                         },
@@ -379,7 +379,7 @@ impl Session {
     }
 
     /// Handles a live event at once, or returns a message that comes after
-    /// a gap, for `deliver_message` to fill from history first (the one
+    /// a gap, for `deliver_after_gap` to fill from history first (the one
     /// case that needs to call the core).
     fn on_event(&mut self, ev: pb::Event) -> Result<Option<pb::Message>, Closing> {
         let Some(kind) = ev.kind else { return Ok(None) };
@@ -480,15 +480,11 @@ impl Session {
         Ok(())
     }
 
-    /// Delivers a message exactly once per connection and in seq order,
-    /// filling a gap from history first.
-    async fn deliver_message(&mut self, m: pb::Message) -> Step {
-        let last = self.delivered.get(&m.room_id).copied();
-        match last {
-            Some(l) if m.seq <= l => return Ok(()),
-            Some(l) if m.seq > l + 1 => self.fill_gap(&m.room_id, l, m.seq).await?,
-            _ => {}
-        }
+    /// Delivers a message that `on_event` found past a gap: the missed
+    /// ones from history first, so the connection sees each once, in order.
+    async fn deliver_after_gap(&mut self, m: pb::Message) -> Step {
+        let last = self.delivered.get(&m.room_id).copied().unwrap_or(0);
+        self.fill_gap(&m.room_id, last, m.seq).await?;
         self.deliver_next(m)
     }
 

@@ -23,7 +23,7 @@ use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::entity::room;
-use super::messages::{append_in, undo_bump};
+use super::messages::{append_in, stored_message, undo_bump};
 use super::{SqlStore, convert, is_unique_violation};
 use crate::app::ports::{Appended, MakeEvents, MessageStore, NewMessage, SendGuard};
 use crate::domain::{Event, Message, RoomStatus, Sender};
@@ -165,49 +165,36 @@ impl SqlStore {
     /// The batch as BEGIN, one UPDATE, one INSERT, COMMIT (rooms distinct).
     async fn write_in_four_statements(&self, sends: Vec<Send>) -> Result<Vec<Outcome>, sea_orm::DbErr> {
         let (_turn, txn) = self.begin_write().await?;
-        let bumped: HashMap<String, room::Model> = txn
+        let mut bumped: HashMap<String, room::Model> = txn
             .query_all_raw(bump_rooms(&sends))
             .await?
             .iter()
             .map(|row| room::Model::from_query_result(row, "").map(|r| (r.id.clone(), r)))
             .collect::<Result<_, _>>()?;
 
-        // The messages whose room took them, with their seqs.
-        let mut outcomes = Vec::with_capacity(sends.len());
-        let mut stored = Vec::with_capacity(bumped.len());
-        for (room_id, _guard, msg, events) in sends {
-            match bumped.get(&room_id) {
-                Some(row) => {
-                    let message = Message {
-                        id: msg.id,
-                        room_id,
-                        seq: u64::try_from(row.last_seq).unwrap_or(0),
-                        sender: msg.sender,
-                        content: msg.content,
-                        created_at: msg.created_at,
-                        client_id: msg.client_id,
-                    };
-                    stored.push(outcomes.len());
-                    outcomes.push((Some((message, events)), Outcome::Refused));
-                }
-                None => outcomes.push((None, Outcome::Refused)),
-            }
-        }
-        let inserted: HashSet<String> = if stored.is_empty() {
-            HashSet::new()
-        } else {
-            let messages = stored.iter().filter_map(|i| outcomes[*i].0.as_ref().map(|(m, _)| m));
+        // The messages whose room took them, with their seqs; None: refused.
+        let taken: Vec<Option<(Message, MakeEvents<'static>)>> = sends
+            .into_iter()
+            .map(|(room_id, _guard, msg, events)| {
+                let seq = bumped.get(&room_id)?.last_seq;
+                Some((stored_message(room_id, seq, msg), events))
+            })
+            .collect();
+        let inserted: HashSet<String> = if taken.iter().any(Option::is_some) {
+            let messages = taken.iter().flatten().map(|(m, _)| m);
             txn.query_all_raw(insert_messages(messages))
                 .await?
                 .iter()
                 .map(|row| row.try_get_by_index::<String>(0))
                 .collect::<Result<_, _>>()?
+        } else {
+            HashSet::new()
         };
 
-        let mut result = Vec::with_capacity(outcomes.len());
-        for (stored, refused) in outcomes {
-            let Some((message, events)) = stored else {
-                result.push(refused);
+        let mut result = Vec::with_capacity(taken.len());
+        for taken in taken {
+            let Some((message, events)) = taken else {
+                result.push(Outcome::Refused);
                 continue;
             };
             if !inserted.contains(&message.id) {
@@ -220,7 +207,8 @@ impl SqlStore {
                 });
                 continue;
             }
-            let row = bumped[&message.room_id].clone();
+            // Rooms are distinct in the batch: each row is used once.
+            let row = bumped.remove(&message.room_id).expect("bumped above");
             let room = convert::room(row).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
             let events = events(&room, std::slice::from_ref(&message));
             self.record_events(&txn, &events, message.created_at).await?;

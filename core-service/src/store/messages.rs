@@ -41,15 +41,7 @@ pub(super) async fn append_in<C: ConnectionTrait>(
     let Some(row) = bump.exec_with_returning(txn).await?.pop() else {
         return Ok(None);
     };
-    let message = Message {
-        id: msg.id,
-        room_id: room_id.to_string(),
-        seq: u64::try_from(row.last_seq).unwrap_or(0),
-        sender: msg.sender,
-        content: msg.content,
-        created_at: msg.created_at,
-        client_id: msg.client_id,
-    };
+    let message = stored_message(room_id.to_string(), row.last_seq, msg);
     // Nothing to read back: every column is known here.
     message::Entity::insert(message::ActiveModel {
         id: Set(message.id.clone()),
@@ -65,6 +57,19 @@ pub(super) async fn append_in<C: ConnectionTrait>(
     .exec_without_returning(txn)
     .await?;
     Ok(Some((message, row)))
+}
+
+/// The message `msg` becomes once its room gave it `seq`.
+pub(super) fn stored_message(room_id: String, seq: i64, msg: NewMessage) -> Message {
+    Message {
+        id: msg.id,
+        room_id,
+        seq: u64::try_from(seq).unwrap_or(0),
+        sender: msg.sender,
+        content: msg.content,
+        created_at: msg.created_at,
+        client_id: msg.client_id,
+    }
 }
 
 /// Takes back the seq `append_in` gave a message whose INSERT then failed
