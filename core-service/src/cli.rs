@@ -1,7 +1,7 @@
 //! The `core-service` command line, shared by the `core-service` binary and
 //! `livechat core-service`.
 
-use crate::telemetry::{LogFormat, shutdown_signal};
+use livechat_runtime::{LogFormat, shutdown_signal};
 
 /// livechat core-service: rooms, messages, agents and events over gRPC.
 #[derive(Debug, clap::Args)]

@@ -1,6 +1,8 @@
-//! The one error enum of the core. Each variant is one PROTOCOL.md error
+//! The one error enum of the core. Each variant is one docs/protocol.md error
 //! code; the gRPC layer maps it to a `tonic::Status` in exactly one place
 //! (`grpc::status`).
+
+use livechat_proto::ErrorCode;
 
 use crate::domain::{DomainError, FieldError};
 
@@ -33,18 +35,19 @@ pub enum CoreError {
 pub type CoreResult<T> = Result<T, CoreError>;
 
 impl CoreError {
-    /// The PROTOCOL.md error code.
-    pub fn code(&self) -> &'static str {
+    /// The docs/protocol.md error code; `ErrorCode` pairs it with its
+    /// gRPC code, HTTP status and title.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Invalid(_) => "invalid",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::TooLarge(_) => "too_large",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable(_) => "unavailable",
-            Self::Unexpected(_) => "internal",
+            Self::Invalid(_) => ErrorCode::Invalid,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::TooLarge(_) => ErrorCode::TooLarge,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Unexpected(_) => ErrorCode::Internal,
         }
     }
 

@@ -14,7 +14,6 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod store;
-pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::Duration;

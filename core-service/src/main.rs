@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use livechat_core::cli::{CoreServiceCli, run};
-use livechat_core::telemetry::init_tracing;
+use livechat_runtime::init_tracing;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "livechat core-service: rooms, messages, agents and events over gRPC")]

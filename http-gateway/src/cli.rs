@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use livechat_core::telemetry::{LogFormat, shutdown_signal};
+use livechat_runtime::{LogFormat, shutdown_signal};
 
 use crate::{AppState, CoreClient, HttpConfig, router, serve};
 

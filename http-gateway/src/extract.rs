@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::core::Token;
+use crate::core_call::Token;
 use crate::problem::{ApiError, FieldProblem};
 
 /// Largest request body accepted.
@@ -40,9 +40,10 @@ fn strip_position(m: &str) -> String {
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| match e {
-        BytesRejection::FailedToBufferBody(_) => {
-            ApiError::new("too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes"))
-        }
+        BytesRejection::FailedToBufferBody(_) => ApiError::new(
+            livechat_proto::ErrorCode::TooLarge,
+            format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        ),
         other => ApiError::malformed(other.body_text()),
     })
 }
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn malformed_json_is_a_400() {
         let e = parse_json::<Body>(b"{\"content\": ").unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (400, "invalid"));
+        assert_eq!((e.status.as_u16(), e.code), (400, livechat_proto::ErrorCode::Invalid));
     }
 
     #[test]

@@ -9,23 +9,28 @@
 
 pub mod cli;
 pub mod config;
-pub mod core;
+pub mod core_call;
 pub mod extract;
 pub mod login_guard;
 pub mod middleware;
 pub mod openapi;
-pub mod problem;
 pub mod routes;
+
+/// problem+json lives in `livechat-runtime`: the ws-gateway's refused
+/// upgrades and the adapters answer with the same body.
+pub use livechat_runtime::problem;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::FromRef;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use livechat_proto::ErrorCode;
+use livechat_runtime::ops::{self, CoreReadiness, OpsState};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -35,9 +40,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use config::HttpConfig;
-pub use core::CoreClient;
+pub use core_call::CoreClient;
 use problem::ApiError;
-use routes::{admin, auth, canned, messages, ops, rooms};
+use routes::{admin, auth, canned, docs, messages, rooms};
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -45,7 +50,8 @@ pub struct AppState {
     pub core: CoreClient,
     pub limits: Arc<middleware::Limits>,
     pub request_timeout: Duration,
-    pub metrics: PrometheusHandle,
+    /// Liveness, readiness (the core serving) and metrics.
+    pub ops: OpsState,
     /// The finished OpenAPI document, set once the router is built.
     pub openapi: Arc<OnceLock<serde_json::Value>>,
 }
@@ -61,27 +67,19 @@ impl AppState {
         let limits = Arc::new(middleware::Limits::new(cfg));
         tokio::spawn(middleware::prune_limits(limits.clone()));
         Self {
+            ops: OpsState::new(CoreReadiness(core.clone())),
             core,
             limits,
             request_timeout: Duration::from_millis(cfg.request_timeout_ms),
-            metrics: metrics_handle(),
             openapi: Arc::default(),
         }
     }
 }
 
-/// The process-wide Prometheus recorder (the `metrics` facade has one).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Another component may have installed one first; keep going.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
+impl FromRef<AppState> for OpsState {
+    fn from_ref(s: &AppState) -> Self {
+        s.ops.clone()
+    }
 }
 
 #[derive(OpenApi)]
@@ -111,7 +109,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(rooms::create))
-        .routes(routes!(ops::openapi_json));
+        .routes(routes!(docs::openapi_json));
     let protected = OpenApiRouter::new()
         .routes(routes!(auth::refresh))
         .routes(routes!(rooms::list))
@@ -151,7 +149,7 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError {
                 status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                ..ApiError::new("invalid", "method not allowed")
+                ..ApiError::new(ErrorCode::Invalid, "method not allowed")
             }
             .into_response()
         })
@@ -166,16 +164,6 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
-        .with_state(state)
-}
-
-/// Just /healthz, /readyz and /metrics, for processes that serve no REST
-/// (the standalone ws-gateway).
-pub fn ops_router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(ops::healthz))
-        .route("/readyz", axum::routing::get(ops::readyz))
-        .route("/metrics", axum::routing::get(ops::metrics))
         .with_state(state)
 }
 

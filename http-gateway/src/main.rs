@@ -2,8 +2,8 @@
 //! one or more core-service replicas.
 
 use clap::Parser;
-use livechat_core::telemetry::init_tracing;
 use livechat_http::cli::{HttpGatewayCli, run};
+use livechat_runtime::init_tracing;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "livechat http-gateway: PROTOCOL.md's REST API over the core's gRPC")]

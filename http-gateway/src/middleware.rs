@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::AppState;
-use crate::core::Token;
+use crate::core_call::Token;
 use crate::problem::ApiError;
 
 /// Requires `Authorization: Bearer …` and hands the token to the handler.

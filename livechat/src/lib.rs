@@ -11,7 +11,7 @@ use livechat_http::{AppState, CoreClient, HttpConfig};
 use livechat_ws::SessionConfig;
 use tokio::net::TcpListener;
 
-/// Where the all-in-one serves REST (and, later, WebSocket and pages).
+/// Where the all-in-one serves REST, WebSocket, the pages and the operator routes.
 pub const LIVECHAT_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 8080);
 
 /// Runs core and gateway until `shutdown` resolves; then stops accepting,

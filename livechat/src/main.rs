@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand};
-use livechat_core::telemetry::{LogFormat, init_tracing, shutdown_signal};
+use livechat_runtime::{LogFormat, init_tracing, shutdown_signal};
 
 /// livechat all-in-one: core, REST API, WebSocket API and web pages in one process.
 #[derive(Debug, Parser)]

@@ -1,30 +1,217 @@
-//! Reading the PROTOCOL.md error out of a core `Status`, for the gateways.
-//! The core puts a `livechat.v1.ErrorDetail` in the details of every error
-//! it returns; a status without one (the core unreachable, a timeout) is
-//! classified by its gRPC code.
+//! The error codes of docs/protocol.md and the one table that pairs each
+//! with its gRPC code, HTTP status and title. The core puts a
+//! `livechat.v1.ErrorDetail` in the details of every error it returns;
+//! `Failure::from_status` reads it back in the gateways, and classifies a
+//! status without one (the core unreachable, a timeout) by its gRPC code.
 
+use http::StatusCode;
 use prost::Message;
+use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
-use crate::v1::ErrorDetail;
+use crate::v1::{ErrorDetail, FieldError};
 
-/// The PROTOCOL.md error a status stands for.
-pub fn error_detail(status: &Status) -> ErrorDetail {
-    if let Ok(d) = ErrorDetail::decode(status.details())
-        && !d.code.is_empty()
-    {
-        return d;
+/// A docs/protocol.md error code: the `code` of a problem+json body, of a
+/// WebSocket `error` frame and of a core `ErrorDetail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    Invalid,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    TooLarge,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+/// One row of the table: everything a transport needs to know of a code.
+struct Row {
+    name: &'static str,
+    grpc: Code,
+    http: StatusCode,
+    title: &'static str,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 9] = [
+        Self::Invalid,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::TooLarge,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The table. Every mapping of a code, in every transport, reads it here.
+    const fn row(self) -> Row {
+        let (name, grpc, http, title) = match self {
+            Self::Invalid => {
+                ("invalid", Code::InvalidArgument, StatusCode::UNPROCESSABLE_ENTITY, "Invalid request")
+            }
+            Self::Unauthorized => {
+                ("unauthorized", Code::Unauthenticated, StatusCode::UNAUTHORIZED, "Unauthorized")
+            }
+            Self::Forbidden => ("forbidden", Code::PermissionDenied, StatusCode::FORBIDDEN, "Forbidden"),
+            Self::NotFound => ("not_found", Code::NotFound, StatusCode::NOT_FOUND, "Not found"),
+            Self::Conflict => ("conflict", Code::FailedPrecondition, StatusCode::CONFLICT, "Conflict"),
+            Self::TooLarge => ("too_large", Code::OutOfRange, StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
+            Self::RateLimited => {
+                ("rate_limited", Code::ResourceExhausted, StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+            }
+            Self::Unavailable => {
+                ("unavailable", Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+            }
+            Self::Internal => {
+                ("internal", Code::Internal, StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+            }
+        };
+        Row { name, grpc, http, title }
     }
-    let (code, message) = match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            ("unavailable", "the core service is unavailable")
+
+    /// The wire name (`not_found`).
+    pub const fn as_str(self) -> &'static str {
+        self.row().name
+    }
+
+    /// The code a gRPC status carries for it.
+    pub const fn grpc_code(self) -> Code {
+        self.row().grpc
+    }
+
+    /// The HTTP status a problem+json answer (or a refused upgrade) carries.
+    pub const fn http_status(self) -> StatusCode {
+        self.row().http
+    }
+
+    /// The problem+json `title`.
+    pub const fn title(self) -> &'static str {
+        self.row().title
+    }
+
+    /// None for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// What a status without an `ErrorDetail` stands for: one that never
+    /// reached the core (refused, timed out) is `unavailable`.
+    pub fn of_grpc(code: Code) -> Self {
+        match code {
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => Self::Unavailable,
+            other => Self::ALL.into_iter().find(|c| c.grpc_code() == other).unwrap_or(Self::Internal),
         }
-        Code::Unauthenticated => ("unauthorized", "unauthorized"),
-        Code::PermissionDenied => ("forbidden", "forbidden"),
-        Code::NotFound => ("not_found", "not found"),
-        Code::InvalidArgument => ("invalid", "invalid request"),
-        Code::ResourceExhausted => ("rate_limited", "too many requests"),
-        _ => ("internal", "internal error"),
-    };
-    ErrorDetail { code: code.into(), message: message.into(), errors: vec![], retry_after_secs: None }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed core call as the gateways render it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Field by field, for `invalid`.
+    pub errors: Vec<FieldError>,
+    pub retry_after_secs: Option<u32>,
+}
+
+impl Failure {
+    /// Reads the core's `ErrorDetail` out of `status`, or classifies the
+    /// status by its gRPC code when it has none (or one with a code this
+    /// version does not know).
+    pub fn from_status(status: &Status) -> Self {
+        if let Ok(d) = ErrorDetail::decode(status.details())
+            && let Some(code) = ErrorCode::parse(&d.code)
+        {
+            return Self { code, message: d.message, errors: d.errors, retry_after_secs: d.retry_after_secs };
+        }
+        let code = ErrorCode::of_grpc(status.code());
+        let message = match code {
+            ErrorCode::Unavailable => "the core service is unavailable",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not found",
+            ErrorCode::Invalid => "invalid request",
+            ErrorCode::RateLimited => "too many requests",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too large",
+            ErrorCode::Internal => "internal error",
+        };
+        Self { code, message: message.into(), errors: vec![], retry_after_secs: None }
+    }
+
+    /// The `tonic::Status` the core answers with: the code's gRPC code, and
+    /// the whole failure in the details.
+    pub fn into_status(self) -> Status {
+        let detail = ErrorDetail {
+            code: self.code.as_str().into(),
+            message: self.message.clone(),
+            errors: self.errors,
+            retry_after_secs: self.retry_after_secs,
+        };
+        Status::with_details(self.code.grpc_code(), self.message, detail.encode_to_vec().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_protocol_status_and_a_distinct_grpc_code() {
+        let expected = [
+            (ErrorCode::Invalid, 422),
+            (ErrorCode::Unauthorized, 401),
+            (ErrorCode::Forbidden, 403),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::Conflict, 409),
+            (ErrorCode::TooLarge, 413),
+            (ErrorCode::RateLimited, 429),
+            (ErrorCode::Unavailable, 503),
+            (ErrorCode::Internal, 500),
+        ];
+        for (code, status) in expected {
+            assert_eq!(code.http_status().as_u16(), status, "{code}");
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert_eq!(ErrorCode::of_grpc(code.grpc_code()), code, "{code} round-trips through gRPC");
+        }
+    }
+
+    #[test]
+    fn codes_serialize_as_their_wire_names() {
+        assert_eq!(serde_json::to_string(&ErrorCode::NotFound).unwrap(), "\"not_found\"");
+        assert_eq!(serde_json::to_string(&ErrorCode::RateLimited).unwrap(), "\"rate_limited\"");
+    }
+
+    #[test]
+    fn a_failure_survives_the_trip_through_a_status() {
+        let sent = Failure {
+            code: ErrorCode::Invalid,
+            message: "invalid input".into(),
+            errors: vec![FieldError { field: "name".into(), message: "must not be empty".into() }],
+            retry_after_secs: None,
+        };
+        let status = sent.clone().into_status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(Failure::from_status(&status), sent);
+    }
+
+    #[test]
+    fn a_status_that_never_reached_the_core_is_unavailable() {
+        for code in [Code::Unavailable, Code::DeadlineExceeded, Code::Cancelled, Code::Unknown] {
+            let f = Failure::from_status(&Status::new(code, "connection refused"));
+            assert_eq!(f.code, ErrorCode::Unavailable, "{code:?}");
+        }
+        assert_eq!(Failure::from_status(&Status::data_loss("?")).code, ErrorCode::Internal);
+    }
 }

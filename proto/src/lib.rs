@@ -16,7 +16,7 @@ pub mod v1 {
     tonic::include_proto!("livechat.v1");
 }
 
-pub use error::error_detail;
+pub use error::{ErrorCode, Failure};
 
 /// The encoded `FileDescriptorSet` of every livechat.v1 file, for
 /// `tonic-reflection`.

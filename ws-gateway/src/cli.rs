@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use livechat_core::telemetry::{LogFormat, shutdown_signal};
 use livechat_proto::client::CoreClient;
+use livechat_runtime::{CoreReadiness, LogFormat, OpsState, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::{SessionConfig, WsState, router, serve};
@@ -33,8 +33,8 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
     tracing::info!(%addr, "WebSocket gateway listening");
     let shutdown = CancellationToken::new();
     let state = WsState { core, session: SessionConfig::default(), shutdown: shutdown.clone() };
-    let ops = livechat_http::AppState::new(state.core.clone(), &livechat_http::HttpConfig::default());
-    let app = router(state).merge(livechat_http::ops_router(ops));
+    let ops = OpsState::new(CoreReadiness(state.core.clone()));
+    let app = router(state).merge(livechat_runtime::ops::router(ops));
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {

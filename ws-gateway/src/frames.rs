@@ -2,7 +2,7 @@
 //! strictly, with a clear `invalid` error naming what is wrong) and what
 //! the server sends, built from the core's protobuf events.
 
-use livechat_proto::{json, v1 as pb};
+use livechat_proto::{ErrorCode, Failure, json, v1 as pb};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -102,7 +102,7 @@ pub enum ServerFrame {
     },
     Error {
         req_id: Option<String>,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     Pong {
@@ -143,7 +143,7 @@ impl ServerFrame {
     }
 
     pub fn error(req_id: Option<String>, status: &tonic::Status) -> Self {
-        let d = livechat_proto::error_detail(status);
+        let d = Failure::from_status(status);
         let mut message = d.message;
         if !d.errors.is_empty() {
             let fields: Vec<String> =
@@ -154,7 +154,7 @@ impl ServerFrame {
     }
 
     pub fn invalid(req_id: Option<String>, message: impl Into<String>) -> Self {
-        Self::Error { req_id, code: "invalid".into(), message: message.into() }
+        Self::Error { req_id, code: ErrorCode::Invalid, message: message.into() }
     }
 }
 

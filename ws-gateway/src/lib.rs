@@ -19,10 +19,12 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use livechat_proto::client::CoreClient;
+use livechat_proto::{ErrorCode, Failure};
+use livechat_runtime::ApiError;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -74,9 +76,16 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
 }
 
-fn refuse(status: StatusCode, code: &str, detail: &str) -> Response {
-    let body = serde_json::json!({"type": "about:blank", "title": detail, "status": status.as_u16(), "detail": detail, "code": code});
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+/// Why an upgrade is refused, as the same problem+json the REST API
+/// answers with. Only a refusal of the caller (401, 403, 404) keeps its
+/// code; anything else is the core being unavailable (503), which a
+/// client retries.
+fn refusal(status: &tonic::Status) -> ApiError {
+    let failure = Failure::from_status(status);
+    match failure.code {
+        ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::NotFound => failure.into(),
+        _ => ApiError::unavailable(failure.message),
+    }
 }
 
 /// Authenticates by opening the subscription before upgrading, so that a
@@ -88,20 +97,11 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let Some(token) = bearer(&headers).or(q.access_token.filter(|t| !t.is_empty())) else {
-        return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required");
+        return ApiError::unauthorized("a bearer token is required").into_response();
     };
     let (events, snapshot) = match session::subscribe(&state.core, &token).await {
         Ok(opened) => opened,
-        Err(status) => {
-            let d = livechat_proto::error_detail(&status);
-            let code = match d.code.as_str() {
-                "unauthorized" => StatusCode::UNAUTHORIZED,
-                "forbidden" => StatusCode::FORBIDDEN,
-                "not_found" => StatusCode::NOT_FOUND,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            return refuse(code, &d.code, &d.message);
-        }
+        Err(status) => return refusal(&status).into_response(),
     };
     let WsState { core, session, shutdown } = state;
     ws.read_buffer_size(READ_BUFFER_BYTES)

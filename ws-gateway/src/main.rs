@@ -2,7 +2,7 @@
 //! process, in front of one or more core-service replicas.
 
 use clap::Parser;
-use livechat_core::telemetry::init_tracing;
+use livechat_runtime::init_tracing;
 use livechat_ws::cli::{WsGatewayCli, run};
 
 #[derive(Debug, Parser)]

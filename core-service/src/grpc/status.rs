@@ -1,27 +1,13 @@
 //! The one place where a `CoreError` becomes a `tonic::Status`. The
-//! PROTOCOL.md code and field errors travel in the binary details as a
-//! `livechat.v1.ErrorDetail`, so gateways can render them exactly.
+//! docs/protocol.md code and field errors travel in the binary details as a
+//! `livechat.v1.ErrorDetail` (`livechat_proto::Failure`), so gateways can
+//! render them exactly; the gRPC code comes from the `ErrorCode` table.
 
+use livechat_proto::Failure;
 use livechat_proto::v1 as pb;
-use prost::Message;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::error::CoreError;
-
-/// The gRPC code for each PROTOCOL.md code.
-pub fn grpc_code(e: &CoreError) -> Code {
-    match e {
-        CoreError::Invalid(_) => Code::InvalidArgument,
-        CoreError::Unauthorized(_) => Code::Unauthenticated,
-        CoreError::Forbidden(_) => Code::PermissionDenied,
-        CoreError::NotFound(_) => Code::NotFound,
-        CoreError::Conflict(_) => Code::FailedPrecondition,
-        CoreError::TooLarge(_) => Code::OutOfRange,
-        CoreError::RateLimited { .. } => Code::ResourceExhausted,
-        CoreError::Unavailable(_) => Code::Unavailable,
-        CoreError::Unexpected(_) => Code::Internal,
-    }
-}
 
 pub fn to_status(e: &CoreError) -> Status {
     let message = match e {
@@ -31,9 +17,9 @@ pub fn to_status(e: &CoreError) -> Status {
         }
         other => other.to_string(),
     };
-    let detail = pb::ErrorDetail {
-        code: e.code().into(),
-        message: message.clone(),
+    Failure {
+        code: e.code(),
+        message,
         errors: match e {
             CoreError::Invalid(errs) => errs
                 .iter()
@@ -45,8 +31,8 @@ pub fn to_status(e: &CoreError) -> Status {
             CoreError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         },
-    };
-    Status::with_details(grpc_code(e), message, detail.encode_to_vec().into())
+    }
+    .into_status()
 }
 
 impl From<CoreError> for Status {
@@ -59,6 +45,8 @@ impl From<CoreError> for Status {
 mod tests {
     use super::*;
     use crate::domain::FieldError;
+    use prost::Message;
+    use tonic::Code;
 
     #[test]
     fn field_errors_travel_in_the_details() {
@@ -67,6 +55,21 @@ mod tests {
         let d = pb::ErrorDetail::decode(s.details()).unwrap();
         assert_eq!(d.code, "invalid");
         assert_eq!(d.errors[0].field, "content");
+    }
+
+    #[test]
+    fn every_error_carries_the_grpc_code_of_its_protocol_code() {
+        let errors = [
+            CoreError::Conflict("taken".into()),
+            CoreError::TooLarge("long".into()),
+            CoreError::RateLimited { retry_after_secs: 3 },
+            CoreError::Unavailable("db".into()),
+        ];
+        for e in errors {
+            let s = to_status(&e);
+            assert_eq!(s.code(), e.code().grpc_code(), "{e:?}");
+            assert_eq!(Failure::from_status(&s).code, e.code());
+        }
     }
 
     #[test]

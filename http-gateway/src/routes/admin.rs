@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, created};
 use crate::AppState;
-use crate::core::{Token, authed};
+use crate::core_call::{Token, authed};
 use crate::extract::{JsonBody, RequestId};
 use crate::problem::Problem;
 

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::ApiResult;
 use crate::AppState;
-use crate::core::{Token, authed};
+use crate::core_call::{Token, authed};
 use crate::extract::{JsonBody, PeerIp, RequestId};
 use crate::problem::{ApiError, Problem};
 
@@ -65,7 +65,7 @@ pub async fn login(
         }
         Err(status) => {
             let e = ApiError::from(status);
-            if e.code == "unauthorized" {
+            if e.code == livechat_proto::ErrorCode::Unauthorized {
                 s.limits.login_failures.failed(&body.username);
             }
             Err(e)

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiResult;
 use crate::AppState;
-use crate::core::{Token, authed};
+use crate::core_call::{Token, authed};
 use crate::extract::{JsonBody, QueryParams, RequestId};
 use crate::problem::{ApiError, Problem};
 
@@ -76,7 +76,7 @@ pub async fn send(
 ) -> ApiResult<(StatusCode, Json<json::Message>)> {
     let req = pb::SendMessageRequest { room_id: id, content: b.content, client_id: b.client_id };
     let r = s.core.messages().send_message(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
-    let message = r.message.ok_or_else(|| ApiError::new("internal", "the core returned no message"))?;
+    let message = r.message.ok_or_else(|| ApiError::internal("the core returned no message"))?;
     let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(message.into())))
 }

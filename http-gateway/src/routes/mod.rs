@@ -5,8 +5,8 @@
 pub mod admin;
 pub mod auth;
 pub mod canned;
+pub mod docs;
 pub mod messages;
-pub mod ops;
 pub mod rooms;
 
 use axum::Json;

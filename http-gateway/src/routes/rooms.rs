@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, created};
 use crate::AppState;
-use crate::core::{Token, authed};
+use crate::core_call::{Token, authed};
 use crate::extract::{JsonBody, OptionalJson, QueryParams, RequestId};
 use crate::problem::{ApiError, Problem};
 
@@ -69,7 +69,7 @@ pub async fn create(
         external_id: None,
     };
     let r = s.core.rooms().create_room(req).await?.into_inner();
-    let room = r.room.ok_or_else(|| ApiError::new("internal", "the core returned no room"))?;
+    let room = r.room.ok_or_else(|| ApiError::internal("the core returned no room"))?;
     Ok(created(CreateRoomResponse { room: room.into(), visitor_token: r.visitor_token }))
 }
 

@@ -1,5 +1,6 @@
-//! The gateway's connection to the core (shared with the other gateways),
-//! and the caller's token on its way there.
+//! A REST request's way into the core: the caller's token, as the auth
+//! middleware found it, put on a gRPC request. (Named `core_call`, not
+//! `core`, so it cannot shadow the `core` crate.)
 
 pub use livechat_proto::client::CoreClient;
 

@@ -1,9 +1,13 @@
 //! The one place where failures become `application/problem+json`
-//! (RFC 9457) with the PROTOCOL.md `code`. Errors from the core arrive as
-//! `tonic::Status` and are read back with `livechat_proto::error_detail`.
+//! (RFC 9457) with the docs/protocol.md `code`: every HTTP surface answers
+//! with it (the REST API, a refused WebSocket upgrade, `/readyz`, the
+//! adapters' webhooks). Errors from the core arrive as `tonic::Status` and
+//! are read back with `livechat_proto::Failure`; statuses and titles come
+//! from the `ErrorCode` table.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use livechat_proto::{ErrorCode, Failure};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -25,7 +29,8 @@ pub struct Problem {
     pub detail: String,
     /// invalid, unauthorized, forbidden, not_found, conflict, too_large,
     /// rate_limited, unavailable or internal.
-    pub code: &'static str,
+    #[schema(value_type = String, example = "not_found")]
+    pub code: ErrorCode,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
 }
@@ -33,34 +38,24 @@ pub struct Problem {
 /// A failed request, on its way to becoming a problem+json response.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The code's status, except where the protocol allows another (a
+    /// malformed body is a 400 `invalid`, a wrong method a 405 `invalid`).
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldProblem>,
     pub retry_after_secs: Option<u32>,
 }
 
-/// Each PROTOCOL.md code with its HTTP status and title.
-const CODES: &[(&str, StatusCode, &str)] = &[
-    ("invalid", StatusCode::UNPROCESSABLE_ENTITY, "Invalid request"),
-    ("unauthorized", StatusCode::UNAUTHORIZED, "Unauthorized"),
-    ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
-    ("not_found", StatusCode::NOT_FOUND, "Not found"),
-    ("conflict", StatusCode::CONFLICT, "Conflict"),
-    ("too_large", StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
-    ("rate_limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
-    ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
-    ("internal", StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
-];
-
-fn lookup(code: &str) -> (&'static str, StatusCode, &'static str) {
-    CODES.iter().copied().find(|(c, ..)| *c == code).unwrap_or(CODES[CODES.len() - 1])
-}
-
 impl ApiError {
-    pub fn new(code: &str, detail: impl Into<String>) -> Self {
-        let (code, status, _) = lookup(code);
-        Self { status, code, detail: detail.into(), errors: vec![], retry_after_secs: None }
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            status: code.http_status(),
+            code,
+            detail: detail.into(),
+            errors: vec![],
+            retry_after_secs: None,
+        }
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -68,54 +63,63 @@ impl ApiError {
     }
 
     pub fn invalid_fields(errors: Vec<FieldProblem>) -> Self {
-        Self { errors, ..Self::new("invalid", "the request has invalid fields") }
+        Self { errors, ..Self::new(ErrorCode::Invalid, "the request has invalid fields") }
     }
 
     /// Malformed JSON: a 400, still with code `invalid`.
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, ..Self::new("invalid", detail) }
+        Self { status: StatusCode::BAD_REQUEST, ..Self::new(ErrorCode::Invalid, detail) }
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new("unauthorized", detail)
+        Self::new(ErrorCode::Unauthorized, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new("not_found", detail)
+        Self::new(ErrorCode::NotFound, detail)
     }
 
     pub fn rate_limited(retry_after_secs: u32) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs.max(1)),
-            ..Self::new("rate_limited", "too many requests; retry later")
+            ..Self::new(ErrorCode::RateLimited, "too many requests; retry later")
         }
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new("unavailable", detail)
+        Self::new(ErrorCode::Unavailable, detail)
+    }
+
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, detail)
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        let mut e = Self::new(f.code, f.message);
+        e.errors =
+            f.errors.into_iter().map(|f| FieldProblem { field: f.field, message: f.message }).collect();
+        e.retry_after_secs = f.retry_after_secs;
+        e
     }
 }
 
 impl From<tonic::Status> for ApiError {
     fn from(s: tonic::Status) -> Self {
-        let d = livechat_proto::error_detail(&s);
-        if d.code == "unavailable" {
+        let failure = Failure::from_status(&s);
+        if failure.code == ErrorCode::Unavailable {
             tracing::warn!(status = ?s.code(), message = s.message(), "core call failed");
         }
-        let mut e = Self::new(&d.code, d.message);
-        e.errors =
-            d.errors.into_iter().map(|f| FieldProblem { field: f.field, message: f.message }).collect();
-        e.retry_after_secs = d.retry_after_secs;
-        e
+        failure.into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (_, _, title) = lookup(self.code);
         let body = Problem {
             type_: "about:blank",
-            title,
+            title: self.code.title(),
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code,
@@ -136,24 +140,6 @@ mod tests {
     use prost::Message;
 
     #[test]
-    fn every_code_has_its_protocol_status() {
-        let pairs = [
-            ("invalid", 422),
-            ("unauthorized", 401),
-            ("forbidden", 403),
-            ("not_found", 404),
-            ("conflict", 409),
-            ("too_large", 413),
-            ("rate_limited", 429),
-            ("unavailable", 503),
-            ("internal", 500),
-        ];
-        for (code, status) in pairs {
-            assert_eq!(ApiError::new(code, "x").status.as_u16(), status, "{code}");
-        }
-    }
-
-    #[test]
     fn core_errors_keep_their_code_and_fields() {
         let detail = livechat_proto::v1::ErrorDetail {
             code: "invalid".into(),
@@ -170,14 +156,14 @@ mod tests {
             detail.encode_to_vec().into(),
         );
         let e = ApiError::from(s);
-        assert_eq!((e.status.as_u16(), e.code), (422, "invalid"));
+        assert_eq!((e.status.as_u16(), e.code), (422, ErrorCode::Invalid));
         assert_eq!(e.errors[0].field, "name");
     }
 
     #[test]
     fn an_unreachable_core_is_a_503() {
         let e = ApiError::from(tonic::Status::unavailable("connection refused"));
-        assert_eq!((e.status.as_u16(), e.code), (503, "unavailable"));
+        assert_eq!((e.status.as_u16(), e.code), (503, ErrorCode::Unavailable));
     }
 
     #[test]
@@ -186,5 +172,16 @@ mod tests {
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[header::RETRY_AFTER], "7");
         assert_eq!(res.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+
+    #[tokio::test]
+    async fn the_body_names_the_code_and_its_title() {
+        let res = ApiError::not_found("no such room").into_response();
+        let bytes = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "not_found");
+        assert_eq!(body["title"], "Not found");
+        assert_eq!(body["status"], 404);
+        assert_eq!(body["type"], "about:blank");
     }
 }

@@ -1,0 +1,15 @@
+//! What every livechat process runs with, whatever its role: logs
+//! (`telemetry`), the shutdown signal, the operator routes and readiness
+//! (`ops`), and the problem+json error body (`problem`).
+//!
+//! Small on purpose: the stateless gateways and the channel adapters depend
+//! on this crate and `livechat-proto` only, so they never link the core's
+//! database or broker crates.
+
+pub mod ops;
+pub mod problem;
+pub mod telemetry;
+
+pub use ops::{CoreReadiness, OpsState, Readiness};
+pub use problem::{ApiError, FieldProblem, Problem};
+pub use telemetry::{LogFormat, init_tracing, shutdown_signal};
