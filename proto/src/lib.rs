@@ -5,6 +5,7 @@
 //! The .proto files under `proto/livechat/v1` are the source of truth and are
 //! commented as the public API they are.
 
+pub mod bus;
 pub mod client;
 pub mod codec;
 pub mod error;

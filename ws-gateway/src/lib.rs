@@ -77,13 +77,15 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Why an upgrade is refused, as the same problem+json the REST API
-/// answers with. Only a refusal of the caller (401, 403, 404) keeps its
+/// answers with. A refusal of the caller (401, 403, 404, 429) keeps its
 /// code; anything else is the core being unavailable (503), which a
 /// client retries.
 fn refusal(status: &tonic::Status) -> ApiError {
     let failure = Failure::from_status(status);
     match failure.code {
-        ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::NotFound => failure.into(),
+        ErrorCode::Unauthorized | ErrorCode::Forbidden | ErrorCode::NotFound | ErrorCode::RateLimited => {
+            failure.into()
+        }
         _ => ApiError::unavailable(failure.message),
     }
 }

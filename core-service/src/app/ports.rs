@@ -236,8 +236,17 @@ pub trait OutboxStore: Send + Sync {
         replica: &str,
         orphaned_before: Millis,
         limit: u64,
-    ) -> CoreResult<Vec<(i64, Event)>>;
+    ) -> CoreResult<Vec<(i64, RecordedEvent)>>;
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
+}
+
+/// An event as the outbox keeps it: already in its bus format (a
+/// versioned envelope, see `bus::envelope`), so that the relay passes on
+/// rows written by any version of the core without reading them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub routing_key: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Readiness of the storage.
@@ -271,6 +280,8 @@ impl<T> Store for T where
 pub trait Bus: Send + Sync {
     /// Returns once the broker has confirmed every event.
     async fn publish(&self, events: Vec<Event>) -> CoreResult<()>;
+    /// Publishes what the outbox recorded, as it was recorded.
+    async fn publish_recorded(&self, events: Vec<RecordedEvent>) -> CoreResult<()>;
     /// False while the broker is unreachable (readiness).
     fn healthy(&self) -> bool {
         true

@@ -32,7 +32,7 @@ impl Core {
         }
         let (ids, events): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
         let n = ids.len();
-        self.bus.publish(events).await?;
+        self.bus.publish_recorded(events).await?;
         self.store.forget_events(&ids).await?;
         metrics::counter!("livechat_outbox_published_total").increment(n as u64);
         Ok(Relayed::Published(n))

@@ -1,6 +1,9 @@
 //! The RabbitMQ bus: every replica publishes events (with publisher
 //! confirms) to one durable topic exchange, and consumes them from its own
-//! exclusive, auto-deleted queue bound to it, into its local hub.
+//! exclusive, auto-deleted queue bound to it, into its local hub. Events
+//! travel as versioned `BusEnvelope`s (`envelope`); one this build cannot
+//! read goes to the `<exchange>.dead-letter` exchange, whose quorum queue
+//! `<exchange>.dead-letters` keeps it.
 //!
 //! A supervisor keeps the connection up: on any failure it reconnects with
 //! capped exponential backoff and jitter and declares the topology again.
@@ -19,14 +22,16 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use livechat_proto::bus::{self, Refused};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::envelope;
 use crate::app::hub::{Ended, Hub};
-use crate::app::ports::Bus;
-use crate::domain::{Event, EventKind};
+use crate::app::ports::{Bus, RecordedEvent};
+use crate::domain::Event;
 use crate::error::{CoreError, CoreResult};
 
 /// Longest wait between reconnection attempts.
@@ -41,19 +46,6 @@ pub struct AmqpBus {
 impl std::fmt::Debug for AmqpBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpBus").field("exchange", &self.exchange).finish_non_exhaustive()
-    }
-}
-
-/// Routing keys say what an event is about, so that bindings could narrow
-/// what a replica receives later without changing publishers.
-fn routing_key(e: &Event) -> String {
-    match &e.kind {
-        EventKind::RoomQueued { room } | EventKind::RoomUpdated { room } => format!("room.{}", room.id),
-        EventKind::RoomTaken { room_id, .. }
-        | EventKind::Typing { room_id, .. }
-        | EventKind::RoomClosed { room_id, .. } => format!("room.{room_id}"),
-        EventKind::Message { message } => format!("room.{}", message.room_id),
-        EventKind::AgentRevoked { agent_id } => format!("agent.{agent_id}"),
     }
 }
 
@@ -92,6 +84,31 @@ impl AmqpBus {
                 self.exchange.as_str().into(),
                 ExchangeKind::Topic,
                 durable,
+                FieldTable::default(),
+            )
+            .await?;
+        // Messages no replica of this version can read are kept here for a
+        // person to look at, not dropped.
+        let dead_letter = dead_letter_exchange(&self.exchange);
+        publisher
+            .exchange_declare(
+                dead_letter.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        let mut quorum = FieldTable::default();
+        quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        let dlq = format!("{}.dead-letters", self.exchange);
+        let dlq_opts = QueueDeclareOptions { durable: true, ..Default::default() };
+        publisher.queue_declare(dlq.as_str().into(), dlq_opts, quorum).await?;
+        publisher
+            .queue_bind(
+                dlq.as_str().into(),
+                dead_letter.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await?;
@@ -139,7 +156,7 @@ impl AmqpBus {
                         let _ = conn.close(200, "shutting down".into()).await;
                         return;
                     }
-                    _ = consume(consumer, &hub) => {}
+                    _ = self.consume(consumer, &hub) => {}
                 }
                 self.connected.store(false, Ordering::SeqCst);
                 *self.publisher.write().expect("bus lock poisoned") = None;
@@ -168,25 +185,56 @@ impl AmqpBus {
     }
 }
 
-/// Feeds deliveries into the hub until the consumer ends (connection lost).
-async fn consume(mut consumer: lapin::Consumer, hub: &Hub) {
-    while let Some(delivery) = consumer.next().await {
-        match delivery {
-            Ok(d) => match serde_json::from_slice::<Event>(&d.data) {
-                Ok(event) => hub.dispatch(event),
-                Err(e) => tracing::warn!(error = %e, "dropping an event that does not parse"),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "RabbitMQ consumer failed");
-                return;
+/// The exchange that keeps what no replica of this version can read.
+fn dead_letter_exchange(exchange: &str) -> String {
+    format!("{exchange}.dead-letter")
+}
+
+impl AmqpBus {
+    /// Feeds deliveries into the hub until the consumer ends (connection
+    /// lost). A delivery this build cannot read is counted and
+    /// dead-lettered, never silently dropped.
+    async fn consume(&self, mut consumer: lapin::Consumer, hub: &Hub) {
+        while let Some(delivery) = consumer.next().await {
+            match delivery {
+                Ok(d) => match envelope::open(&d.data) {
+                    Ok(event) => hub.dispatch(event),
+                    Err(refused) => self.dead_letter(&d, &refused).await,
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "RabbitMQ consumer failed");
+                    return;
+                }
             }
         }
     }
-}
 
-#[async_trait]
-impl Bus for AmqpBus {
-    async fn publish(&self, events: Vec<Event>) -> CoreResult<()> {
+    async fn dead_letter(&self, d: &lapin::message::Delivery, refused: &Refused) {
+        metrics::counter!("livechat_bus_refused_total", "reason" => refused.reason()).increment(1);
+        tracing::warn!(%refused, routing_key = %d.routing_key, "dead-lettering a bus message this build cannot read");
+        let Some(channel) = self.publisher.read().expect("bus lock poisoned").clone() else { return };
+        let mut headers = FieldTable::default();
+        headers.insert("x-livechat-refused".into(), AMQPValue::LongString(refused.to_string().into()));
+        headers
+            .insert("x-livechat-routing-key".into(), AMQPValue::LongString(d.routing_key.to_string().into()));
+        let props = d.properties.clone().with_headers(headers);
+        let exchange = dead_letter_exchange(&self.exchange);
+        let published = channel
+            .basic_publish(
+                exchange.as_str().into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                &d.data,
+                props,
+            )
+            .await;
+        if let Err(e) = published {
+            tracing::warn!(error = %e, "could not dead-letter a refused bus message");
+        }
+    }
+
+    /// Publishes sealed events and waits for the broker's confirms.
+    async fn publish_sealed(&self, sealed: impl Iterator<Item = (String, Vec<u8>)>) -> CoreResult<()> {
         let unavailable =
             |e: lapin::Error| CoreError::Unavailable(format!("the event bus is unavailable: {e}"));
         let channel = self
@@ -195,16 +243,15 @@ impl Bus for AmqpBus {
             .expect("bus lock poisoned")
             .clone()
             .ok_or_else(|| CoreError::Unavailable("the event bus is reconnecting".into()))?;
-        let mut confirms = Vec::with_capacity(events.len());
-        for e in &events {
-            let payload = serde_json::to_vec(e).map_err(|e| CoreError::Unexpected(e.into()))?;
-            let props = BasicProperties::default().with_content_type("application/json".into());
+        let mut confirms = Vec::with_capacity(sealed.size_hint().0);
+        for (routing_key, bytes) in sealed {
+            let props = BasicProperties::default().with_content_type(bus::CONTENT_TYPE.into());
             let confirm = channel
                 .basic_publish(
                     self.exchange.as_str().into(),
-                    routing_key(e).as_str().into(),
+                    routing_key.as_str().into(),
                     BasicPublishOptions::default(),
-                    &payload,
+                    &bytes,
                     props,
                 )
                 .await
@@ -220,6 +267,17 @@ impl Bus for AmqpBus {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Bus for AmqpBus {
+    async fn publish(&self, events: Vec<Event>) -> CoreResult<()> {
+        self.publish_sealed(events.iter().map(envelope::seal).map(|s| (s.routing_key, s.bytes))).await
+    }
+
+    async fn publish_recorded(&self, events: Vec<RecordedEvent>) -> CoreResult<()> {
+        self.publish_sealed(events.into_iter().map(|r| (r.routing_key, r.bytes))).await
     }
 
     fn healthy(&self) -> bool {

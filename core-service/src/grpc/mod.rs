@@ -4,7 +4,7 @@
 mod admin;
 mod auth_layer;
 mod canned;
-mod convert;
+pub(crate) mod convert;
 mod events;
 mod gate;
 mod messages;

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Outbox)]
+        vec![Box::new(Initial), Box::new(Outbox), Box::new(OutboxEnvelope)]
     }
 }
 
@@ -382,6 +382,8 @@ enum OutboxTable {
     Id,
     ReplicaId,
     Payload,
+    RoutingKey,
+    Envelope,
     CreatedAt,
 }
 
@@ -411,5 +413,31 @@ impl MigrationTrait for Outbox {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(OutboxTable::Table).to_owned()).await
+    }
+}
+
+/// Outbox rows carry the versioned bus envelope (proto/livechat/v1/bus.proto)
+/// instead of the domain's JSON. `payload` stays for rows written before.
+struct OutboxEnvelope;
+
+impl MigrationName for OutboxEnvelope {
+    fn name(&self) -> &str {
+        "m20261129_000003_outbox_envelope"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxEnvelope {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        let add = |col: ColumnDef| Table::alter().table(OutboxTable::Table).add_column(col).to_owned();
+        m.alter_table(add(ColumnDef::new(OutboxTable::RoutingKey).string().null().to_owned())).await?;
+        m.alter_table(add(ColumnDef::new(OutboxTable::Envelope).blob().null().to_owned())).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let drop = |col: OutboxTable| Table::alter().table(OutboxTable::Table).drop_column(col).to_owned();
+        m.alter_table(drop(OutboxTable::Envelope)).await?;
+        m.alter_table(drop(OutboxTable::RoutingKey)).await
     }
 }

@@ -1,6 +1,6 @@
-//! The transactional outbox: events written in the transaction of the
-//! change they describe, read back by the relay, deleted once the broker
-//! confirmed them.
+//! The transactional outbox: events written, in their bus envelope, in the
+//! transaction of the change they describe, read back by the relay,
+//! deleted once the broker confirmed them.
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Condition;
@@ -8,9 +8,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use super::SqlStore;
 use super::entity::outbox;
-use crate::app::ports::OutboxStore;
+use crate::app::ports::{OutboxStore, RecordedEvent};
+use crate::bus::envelope;
 use crate::domain::{Event, Millis};
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreResult;
 
 impl SqlStore {
     /// Writes `events` to the outbox in the caller's transaction, when this
@@ -25,16 +26,35 @@ impl SqlStore {
         if events.is_empty() {
             return Ok(());
         }
-        let rows = events.iter().map(|e| outbox::ActiveModel {
-            id: Default::default(),
-            replica_id: Set(replica.clone()),
-            payload: Set(serde_json::to_string(e).expect("events serialize")),
-            created_at: Set(now),
+        let rows = events.iter().map(|e| {
+            let sealed = envelope::seal(e);
+            outbox::ActiveModel {
+                id: Default::default(),
+                replica_id: Set(replica.clone()),
+                payload: Set(String::new()),
+                routing_key: Set(Some(sealed.routing_key)),
+                envelope: Set(Some(sealed.bytes)),
+                created_at: Set(now),
+            }
         });
         outbox::Entity::insert_many(rows).exec(txn).await?;
         Ok(())
     }
 }
+
+/// A row as the relay publishes it. Rows from before the bus envelope hold
+/// their event as JSON in `payload`: they are passed on as they are, for
+/// the replicas of that version still running (this version's consumers
+/// refuse and dead-letter them).
+fn recorded(row: outbox::Model) -> RecordedEvent {
+    match (row.routing_key, row.envelope) {
+        (Some(routing_key), Some(bytes)) => RecordedEvent { routing_key, bytes },
+        _ => RecordedEvent { routing_key: LEGACY_ROUTING_KEY.into(), bytes: row.payload.into_bytes() },
+    }
+}
+
+/// Where rows from before the envelope are published.
+const LEGACY_ROUTING_KEY: &str = "legacy.json";
 
 #[async_trait]
 impl OutboxStore for SqlStore {
@@ -47,7 +67,7 @@ impl OutboxStore for SqlStore {
         replica: &str,
         orphaned_before: Millis,
         limit: u64,
-    ) -> CoreResult<Vec<(i64, Event)>> {
+    ) -> CoreResult<Vec<(i64, RecordedEvent)>> {
         let rows = outbox::Entity::find()
             .filter(
                 Condition::any()
@@ -58,13 +78,7 @@ impl OutboxStore for SqlStore {
             .limit(limit)
             .all(&self.db)
             .await?;
-        rows.into_iter()
-            .map(|r| {
-                let e = serde_json::from_str(&r.payload)
-                    .map_err(|e| CoreError::Unexpected(anyhow::anyhow!("outbox row {}: {e}", r.id)))?;
-                Ok((r.id, e))
-            })
-            .collect()
+        Ok(rows.into_iter().map(|r| (r.id, recorded(r))).collect())
     }
 
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()> {

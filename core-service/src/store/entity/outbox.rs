@@ -9,8 +9,12 @@ pub struct Model {
     pub id: i64,
     /// The replica whose change it was (it publishes its own first).
     pub replica_id: String,
-    /// The event as JSON.
+    /// Rows written before the bus envelope: the event as JSON. Empty since.
     pub payload: String,
+    /// The routing key the relay publishes `envelope` under.
+    pub routing_key: Option<String>,
+    /// The event as a `livechat.v1.BusEnvelope` (proto/livechat/v1/bus.proto).
+    pub envelope: Option<Vec<u8>>,
     pub created_at: i64,
 }
 
