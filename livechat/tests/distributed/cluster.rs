@@ -89,6 +89,8 @@ pub struct Cluster {
     pub cores: Vec<Proc>,
     pub gateways: Vec<Proc>,
     pub http: Proc,
+    /// The cluster's private event exchange on the test broker.
+    pub exchange: String,
 }
 
 async fn wait_tcp(port: u16, what: &str) {
@@ -221,7 +223,7 @@ impl Cluster {
             wait_ready(g.port, &g.name).await;
         }
         wait_ready(http_port, "http-gateway").await;
-        Cluster { cores: core_procs, gateways: gateway_procs, http }
+        Cluster { cores: core_procs, gateways: gateway_procs, http, exchange }
     }
 
     pub fn api(&self) -> String {

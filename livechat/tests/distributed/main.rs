@@ -3,6 +3,7 @@
 //! LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_AMQP_URL are set (CI sets
 //! both); without them there is no bus that spans processes to test.
 
+mod bus;
 mod client;
 mod cluster;
 
@@ -81,6 +82,19 @@ async fn agent_and_visitor_on_different_gateways_chat_both_ways() {
         visitor.send(&v, &format!("v{i}")).await;
         sent.extend([a, v]);
     }
+    assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_message_this_version_cannot_read_is_dead_lettered_and_the_chat_goes_on() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let cluster = Cluster::start(2, 1).await;
+    bus::unreadable_bus_messages_are_dead_lettered_with_their_reason(&cluster).await;
+    let (rest, mut agent, mut visitor, token) = chat(&cluster, 0, 0).await;
+    agent.send("still here", "a0").await;
+    visitor.send("me too", "v0").await;
+    let sent = ["still here".to_string(), "me too".to_string()];
     assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
 }
 
