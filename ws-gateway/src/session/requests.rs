@@ -1,0 +1,90 @@
+//! Client requests: each text frame is parsed and becomes one core call,
+//! answered by an `ack` or an `error` with the frame's `req_id`. A frame
+//! that cannot be understood gets an `invalid` error; the connection stays
+//! open either way.
+
+use livechat_proto::client::authed;
+use livechat_proto::{json, v1 as pb};
+use tonic::Status;
+
+use super::socket::{Session, Step};
+use crate::frames::{self, AckResult, ClientFrame, ServerFrame};
+
+impl Session {
+    pub async fn on_text(&mut self, text: &str) -> Step {
+        let (req_id, frame) = match frames::parse(text) {
+            Ok(parsed) => parsed,
+            Err(bad) => return self.send(&ServerFrame::invalid(bad.req_id, bad.message)),
+        };
+        if let ClientFrame::Ping {} = frame {
+            return self.send(&ServerFrame::Pong { req_id });
+        }
+        let accepted_room = match &frame {
+            ClientFrame::Accept { room_id } => Some(room_id.clone()),
+            _ => None,
+        };
+        match self.call(frame).await {
+            Ok(fields) => {
+                self.send(&ServerFrame::ack(req_id, fields))?;
+                match accepted_room {
+                    Some(room_id) => self.send_history(&room_id).await,
+                    None => Ok(()),
+                }
+            }
+            Err(status) => self.send(&ServerFrame::error(req_id, &status)),
+        }
+    }
+
+    /// One client frame as one core call; what its ack carries.
+    async fn call(&self, frame: ClientFrame) -> Result<AckResult, Status> {
+        let t = self.token.as_str();
+        let room = |r: pb::Room| AckResult::Room { room: r.into() };
+        Ok(match frame {
+            ClientFrame::Accept { room_id } => room(
+                self.core
+                    .rooms()
+                    .accept_room(authed(pb::RoomRequest { room_id }, t, None)?)
+                    .await?
+                    .into_inner(),
+            ),
+            ClientFrame::Decline { room_id } => {
+                self.core.rooms().decline_room(authed(pb::RoomRequest { room_id }, t, None)?).await?;
+                AckResult::Nothing {}
+            }
+            ClientFrame::Send { room_id, content, client_id } => {
+                let req = pb::SendMessageRequest { room_id, content, client_id };
+                let r = self.core.messages().send_message(authed(req, t, None)?).await?.into_inner();
+                let m = r.message.ok_or_else(|| Status::internal("no message"))?;
+                AckResult::Message { message: m.into() }
+            }
+            ClientFrame::Typing { room_id, typing } => {
+                self.core
+                    .messages()
+                    .set_typing(authed(pb::SetTypingRequest { room_id, typing }, t, None)?)
+                    .await?;
+                AckResult::Nothing {}
+            }
+            ClientFrame::History { room_id, before_seq, after_seq, limit } => {
+                let page = self
+                    .call_history(pb::ListMessagesRequest { room_id, before_seq, after_seq, limit })
+                    .await?;
+                AckResult::History {
+                    messages: page.messages.into_iter().map(json::Message::from).collect(),
+                    has_more: page.has_more,
+                }
+            }
+            ClientFrame::Close { room_id, message } => room(
+                self.core
+                    .rooms()
+                    .close_room(authed(pb::CloseRoomRequest { room_id, message }, t, None)?)
+                    .await?
+                    .into_inner(),
+            ),
+            ClientFrame::Transfer { room_id, agent_id } => {
+                let req = pb::TransferRoomRequest { room_id, agent_id };
+                room(self.core.rooms().transfer_room(authed(req, t, None)?).await?.into_inner())
+            }
+            ClientFrame::Ping {} => AckResult::Nothing {},
+        })
+    }
+}

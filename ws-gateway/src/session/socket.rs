@@ -1,0 +1,197 @@
+//! The loop of one connection: it waits on shutdown, the idle timer, the
+//! ping timer, the core's events and the client's frames, and decides every
+//! close code the connection can end with. Frames go out through a bounded
+//! queue to a writer task. Generic over the socket's halves and the event
+//! stream, so that tests drive it through channels.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures::future::Either;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use livechat_proto::client::CoreClient;
+use livechat_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite;
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+use super::delivery::Delivery;
+use super::{SessionConfig, close};
+use crate::frames::ServerFrame;
+
+/// Why the session ends, and with which close code (0: none, the socket
+/// is already gone).
+pub(super) struct Closing(pub u16, pub &'static str);
+
+/// What handling one thing the loop waited on came to: carry on, or end.
+pub(super) type Step = Result<(), Closing>;
+
+/// The state a connection keeps while it lives.
+pub(super) struct Session {
+    pub core: CoreClient,
+    pub token: String,
+    out: mpsc::Sender<Message>,
+    pub rooms: Delivery,
+}
+
+/// A connection's events: the core's stream (`Right`, always so after a
+/// resubscription) or, in tests, any stream (`Left`). An enum rather than
+/// a box, so the hot path stays free of allocation and dynamic calls.
+pub(super) type Events<Ev> = Either<Ev, Streaming<pb::Event>>;
+
+/// Serves a connection until it ends. `socket` is the two halves of a split
+/// WebSocket; `events` the subscription whose snapshot is `snapshot`.
+pub(super) async fn serve<W, R, E, Ev>(
+    socket: (W, R),
+    mut events: Events<Ev>,
+    core: CoreClient,
+    token: String,
+    snapshot: pb::Snapshot,
+    cfg: SessionConfig,
+    shutdown: CancellationToken,
+) where
+    W: Sink<Message> + Unpin + Send + 'static,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::error::Error + 'static,
+    Ev: Stream<Item = Result<pb::Event, Status>> + Unpin,
+{
+    metrics::gauge!("livechat_ws_connections").increment(1.0);
+    let (sink, mut stream) = socket;
+    let (out, rx) = mpsc::channel(cfg.outbound_queue);
+    let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
+    let mut s = Session { core, token, out, rooms: Delivery::default() };
+
+    // The handlers that call the core are boxed while they run: their
+    // futures (a whole gRPC call) would otherwise be part of this one,
+    // whose size every idle connection pays for as long as it lives.
+    let end = match Box::pin(s.open(snapshot)).await {
+        Err(c) => c,
+        Ok(()) => {
+            let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
+            let idle = sleep_until(Instant::now() + cfg.idle_after);
+            tokio::pin!(idle);
+            loop {
+                // Events before client frames: a client that keeps frames
+                // coming (an agent typing in many rooms) must not starve
+                // its own event stream until the core drops it as too slow.
+                let step = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
+                    _ = &mut idle => Err(Closing(close::IDLE, "idle")),
+                    _ = ping.tick() => s.push(Message::Ping(Default::default())),
+                    ev = events.next() => match ev {
+                        Some(Ok(event)) => match s.on_event(event) {
+                            Ok(Some((gap, m))) => Box::pin(s.deliver_after_gap(gap, m)).await,
+                            Ok(None) => Ok(()),
+                            Err(c) => Err(c),
+                        },
+                        // The stream ended (None) or failed (an error).
+                        ended => match Box::pin(s.resubscribe(ended.and_then(Result::err))).await {
+                            Ok(stream) => {
+                                events = Either::Right(stream);
+                                Ok(())
+                            }
+                            Err(c) => Err(c),
+                        },
+                    },
+                    frame = stream.next() => {
+                        idle.as_mut().reset(Instant::now() + cfg.idle_after);
+                        Box::pin(s.on_client(frame)).await
+                    }
+                };
+                if let Err(c) = step {
+                    break c;
+                }
+            }
+        }
+    };
+    // While the server stops, the core's streams end too; whichever is seen
+    // first, the client is told the truth: the server is going away.
+    let end = if shutdown.is_cancelled() && end.0 != 0 {
+        Closing(close::GOING_AWAY, "server shutting down")
+    } else {
+        end
+    };
+    if end.0 != 0 {
+        let frame = CloseFrame { code: end.0, reason: Utf8Bytes::from_static(end.1) };
+        if s.out.try_send(Message::Close(Some(frame))).is_err() {
+            // The queue is full (a stalled client): drop the connection now
+            // rather than wait for writes that will not complete.
+            writer.abort();
+        }
+    }
+    drop(s);
+    let _ = writer.await;
+    metrics::gauge!("livechat_ws_connections").decrement(1.0);
+}
+
+/// Owns the socket's sending half. Ends on a close frame, a write error,
+/// or a write that takes too long (a stalled client).
+async fn write_frames<W>(mut sink: W, mut rx: mpsc::Receiver<Message>, write_timeout: Duration)
+where
+    W: Sink<Message> + Unpin,
+{
+    while let Some(msg) = rx.recv().await {
+        let closing = matches!(msg, Message::Close(_));
+        // Frames already queued go out in the same write: one syscall for
+        // an ack and the events that came with it, not one each.
+        let more = !closing && !rx.is_empty();
+        let write = async { if more { sink.feed(msg).await } else { sink.send(msg).await } };
+        match tokio::time::timeout(write_timeout, write).await {
+            Ok(Ok(())) if !closing => {}
+            _ => break,
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Whether a read failed because the client's frame or message is over the
+/// size limit (tungstenite's capacity error, wherever it is in the chain of
+/// sources: axum wraps it), which PROTOCOL.md answers with 1009.
+fn too_big(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .any(|e| matches!(e.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))))
+}
+
+impl Session {
+    /// Queues a frame; a full queue means the client is not keeping up.
+    pub fn push(&self, msg: Message) -> Step {
+        match self.out.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("livechat_ws_slow_disconnects_total").increment(1);
+                Err(Closing(close::TRY_LATER, "too slow; reconnect and catch up with history"))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closing(0, "gone")),
+        }
+    }
+
+    pub fn send(&self, f: &ServerFrame) -> Step {
+        self.push(Message::Text(f.to_json().into()))
+    }
+
+    async fn on_client<E>(&mut self, frame: Option<Result<Message, E>>) -> Step
+    where
+        E: std::error::Error + 'static,
+    {
+        let msg = match frame {
+            None => return Err(Closing(0, "client left")),
+            Some(Err(e)) if too_big(&e) => return Err(Closing(close::TOO_BIG, "frame too large")),
+            Some(Err(_)) => return Err(Closing(0, "read error")),
+            Some(Ok(m)) => m,
+        };
+        match msg {
+            Message::Text(text) => self.on_text(text.as_str()).await,
+            Message::Binary(_) => {
+                self.send(&ServerFrame::invalid(None, "binary frames are not supported; send JSON text"))
+            }
+            Message::Close(_) => Err(Closing(0, "client closed")),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

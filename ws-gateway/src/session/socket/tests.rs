@@ -1,0 +1,228 @@
+//! The loop driven through channels: a fake client on the socket's halves,
+//! a fake event stream, and a core that answers every call `unavailable`.
+//! Timers run on tokio's paused clock. What needs a real core (history,
+//! gaps, resubscription) is in `livechat/tests/ws`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::future::Either;
+use futures::{SinkExt, StreamExt};
+use livechat_proto::client::CoreClient;
+use livechat_proto::v1 as pb;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, error::CapacityError};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use super::serve;
+use crate::session::SessionConfig;
+
+/// The other end of a session under test.
+struct Client {
+    frames: UnboundedSender<Result<Message, axum::Error>>,
+    received: UnboundedReceiver<Message>,
+    events: UnboundedSender<Result<pb::Event, Status>>,
+    shutdown: CancellationToken,
+    session: JoinHandle<()>,
+}
+
+/// A core that refuses every call as unreachable.
+fn unreachable_core() -> CoreClient {
+    let refuse = tower::service_fn(|_: axum::http::Request<tonic::body::Body>| async {
+        Ok::<_, Infallible>(Status::unavailable("no core in this test").into_http())
+    });
+    CoreClient::in_process(refuse, None)
+}
+
+/// Opens a session with an empty snapshot and reads past its welcome.
+async fn connect() -> Client {
+    let (frames, stream) = unbounded();
+    let (sink, received) = unbounded();
+    let (events, event_stream) = unbounded();
+    let shutdown = CancellationToken::new();
+    let session = tokio::spawn(serve(
+        (sink, stream),
+        Either::Left(event_stream),
+        unreachable_core(),
+        "token".into(),
+        pb::Snapshot { role: "agent".into(), ..Default::default() },
+        SessionConfig::default(),
+        shutdown.clone(),
+    ));
+    let mut client = Client { frames, received, events, shutdown, session };
+    assert_eq!(client.frame().await["type"], "welcome");
+    client
+}
+
+impl Client {
+    async fn send(&mut self, text: &str) {
+        self.frames.send(Ok(Message::Text(Utf8Bytes::from(text)))).await.unwrap();
+    }
+
+    async fn fail_read(&mut self, e: impl Into<tower::BoxError>) {
+        self.frames.send(Err(axum::Error::new(e))).await.unwrap();
+    }
+
+    /// The next frame the session wrote, as JSON; pings are skipped.
+    async fn frame(&mut self) -> Value {
+        loop {
+            match self.received.next().await.expect("the session ended") {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                Message::Ping(_) => {}
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads up to the end of the session: the close code it sent, if any.
+    async fn close_code(mut self) -> Option<u16> {
+        let mut code = None;
+        while let Some(msg) = self.received.next().await {
+            if let Message::Close(frame) = msg {
+                code = frame.map(|f| f.code);
+            }
+        }
+        self.session.await.unwrap();
+        code
+    }
+
+    fn event(&self, kind: pb::event::Kind) {
+        self.events.unbounded_send(Ok(pb::Event { kind: Some(kind) })).unwrap();
+    }
+}
+
+fn message(room_id: &str, seq: u64) -> pb::event::Kind {
+    let message = pb::Message { room_id: room_id.into(), seq, ..Default::default() };
+    pb::event::Kind::Message(pb::MessageStored { message: Some(message) })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ping_frame_is_answered_with_a_pong_carrying_its_req_id() {
+    let mut c = connect().await;
+    c.send(r#"{"type":"ping","req_id":"p1"}"#).await;
+    assert_eq!(c.frame().await, json!({"type": "pong", "req_id": "p1"}));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_that_is_not_json_gets_an_invalid_error_and_the_connection_stays_open() {
+    let mut c = connect().await;
+    c.send("hello").await;
+    let err = c.frame().await;
+    assert_eq!(
+        (&err["type"], &err["code"], &err["req_id"]),
+        (&json!("error"), &json!("invalid"), &Value::Null)
+    );
+    c.frames.send(Ok(Message::Binary(vec![1, 2].into()))).await.unwrap();
+    assert_eq!(c.frame().await["code"], "invalid");
+    c.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(c.frame().await["type"], "pong");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_the_core_cannot_answer_gets_an_error_with_its_req_id() {
+    let mut c = connect().await;
+    c.send(r#"{"type":"send","req_id":"s1","room_id":"r","content":"hi"}"#).await;
+    let err = c.frame().await;
+    assert_eq!((&err["type"], &err["req_id"]), (&json!("error"), &json!("s1")));
+    c.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(c.frame().await["type"], "pong");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_over_the_size_limit_closes_with_1009() {
+    let mut c = connect().await;
+    c.fail_read(tungstenite::Error::Capacity(CapacityError::MessageTooLong {
+        size: 70_000,
+        max_size: 65_536,
+    }))
+    .await;
+    assert_eq!(c.close_code().await, Some(1009));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_read_error_that_only_mentions_capacity_ends_without_1009() {
+    let mut c = connect().await;
+    c.fail_read(std::io::Error::other("capacity: message too long")).await;
+    assert_eq!(c.close_code().await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_client_is_pinged_then_closed_with_4408_after_the_idle_time() {
+    let mut c = connect().await;
+    let start = Instant::now();
+    let mut pings = 0;
+    let code = loop {
+        match c.received.next().await.unwrap() {
+            Message::Ping(_) => pings += 1,
+            Message::Close(f) => break f.map(|f| f.code),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(4408));
+    assert_eq!(start.elapsed(), SessionConfig::default().idle_after);
+    assert_eq!(pings, 5, "one every 20 s before the idle close at 120 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_frame_postpones_the_idle_close() {
+    let mut c = connect().await;
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    c.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(c.frame().await["type"], "pong");
+    assert_eq!(c.close_code().await, Some(4408));
+    assert_eq!(start.elapsed(), Duration::from_secs(220));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_closes_with_1001() {
+    let c = connect().await;
+    c.shutdown.cancel();
+    assert_eq!(c.close_code().await, Some(1001));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_close_ends_the_session_without_a_close_of_its_own() {
+    let mut c = connect().await;
+    c.frames.send(Ok(Message::Close(None))).await.unwrap();
+    assert_eq!(c.close_code().await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn live_messages_reach_the_client_once_in_order() {
+    let mut c = connect().await;
+    for seq in [1, 1, 2, 2, 1] {
+        c.event(message("r", seq));
+    }
+    c.event(message("other", 7));
+    // Events go before client frames: the pong comes after all of them.
+    c.send(r#"{"type":"ping"}"#).await;
+    let mut seen = vec![];
+    loop {
+        let f = c.frame().await;
+        if f["type"] == "pong" {
+            break;
+        }
+        seen.push((f["message"]["room_id"].clone(), f["message"]["seq"].clone()));
+    }
+    assert_eq!(seen, [(json!("r"), json!(1)), (json!("r"), json!(2)), (json!("other"), json!(7))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_stream_refused_for_the_token_closes_with_4401() {
+    let c = connect().await;
+    c.events.unbounded_send(Err(Status::unauthenticated("revoked"))).unwrap();
+    assert_eq!(c.close_code().await, Some(4401));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_stream_dropped_as_too_slow_closes_with_1013() {
+    let c = connect().await;
+    c.events.unbounded_send(Err(Status::resource_exhausted("too slow"))).unwrap();
+    assert_eq!(c.close_code().await, Some(1013));
+}
