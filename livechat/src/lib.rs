@@ -23,6 +23,21 @@ pub async fn run(
     http_listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_session(core, http, SessionConfig::default(), grpc_listener, http_listener, shutdown).await
+}
+
+/// `run` with the WebSocket sessions' knobs (ping interval, idle timeout,
+/// buffers) chosen by the caller. The command line does not expose them;
+/// the test kit shortens them to test liveness in seconds, on the very
+/// assembly `run` serves.
+pub async fn run_with_session(
+    core: CoreConfig,
+    http: HttpConfig,
+    session: SessionConfig,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let running = livechat_core::start(&core).await?;
     let stop = running.stop.clone();
     let services = livechat_core::grpc::services(&running.core, &stop).await?;
@@ -38,11 +53,7 @@ pub async fn run(
         livechat_core::grpc::in_process(&running.core, services),
         Some(Duration::from_millis(http.request_timeout_ms)),
     );
-    let ws = livechat_ws::WsState {
-        core: client.clone(),
-        session: SessionConfig::default(),
-        shutdown: stop.clone(),
-    };
+    let ws = livechat_ws::WsState { core: client.clone(), session, shutdown: stop.clone() };
     let app = livechat_http::router(AppState::new(client, &http), &http).merge(livechat_ws::router(ws));
     tokio::spawn({
         let stop = stop.clone();

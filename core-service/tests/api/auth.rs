@@ -2,11 +2,12 @@
 
 use livechat_proto::v1 as pb;
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
+use livechat_test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let wrong = expect_err(app.login("admin", "not-the-password").await, "unauthorized");
     let unknown = expect_err(app.login("nobody-at-all", "not-the-password").await, "unauthorized");
     assert_eq!(wrong.code(), unknown.code());
@@ -16,7 +17,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_agent_cannot_log_in_and_loses_their_token() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     let updated = ok(
         app.admin_api(&app.admin_token())
@@ -39,7 +40,7 @@ async fn a_disabled_agent_cannot_log_in_and_loses_their_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_returns_a_bearer_token_that_identifies_the_agent() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let login = app.login("admin", ADMIN_PASSWORD).await.unwrap();
     assert_eq!(login.token_type, "Bearer");
     assert_eq!(login.expires_in, 8 * 3600);
@@ -72,7 +73,7 @@ async fn login_returns_a_bearer_token_that_identifies_the_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_gives_a_new_working_token() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let refreshed = ok(app.auth(&app.admin_token()).refresh(pb::RefreshRequest {}).await, "Refresh");
     assert_eq!(refreshed.token_type, "Bearer");
     let me = app.who_am_i(&refreshed.access_token).await.unwrap();
@@ -81,7 +82,7 @@ async fn refresh_gives_a_new_working_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_token_opens_exactly_its_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let r = ok(
         app.rooms(NO_TOKEN)
             .create_room(pb::CreateRoomRequest { name: "Dee".into(), ..Default::default() })
@@ -99,7 +100,7 @@ async fn a_visitor_token_opens_exactly_its_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_agent_needs_a_password_of_at_least_eight_characters() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let status = expect_err(
         app.admin_api(&app.admin_token())
             .create_agent(pb::CreateAgentRequest {

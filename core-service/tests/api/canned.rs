@@ -3,10 +3,10 @@
 use livechat_proto::v1 as pb;
 use pb::CannedScope;
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 async fn create(
-    app: &TestApp,
+    app: &CoreApp,
     token: &str,
     shortcut: &str,
     body: &str,
@@ -23,7 +23,7 @@ async fn create(
         .map(|r| r.into_inner())
 }
 
-async fn list(app: &TestApp, token: &str, q: Option<&str>) -> Vec<pb::CannedResponse> {
+async fn list(app: &CoreApp, token: &str, q: Option<&str>) -> Vec<pb::CannedResponse> {
     ok(
         app.canned(token)
             .list_canned_responses(pb::ListCannedResponsesRequest { q: q.map(str::to_string) })
@@ -41,7 +41,7 @@ fn shortcuts(list: &[pb::CannedResponse]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_ones() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
     let shared = create(&app, &app.admin_token(), "hello", "Hello! How can I help?", CannedScope::Shared)
@@ -100,7 +100,7 @@ async fn an_agent_sees_their_own_and_shared_responses_but_not_anothers_personal_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shortcut_is_unique_per_owner() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
     create(&app, &a.token, "thanks", "Thank you!", CannedScope::Personal).await.unwrap();
@@ -114,7 +114,7 @@ async fn a_shortcut_is_unique_per_owner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_responses_need_canned_manage_shared() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     let supervisor = app.create_agent_full("supervisor").await;
 
@@ -159,7 +159,7 @@ async fn shared_responses_need_canned_manage_shared() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canned_search_matches_shortcut_title_and_body_ignoring_case() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     create(&app, &admin, "refund", "We will refund you.", CannedScope::Personal).await.unwrap();
     create(&app, &admin, "ship", "Your PARCEL is on its way.", CannedScope::Personal).await.unwrap();

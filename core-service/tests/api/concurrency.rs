@@ -6,11 +6,11 @@ use std::sync::Arc;
 use livechat_proto::v1 as pb;
 use pb::{RoomStatus, SenderKind};
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_one_of_fifty_concurrent_accepts_wins_and_the_rest_get_conflict() {
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_core().await);
     let agents = app.create_agents("agent", 50).await;
     let ids: HashSet<_> = agents.iter().map(|a| a.id.clone()).collect();
     assert_eq!(ids.len(), 50, "agents must be distinct");
@@ -58,7 +58,7 @@ async fn only_one_of_fifty_concurrent_accepts_wins_and_the_rest_get_conflict() {
 
 /// An engaged room (first message seq 1, join message seq 2) with its
 /// visitor's and agent's tokens.
-async fn engaged_room(app: &TestApp) -> (pb::Room, String, String) {
+async fn engaged_room(app: &CoreApp) -> (pb::Room, String, String) {
     let admin = app.admin_token();
     let (room, visitor) = app.create_room("Hal", Some("first")).await;
     app.accept(&admin, &room.id).await;
@@ -67,7 +67,7 @@ async fn engaged_room(app: &TestApp) -> (pb::Room, String, String) {
 
 /// 100 sends from each side, all at once. Returns every send's message.
 async fn two_hundred_concurrent_sends(
-    app: &Arc<TestApp>,
+    app: &Arc<CoreApp>,
     room_id: &str,
     visitor: &str,
     agent: &str,
@@ -101,7 +101,7 @@ async fn two_hundred_concurrent_sends(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_sends_get_unique_gapless_seqs() {
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_core().await);
     let (room, visitor, agent) = engaged_room(&app).await;
 
     let sent = two_hundred_concurrent_sends(&app, &room.id, &visitor, &agent).await;
@@ -132,7 +132,7 @@ async fn two_hundred_concurrent_sends_get_unique_gapless_seqs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sends_reach_a_subscriber_once_each_in_seq_order() {
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_core().await);
     let (room, visitor, agent) = engaged_room(&app).await;
     let mut visitor_events = app.subscribe(&visitor).await;
 
@@ -152,7 +152,7 @@ async fn concurrent_sends_reach_a_subscriber_once_each_in_seq_order() {
 /// closed room each get their own answer, and no room is left with a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_into_many_rooms_at_once_mixing_retries_and_a_closed_room_each_get_their_answer() {
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(spawn_core().await);
     let mut rooms = Vec::new();
     for _ in 0..30 {
         let (room, visitor, admin) = engaged_room(&app).await;

@@ -3,11 +3,11 @@
 use livechat_proto::v1 as pb;
 use pb::RoomStatus;
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_room_is_not_offered_again_but_another_agent_can_accept_it() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let a = app.create_agent_full("agent").await;
     let b = app.create_agent_full("agent").await;
     let (room, visitor) = app.create_room("Eve", Some("hi")).await;
@@ -36,7 +36,7 @@ async fn a_declined_room_is_not_offered_again_but_another_agent_can_accept_it() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_who_declined_gets_no_queue_events_for_that_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     let (room, _visitor) = app.create_room("Gil", Some("hi")).await;
     ok(app.rooms(&admin).decline_room(pb::RoomRequest { room_id: room.id.clone() }).await, "DeclineRoom");

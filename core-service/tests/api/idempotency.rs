@@ -2,11 +2,11 @@
 
 use livechat_proto::v1::SenderKind;
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_client_id_returns_the_stored_message_and_stores_it_once() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     let (room, visitor) = app.create_room("Ida", Some("first")).await;
     app.accept(&admin, &room.id).await;
@@ -41,7 +41,7 @@ async fn a_repeated_client_id_returns_the_stored_message_and_stores_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_with_changed_content_still_returns_the_original_message() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Jo", None).await;
     let first = app.try_send(&visitor, &room.id, "original", Some("r-1")).await.unwrap();
     assert!(first.created);
@@ -55,7 +55,7 @@ async fn a_retry_with_changed_content_still_returns_the_original_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_id_over_64_characters_is_invalid() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Kim", None).await;
     let ok_id = "x".repeat(64);
     assert!(app.try_send(&visitor, &room.id, "a", Some(&ok_id)).await.unwrap().created);

@@ -4,11 +4,11 @@ use livechat_proto::v1 as pb;
 use livechat_proto::v1::event::Kind;
 use pb::{RoomStatus, SenderKind};
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     let observer = app.create_agent_full("agent").await;
 
@@ -149,7 +149,7 @@ async fn a_room_goes_from_request_to_close_with_both_sides_seeing_every_message(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_without_text_uses_the_close_message_setting() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     let (room, visitor) = app.create_room("Bo", None).await;
     assert_eq!(room.last_seq, 0);
@@ -169,7 +169,7 @@ async fn closing_without_text_uses_the_close_message_setting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_room_cannot_be_accepted_again() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     let (room, _visitor) = app.create_room("Cy", Some("hi")).await;
     app.accept(&admin, &room.id).await;
@@ -181,7 +181,7 @@ async fn a_closed_room_cannot_be_accepted_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_visitor_can_write_while_waiting_in_the_queue() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Di", Some("first")).await;
     let m = app.send(&visitor, &room.id, "are you there?").await;
     assert_eq!(m.seq, 2);
@@ -191,7 +191,7 @@ async fn the_visitor_can_write_while_waiting_in_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transferring_to_nobody_gives_the_room_back_to_the_queue() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     let (room, visitor) = app.create_room("Ed", Some("hi")).await;
     app.accept(&admin, &room.id).await;
@@ -217,7 +217,7 @@ async fn transferring_to_nobody_gives_the_room_back_to_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_is_relayed_to_the_other_side() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let admin = app.admin_token();
     let (room, visitor) = app.create_room("Flo", Some("hi")).await;
     app.accept(&admin, &room.id).await;
@@ -245,7 +245,7 @@ async fn typing_is_relayed_to_the_other_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_limit_outside_1_to_500_is_invalid() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Gwen", Some("hi")).await;
     for limit in [0, 501] {
         let status =

@@ -2,8 +2,6 @@
 //! fresh database (SQLite by default; PostgreSQL when
 //! LIVECHAT_TEST_DATABASE_URL is set), driven only through the public API.
 
-mod helpers;
-
 mod auth;
 mod canned;
 mod concurrency;

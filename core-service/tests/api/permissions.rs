@@ -3,11 +3,12 @@
 use livechat_proto::v1 as pb;
 use pb::RoomStatus;
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
+use livechat_test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_without_rooms_accept_cannot_accept_a_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     app.create_group("viewers", &[]).await;
     let viewer = app.create_agent_full("viewers").await;
     assert_eq!(viewer.group, "viewers");
@@ -21,7 +22,7 @@ async fn an_agent_without_rooms_accept_cannot_accept_a_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_cannot_read_or_write_another_agents_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let owner = app.create_agent_full("agent").await;
     let other = app.create_agent_full("agent").await;
     let (room, _visitor) = app.create_room("Mo", Some("hi")).await;
@@ -40,7 +41,7 @@ async fn an_agent_cannot_read_or_write_another_agents_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_token_does_not_open_another_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (mine, my_token) = app.create_room("Ned", Some("mine")).await;
     let (theirs, _) = app.create_room("Olga", Some("theirs")).await;
 
@@ -56,7 +57,7 @@ async fn a_visitor_token_does_not_open_another_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_token_cannot_act_as_an_agent() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Pia", Some("hi")).await;
     expect_err(app.try_accept(&visitor, &room.id).await, "forbidden");
     expect_err(app.rooms(&visitor).list_rooms(pb::ListRoomsRequest::default()).await, "forbidden");
@@ -65,7 +66,7 @@ async fn a_visitor_token_cannot_act_as_an_agent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_without_a_token_is_unauthenticated() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, _) = app.create_room("Quinn", None).await;
     expect_err(app.get_room(NO_TOKEN, &room.id).await, "unauthorized");
     expect_err(app.who_am_i(NO_TOKEN).await, "unauthorized");
@@ -74,7 +75,7 @@ async fn a_call_without_a_token_is_unauthenticated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_unauthenticated() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let now = now_secs();
     // The forged claims are right: the same ones, unexpired, work.
     let fresh = forge_token(&agent_claims(&app.admin.id, 0, now - 10, now + 600));
@@ -95,7 +96,7 @@ async fn an_expired_token_is_unauthenticated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_of_a_deleted_agent_is_unauthenticated() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     app.who_am_i(&agent.token).await.unwrap();
 
@@ -113,7 +114,7 @@ async fn the_token_of_a_deleted_agent_is_unauthenticated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_with_a_tampered_signature_is_unauthenticated() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let token = app.admin_token();
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
@@ -148,7 +149,7 @@ async fn a_token_with_a_tampered_signature_is_unauthenticated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsigned_alg_none_token_is_unauthenticated() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let now = now_secs();
     let unsigned = forge_unsigned_token(&agent_claims(&app.admin.id, 0, now, now + 600));
     expect_err(app.who_am_i(&unsigned).await, "unauthorized");
@@ -157,7 +158,7 @@ async fn an_unsigned_alg_none_token_is_unauthenticated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_group_token_cannot_call_admin_rpcs() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     let before = app.settings().await;
 
@@ -199,7 +200,7 @@ async fn an_agent_group_token_cannot_call_admin_rpcs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_an_agents_password_revokes_their_old_token() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     app.who_am_i(&agent.token).await.unwrap();
 
@@ -222,7 +223,7 @@ async fn changing_an_agents_password_revokes_their_old_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_lists_the_queue_and_their_own_rooms_only() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let agent = app.create_agent_full("agent").await;
     let (queued, _) = app.create_room("Sam", Some("q")).await;
     let (mine, _) = app.create_room("Tia", Some("m")).await;
@@ -251,7 +252,7 @@ async fn an_agent_lists_the_queue_and_their_own_rooms_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_engaged_agent_or_a_manager_can_close_a_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let owner = app.create_agent_full("agent").await;
     let other = app.create_agent_full("agent").await;
     let (first, _) = app.create_room("Hugo", Some("one")).await;

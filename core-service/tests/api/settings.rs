@@ -3,11 +3,11 @@
 use livechat_proto::v1 as pb;
 use pb::SenderKind;
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_settings_start_at_the_documented_defaults() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let s = app.settings().await;
     assert_eq!(
         s,
@@ -25,7 +25,7 @@ async fn the_settings_start_at_the_documented_defaults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_load_count_changes_the_default_page_size_at_once() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Val", Some("m1")).await;
     for i in 2..=6 {
         app.send(&visitor, &room.id, &format!("m{i}")).await;
@@ -48,7 +48,7 @@ async fn history_load_count_changes_the_default_page_size_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_over_max_message_chars_is_refused_as_too_large() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let (room, visitor) = app.create_room("Wes", None).await;
     app.update_settings(pb::UpdateSettingsRequest { max_message_chars: Some(10), ..Default::default() })
         .await;
@@ -64,7 +64,7 @@ async fn content_over_max_message_chars_is_refused_as_too_large() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_settings_update_changes_nothing_and_lists_every_bad_field() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let before = app.settings().await;
 
     let status = expect_err(
@@ -86,7 +86,7 @@ async fn an_invalid_settings_update_changes_nothing_and_lists_every_bad_field() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_at_their_limits_are_accepted() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     let s = app
         .update_settings(pb::UpdateSettingsRequest {
             history_load_count: Some(500),
@@ -113,7 +113,7 @@ async fn settings_at_their_limits_are_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_join_message_is_used_on_the_next_accept() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     app.update_settings(pb::UpdateSettingsRequest {
         agent_join_message: Some("{agent} is here to help".into()),
         ..Default::default()

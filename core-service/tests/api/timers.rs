@@ -6,11 +6,11 @@ use livechat_proto::v1 as pb;
 use livechat_proto::v1::event::Kind;
 use pb::{RoomStatus, SenderKind};
 
-use crate::helpers::*;
+use livechat_test_support::grpc::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     app.update_settings(pb::UpdateSettingsRequest { room_idle_timeout_secs: Some(5), ..Default::default() })
         .await;
     let (room, visitor) = app.create_room("Yan", Some("hello?")).await;
@@ -37,7 +37,7 @@ async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_with_recent_messages_does_not_expire() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     app.update_settings(pb::UpdateSettingsRequest { room_idle_timeout_secs: Some(5), ..Default::default() })
         .await;
     let (room, visitor) = app.create_room("Zed", Some("hello?")).await;
@@ -52,7 +52,7 @@ async fn a_room_with_recent_messages_does_not_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_gone_past_the_grace_period_gives_the_room_back_to_the_queue() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     app.update_settings(pb::UpdateSettingsRequest { agent_grace_secs: Some(1), ..Default::default() }).await;
     let leaver = app.create_agent_full("agent").await;
     let other = app.create_agent_full("agent").await;
@@ -86,7 +86,7 @@ async fn an_agent_gone_past_the_grace_period_gives_the_room_back_to_the_queue() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_who_reconnects_within_the_grace_period_keeps_the_room() {
-    let app = spawn_app().await;
+    let app = spawn_core().await;
     app.update_settings(pb::UpdateSettingsRequest { agent_grace_secs: Some(3), ..Default::default() }).await;
     let agent = app.create_agent_full("agent").await;
     let (room, visitor) = app.create_room("Bea", Some("help")).await;

@@ -1,6 +1,7 @@
 //! POST /auth/login.
 
-use crate::helpers::*;
+use livechat_test_support::app::*;
+use livechat_test_support::*;
 
 #[tokio::test]
 async fn logging_in_with_good_credentials_returns_a_bearer_token_and_the_agent_but_no_password() {

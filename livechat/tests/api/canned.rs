@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, rest::*, shapes::*};
 
 fn shortcuts(list: &Value) -> Vec<String> {
     let mut s: Vec<String> = list["canned_responses"]
@@ -19,13 +19,7 @@ fn shortcuts(list: &Value) -> Vec<String> {
     s
 }
 
-async fn create(
-    app: &TestApp,
-    token: &str,
-    shortcut: &str,
-    title: &str,
-    scope: Option<&str>,
-) -> crate::helpers::Resp {
+async fn create(app: &TestApp, token: &str, shortcut: &str, title: &str, scope: Option<&str>) -> Resp {
     let mut body = json!({"shortcut": shortcut, "title": title, "body": format!("Body of {title}")});
     if let Some(s) = scope {
         body["scope"] = json!(s);

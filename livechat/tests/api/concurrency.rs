@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 
-use crate::helpers::*;
+use livechat_test_support::app::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_twenty_agents_accepting_one_room_at_once_exactly_one_wins() {

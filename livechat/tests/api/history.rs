@@ -1,6 +1,6 @@
 //! GET /rooms/{id}/messages: pages in both directions, always oldest first.
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test]
 async fn history_pages_backwards_and_forwards_oldest_first_with_has_more() {

@@ -1,6 +1,6 @@
 //! client_id makes a send safe to retry.
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test]
 async fn a_send_repeated_with_the_same_client_id_returns_the_stored_message_and_stores_nothing() {

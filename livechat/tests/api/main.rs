@@ -3,8 +3,6 @@
 //! fresh database per test (SQLite, or PostgreSQL when
 //! LIVECHAT_TEST_DATABASE_URL is set). One subject per module.
 
-mod helpers;
-
 mod auth;
 mod canned;
 mod concurrency;

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, rest::*, shapes::*};
 
 #[tokio::test]
 async fn invalid_json_is_a_400_invalid_problem() {

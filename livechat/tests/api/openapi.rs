@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use livechat_test_support::app::*;
 
 /// Every method and path of the PROTOCOL.md REST table, as OpenAPI paths.
 const REST_TABLE: &[(&str, &str)] = &[

@@ -1,6 +1,6 @@
 //! /healthz, /readyz, /metrics.
 
-use crate::helpers::*;
+use livechat_test_support::app::*;
 
 #[tokio::test]
 async fn the_operator_endpoints_answer() {

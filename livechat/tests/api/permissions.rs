@@ -3,7 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::*;
+use livechat_test_support::{app::*, rest::*, shapes::*};
 
 #[tokio::test]
 async fn every_admin_route_is_forbidden_to_an_agent_token() {

@@ -1,6 +1,7 @@
 //! Login rate limits: per username (failures) and per client IP.
 
-use crate::helpers::*;
+use livechat_test_support::*;
+use livechat_test_support::{app::*, rest::*};
 
 #[track_caller]
 fn assert_rate_limited(r: &Resp) {

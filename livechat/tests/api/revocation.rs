@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test]
 async fn deleting_an_agent_revokes_their_token_at_once() {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, rest::*, shapes::*};
 
 const KEYS: [&str; 7] = [
     "history_load_count",

@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use livechat_test_support::database::TestDatabase;
+
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 const JWT_SECRET: &str = "distributed-test-secret-0123456789abcdef";
 
@@ -91,6 +93,8 @@ pub struct Cluster {
     pub http: Proc,
     /// The cluster's private event exchange on the test broker.
     pub exchange: String,
+    // Declared last: dropped once the processes are gone.
+    _database: TestDatabase,
 }
 
 async fn wait_tcp(port: u16, what: &str) {
@@ -163,22 +167,12 @@ impl Drop for PostgresOutage {
     }
 }
 
-/// A fresh database on the test server, named after a new UUID.
-async fn fresh_database(url: &str) -> String {
-    use sea_orm::ConnectionTrait;
-    let name = format!("lc_{}", uuid::Uuid::new_v4().simple());
-    let admin = sea_orm::Database::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("LIVECHAT_TEST_DATABASE_URL={url} is set but unreachable: {e}"));
-    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
-    let (base, _) = url.rsplit_once('/').expect("database URL has a path");
-    format!("{base}/{name}")
-}
-
 impl Cluster {
     pub async fn start(cores: usize, gateways: usize) -> Cluster {
-        let (db, amqp) = services().expect("checked by the caller");
-        let db = fresh_database(&db).await;
+        let (_, amqp) = services().expect("checked by the caller");
+        // A fresh database on the test server, named after a new UUID.
+        let database = TestDatabase::fresh().await;
+        let db = database.url.clone();
         let exchange = format!("livechat.test.{}", uuid::Uuid::new_v4().simple());
         let mut core_procs = Vec::new();
         for i in 0..cores {
@@ -223,7 +217,7 @@ impl Cluster {
             wait_ready(g.port, &g.name).await;
         }
         wait_ready(http_port, "http-gateway").await;
-        Cluster { cores: core_procs, gateways: gateway_procs, http, exchange }
+        Cluster { cores: core_procs, gateways: gateway_procs, http, exchange, _database: database }
     }
 
     pub fn api(&self) -> String {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, rest::*, shapes::*, ws::*};
 
 /// Big messages first: together more than the socket buffers between the
 /// server and a client that does not read can hold (at most ~4 MiB on
@@ -49,7 +49,7 @@ fn read_messages(
 /// The visitor sends messages `from..to` through REST, four at a time.
 async fn send_messages(app: &TestApp, room: &TestRoom, from: u64, to: u64, body: &str) -> Vec<u64> {
     let sent: Vec<Value> = futures::stream::iter(from..to)
-        .map(|i| async move { app.send(&room.visitor_token, &room.id, &format!("{i:05} {body}")).await })
+        .map(|i| async move { app.sent(&room.visitor_token, &room.id, &format!("{i:05} {body}")).await })
         .buffer_unordered(4)
         .collect()
         .await;
@@ -74,11 +74,11 @@ async fn type_a_lot(tab: &mut WsClient, room_id: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stalled_connection_is_dropped_while_the_others_keep_receiving_every_message() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     app.set_settings(json!({"max_message_chars": CONTENT_CHARS + 100})).await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;
-    app.accept(&admin, &room.id).await; // seqs 1 and 2
+    app.accepted(&admin, &room.id).await; // seqs 1 and 2
 
     // The stalled tab: a small receive buffer, and after the welcome and
     // history it never reads again.

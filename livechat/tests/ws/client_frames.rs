@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, rest::*, shapes::*, ws::*};
 
 /// A visitor's room, connected, with the welcome and history read.
 async fn visitor_in_room(app: &TestApp, name: &str, first: &str) -> (TestRoom, WsClient) {
@@ -16,7 +16,7 @@ async fn visitor_in_room(app: &TestApp, name: &str, first: &str) -> (TestRoom, W
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_acks_with_the_engaged_room_then_sends_its_history() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
     let (mut agent, welcome) = app.ws_welcomed(&admin.token).await;
@@ -56,7 +56,7 @@ async fn accept_acks_with_the_engaged_room_then_sends_its_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decline_acks_with_nothing_else_and_the_room_stays_queued() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
@@ -68,10 +68,10 @@ async fn decline_acks_with_nothing_else_and_the_room_stays_queued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_acks_with_the_stored_message_and_its_seq() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
-    app.accept(&admin, &room.id).await; // seq 2: the join text
+    app.accepted(&admin, &room.id).await; // seq 2: the join text
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
     agent.expect_type("history").await;
 
@@ -109,10 +109,10 @@ async fn send_acks_with_the_stored_message_and_its_seq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_is_relayed_to_the_other_side_only() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
-    app.accept(&admin, &room.id).await;
+    app.accepted(&admin, &room.id).await;
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
     agent.expect_type("history").await;
 
@@ -139,12 +139,12 @@ async fn typing_is_relayed_to_the_other_side_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pages_by_before_seq_and_after_seq_oldest_first() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
-    app.accept(&admin, &room.id).await; // seq 2
+    app.accepted(&admin, &room.id).await; // seq 2
     for i in 3..=10 {
-        app.send(&room.visitor_token, &room.id, &format!("m{i}")).await;
+        app.sent(&room.visitor_token, &room.id, &format!("m{i}")).await;
     }
     let page = |v: &serde_json::Value| (seqs(v), v["has_more"].clone());
     let r = room.id.as_str();
@@ -177,10 +177,10 @@ async fn history_pages_by_before_seq_and_after_seq_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_acks_the_closed_room_and_the_visitor_is_told_with_the_close_message() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
-    app.accept(&admin, &room.id).await;
+    app.accepted(&admin, &room.id).await;
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
     agent.expect_type("history").await;
     visitor.messages(&room.id, 1).await; // the join text
@@ -213,11 +213,11 @@ async fn close_acks_the_closed_room_and_the_visitor_is_told_with_the_close_messa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_to_the_queue_tells_the_visitor_and_offers_the_room_to_agents() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
-    let bea = app.create_agent("Bea").await;
+    let bea = app.create_named_agent("Bea").await;
     let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
-    app.accept(&admin, &room.id).await;
+    app.accepted(&admin, &room.id).await;
     let (mut agent, _) = app.ws_welcomed(&admin.token).await;
     agent.expect_type("history").await;
     let (mut other, welcome) = app.ws_welcomed(&bea.token).await;
@@ -246,7 +246,7 @@ async fn transfer_to_the_queue_tells_the_visitor_and_offers_the_room_to_agents()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_is_answered_with_pong_and_its_req_id() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", None).await;
     for token in [&admin.token, &room.visitor_token] {

@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::*;
+use livechat_test_support::{app::*, rest::*, shapes::*, ws::*};
 
 /// A room with the visitor's first message (seq 1) accepted by the admin
 /// (seq 2), and both sides connected with welcome and history read.
 async fn chatting(app: &TestApp) -> (TestRoom, TestAgent, WsClient, WsClient) {
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;
-    app.accept(&admin, &room.id).await;
+    app.accepted(&admin, &room.id).await;
     let (mut visitor, _) = app.ws_welcomed(&room.visitor_token).await;
     let h = visitor.expect_type("history").await;
     assert_eq!(seqs(&h), vec![1, 2]);
@@ -45,7 +46,7 @@ async fn send_burst(c: &mut WsClient, room_id: &str, who: &str, n: usize) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn both_sides_receive_every_message_once_in_seq_order_their_own_included() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let (room, admin, mut visitor, mut agent) = chatting(&app).await;
     // The agent's second tab, which sends nothing, stays in step too.
     let (mut agent_tab, _) = app.ws_welcomed(&admin.token).await;
@@ -85,7 +86,7 @@ async fn both_sides_receive_every_message_once_in_seq_order_their_own_included()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_back_from_a_disconnect_fills_exactly_the_missed_messages_with_after_seq() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let (room, _admin, mut visitor, mut agent) = chatting(&app).await;
 
     agent.ack(json!({"type": "send", "room_id": room.id, "content": "Are you there?"})).await;

@@ -3,11 +3,11 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*, ws::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_are_answered_invalid_and_the_connection_stays_open() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let room = app.create_room("Ana", Some("Hello")).await;
     let (mut c, _) = app.ws_welcomed(&room.visitor_token).await;
     c.expect_type("history").await;
@@ -47,7 +47,7 @@ async fn malformed_frames_are_answered_invalid_and_the_connection_stays_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_cannot_send_to_or_read_another_room() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let mine = app.create_room("Ana", Some("Hello")).await;
     let theirs = app.create_room("Bo", Some("Private")).await;
     let (mut c, _) = app.ws_welcomed(&mine.visitor_token).await;
@@ -66,7 +66,7 @@ async fn a_visitor_cannot_send_to_or_read_another_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let room = app.create_room("Ana", Some("Hello")).await;
     let (mut c, _) = app.ws_welcomed(&room.visitor_token).await;
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_room_expires_and_the_connected_visitor_is_told() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     app.set_settings(json!({"room_idle_timeout_secs": 5})).await;
     let admin = app.admin().await;
     let started = Instant::now();

@@ -1,7 +1,7 @@
 //! The upgrade: no or bad token is an HTTP 401 before any WebSocket exists;
 //! the token may come in the Authorization header or the access_token query.
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, ws::*};
 
 #[track_caller]
 fn assert_refused_401(r: Result<WsClient, (u16, String)>, what: &str) {
@@ -18,7 +18,7 @@ fn assert_refused_401(r: Result<WsClient, (u16, String)>, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_without_a_valid_token_is_refused_with_401_and_a_query_token_is_accepted() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let room = app.create_room("Ana", Some("Hello?")).await;
 
     assert_refused_401(app.try_ws(None, Auth::Header).await, "no token");

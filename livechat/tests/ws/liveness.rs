@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, ws::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_pings_and_closes_a_connection_silent_for_the_idle_time_with_4408() {
@@ -18,7 +18,7 @@ async fn the_server_pings_and_closes_a_connection_silent_for_the_idle_time_with_
         idle_after: Duration::from_millis(1500),
         ..SessionConfig::default()
     };
-    let app = spawn_app_with_session(Some(session)).await;
+    let app = spawn_app_with_session(session).await;
     let room = app.create_room("Ana", Some("Hello")).await;
 
     // A working client reads, and so answers every ping with a pong.
@@ -43,7 +43,7 @@ async fn the_server_pings_and_closes_a_connection_silent_for_the_idle_time_with_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_shutting_down_closes_every_websocket_with_1001() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;
     let (mut visitor, _) = app.ws_welcomed(&room.visitor_token).await;

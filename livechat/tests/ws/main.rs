@@ -4,8 +4,6 @@
 //! LIVECHAT_TEST_DATABASE_URL is set). REST sets scenes up; what is under
 //! test is what WebSocket clients see. One subject per module.
 
-mod helpers;
-
 mod backpressure;
 mod client_frames;
 mod delivery;

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_who_drops_loses_their_room_to_the_queue_once_the_grace_runs_out() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     app.set_settings(json!({"agent_grace_secs": 1})).await;
     let admin = app.admin().await;
-    let bea = app.create_agent("Bea").await;
+    let bea = app.create_named_agent("Bea").await;
     let room = app.create_room("Ana", Some("Hello")).await;
     let (mut visitor, _) = app.ws_welcomed(&room.visitor_token).await;
     visitor.expect_type("history").await;
@@ -48,7 +48,7 @@ async fn an_agent_who_drops_loses_their_room_to_the_queue_once_the_grace_runs_ou
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_back_within_the_grace_keeps_their_room() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     app.set_settings(json!({"agent_grace_secs": 4})).await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;

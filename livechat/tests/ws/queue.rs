@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_it_taken() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
-    let bea = app.create_agent("Bea").await;
+    let bea = app.create_named_agent("Bea").await;
     // A few rounds: the accepts really do overlap in some of them.
     let mut rooms = Vec::new();
     for i in 0..3 {
@@ -55,9 +55,9 @@ async fn of_two_agents_accepting_one_room_at_once_exactly_one_wins_and_both_see_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_room_leaves_the_decliners_queue_and_another_agent_takes_it() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
-    let bea = app.create_agent("Bea").await;
+    let bea = app.create_named_agent("Bea").await;
     let room = app.create_room("Ana", Some("Hello")).await;
     let other = app.create_room("Bo", Some("Me too")).await;
     let (mut visitor, _) = app.ws_welcomed(&room.visitor_token).await;

@@ -4,14 +4,14 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_refreshing_is_welcomed_back_with_history_and_told_once_the_room_closed() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let room = app.create_room("Ana", Some("Hello")).await;
-    app.accept(&admin, &room.id).await;
+    app.accepted(&admin, &room.id).await;
 
     let (mut visitor, first_welcome) = app.ws_welcomed(&room.visitor_token).await;
     let first_history = visitor.expect_type("history").await;
@@ -30,7 +30,7 @@ async fn a_visitor_refreshing_is_welcomed_back_with_history_and_told_once_the_ro
     visitor.close().await;
 
     // The agent ends the chat while the visitor is away.
-    let r = app.rest(Method::POST, &format!("/rooms/{}/close", room.id), Some(&admin.token), None).await;
+    let r = app.request(Method::POST, &format!("/rooms/{}/close", room.id), Some(&admin.token), None).await;
     assert_eq!(r.ok(200)["status"], "closed");
 
     let (mut visitor, welcome) = app.ws_welcomed(&room.visitor_token).await;

@@ -6,18 +6,18 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, ws::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_connected_agent_closes_their_websocket_with_4401() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
-    let bea = app.create_agent("Bea").await;
+    let bea = app.create_named_agent("Bea").await;
     let (mut c, _) = app.ws_welcomed(&bea.token).await;
     let (mut bystander, _) = app.ws_welcomed(&admin.token).await;
 
-    let r = app.rest(Method::DELETE, &format!("/agents/{}", bea.id), Some(&admin.token), None).await;
-    assert_eq!(r.status, 204, "{}", r.text);
+    let r = app.request(Method::DELETE, &format!("/agents/{}", bea.id), Some(&admin.token), None).await;
+    assert_eq!(r.code(), 204, "{}", r.text);
 
     assert_eq!(c.expect_end(FRAME_TIMEOUT).await, Ended::Closed(Some(4401)));
     match app.try_ws(Some(&bea.token), Auth::Header).await {
@@ -32,14 +32,14 @@ async fn deleting_a_connected_agent_closes_their_websocket_with_4401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_closes_the_agents_websockets_with_4401() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
-    let bea = app.create_agent("Bea").await;
+    let bea = app.create_named_agent("Bea").await;
     let (mut one, _) = app.ws_welcomed(&bea.token).await;
     let (mut two, _) = app.ws_welcomed(&bea.token).await;
 
     let r = app
-        .rest(
+        .request(
             Method::PATCH,
             &format!("/agents/{}", bea.id),
             Some(&admin.token),

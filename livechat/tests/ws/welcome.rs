@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::helpers::*;
+use livechat_test_support::{app::*, shapes::*};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_is_welcomed_with_no_rooms_and_the_queue_oldest_first() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let admin = app.admin().await;
     let first = app.create_room("Ana", Some("first")).await;
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -42,7 +42,7 @@ async fn an_agent_is_welcomed_with_no_rooms_and_the_queue_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_is_welcomed_with_their_room_and_then_its_history() {
-    let app = spawn_app().await;
+    let app = spawn_app_without_limits().await;
     let room = app.create_room("Ana", Some("Hello, I need help")).await;
     let _other = app.create_room("Bo", Some("not yours")).await;
 
