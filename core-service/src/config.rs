@@ -87,6 +87,10 @@ pub struct CoreConfig {
     #[arg(long, env = "LIVECHAT_DATABASE_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
+
+    /// The core's time: the system's, except in tests that move it.
+    #[arg(skip)]
+    pub clock: crate::app::Clock,
 }
 
 impl CoreConfig {
@@ -103,6 +107,7 @@ impl CoreConfig {
             visitor_token_ttl_secs: 7 * 86400,
             timer_interval_ms: 1000,
             database_max_connections: 16,
+            clock: crate::app::Clock::system(),
         }
     }
 }

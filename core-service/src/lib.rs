@@ -23,6 +23,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use app::Clock;
 pub use config::{CoreConfig, Secret};
 
 use app::{Core, Hub, TokenLifetimes};
@@ -98,7 +99,8 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         agent_secs: config.agent_token_ttl_secs,
         visitor_secs: config.visitor_token_ttl_secs,
     };
-    let core = Core::new(store, bus, hub, auth::TokenKeys::new(secret.as_bytes()), lifetimes, replica_id);
+    let keys = auth::TokenKeys::new(secret.as_bytes());
+    let core = Core::new(store, bus, hub, keys, lifetimes, replica_id, config.clock.clone());
 
     let configured = config.admin_password.as_ref().map(Secret::expose);
     if let Some(generated) = core.bootstrap_admin(configured).await? {

@@ -2,7 +2,7 @@
 
 use super::auth::hash_password;
 use super::ports::{AgentChanges, AgentRecord};
-use super::{Core, Principal, now_ms};
+use super::{Core, Principal};
 use crate::domain::permission::ADMIN_GROUP;
 use crate::domain::value::{Checks, DisplayName, GroupName, NewPassword, Username};
 use crate::domain::{
@@ -67,7 +67,7 @@ impl Core {
             token_version: 0,
             permissions: PermissionSet::default(),
         };
-        self.store.create_agent(record, now_ms()).await
+        self.store.create_agent(record, self.now_ms()).await
     }
 
     pub async fn update_agent(&self, p: &Principal, id: &str, u: AgentUpdate) -> CoreResult<AgentRecord> {

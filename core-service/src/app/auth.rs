@@ -4,7 +4,7 @@
 use jsonwebtoken::errors::ErrorKind;
 
 use super::ports::AgentRecord;
-use super::{AgentPrincipal, Core, Principal, VisitorPrincipal, now_ms};
+use super::{AgentPrincipal, Core, Principal, VisitorPrincipal, clock};
 use crate::auth::{Role, password};
 use crate::domain::value::Username;
 use crate::domain::{new_id, permission::ADMIN_GROUP};
@@ -60,7 +60,7 @@ impl Core {
         let ttl = self.lifetimes.agent_secs;
         let access_token = self
             .keys
-            .agent_token(&agent.id, agent.token_version, now_ms() / 1000, ttl)
+            .agent_token(&agent.id, agent.token_version, clock::wall_clock_ms() / 1000, ttl)
             .map_err(CoreError::Unexpected)?;
         Ok(LoginOutcome { access_token, expires_in: ttl, agent })
     }
@@ -130,7 +130,7 @@ impl Core {
             token_version: 0,
             permissions: Default::default(),
         };
-        match self.store.create_agent(record, now_ms()).await {
+        match self.store.create_agent(record, self.now_ms()).await {
             Ok(_) => Ok(generated.then_some(password)),
             // Another replica bootstrapped at the same moment.
             Err(CoreError::Conflict(_)) => Ok(None),

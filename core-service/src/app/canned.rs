@@ -3,7 +3,7 @@
 //! "not found", so that ids reveal nothing.
 
 use super::ports::CannedRecord;
-use super::{Core, Principal, now_ms};
+use super::{Core, Principal};
 use crate::domain::value::{Checks, Shortcut, text, title};
 use crate::domain::{Permission, new_id};
 use crate::error::{CoreError, CoreResult};
@@ -67,7 +67,7 @@ impl Core {
             title: title.expect("checked"),
             body: body.expect("checked"),
         };
-        self.store.create_canned(record, now_ms()).await
+        self.store.create_canned(record, self.now_ms()).await
     }
 
     pub async fn update_canned(&self, p: &Principal, id: &str, u: CannedUpdate) -> CoreResult<CannedRecord> {
@@ -89,7 +89,7 @@ impl Core {
         if let Some(scope) = u.scope {
             record.shared = scope == CannedScope::Shared;
         }
-        self.store.update_canned(record, now_ms()).await
+        self.store.update_canned(record, self.now_ms()).await
     }
 
     pub async fn delete_canned(&self, p: &Principal, id: &str) -> CoreResult<()> {

@@ -1,7 +1,7 @@
 //! Sending messages, paging history, and typing indicators.
 
 use super::ports::{Appended, NewMessage, Page, SendGuard};
-use super::{Core, Principal, now_ms};
+use super::{Core, Principal};
 use crate::domain::value::{ClientId, MessageContent};
 use crate::domain::{Audience, Event, EventKind, Message, RoomStatus, Sender, SenderKind, new_id};
 use crate::error::{CoreError, CoreResult};
@@ -38,7 +38,7 @@ impl Core {
             sender,
             content: content.into_inner(),
             client_id,
-            created_at: now_ms(),
+            created_at: self.now_ms(),
         };
         let make = Box::new(|room: &crate::domain::Room, stored: &[Message]| {
             stored

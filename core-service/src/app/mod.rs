@@ -6,6 +6,7 @@ pub mod access;
 mod admin;
 mod auth;
 mod canned;
+pub mod clock;
 mod events;
 pub mod hub;
 mod messages;
@@ -23,6 +24,7 @@ pub use access::{AgentPrincipal, Principal, VisitorPrincipal};
 pub use admin::AgentUpdate;
 pub use auth::LoginOutcome;
 pub use canned::{CannedScope, CannedUpdate, NewCanned};
+pub use clock::Clock;
 pub use events::Snapshot;
 pub use hub::{Ended, Hub, Subscription};
 pub use rooms::{CreateRoom, CreatedRoom};
@@ -31,11 +33,6 @@ use crate::auth::TokenKeys;
 use crate::domain::{Event, Millis};
 use ports::{Bus, Store};
 use settings_cache::SettingsCache;
-
-/// Current time in unix milliseconds.
-pub fn now_ms() -> Millis {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// Token lifetimes, from configuration.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +53,7 @@ pub struct Core {
     relay_wakeup: tokio::sync::Notify,
     room_order: room_order::RoomOrder,
     principals: principal_cache::PrincipalCache,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Core {
@@ -72,6 +70,7 @@ impl Core {
         keys: TokenKeys,
         lifetimes: TokenLifetimes,
         replica_id: String,
+        clock: Clock,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings: SettingsCache::new(store.clone()),
@@ -84,7 +83,18 @@ impl Core {
             relay_wakeup: tokio::sync::Notify::new(),
             room_order: room_order::RoomOrder::default(),
             principals: principal_cache::PrincipalCache::default(),
+            clock,
         })
+    }
+
+    /// Now, on this core's clock (which a test may have moved).
+    pub fn now_ms(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// This core's clock, for tests that move it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// This replica's subscribers.

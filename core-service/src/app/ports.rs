@@ -98,7 +98,7 @@ pub trait RoomStore: Send + Sync {
         now: Millis,
         events: MakeEvents<'_>,
     ) -> CoreResult<Option<(Room, Vec<Message>, Vec<Event>)>>;
-    async fn decline(&self, room_id: &str, agent_id: &str) -> CoreResult<()>;
+    async fn decline(&self, room_id: &str, agent_id: &str, now: Millis) -> CoreResult<()>;
     /// Agents who declined this room.
     async fn decliners(&self, room_id: &str) -> CoreResult<Vec<String>>;
     /// Rooms this agent declined (to hide them from their queue).

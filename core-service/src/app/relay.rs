@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Core, now_ms};
+use super::Core;
 use crate::error::CoreResult;
 
 /// Rows published per round.
@@ -26,7 +26,7 @@ impl Core {
     /// One round: read pending rows, publish them with confirms, delete them.
     pub async fn relay_once(&self) -> CoreResult<Relayed> {
         let pending =
-            self.store.pending_events(&self.replica_id, now_ms() - ORPHANED_AFTER_MS, BATCH).await?;
+            self.store.pending_events(&self.replica_id, self.now_ms() - ORPHANED_AFTER_MS, BATCH).await?;
         if pending.is_empty() {
             return Ok(Relayed::Nothing);
         }

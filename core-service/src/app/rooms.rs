@@ -1,7 +1,7 @@
 //! Requesting an agent, the queue, and moving rooms through their lifecycle.
 
 use super::ports::{NewMessage, NewRoom, RoomFilter};
-use super::{Core, Principal, now_ms};
+use super::{Core, Principal};
 use crate::domain::room::render_agent_text;
 use crate::domain::value::{Checks, DisplayName, Email, MessageContent};
 use crate::domain::{
@@ -77,7 +77,7 @@ impl Core {
         checks.finish()?;
         let name = name.expect("checked").into_inner();
 
-        let now = now_ms();
+        let now = self.now_ms();
         let room_id = new_id();
         let visitor = Person { id: new_id(), name: name.clone() };
         let first = message.map(|m| NewMessage {
@@ -109,7 +109,7 @@ impl Core {
         let ttl = self.lifetimes.visitor_secs;
         let visitor_token = self
             .keys
-            .visitor_token(&visitor.id, &name, &room_id, now / 1000, ttl)
+            .visitor_token(&visitor.id, &name, &room_id, super::clock::wall_clock_ms() / 1000, ttl)
             .map_err(CoreError::Unexpected)?;
         Ok(CreatedRoom { room, visitor_token, expires_in: ttl })
     }
@@ -144,7 +144,7 @@ impl Core {
         let a = p.agent_with(Permission::RoomsAccept)?;
         let agent = Person { id: a.id.clone(), name: a.name.clone() };
         let settings = self.settings.get().await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let join = system_message(render_agent_text(&settings.agent_join_message, &agent.name), now);
         let t = Transition::Accept { agent: agent.clone() };
         // Those who declined never saw it queued: they get no room_taken.
@@ -174,7 +174,7 @@ impl Core {
         if room.status != RoomStatus::Queued {
             return Err(CoreError::Conflict(format!("room is {}, not queued", room.status.as_str())));
         }
-        self.store.decline(room_id, &a.id).await
+        self.store.decline(room_id, &a.id, self.now_ms()).await
     }
 
     pub async fn close(&self, p: &Principal, room_id: &str, message: Option<&str>) -> CoreResult<Room> {
@@ -199,7 +199,7 @@ impl Core {
             None => settings.close_message.clone(),
         };
         let by_agent = (!a.permissions.contains(Permission::RoomsManageAll)).then(|| a.id.clone());
-        let now = now_ms();
+        let now = self.now_ms();
         let t = Transition::Close { by_agent, text: text.clone() };
         let msg = system_message(text.clone(), now);
         let make = Box::new(move |room: &Room, messages: &[Message]| {
@@ -253,7 +253,7 @@ impl Core {
         }
         let to = Person { id: target.id, name: target.name };
         let settings = self.settings.get().await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let texts = vec![
             system_message(render_agent_text(&settings.agent_leave_message, &from.name), now),
             system_message(render_agent_text(&settings.agent_join_message, &to.name), now),
@@ -279,7 +279,7 @@ impl Core {
     /// None when they no longer hold it.
     pub(super) async fn give_back(&self, room_id: &str, from: &Person) -> CoreResult<Option<Room>> {
         let settings = self.settings.get().await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let leave = system_message(render_agent_text(&settings.agent_leave_message, &from.name), now);
         let t = Transition::Requeue { from_agent: from.id.clone() };
         // Read before the change: a decline racing with it only means the
@@ -307,7 +307,7 @@ impl Core {
 
     /// Expires the room if it is still idle since before `idle_before`.
     pub(super) async fn expire(&self, room_id: &str, idle_before: Millis) -> CoreResult<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         let t = Transition::Expire { idle_before, text: EXPIRED_TEXT.into() };
         let make = Box::new(|room: &Room, _: &[Message]| {
             let mut audience = Audience::room(room);

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Core, now_ms};
+use super::Core;
 use crate::domain::Person;
 use crate::error::CoreResult;
 
@@ -24,7 +24,7 @@ impl Core {
     /// Expires every room idle for longer than room_idle_timeout_secs.
     pub async fn expire_idle_rooms(&self) -> CoreResult<usize> {
         let settings = self.settings.get().await?;
-        let idle_before = now_ms() - settings.room_idle_timeout_secs as i64 * 1000;
+        let idle_before = self.now_ms() - settings.room_idle_timeout_secs as i64 * 1000;
         let mut expired = 0;
         for room_id in self.store.idle_rooms(idle_before, EXPIRE_BATCH).await? {
             if self.expire(&room_id, idle_before).await? {
@@ -43,7 +43,7 @@ impl Core {
         if engaged.is_empty() {
             return Ok(0);
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let local = self.hub.connected_agents();
         let agents: Vec<String> = engaged
             .iter()
@@ -102,7 +102,16 @@ impl Core {
         if counts.is_empty() {
             return Ok(());
         }
-        self.store.record_presence(&self.replica_id, &counts, now_ms()).await
+        self.store.record_presence(&self.replica_id, &counts, self.now_ms()).await
+    }
+
+    /// One round of the timers: what is due by now is done when it returns.
+    pub async fn run_timers_once(&self) {
+        let started_at = self.now_ms();
+        log_failure("recording presence", self.record_presence().await);
+        log_failure("expiring idle rooms", self.expire_idle_rooms().await);
+        log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
+        self.clock.timers_ran(started_at);
     }
 
     /// Runs the timers until `shutdown` resolves.
@@ -119,17 +128,16 @@ impl Core {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tick.tick() => {
-                    log_failure("expiring idle rooms", self.expire_idle_rooms().await);
-                    log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
-                }
+                _ = tick.tick() => self.run_timers_once().await,
+                // A test moved the clock: look at the new time at once.
+                _ = self.clock.advanced() => self.run_timers_once().await,
                 _ = heartbeat.tick() => {
                     log_failure("recording presence", self.record_presence().await);
                     log_failure("recording gauges", self.record_gauges().await);
                 }
                 _ = self.hub.presence_changed() => log_failure("recording presence", self.record_presence().await),
                 _ = prune.tick() => {
-                    let before = now_ms() - 86_400_000;
+                    let before = self.now_ms() - 86_400_000;
                     log_failure("pruning presence", self.store.prune_presence(before).await);
                 }
             }

@@ -13,7 +13,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
 use super::convert;
-use crate::app::{Core, Ended, Subscription, now_ms};
+use crate::app::clock::wall_clock_ms;
+use crate::app::{Core, Ended, Subscription};
 
 pub struct EventsApi {
     pub core: Arc<Core>,
@@ -29,7 +30,7 @@ impl EventService for EventsApi {
     async fn subscribe(&self, req: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
         let p = principal(&req)?;
         let (snapshot, sub) = self.core.subscribe(&p).await?;
-        let expires_in = Duration::from_millis((p.expires_at() * 1000 - now_ms()).max(0) as u64);
+        let expires_in = Duration::from_millis((p.expires_at() * 1000 - wall_clock_ms()).max(0) as u64);
         let snapshot = futures::stream::once(std::future::ready(Ok(convert::snapshot(snapshot))));
         Ok(Response::new(Box::pin(snapshot.chain(live(sub, expires_in, self.stop.clone())))))
     }

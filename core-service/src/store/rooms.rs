@@ -148,11 +148,11 @@ impl RoomStore for SqlStore {
         Ok(Some((room, stored, events)))
     }
 
-    async fn decline(&self, room_id: &str, agent_id: &str) -> CoreResult<()> {
+    async fn decline(&self, room_id: &str, agent_id: &str, now: Millis) -> CoreResult<()> {
         let row = decline::ActiveModel {
             room_id: Set(room_id.into()),
             agent_id: Set(agent_id.into()),
-            created_at: Set(crate::app::now_ms()),
+            created_at: Set(now),
         };
         match row.insert(&self.db).await {
             Ok(_) => Ok(()),

@@ -16,8 +16,13 @@ async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
     let (room, visitor) = app.create_room("Yan", Some("hello?")).await;
     let mut visitor_events = app.subscribe(&visitor).await;
 
-    // Deadline 5 s after the last message, noticed within 5 s of it: 15 s is generous.
-    let end = tokio::time::timeout(Duration::from_secs(15), async {
+    // Before the deadline, 5 s after the last message, nothing happens...
+    app.advance_clock(Duration::from_secs(4)).await;
+    let seen = visitor_events.collect_for(Duration::from_millis(300)).await;
+    assert!(!seen.iter().any(|k| matches!(k, Kind::RoomClosed(_))), "expired too early: {seen:#?}");
+    // ...and once it has passed, the timers' next round expires the room.
+    app.advance_clock(Duration::from_secs(2)).await;
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match visitor_events.next(Duration::from_secs(15)).await {
                 Kind::RoomClosed(c) if c.room_id == room.id => return c,
@@ -26,7 +31,7 @@ async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
         }
     })
     .await
-    .expect("the visitor was not told of the expiry within 15 s");
+    .expect("the visitor was not told of the expiry");
     assert_eq!(end.reason, "expired");
 
     let r = app.get_room(&visitor, &room.id).await.unwrap();
@@ -41,11 +46,13 @@ async fn a_room_with_recent_messages_does_not_expire() {
     app.update_settings(pb::UpdateSettingsRequest { room_idle_timeout_secs: Some(5), ..Default::default() })
         .await;
     let (room, visitor) = app.create_room("Zed", Some("hello?")).await;
-    // A message every 1.5 s for 7.5 s: never 5 s of silence.
+    // A message every 1.5 s for 7.5 s: never 5 s of silence, though the
+    // room is older than that (the timers run after every step).
     for i in 0..5 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        app.advance_clock(Duration::from_millis(1500)).await;
         app.send(&visitor, &room.id, &format!("ping {i}")).await;
     }
+    app.advance_clock(Duration::from_millis(1500)).await;
     let r = app.get_room(&visitor, &room.id).await.unwrap();
     assert_eq!(r.status(), RoomStatus::Queued, "the room expired although it was not idle");
 }
@@ -67,8 +74,9 @@ async fn an_agent_gone_past_the_grace_period_gives_the_room_back_to_the_queue() 
         "an engaged room is not in the queue"
     );
 
-    // The agent's only connection drops.
+    // The agent's only connection drops, and the grace passes.
     drop(leaver_events);
+    app.advance_clock(Duration::from_secs(2)).await;
 
     let leave = visitor_events.message(&room.id, 3).await;
     assert_eq!(sender_kind(&leave), SenderKind::System);
@@ -95,7 +103,7 @@ async fn an_agent_who_reconnects_within_the_grace_period_keeps_the_room() {
     let mut visitor_events = app.subscribe(&visitor).await;
 
     drop(first);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.advance_clock(Duration::from_millis(500)).await;
     let second = app.subscribe(&agent.token).await;
     assert!(
         second.snapshot.rooms.iter().any(|r| r.id == room.id),
@@ -104,7 +112,8 @@ async fn an_agent_who_reconnects_within_the_grace_period_keeps_the_room() {
     );
 
     // Well past the grace period.
-    let seen = visitor_events.collect_for(Duration::from_secs(5)).await;
+    app.advance_clock(Duration::from_secs(5)).await;
+    let seen = visitor_events.collect_for(Duration::from_millis(500)).await;
     let r = app.get_room(&visitor, &room.id).await.unwrap();
     assert_eq!(r.status(), RoomStatus::Engaged, "events the visitor saw: {seen:#?}");
     assert_eq!(r.agent.as_ref().unwrap().id, agent.id);

@@ -26,8 +26,9 @@ async fn an_agent_who_drops_loses_their_room_to_the_queue_once_the_grace_runs_ou
     assert_eq!(engaged["room"]["status"], "engaged");
     other.wait_for("room_taken", |f| f["type"] == "room_taken" && f["room_id"] == room.id.as_str()).await;
 
-    // The agent's browser goes away.
+    // The agent's browser goes away, and the grace passes.
     drop(agent);
+    app.advance_clock(Duration::from_secs(2)).await;
 
     let left = visitor.messages(&room.id, 1).await;
     assert_eq!(left[0]["seq"], 3);
@@ -61,14 +62,15 @@ async fn an_agent_back_within_the_grace_keeps_their_room() {
     drop(agent);
 
     // A page reload: back well within the grace.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.advance_clock(Duration::from_millis(300)).await;
     let (mut agent, welcome) = app.ws_welcomed(&admin.token).await;
     assert_eq!(ids(&welcome["rooms"]), vec![room.id.clone()], "{welcome}");
     let history = agent.expect_type("history").await;
     assert_eq!(seqs(&history), vec![1, 2]);
 
     // Well past the grace: nothing happened to the room.
-    visitor.assert_no_frame_of_type("message", Duration::from_secs(6)).await;
+    app.advance_clock(Duration::from_secs(6)).await;
+    visitor.assert_no_frame_of_type("message", Duration::from_millis(500)).await;
     let stored = app.room(&admin.token, &room.id).await;
     assert_eq!(stored["status"], "engaged", "{stored}");
     assert_eq!(stored["agent"]["id"], admin.id.as_str());

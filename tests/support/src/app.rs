@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 pub use livechat_core::CoreConfig;
-use livechat_core::Secret;
+use livechat_core::{Clock, Secret};
 pub use livechat_http::HttpConfig;
 pub use livechat_ws::SessionConfig;
 use reqwest::StatusCode;
@@ -112,6 +112,8 @@ pub struct TestApp {
     pub grpc_address: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The core's clock: `advance_clock` moves it.
+    pub clock: Clock,
     pub(crate) admin: OnceCell<TestAgent>,
     pub(crate) agents_made: AtomicUsize,
     server: Server,
@@ -153,6 +155,7 @@ pub async fn spawn_configured(configure: impl FnOnce(&mut AppConfig)) -> TestApp
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP listener");
     let address = format!("http://{}", listener.local_addr().unwrap());
     let grpc_address = format!("http://{}", grpc.local_addr().unwrap());
+    let clock = config.core.clock.clone();
     let AppConfig { core, http, session } = config;
     let mut server = Server::spawn(database, |stop| {
         livechat::run_with_session(core, http, session, grpc, listener, async move {
@@ -192,13 +195,29 @@ pub async fn spawn_configured(configure: impl FnOnce(&mut AppConfig)) -> TestApp
         grpc_address,
         client,
         database_url,
+        clock,
         admin: OnceCell::new(),
         agents_made: AtomicUsize::new(0),
         server,
     }
 }
 
+/// Moves a test server's time forward and waits until its timers have run
+/// at the new time: what fell due (an expiry, a grace period) has happened.
+pub async fn move_time(clock: &Clock, by: Duration) {
+    clock.advance(by);
+    tokio::time::timeout(Duration::from_secs(10), clock.timers_caught_up())
+        .await
+        .expect("the core's timers did not run within 10 s of the clock moving");
+}
+
 impl TestApp {
+    /// Moves the core's time forward; returns once its timers have acted
+    /// on the new time.
+    pub async fn advance_clock(&self, by: Duration) {
+        move_time(&self.clock, by).await
+    }
+
     /// Tells the server to shut down (as SIGTERM does) and waits until it
     /// has stopped; its result.
     pub async fn shut_down(&mut self) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ pub mod tokens;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use livechat_core::{CoreConfig, Secret};
+use livechat_core::{Clock, CoreConfig, Secret};
 use livechat_proto::v1 as pb;
 use pb::admin_service_client::AdminServiceClient;
 use pb::auth_service_client::AuthServiceClient;
@@ -148,6 +148,8 @@ pub struct CoreApp {
     pub admin: pb::Agent,
     pub admin_token: String,
     pub database_url: String,
+    /// The core's clock: `advance_clock` moves it.
+    pub clock: Clock,
     // Held for its Drop: stops the core, then drops the database.
     _server: Server,
 }
@@ -161,6 +163,7 @@ pub async fn spawn_core() -> CoreApp {
     config.jwt_secret = Some(Secret::new(JWT_SECRET));
     config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
     config.timer_interval_ms = 100;
+    let clock = config.clock.clone();
 
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().unwrap();
@@ -204,6 +207,7 @@ pub async fn spawn_core() -> CoreApp {
         admin: login.agent.expect("LoginResponse.agent is set"),
         admin_token: login.access_token,
         database_url,
+        clock,
         _server: server,
     }
 }
@@ -211,6 +215,12 @@ pub async fn spawn_core() -> CoreApp {
 /// One typed client a service, each call carrying `token` (none for
 /// `NO_TOKEN`).
 impl CoreApp {
+    /// Moves the core's time forward; returns once its timers have acted
+    /// on the new time.
+    pub async fn advance_clock(&self, by: Duration) {
+        crate::app::move_time(&self.clock, by).await
+    }
+
     /// AuthService.
     pub fn auth(&self, token: &str) -> AuthServiceClient<Authed> {
         AuthServiceClient::with_interceptor(self.channel.clone(), Bearer::new(token))
