@@ -8,7 +8,7 @@ use livechat_runtime::{LogFormat, shutdown_signal};
 
 use crate::{AppState, CoreClient, HttpConfig, router, serve};
 
-/// livechat http-gateway: PROTOCOL.md's REST API over the core's gRPC.
+/// livechat http-gateway: the livechat REST API (docs/protocol.md) over the core's gRPC.
 #[derive(Debug, clap::Args)]
 pub struct HttpGatewayCli {
     /// Address to listen on [default: 0.0.0.0:8081].

@@ -1,4 +1,4 @@
-//! livechat's REST API (PROTOCOL.md "REST"): a stateless translator from
+//! livechat's REST API (docs/protocol.md "REST"): a stateless translator from
 //! HTTP+JSON to the core's gRPC. Mounted by the all-in-one `livechat` and
 //! run alone as `http-gateway`.
 //!
@@ -84,7 +84,7 @@ impl FromRef<AppState> for OpsState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "livechat REST API", version = "1", description = "PROTOCOL.md v1: rooms, messages, canned responses and administration."),
+    info(title = "livechat REST API", version = "1", description = "The livechat wire contract v1 (docs/protocol.md): rooms, messages, canned responses and administration."),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "operations"))
 )]

@@ -6,7 +6,10 @@ use livechat_http::cli::{HttpGatewayCli, run};
 use livechat_runtime::init_tracing;
 
 #[derive(Debug, Parser)]
-#[command(version, about = "livechat http-gateway: PROTOCOL.md's REST API over the core's gRPC")]
+#[command(
+    version,
+    about = "livechat http-gateway: the livechat REST API (docs/protocol.md) over the core's gRPC"
+)]
 struct Cli {
     #[command(flatten)]
     inner: HttpGatewayCli,

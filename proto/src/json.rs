@@ -1,4 +1,4 @@
-//! The JSON shapes of PROTOCOL.md, shared by the REST and WebSocket
+//! The JSON shapes of docs/protocol.md, shared by the REST and WebSocket
 //! gateways so that a room or a message looks the same on both, built from
 //! the protobuf objects the core returns.
 

@@ -1,6 +1,6 @@
 //! The `livechat.v1` API: generated protobuf messages, tonic clients and
 //! servers, the encoded descriptor set for server reflection, and the JSON
-//! shapes of PROTOCOL.md that the gateways build from them.
+//! shapes of docs/protocol.md that the gateways build from them.
 //!
 //! The .proto files under `proto/livechat/v1` are the source of truth and are
 //! commented as the public API they are.

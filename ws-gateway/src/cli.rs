@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{SessionConfig, WsState, router, serve};
 
-/// livechat ws-gateway: PROTOCOL.md's WebSocket API and the agent console.
+/// livechat ws-gateway: the livechat WebSocket API (docs/protocol.md) and the agent console.
 #[derive(Debug, clap::Args)]
 pub struct WsGatewayCli {
     /// Address to listen on [default: 0.0.0.0:8080].

@@ -1,4 +1,4 @@
-//! The JSON frames of PROTOCOL.md "WebSocket": what clients send (parsed
+//! The JSON frames of docs/protocol.md "WebSocket": what clients send (parsed
 //! strictly, with a clear `invalid` error naming what is wrong) and what
 //! the server sends, built from the core's protobuf events.
 

@@ -1,4 +1,4 @@
-//! livechat's WebSocket gateway (PROTOCOL.md "WebSocket") and the two web
+//! livechat's WebSocket gateway (docs/protocol.md "WebSocket") and the two web
 //! pages: the agent console at `/` and the demo widget at `/widget`.
 //!
 //! Stateless: each connection opens one `Subscribe` stream on the core with

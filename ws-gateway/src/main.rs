@@ -6,7 +6,10 @@ use livechat_runtime::init_tracing;
 use livechat_ws::cli::{WsGatewayCli, run};
 
 #[derive(Debug, Parser)]
-#[command(version, about = "livechat ws-gateway: PROTOCOL.md's WebSocket API and the agent console")]
+#[command(
+    version,
+    about = "livechat ws-gateway: the livechat WebSocket API (docs/protocol.md) and the agent console"
+)]
 struct Cli {
     #[command(flatten)]
     inner: WsGatewayCli,

@@ -32,7 +32,7 @@ use livechat_proto::v1 as pb;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-/// Close codes of PROTOCOL.md and RFC 6455.
+/// Close codes of docs/protocol.md and RFC 6455.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const TOO_BIG: u16 = 1009;

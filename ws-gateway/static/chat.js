@@ -1,4 +1,4 @@
-// livechat browser client: a WebSocket that speaks PROTOCOL.md, answers
+// livechat browser client: a WebSocket that speaks docs/protocol.md, answers
 // requests by req_id, reconnects with backoff and fills gaps by seq.
 // Shared by the agent console and the visitor widget.
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One field a request got wrong, as PROTOCOL.md lists them in `errors`.
+/// One field a request got wrong, as docs/protocol.md lists them in `errors`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,

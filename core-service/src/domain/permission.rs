@@ -1,4 +1,4 @@
-//! Permissions and the built-in permission groups of PROTOCOL.md.
+//! Permissions and the built-in permission groups of docs/protocol.md.
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DomainError, Millis};
 
-/// Where a room is in its life. See PROTOCOL.md "Actors and rooms".
+/// Where a room is in its life. See docs/protocol.md "Actors and rooms".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomStatus {
@@ -41,7 +41,7 @@ impl RoomStatus {
         !self.is_final()
     }
 
-    /// Checks one transition of PROTOCOL.md; the store then applies it with a
+    /// Checks one transition of docs/protocol.md; the store then applies it with a
     /// conditional update so that the check also holds under concurrency.
     pub fn check_transition(self, to: RoomStatus) -> Result<(), DomainError> {
         use RoomStatus::*;

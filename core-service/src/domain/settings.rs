@@ -1,4 +1,4 @@
-//! The run-time settings of PROTOCOL.md: defaults, limits and validation of
+//! The run-time settings of docs/protocol.md: defaults, limits and validation of
 //! a partial update (all keys or none).
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Validated values: parse, don't validate. Each constructor checks the
-//! PROTOCOL.md limits once, so the rest of the core can trust what it holds.
+//! docs/protocol.md limits once, so the rest of the core can trust what it holds.
 //! Lengths count Unicode characters, not bytes.
 
 use super::{DomainError, FieldError};

@@ -115,7 +115,7 @@ enum Outcome {
 }
 
 /// A send without its reply channel, as the transaction consumes it.
-type Send = (String, SendGuard, NewMessage, MakeEvents<'static>);
+type PendingSend = (String, SendGuard, NewMessage, MakeEvents<'static>);
 
 impl SqlStore {
     async fn write_batch(&self, batch: &mut Vec<AppendJob>) {
@@ -153,7 +153,10 @@ impl SqlStore {
         }
     }
 
-    async fn write_in_one_transaction(&self, sends: Vec<Send>) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+    async fn write_in_one_transaction(
+        &self,
+        sends: Vec<PendingSend>,
+    ) -> Result<Vec<Outcome>, sea_orm::DbErr> {
         let mut rooms = HashSet::with_capacity(sends.len());
         if sends.iter().all(|(room_id, ..)| rooms.insert(room_id.as_str())) {
             self.write_in_four_statements(sends).await
@@ -163,7 +166,10 @@ impl SqlStore {
     }
 
     /// The batch as BEGIN, one UPDATE, one INSERT, COMMIT (rooms distinct).
-    async fn write_in_four_statements(&self, sends: Vec<Send>) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+    async fn write_in_four_statements(
+        &self,
+        sends: Vec<PendingSend>,
+    ) -> Result<Vec<Outcome>, sea_orm::DbErr> {
         let (_turn, txn) = self.begin_write().await?;
         let mut bumped: HashMap<String, room::Model> = txn
             .query_all_raw(bump_rooms(&sends))
@@ -219,7 +225,7 @@ impl SqlStore {
     }
 
     /// The batch one message at a time (two statements each).
-    async fn write_one_by_one(&self, sends: Vec<Send>) -> Result<Vec<Outcome>, sea_orm::DbErr> {
+    async fn write_one_by_one(&self, sends: Vec<PendingSend>) -> Result<Vec<Outcome>, sea_orm::DbErr> {
         let mut outcomes = Vec::with_capacity(sends.len());
         let (_turn, txn) = self.begin_write().await?;
         for (room_id, guard, msg, events) in sends {
@@ -258,7 +264,7 @@ fn placeholders(n: usize) -> String {
 /// One UPDATE for the whole batch: each room's counter goes up by one if
 /// that room still takes its sender's message (the same guard as
 /// `append_in`), and the rooms come back with their new seqs.
-fn bump_rooms(sends: &[Send]) -> Statement {
+fn bump_rooms(sends: &[PendingSend]) -> Statement {
     let mut values: Vec<Value> = Vec::with_capacity(sends.len() * 4);
     let mut last_message_at = String::from("CASE id");
     let mut guard = String::from("CASE id");

@@ -1,4 +1,4 @@
-//! The REST routes of PROTOCOL.md, one file per resource. Each handler
+//! The REST routes of docs/protocol.md, one file per resource. Each handler
 //! turns JSON into one core call and the answer back into JSON; the core
 //! decides every permission.
 

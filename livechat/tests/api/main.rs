@@ -1,7 +1,9 @@
-//! End-to-end tests of the REST API (PROTOCOL.md "REST") against the
+//! End-to-end tests of the REST API (docs/protocol.md "REST") against the
 //! all-in-one `livechat`: a real core, the real gateway, real HTTP, and a
 //! fresh database per test (SQLite, or PostgreSQL when
 //! LIVECHAT_TEST_DATABASE_URL is set). One subject per module.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
 mod auth;
 mod canned;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use livechat_test_support::app::*;
 
-/// Every method and path of the PROTOCOL.md REST table, as OpenAPI paths.
+/// Every method and path of the docs/protocol.md REST table, as OpenAPI paths.
 const REST_TABLE: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/rooms"),
@@ -58,7 +58,7 @@ async fn the_openapi_document_is_openapi_3_1_and_lists_every_rest_route() {
         .filter(|(m, p)| paths.get(*p).and_then(|item| item.get(*m)).is_none())
         .map(|(m, p)| format!("{} {p}", m.to_uppercase()))
         .collect();
-    assert!(missing.is_empty(), "routes of PROTOCOL.md missing from the document: {missing:?}");
+    assert!(missing.is_empty(), "routes of docs/protocol.md missing from the document: {missing:?}");
 
     // Each path parameter is declared; each protected operation says it needs a bearer token.
     for (m, p) in REST_TABLE {

@@ -54,7 +54,7 @@ async fn a_settings_update_with_bad_values_names_every_bad_field_and_changes_not
         "a refused update changes nothing, not even its good keys"
     );
 
-    // Each bound of the PROTOCOL.md table.
+    // Each bound of the docs/protocol.md table.
     for (key, bad) in [
         ("history_load_count", json!(501)),
         ("room_idle_timeout_secs", json!(4)),

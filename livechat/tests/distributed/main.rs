@@ -3,6 +3,8 @@
 //! LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_AMQP_URL are set (CI sets
 //! both); without them there is no bus that spans processes to test.
 
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
+
 mod bus;
 mod client;
 mod cluster;

@@ -1,8 +1,10 @@
-//! End-to-end tests of the WebSocket protocol (PROTOCOL.md "WebSocket")
+//! End-to-end tests of the WebSocket protocol (docs/protocol.md "WebSocket")
 //! against the all-in-one `livechat`: a real core, the real gateways, real
 //! WebSockets, and a fresh database per test (SQLite, or PostgreSQL when
 //! LIVECHAT_TEST_DATABASE_URL is set). REST sets scenes up; what is under
 //! test is what WebSocket clients see. One subject per module.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
 mod backpressure;
 mod client_frames;

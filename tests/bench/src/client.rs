@@ -107,8 +107,10 @@ pub struct Totals {
 impl Totals {
     pub fn new() -> Arc<Self> {
         let t = Totals::default();
-        *t.latency.lock().unwrap() = Some(Histogram::new(3).unwrap());
-        *t.accept_latency.lock().unwrap() = Some(Histogram::new(3).unwrap());
+        *t.latency.lock().expect("no holder of the totals panics") =
+            Some(Histogram::new(3).expect("3 significant digits is a valid precision"));
+        *t.accept_latency.lock().expect("no holder of the totals panics") =
+            Some(Histogram::new(3).expect("3 significant digits is a valid precision"));
         Arc::new(t)
     }
 }
@@ -218,7 +220,12 @@ pub async fn connect(
                     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                     if v["type"] == "error" {
                         let code = v["code"].as_str().unwrap_or("unknown").to_string();
-                        *totals.errors.lock().unwrap().entry(code).or_default() += 1;
+                        *totals
+                            .errors
+                            .lock()
+                            .expect("no holder of the totals panics")
+                            .entry(code)
+                            .or_default() += 1;
                         if v["req_id"].as_str().is_some_and(|r| r.starts_with('s')) {
                             answered.add_permits(1);
                         }
@@ -251,7 +258,9 @@ pub async fn connect(
                         {
                             let now = epoch().elapsed().as_nanos() as u64;
                             let us = now.saturating_sub(sent_ns) / 1000;
-                            if let Some(h) = totals.latency.lock().unwrap().as_mut() {
+                            if let Some(h) =
+                                totals.latency.lock().expect("no holder of the totals panics").as_mut()
+                            {
                                 let _ = h.record(us.max(1));
                             }
                         }
@@ -266,8 +275,13 @@ pub async fn connect(
                 }
                 ("room_queued", _) => {
                     if let Some(room) = f.room
-                        && let Some(at) = totals.created.lock().unwrap().remove(room.id.as_ref())
-                        && let Some(h) = totals.accept_latency.lock().unwrap().as_mut()
+                        && let Some(at) = totals
+                            .created
+                            .lock()
+                            .expect("no holder of the totals panics")
+                            .remove(room.id.as_ref())
+                        && let Some(h) =
+                            totals.accept_latency.lock().expect("no holder of the totals panics").as_mut()
                     {
                         let _ = h.record((at.elapsed().as_micros() as u64).max(1));
                     }

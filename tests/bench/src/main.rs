@@ -23,7 +23,10 @@ use serde_json::json;
 use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Load generator for livechat: speaks PROTOCOL.md and measures what users feel")]
+#[command(
+    version,
+    about = "Load generator for livechat: speaks docs/protocol.md and measures what users feel"
+)]
 struct Cli {
     /// Base URL of the deployment (REST at /api/v1, WebSocket at /ws).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -71,7 +74,10 @@ fn pct(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
 
 fn progress(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed}").unwrap());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed}")
+            .expect("the template is valid"),
+    );
     bar.set_message(what.to_string());
     bar
 }
@@ -122,7 +128,11 @@ async fn main() -> anyhow::Result<()> {
                 (&rest, totals.clone(), stop.clone(), bar.clone(), &ws_base, &agent_out);
             async move {
                 let (room, token) = rest.room(i).await?;
-                totals.created.lock().unwrap().insert(room.clone(), Instant::now());
+                totals
+                    .created
+                    .lock()
+                    .expect("no holder of the totals panics")
+                    .insert(room.clone(), Instant::now());
                 let mut v = client::connect(ws_base, &token, "visitor", totals, stop).await?;
                 client::welcomed(&mut v).await?;
                 let agent = i % cli.agents.max(1);
@@ -256,9 +266,19 @@ async fn main() -> anyhow::Result<()> {
     let delivered = totals.delivered.load(Ordering::Relaxed);
     let duplicated = totals.duplicated.load(Ordering::Relaxed);
     let lost = acked.saturating_sub(delivered) + acked.saturating_sub(stored);
-    let lat = totals.latency.lock().unwrap().take().unwrap();
-    let acc = totals.accept_latency.lock().unwrap().take().unwrap();
-    let errors = totals.errors.lock().unwrap().clone();
+    let lat = totals
+        .latency
+        .lock()
+        .expect("no holder of the totals panics")
+        .take()
+        .expect("the histograms are set before the run");
+    let acc = totals
+        .accept_latency
+        .lock()
+        .expect("no holder of the totals panics")
+        .take()
+        .expect("the histograms are set before the run");
+    let errors = totals.errors.lock().expect("no holder of the totals panics").clone();
     let cpu_us_per_msg = match (cpu_before, cpu_after) {
         (Some(b), Some(a)) if delivered > 0 => Some((a - b) as f64 / delivered as f64),
         _ => None,

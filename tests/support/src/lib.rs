@@ -5,11 +5,13 @@
 //!   `LIVECHAT_TEST_DATABASE_URL` is set), dropped afterwards.
 //! - [`app`]: the all-in-one `livechat::run` on 127.0.0.1:0 per test, and
 //!   the server lifecycle every spawned assembly shares.
-//! - [`rest`]: REST calls and problem+json assertions (PROTOCOL.md "REST").
-//! - [`ws`]: WebSocket clients (PROTOCOL.md "WebSocket").
+//! - [`rest`]: REST calls and problem+json assertions (docs/protocol.md "REST").
+//! - [`ws`]: WebSocket clients (docs/protocol.md "WebSocket").
 //! - [`grpc`]: the core's own assembly with typed gRPC clients, event
 //!   streams and forged tokens.
-//! - [`shapes`]: PROTOCOL.md object shapes, seqs and times.
+//! - [`shapes`]: docs/protocol.md object shapes, seqs and times.
+
+#![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
 pub mod app;
 pub mod database;

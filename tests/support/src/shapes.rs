@@ -1,4 +1,4 @@
-//! PROTOCOL.md's JSON shapes, as REST and WebSocket answers carry them:
+//! docs/protocol.md's JSON shapes, as REST and WebSocket answers carry them:
 //! Room and Message objects, protocol times, and the seqs and ids tests
 //! compare.
 
@@ -41,7 +41,7 @@ pub fn assert_keys(v: &Value, expected: &[&str]) {
     assert_eq!(keys(v), e, "fields of {v}");
 }
 
-/// A PROTOCOL.md Room object.
+/// A docs/protocol.md Room object.
 #[track_caller]
 pub fn assert_room_shape(room: &Value) {
     assert_keys(
@@ -81,7 +81,7 @@ pub fn assert_room_shape(room: &Value) {
     assert!(room["last_seq"].is_u64(), "last_seq: {room}");
 }
 
-/// A PROTOCOL.md Message object.
+/// A docs/protocol.md Message object.
 #[track_caller]
 pub fn assert_message_shape(m: &Value) {
     assert_keys(m, &["id", "room_id", "seq", "sender", "content", "created_at", "client_id"]);

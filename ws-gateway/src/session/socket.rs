@@ -149,7 +149,7 @@ where
 
 /// Whether a read failed because the client's frame or message is over the
 /// size limit (tungstenite's capacity error, wherever it is in the chain of
-/// sources: axum wraps it), which PROTOCOL.md answers with 1009.
+/// sources: axum wraps it), which docs/protocol.md answers with 1009.
 fn too_big(e: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(e), |e| e.source())
         .any(|e| matches!(e.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))))

@@ -50,12 +50,12 @@ pub fn detail(status: &Status) -> pb::ErrorDetail {
         .unwrap_or_else(|e| panic!("status details are not an ErrorDetail ({e}): {status:?}"))
 }
 
-/// The PROTOCOL.md error code of a status (`conflict`, `forbidden`, ...).
+/// The docs/protocol.md error code of a status (`conflict`, `forbidden`, ...).
 pub fn code(status: &Status) -> String {
     detail(status).code
 }
 
-/// The gRPC code that goes with a PROTOCOL.md error code.
+/// The gRPC code that goes with a docs/protocol.md error code.
 pub fn grpc_code_of(code: &str) -> Code {
     match code {
         "invalid" => Code::InvalidArgument,
@@ -67,7 +67,7 @@ pub fn grpc_code_of(code: &str) -> Code {
         "rate_limited" => Code::ResourceExhausted,
         "unavailable" => Code::Unavailable,
         "internal" => Code::Internal,
-        other => panic!("not a PROTOCOL.md error code: {other}"),
+        other => panic!("not a docs/protocol.md error code: {other}"),
     }
 }
 

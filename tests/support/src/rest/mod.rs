@@ -1,4 +1,4 @@
-//! REST over real HTTP (PROTOCOL.md "REST"): requests against a [`TestApp`],
+//! REST over real HTTP (docs/protocol.md "REST"): requests against a [`TestApp`],
 //! the answer as a [`Resp`], and the problem+json assertions every error
 //! answer must pass. Scene-setting calls (log in, create agents and rooms,
 //! send) are in [`scenes`].
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::app::TestApp;
 
-/// The PROTOCOL.md settings defaults.
+/// The docs/protocol.md settings defaults.
 pub fn default_settings() -> Value {
     json!({
         "history_load_count": 20,
@@ -38,7 +38,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    /// The status as a number, to compare with PROTOCOL.md's.
+    /// The status as a number, to compare with docs/protocol.md's.
     pub fn code(&self) -> u16 {
         self.status.as_u16()
     }
@@ -68,7 +68,7 @@ impl Resp {
         &self.body
     }
 
-    /// Asserts a problem+json answer with this status and PROTOCOL.md code.
+    /// Asserts a problem+json answer with this status and docs/protocol.md code.
     #[track_caller]
     pub fn problem(&self, status: u16, code: &str) -> &Value {
         assert_eq!(
@@ -105,7 +105,7 @@ impl Resp {
     }
 }
 
-/// The RFC 9457 shape PROTOCOL.md asks for, whatever the code.
+/// The RFC 9457 shape docs/protocol.md asks for, whatever the code.
 #[track_caller]
 pub fn assert_problem_shape(r: &Resp) {
     assert_eq!(
@@ -132,7 +132,7 @@ pub fn assert_problem_shape(r: &Resp) {
         "rate_limited" => vec![429],
         "unavailable" => vec![503],
         "internal" => vec![500],
-        other => panic!("`{other}` is not a PROTOCOL.md code: {}", r.text),
+        other => panic!("`{other}` is not a docs/protocol.md code: {}", r.text),
     };
     assert!(expected_status.contains(&r.code()), "code `{code}` with status {}: {}", r.code(), r.text);
     if let Some(errors) = b.get("errors") {

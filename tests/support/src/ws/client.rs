@@ -1,4 +1,4 @@
-//! [`WsClient`]: a WebSocket client that speaks PROTOCOL.md "WebSocket" and
+//! [`WsClient`]: a WebSocket client that speaks docs/protocol.md "WebSocket" and
 //! keeps the frames it read but was not asked for yet in a buffer, so a
 //! test can wait for one kind of frame (an ack, a `room_queued`) without
 //! losing the events that arrived around it.

@@ -1,4 +1,4 @@
-//! The WebSocket side of PROTOCOL.md: upgrading against a [`TestApp`]
+//! The WebSocket side of docs/protocol.md: upgrading against a [`TestApp`]
 //! (token in the header or the query), the full client [`WsClient`] that
 //! keeps the frames it was not asked for yet, and [`RawWs`], which only
 //! reads, to see exactly what the server wrote.
