@@ -8,6 +8,10 @@ use livechat_runtime::{LogFormat, shutdown_signal};
 pub struct CoreServiceCli {
     #[command(flatten)]
     pub core: crate::CoreConfig,
+    /// Where to serve /healthz, /readyz and /metrics over HTTP (unset: not
+    /// served; gRPC health is always on the gRPC port).
+    #[arg(long, env = "LIVECHAT_OPS_LISTEN")]
+    pub ops_listen: Option<std::net::SocketAddr>,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -26,5 +30,13 @@ pub async fn run(cli: CoreServiceCli) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_GRPC_LISTEN {addr}: {e}"))?;
-    crate::serve(cli.core, listener, shutdown_signal()).await
+    let ops = match cli.ops_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("LIVECHAT_OPS_LISTEN {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    crate::serve(cli.core, listener, ops, shutdown_signal()).await
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use livechat_runtime::{OpsState, Readiness};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -120,20 +121,54 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
     Ok(Running { core, stop, timers })
 }
 
-/// Runs the core's gRPC server on `listener` until `shutdown` resolves.
+/// Runs the core's gRPC server on `listener` until `shutdown` resolves,
+/// and, given `ops_listener`, `/healthz`, `/readyz` and `/metrics` on it.
 pub async fn serve(
     config: CoreConfig,
     listener: TcpListener,
+    ops_listener: Option<TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if ops_listener.is_some() {
+        // Installed before the core starts, so that no count is lost.
+        livechat_runtime::ops::metrics_handle();
+    }
     let running = start(&config).await?;
     let stop = running.stop.clone();
     tokio::spawn(async move {
         shutdown.await;
         stop.cancel();
     });
+    if let Some(ops_listener) = ops_listener {
+        tracing::info!(addr = %ops_listener.local_addr()?, "operator routes listening");
+        let ops = livechat_runtime::ops::router(OpsState::new(ReplicaReadiness(running.core.clone())));
+        let stop = running.stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(ops_listener, ops).with_graceful_shutdown(stop.cancelled_owned()).await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "the operator routes stopped");
+            }
+        });
+    }
     tracing::info!(addr = %listener.local_addr()?, "gRPC core listening");
     let served = grpc::serve(running.core.clone(), listener, running.stop.clone()).await;
     running.shutdown().await;
     served
+}
+
+/// A core replica is ready while its database answers and its bus is
+/// connected (the same rule as its gRPC health status).
+struct ReplicaReadiness(Arc<Core>);
+
+impl Readiness for ReplicaReadiness {
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        let answer = if !self.0.database_reachable() {
+            Err("the database does not answer".to_string())
+        } else if !self.0.ready() {
+            Err("the event bus is not connected".to_string())
+        } else {
+            Ok(())
+        };
+        Box::pin(std::future::ready(answer))
+    }
 }

@@ -1,6 +1,7 @@
 //! What crosses RabbitMQ is a versioned envelope: a message this version
-//! cannot read is dead-lettered, never dropped without a trace, and never
-//! stops the replica from reading the next one.
+//! cannot read is counted and dead-lettered (by each replica that got a
+//! copy), never dropped without a trace, and never stops the replica from
+//! reading the next one.
 
 use std::time::Duration;
 
@@ -74,4 +75,11 @@ pub async fn unreadable_bus_messages_are_dead_lettered_with_their_reason(cluster
 
     let queue = format!("{}.dead-letters", cluster.exchange);
     channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
+
+    // And counted, where an operator looks.
+    let metrics = cluster.core_metrics(0).await;
+    for reason in ["unknown_version", "undecodable"] {
+        let line = format!("livechat_bus_refused_total{{reason=\"{reason}\"}} 1");
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in the core's metrics:\n{metrics}");
+    }
 }

@@ -89,6 +89,8 @@ impl Drop for Proc {
 
 pub struct Cluster {
     pub cores: Vec<Proc>,
+    /// Where each core serves /healthz, /readyz and /metrics.
+    pub core_ops_ports: Vec<u16>,
     pub gateways: Vec<Proc>,
     pub http: Proc,
     /// The cluster's private event exchange on the test broker.
@@ -175,9 +177,13 @@ impl Cluster {
         let db = database.url.clone();
         let exchange = format!("livechat.test.{}", uuid::Uuid::new_v4().simple());
         let mut core_procs = Vec::new();
+        let mut core_ops_ports = Vec::new();
         for i in 0..cores {
             let port = free_port();
+            let ops_port = free_port();
+            core_ops_ports.push(ops_port);
             let envs = vec![
+                ("LIVECHAT_OPS_LISTEN".into(), format!("127.0.0.1:{ops_port}")),
                 ("LIVECHAT_DATABASE_URL".into(), db.clone()),
                 ("LIVECHAT_AMQP_URL".into(), amqp.clone()),
                 ("LIVECHAT_AMQP_EXCHANGE".into(), exchange.clone()),
@@ -217,7 +223,22 @@ impl Cluster {
             wait_ready(g.port, &g.name).await;
         }
         wait_ready(http_port, "http-gateway").await;
-        Cluster { cores: core_procs, gateways: gateway_procs, http, exchange, _database: database }
+        Cluster {
+            cores: core_procs,
+            core_ops_ports,
+            gateways: gateway_procs,
+            http,
+            exchange,
+            _database: database,
+        }
+    }
+
+    /// Core `i`'s Prometheus text.
+    pub async fn core_metrics(&self, i: usize) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.core_ops_ports[i]);
+        let res = reqwest::get(&url).await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert!(res.status().is_success(), "GET {url}: {}", res.status());
+        res.text().await.expect("a metrics body")
     }
 
     pub fn api(&self) -> String {
