@@ -25,7 +25,7 @@ schemathesis --version
 # -- build -------------------------------------------------------------------
 log "cargo build -p livechat"
 cargo build -p livechat
-BIN="$PWD/target/debug/livechat"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/livechat"
 
 # -- start -------------------------------------------------------------------
 WORK="$(mktemp -d)"

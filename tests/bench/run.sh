@@ -11,11 +11,12 @@
 # the core's own CPU time is printed at the end of a distributed run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
 mode="${1:?usage: run.sh all-in-one|distributed <livechat-bench flags>}"; shift
 cargo build -q --release -p livechat -p livechat-bench --manifest-path "$root/Cargo.toml"
-bin="${LIVECHAT_BIN:-$root/target/release/livechat}"
+bin="${LIVECHAT_BIN:-$target/release/livechat}"
 # A/B runs: LIVECHAT_BIN and LIVECHAT_BENCH_BIN point at other builds.
-bench="${LIVECHAT_BENCH_BIN:-$root/target/release/livechat-bench}"
+bench="${LIVECHAT_BENCH_BIN:-$target/release/livechat-bench}"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "port $1 never became ready" >&2; exit 1; }
 work=$(mktemp -d); pids=()

@@ -5,6 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
 
 if ! command -v chromium >/dev/null; then
   echo "installing chromium"
@@ -21,7 +22,7 @@ work=$(mktemp -d)
 export LIVECHAT_DATABASE_URL="sqlite://$work/livechat.db?mode=rwc"
 export LIVECHAT_ADMIN_PASSWORD="browser-test-admin"
 export LIVECHAT_LISTEN="127.0.0.1:$web" LIVECHAT_GRPC_LISTEN="127.0.0.1:$grpc" LIVECHAT_LOG_FORMAT=json
-"$root/target/debug/livechat" >"$work/livechat.log" 2>&1 &
+"$target/debug/livechat" >"$work/livechat.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -29,5 +30,5 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 cd "$here"
-LIVECHAT_URL="http://127.0.0.1:$web" ADMIN_PASSWORD="$LIVECHAT_ADMIN_PASSWORD" SCREENSHOT_DIR="$root/target/screenshots" node chat.test.mjs \
+LIVECHAT_URL="http://127.0.0.1:$web" ADMIN_PASSWORD="$LIVECHAT_ADMIN_PASSWORD" SCREENSHOT_DIR="$target/screenshots" node chat.test.mjs \
   || { echo "--- livechat log"; tail -50 "$work/livechat.log"; exit 1; }
