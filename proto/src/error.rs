@@ -36,6 +36,7 @@ struct Row {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of docs/protocol.md.
     pub const ALL: [ErrorCode; 9] = [
         Self::Invalid,
         Self::Unauthorized,

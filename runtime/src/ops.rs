@@ -23,6 +23,7 @@ pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether this process can do its work right now; `Err` says why not.
 pub trait Readiness: Send + Sync {
+    /// Asked on every `/readyz`; answers within `READINESS_TIMEOUT`.
     fn check(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
@@ -50,7 +51,9 @@ impl Readiness for CoreReadiness {
 /// holds one reaches it through `FromRef`.
 #[derive(Clone)]
 pub struct OpsState {
+    /// What `/readyz` asks.
     pub readiness: Arc<dyn Readiness>,
+    /// What `/metrics` renders: the process-wide recorder.
     pub metrics: PrometheusHandle,
 }
 
@@ -61,6 +64,7 @@ impl std::fmt::Debug for OpsState {
 }
 
 impl OpsState {
+    /// Installs the process's Prometheus recorder if none is yet.
     pub fn new(readiness: impl Readiness + 'static) -> Self {
         Self { readiness: Arc::new(readiness), metrics: metrics_handle() }
     }

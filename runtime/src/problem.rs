@@ -48,6 +48,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A failure with the code's own status and no field errors.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             status: code.http_status(),
@@ -58,10 +59,12 @@ impl ApiError {
         }
     }
 
+    /// One field the request got wrong (422).
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::invalid_fields(vec![FieldProblem { field: field.into(), message: message.into() }])
     }
 
+    /// Several fields the request got wrong, all reported at once (422).
     pub fn invalid_fields(errors: Vec<FieldProblem>) -> Self {
         Self { errors, ..Self::new(ErrorCode::Invalid, "the request has invalid fields") }
     }
@@ -71,14 +74,17 @@ impl ApiError {
         Self { status: StatusCode::BAD_REQUEST, ..Self::new(ErrorCode::Invalid, detail) }
     }
 
+    /// No, or no valid, credentials (401).
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, detail)
     }
 
+    /// Nothing there, or nothing the caller may see (404).
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, detail)
     }
 
+    /// Over a limit; the client should come back after `retry_after_secs` (429).
     pub fn rate_limited(retry_after_secs: u32) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs.max(1)),
@@ -86,10 +92,12 @@ impl ApiError {
         }
     }
 
+    /// A dependency cannot be reached right now; retrying is right (503).
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unavailable, detail)
     }
 
+    /// A bug on our side (500); the detail must reveal nothing internal.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, detail)
     }
