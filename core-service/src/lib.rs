@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod store;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -100,12 +100,21 @@ impl ErrorCode {
         Self::ALL.into_iter().find(|c| c.as_str() == name)
     }
 
-    /// What a status without an `ErrorDetail` stands for: one that never
-    /// reached the core (refused, timed out) is `unavailable`.
+    /// What a status without an `ErrorDetail` stands for. Such a status
+    /// never came from the core's rules (those always carry a detail): one
+    /// that never reached the core (refused, timed out) is `unavailable`,
+    /// a refusal of the caller's credentials keeps its meaning, and the rest
+    /// (tonic's own `OutOfRange` for an oversized response, say) is ours,
+    /// `internal`, never blamed on the caller's request.
     pub fn of_grpc(code: Code) -> Self {
         match code {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => Self::Unavailable,
-            other => Self::ALL.into_iter().find(|c| c.grpc_code() == other).unwrap_or(Self::Internal),
+            Code::Unauthenticated => Self::Unauthorized,
+            Code::PermissionDenied => Self::Forbidden,
+            Code::NotFound => Self::NotFound,
+            Code::InvalidArgument => Self::Invalid,
+            Code::ResourceExhausted => Self::RateLimited,
+            _ => Self::Internal,
         }
     }
 }
@@ -128,12 +137,13 @@ pub struct Failure {
 
 impl Failure {
     /// Reads the core's `ErrorDetail` out of `status`, or classifies the
-    /// status by its gRPC code when it has none (or one with a code this
-    /// version does not know).
+    /// status by its gRPC code when it has none. A detail with a code this
+    /// version does not know is `internal`, with the core's message.
     pub fn from_status(status: &Status) -> Self {
         if let Ok(d) = ErrorDetail::decode(status.details())
-            && let Some(code) = ErrorCode::parse(&d.code)
+            && !d.code.is_empty()
         {
+            let code = ErrorCode::parse(&d.code).unwrap_or(ErrorCode::Internal);
             return Self { code, message: d.message, errors: d.errors, retry_after_secs: d.retry_after_secs };
         }
         let code = ErrorCode::of_grpc(status.code());
@@ -184,8 +194,33 @@ mod tests {
         for (code, status) in expected {
             assert_eq!(code.http_status().as_u16(), status, "{code}");
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
-            assert_eq!(ErrorCode::of_grpc(code.grpc_code()), code, "{code} round-trips through gRPC");
         }
+        let codes: std::collections::HashSet<Code> = ErrorCode::ALL.iter().map(|c| c.grpc_code()).collect();
+        assert_eq!(codes.len(), ErrorCode::ALL.len(), "each code has a gRPC code of its own");
+    }
+
+    #[test]
+    fn a_status_without_detail_is_never_blamed_on_the_request() {
+        // tonic answers an oversized response with a bare OutOfRange.
+        assert_eq!(
+            Failure::from_status(&Status::out_of_range("message too large")).code,
+            ErrorCode::Internal
+        );
+        assert_eq!(Failure::from_status(&Status::failed_precondition("?")).code, ErrorCode::Internal);
+        assert_eq!(Failure::from_status(&Status::unauthenticated("expired")).code, ErrorCode::Unauthorized);
+    }
+
+    #[test]
+    fn a_code_from_a_newer_core_is_internal_with_its_message() {
+        let detail = ErrorDetail {
+            code: "quota_exceeded".into(),
+            message: "your plan allows 3 agents".into(),
+            errors: vec![],
+            retry_after_secs: None,
+        };
+        let status = Status::with_details(Code::FailedPrecondition, "x", detail.encode_to_vec().into());
+        let f = Failure::from_status(&status);
+        assert_eq!((f.code, f.message.as_str()), (ErrorCode::Internal, "your plan allows 3 agents"));
     }
 
     #[test]

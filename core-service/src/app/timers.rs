@@ -108,7 +108,6 @@ impl Core {
     /// One round of the timers: what is due by now is done when it returns.
     pub async fn run_timers_once(&self) {
         let started_at = self.now_ms();
-        log_failure("recording presence", self.record_presence().await);
         log_failure("expiring idle rooms", self.expire_idle_rooms().await);
         log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
         self.clock.timers_ran(started_at);

@@ -2,8 +2,7 @@
 //! confirms) to one durable topic exchange, and consumes them from its own
 //! exclusive, auto-deleted queue bound to it, into its local hub. Events
 //! travel as versioned `BusEnvelope`s (`envelope`); one this build cannot
-//! read goes to the `<exchange>.dead-letter` exchange, whose quorum queue
-//! `<exchange>.dead-letters` keeps it.
+//! read is dead-lettered (`dead_letter`).
 //!
 //! A supervisor keeps the connection up: on any failure it reconnects with
 //! capped exponential backoff and jitter and declares the topology again.
@@ -22,17 +21,18 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
-use livechat_proto::bus::{self, Refused};
+use livechat_proto::bus;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::envelope;
+use super::dead_letter::{self, DeadLetters};
 use crate::app::hub::{Ended, Hub};
 use crate::app::ports::{Bus, RecordedEvent};
 use crate::domain::Event;
 use crate::error::{CoreError, CoreResult};
+use crate::wire::envelope;
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -41,6 +41,7 @@ pub struct AmqpBus {
     exchange: String,
     publisher: RwLock<Option<Channel>>,
     connected: AtomicBool,
+    dead_letters: DeadLetters,
 }
 
 impl std::fmt::Debug for AmqpBus {
@@ -59,8 +60,16 @@ impl AmqpBus {
         stop: CancellationToken,
         first_connect: Duration,
     ) -> anyhow::Result<Arc<Self>> {
-        let bus =
-            Arc::new(Self { exchange, publisher: RwLock::new(None), connected: AtomicBool::new(false) });
+        let (dead_letters, letters) = DeadLetters::new();
+        let bus = Arc::new(Self {
+            exchange: exchange.clone(),
+            publisher: RwLock::new(None),
+            connected: AtomicBool::new(false),
+            dead_letters,
+        });
+        let weak = Arc::downgrade(&bus);
+        let publisher = move || weak.upgrade()?.publisher.read().expect("bus lock poisoned").clone();
+        tokio::spawn(dead_letter::write(letters, publisher, exchange));
         let first = Connection::connect(&url, ConnectionProperties::default());
         let conn = tokio::time::timeout(first_connect, first)
             .await
@@ -87,31 +96,7 @@ impl AmqpBus {
                 FieldTable::default(),
             )
             .await?;
-        // Messages no replica of this version can read are kept here for a
-        // person to look at, not dropped.
-        let dead_letter = dead_letter_exchange(&self.exchange);
-        publisher
-            .exchange_declare(
-                dead_letter.as_str().into(),
-                ExchangeKind::Fanout,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-        let mut quorum = FieldTable::default();
-        quorum.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        let dlq = format!("{}.dead-letters", self.exchange);
-        let dlq_opts = QueueDeclareOptions { durable: true, ..Default::default() };
-        publisher.queue_declare(dlq.as_str().into(), dlq_opts, quorum).await?;
-        publisher
-            .queue_bind(
-                dlq.as_str().into(),
-                dead_letter.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        dead_letter::declare(&publisher, &self.exchange).await?;
         let consuming = conn.create_channel().await?;
         let queue_opts = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
         let queue = consuming.queue_declare("".into(), queue_opts, FieldTable::default()).await?;
@@ -185,51 +170,22 @@ impl AmqpBus {
     }
 }
 
-/// The exchange that keeps what no replica of this version can read.
-fn dead_letter_exchange(exchange: &str) -> String {
-    format!("{exchange}.dead-letter")
-}
-
 impl AmqpBus {
     /// Feeds deliveries into the hub until the consumer ends (connection
-    /// lost). A delivery this build cannot read is counted and
-    /// dead-lettered, never silently dropped.
+    /// lost). A delivery this build cannot read is dead-lettered, never
+    /// silently dropped, and never waited on.
     async fn consume(&self, mut consumer: lapin::Consumer, hub: &Hub) {
         while let Some(delivery) = consumer.next().await {
             match delivery {
                 Ok(d) => match envelope::open(&d.data) {
                     Ok(event) => hub.dispatch(event),
-                    Err(refused) => self.dead_letter(&d, &refused).await,
+                    Err(refused) => self.dead_letters.refuse(&d, &refused),
                 },
                 Err(e) => {
                     tracing::warn!(error = %e, "RabbitMQ consumer failed");
                     return;
                 }
             }
-        }
-    }
-
-    async fn dead_letter(&self, d: &lapin::message::Delivery, refused: &Refused) {
-        metrics::counter!("livechat_bus_refused_total", "reason" => refused.reason()).increment(1);
-        tracing::warn!(%refused, routing_key = %d.routing_key, "dead-lettering a bus message this build cannot read");
-        let Some(channel) = self.publisher.read().expect("bus lock poisoned").clone() else { return };
-        let mut headers = FieldTable::default();
-        headers.insert("x-livechat-refused".into(), AMQPValue::LongString(refused.to_string().into()));
-        headers
-            .insert("x-livechat-routing-key".into(), AMQPValue::LongString(d.routing_key.to_string().into()));
-        let props = d.properties.clone().with_headers(headers);
-        let exchange = dead_letter_exchange(&self.exchange);
-        let published = channel
-            .basic_publish(
-                exchange.as_str().into(),
-                "".into(),
-                BasicPublishOptions::default(),
-                &d.data,
-                props,
-            )
-            .await;
-        if let Err(e) = published {
-            tracing::warn!(error = %e, "could not dead-letter a refused bus message");
         }
     }
 

@@ -2,7 +2,7 @@
 //! of every replica. The in-process bus is the single-process case.
 
 pub mod amqp;
-pub mod envelope;
+pub mod dead_letter;
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use crate::app::hub::Hub;
 use crate::app::ports::{Bus, RecordedEvent};
 use crate::domain::Event;
 use crate::error::CoreResult;
+use crate::wire::envelope;
 
 /// Delivers straight into this process's hub: one replica, no broker.
 #[derive(Debug, Clone)]

@@ -6,8 +6,8 @@ use livechat_proto::v1::{self as pb, admin_service_server::AdminService};
 use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
-use super::convert;
 use crate::app::{AgentUpdate, Core};
+use crate::wire;
 
 pub struct AdminApi(pub Arc<Core>);
 
@@ -17,33 +17,33 @@ type Reply<T> = Result<Response<T>, Status>;
 impl AdminService for AdminApi {
     async fn get_settings(&self, req: Request<pb::GetSettingsRequest>) -> Reply<pb::Settings> {
         let p = principal(&req)?;
-        Ok(Response::new(convert::settings(self.0.settings(&p).await?)))
+        Ok(Response::new(wire::settings(self.0.settings(&p).await?)))
     }
 
     async fn update_settings(&self, req: Request<pb::UpdateSettingsRequest>) -> Reply<pb::Settings> {
         let p = principal(&req)?;
-        let update = convert::settings_update(req.into_inner());
-        Ok(Response::new(convert::settings(self.0.update_settings(&p, &update).await?)))
+        let update = wire::settings_update(req.into_inner());
+        Ok(Response::new(wire::settings(self.0.update_settings(&p, &update).await?)))
     }
 
     async fn list_agents(&self, req: Request<pb::ListAgentsRequest>) -> Reply<pb::ListAgentsResponse> {
         let p = principal(&req)?;
         let agents = self.0.agents(&p).await?;
-        Ok(Response::new(pb::ListAgentsResponse { agents: agents.into_iter().map(convert::agent).collect() }))
+        Ok(Response::new(pb::ListAgentsResponse { agents: agents.into_iter().map(wire::agent).collect() }))
     }
 
     async fn create_agent(&self, req: Request<pb::CreateAgentRequest>) -> Reply<pb::Agent> {
         let p = principal(&req)?;
         let r = req.get_ref();
         let a = self.0.create_agent(&p, &r.username, &r.password, &r.name, &r.group).await?;
-        Ok(Response::new(convert::agent(a)))
+        Ok(Response::new(wire::agent(a)))
     }
 
     async fn update_agent(&self, req: Request<pb::UpdateAgentRequest>) -> Reply<pb::Agent> {
         let p = principal(&req)?;
         let r = req.into_inner();
         let u = AgentUpdate { name: r.name, group: r.group, password: r.password, disabled: r.disabled };
-        Ok(Response::new(convert::agent(self.0.update_agent(&p, &r.id, u).await?)))
+        Ok(Response::new(wire::agent(self.0.update_agent(&p, &r.id, u).await?)))
     }
 
     async fn delete_agent(&self, req: Request<pb::DeleteAgentRequest>) -> Reply<pb::DeleteAgentResponse> {
@@ -56,7 +56,7 @@ impl AdminService for AdminApi {
         let p = principal(&req)?;
         let groups = self.0.groups(&p).await?;
         Ok(Response::new(pb::ListGroupsResponse {
-            groups: groups.into_iter().map(|(n, perms)| convert::group(n, perms)).collect(),
+            groups: groups.into_iter().map(|(n, perms)| wire::group(n, perms)).collect(),
         }))
     }
 
@@ -64,13 +64,13 @@ impl AdminService for AdminApi {
         let p = principal(&req)?;
         let g = req.into_inner();
         let perms = self.0.create_group(&p, &g.name, &g.permissions).await?;
-        Ok(Response::new(convert::group(g.name, perms)))
+        Ok(Response::new(wire::group(g.name, perms)))
     }
 
     async fn update_group(&self, req: Request<pb::Group>) -> Reply<pb::Group> {
         let p = principal(&req)?;
         let g = req.into_inner();
         let perms = self.0.update_group(&p, &g.name, &g.permissions).await?;
-        Ok(Response::new(convert::group(g.name, perms)))
+        Ok(Response::new(wire::group(g.name, perms)))
     }
 }

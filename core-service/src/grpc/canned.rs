@@ -6,8 +6,8 @@ use livechat_proto::v1::{self as pb, canned_response_service_server::CannedRespo
 use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
-use super::convert;
 use crate::app::{CannedUpdate, Core, NewCanned};
+use crate::wire;
 
 pub struct CannedApi(pub Arc<Core>);
 
@@ -22,7 +22,7 @@ impl CannedResponseService for CannedApi {
         let p = principal(&req)?;
         let all = self.0.canned_responses(&p, req.get_ref().q.as_deref()).await?;
         Ok(Response::new(pb::ListCannedResponsesResponse {
-            canned_responses: all.into_iter().map(convert::canned).collect(),
+            canned_responses: all.into_iter().map(wire::canned).collect(),
         }))
     }
 
@@ -36,9 +36,9 @@ impl CannedResponseService for CannedApi {
             shortcut: r.shortcut,
             title: r.title,
             body: r.body,
-            scope: convert::canned_scope_from(r.scope),
+            scope: wire::canned_scope_from(r.scope),
         };
-        Ok(Response::new(convert::canned(self.0.create_canned(&p, new).await?)))
+        Ok(Response::new(wire::canned(self.0.create_canned(&p, new).await?)))
     }
 
     async fn update_canned_response(
@@ -51,9 +51,9 @@ impl CannedResponseService for CannedApi {
             shortcut: r.shortcut,
             title: r.title,
             body: r.body,
-            scope: convert::canned_scope_from(r.scope),
+            scope: wire::canned_scope_from(r.scope),
         };
-        Ok(Response::new(convert::canned(self.0.update_canned(&p, &r.id, update).await?)))
+        Ok(Response::new(wire::canned(self.0.update_canned(&p, &r.id, update).await?)))
     }
 
     async fn delete_canned_response(

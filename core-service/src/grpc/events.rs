@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
-use super::convert;
 use crate::app::clock::wall_clock_ms;
 use crate::app::{Core, Ended, Subscription};
+use crate::wire;
 
 pub struct EventsApi {
     pub core: Arc<Core>,
@@ -31,7 +31,7 @@ impl EventService for EventsApi {
         let p = principal(&req)?;
         let (snapshot, sub) = self.core.subscribe(&p).await?;
         let expires_in = Duration::from_millis((p.expires_at() * 1000 - wall_clock_ms()).max(0) as u64);
-        let snapshot = futures::stream::once(std::future::ready(Ok(convert::snapshot(snapshot))));
+        let snapshot = futures::stream::once(std::future::ready(Ok(wire::snapshot(snapshot))));
         Ok(Response::new(Box::pin(snapshot.chain(live(sub, expires_in, self.stop.clone())))))
     }
 }
@@ -62,7 +62,7 @@ fn live(
                 _ = stop.cancelled() => break Status::unavailable("server shutting down"),
                 ev = sub.events.recv() => match ev {
                     Some(ev) => {
-                        if let Some(ev) = convert::event(&ev) {
+                        if let Some(ev) = wire::event(&ev) {
                             return Some((Ok(ev), Some((sub, expiry, stop))));
                         }
                     }

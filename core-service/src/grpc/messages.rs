@@ -6,8 +6,8 @@ use livechat_proto::v1::{self as pb, message_service_server::MessageService};
 use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
-use super::convert;
 use crate::app::Core;
+use crate::wire;
 
 pub struct MessagesApi(pub Arc<Core>);
 
@@ -19,7 +19,7 @@ impl MessageService for MessagesApi {
         let p = principal(&req)?;
         let r = req.get_ref();
         let (message, created) = self.0.send(&p, &r.room_id, &r.content, r.client_id.as_deref()).await?;
-        Ok(Response::new(pb::SendMessageResponse { message: Some(convert::message(message)), created }))
+        Ok(Response::new(pb::SendMessageResponse { message: Some(wire::message(message)), created }))
     }
 
     async fn list_messages(&self, req: Request<pb::ListMessagesRequest>) -> Reply<pb::ListMessagesResponse> {
@@ -27,7 +27,7 @@ impl MessageService for MessagesApi {
         let r = req.get_ref();
         let (messages, has_more) = self.0.history(&p, &r.room_id, r.before_seq, r.after_seq, r.limit).await?;
         Ok(Response::new(pb::ListMessagesResponse {
-            messages: messages.into_iter().map(convert::message).collect(),
+            messages: messages.into_iter().map(wire::message).collect(),
             has_more,
         }))
     }

@@ -4,7 +4,6 @@
 mod admin;
 mod auth_layer;
 mod canned;
-pub(crate) mod convert;
 mod events;
 mod gate;
 mod messages;

@@ -6,8 +6,8 @@ use livechat_proto::v1::{self as pb, room_service_server::RoomService};
 use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
-use super::convert;
 use crate::app::{Core, CreateRoom};
+use crate::wire;
 
 pub struct RoomsApi(pub Arc<Core>);
 
@@ -23,12 +23,12 @@ impl RoomService for RoomsApi {
                 name: r.name,
                 email: r.email,
                 message: r.message,
-                channel: convert::channel_from(r.channel),
+                channel: wire::channel_from(r.channel),
                 external_id: r.external_id,
             })
             .await?;
         Ok(Response::new(pb::CreateRoomResponse {
-            room: Some(convert::room(created.room)),
+            room: Some(wire::room(created.room)),
             visitor_token: created.visitor_token,
             expires_in: created.expires_in,
         }))
@@ -36,19 +36,19 @@ impl RoomService for RoomsApi {
 
     async fn get_room(&self, req: Request<pb::GetRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
-        Ok(Response::new(convert::room(self.0.room(&p, &req.get_ref().room_id).await?)))
+        Ok(Response::new(wire::room(self.0.room(&p, &req.get_ref().room_id).await?)))
     }
 
     async fn list_rooms(&self, req: Request<pb::ListRoomsRequest>) -> Reply<pb::ListRoomsResponse> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        let rooms = self.0.rooms(&p, convert::status_from(r.status), r.mine).await?;
-        Ok(Response::new(pb::ListRoomsResponse { rooms: rooms.into_iter().map(convert::room).collect() }))
+        let rooms = self.0.rooms(&p, wire::status_from(r.status), r.mine).await?;
+        Ok(Response::new(pb::ListRoomsResponse { rooms: rooms.into_iter().map(wire::room).collect() }))
     }
 
     async fn accept_room(&self, req: Request<pb::RoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
-        Ok(Response::new(convert::room(self.0.accept(&p, &req.get_ref().room_id).await?)))
+        Ok(Response::new(wire::room(self.0.accept(&p, &req.get_ref().room_id).await?)))
     }
 
     async fn decline_room(&self, req: Request<pb::RoomRequest>) -> Reply<pb::DeclineRoomResponse> {
@@ -60,12 +60,12 @@ impl RoomService for RoomsApi {
     async fn close_room(&self, req: Request<pb::CloseRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        Ok(Response::new(convert::room(self.0.close(&p, &r.room_id, r.message.as_deref()).await?)))
+        Ok(Response::new(wire::room(self.0.close(&p, &r.room_id, r.message.as_deref()).await?)))
     }
 
     async fn transfer_room(&self, req: Request<pb::TransferRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
         let r = req.get_ref();
-        Ok(Response::new(convert::room(self.0.transfer(&p, &r.room_id, r.agent_id.as_deref()).await?)))
+        Ok(Response::new(wire::room(self.0.transfer(&p, &r.room_id, r.agent_id.as_deref()).await?)))
     }
 }

@@ -6,8 +6,8 @@ use livechat_proto::v1::{self as pb, auth_service_server::AuthService};
 use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
-use super::convert;
 use crate::app::{Core, LoginOutcome, Principal};
+use crate::wire;
 
 pub struct AuthApi(pub Arc<Core>);
 
@@ -16,7 +16,7 @@ fn login_response(o: LoginOutcome) -> pb::LoginResponse {
         access_token: o.access_token,
         token_type: "Bearer".into(),
         expires_in: o.expires_in,
-        agent: Some(convert::agent(o.agent)),
+        agent: Some(wire::agent(o.agent)),
     }
 }
 
@@ -37,7 +37,7 @@ impl AuthService for AuthApi {
         req: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let p = principal(&req)?;
-        let user = Some(convert::person(p.person()));
+        let user = Some(wire::person(p.person()));
         let res = match p {
             Principal::Agent(a, _) => pb::WhoAmIResponse {
                 role: "agent".into(),

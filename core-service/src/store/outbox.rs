@@ -9,9 +9,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use super::SqlStore;
 use super::entity::outbox;
 use crate::app::ports::{OutboxStore, RecordedEvent};
-use crate::bus::envelope;
 use crate::domain::{Event, Millis};
 use crate::error::CoreResult;
+use crate::wire::envelope;
 
 impl SqlStore {
     /// Writes `events` to the outbox in the caller's transaction, when this
@@ -42,18 +42,28 @@ impl SqlStore {
     }
 }
 
-/// A row as the relay publishes it. Rows from before the bus envelope hold
-/// their event as JSON in `payload`: they are passed on as they are, for
-/// the replicas of that version still running (this version's consumers
-/// refuse and dead-letter them).
+/// A row as the relay publishes it. Rows written before the bus envelope
+/// (migration 3) hold their event as the domain's JSON in `payload`: they
+/// are read that one last way and sealed, so that an upgrade loses none of
+/// the events waiting in the outbox. One that does not even parse is
+/// passed on as it is, and dead-lettered by whoever cannot read it.
 fn recorded(row: outbox::Model) -> RecordedEvent {
     match (row.routing_key, row.envelope) {
         (Some(routing_key), Some(bytes)) => RecordedEvent { routing_key, bytes },
-        _ => RecordedEvent { routing_key: LEGACY_ROUTING_KEY.into(), bytes: row.payload.into_bytes() },
+        _ => match serde_json::from_str::<Event>(&row.payload) {
+            Ok(event) => {
+                let sealed = envelope::seal(&event);
+                RecordedEvent { routing_key: sealed.routing_key, bytes: sealed.bytes }
+            }
+            Err(e) => {
+                tracing::warn!(row = row.id, error = %e, "an outbox row from before the envelope does not parse");
+                RecordedEvent { routing_key: LEGACY_ROUTING_KEY.into(), bytes: row.payload.into_bytes() }
+            }
+        },
     }
 }
 
-/// Where rows from before the envelope are published.
+/// Where a pre-envelope row that does not parse is published.
 const LEGACY_ROUTING_KEY: &str = "legacy.json";
 
 #[async_trait]
@@ -90,5 +100,49 @@ impl OutboxStore for SqlStore {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Audience, EventKind};
+
+    fn row(payload: String, sealed: Option<envelope::Sealed>) -> outbox::Model {
+        outbox::Model {
+            id: 7,
+            replica_id: "r".into(),
+            payload,
+            routing_key: sealed.as_ref().map(|s| s.routing_key.clone()),
+            envelope: sealed.map(|s| s.bytes),
+            created_at: 0,
+        }
+    }
+
+    fn revoked() -> Event {
+        Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "a-1".into() })
+    }
+
+    #[test]
+    fn a_row_keeps_its_envelope_as_written() {
+        let sealed = envelope::seal(&revoked());
+        let r = recorded(row(String::new(), Some(sealed.clone())));
+        assert_eq!((r.routing_key, r.bytes), (sealed.routing_key, sealed.bytes));
+    }
+
+    #[test]
+    fn a_row_from_before_the_envelope_is_sealed_not_lost() {
+        let r = recorded(row(serde_json::to_string(&revoked()).unwrap(), None));
+        assert_eq!(r.routing_key, "agent.a-1");
+        assert_eq!(envelope::open(&r.bytes), Ok(revoked()));
+    }
+
+    #[test]
+    fn a_row_that_does_not_parse_is_passed_on_as_it_is() {
+        let r = recorded(row("{not json".into(), None));
+        assert_eq!(
+            (r.routing_key.as_str(), r.bytes.as_slice()),
+            (LEGACY_ROUTING_KEY, b"{not json".as_slice())
+        );
     }
 }

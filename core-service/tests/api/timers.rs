@@ -17,11 +17,11 @@ async fn an_idle_queued_room_expires_and_its_visitor_is_told() {
     let mut visitor_events = app.subscribe(&visitor).await;
 
     // Before the deadline, 5 s after the last message, nothing happens...
-    app.advance_clock(Duration::from_secs(4)).await;
+    app.advance_clock(Duration::from_secs(3)).await;
     let seen = visitor_events.collect_for(Duration::from_millis(300)).await;
     assert!(!seen.iter().any(|k| matches!(k, Kind::RoomClosed(_))), "expired too early: {seen:#?}");
     // ...and once it has passed, the timers' next round expires the room.
-    app.advance_clock(Duration::from_secs(2)).await;
+    app.advance_clock(Duration::from_secs(3)).await;
     let end = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match visitor_events.next(Duration::from_secs(15)).await {
@@ -103,7 +103,8 @@ async fn an_agent_who_reconnects_within_the_grace_period_keeps_the_room() {
     let mut visitor_events = app.subscribe(&visitor).await;
 
     drop(first);
-    app.advance_clock(Duration::from_millis(500)).await;
+    // Long enough for the core to see the stream end: a real page reload.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let second = app.subscribe(&agent.token).await;
     assert!(
         second.snapshot.rooms.iter().any(|r| r.id == room.id),

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeleteOptions};
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use lapin::types::AMQPValue;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use livechat_proto::v1::{AgentRevoked, BusEnvelope, BusEvent, bus_envelope::Payload, bus_event::Kind};
@@ -72,9 +72,6 @@ pub async fn unreadable_bus_messages_are_dead_lettered_with_their_reason(cluster
     assert!(why_newer.contains("version 99"), "{why_newer}");
     let why_json = by_body(&old_json).expect("the JSON message is dead-lettered as it was sent");
     assert!(why_json.contains("not a livechat.v1.BusEnvelope"), "{why_json}");
-
-    let queue = format!("{}.dead-letters", cluster.exchange);
-    channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
 
     // And counted, where an operator looks.
     let metrics = cluster.core_metrics(0).await;

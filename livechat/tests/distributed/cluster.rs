@@ -87,6 +87,39 @@ impl Drop for Proc {
     }
 }
 
+impl Drop for Cluster {
+    /// The cluster's exchanges and dead-letter queue are durable: once its
+    /// processes are gone (so that none declares them again), nothing of it
+    /// is left on the shared broker.
+    fn drop(&mut self) {
+        for p in self.cores.iter_mut().chain(self.gateways.iter_mut()).chain([&mut self.http]) {
+            p.kill();
+        }
+        let Some((_, amqp)) = services() else { return };
+        let exchange = self.exchange.clone();
+        let cleanup = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(delete_broker_objects(&amqp, &exchange))
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            eprintln!("leaving the test exchange {} on the broker: {e}", self.exchange);
+        }
+    }
+}
+
+async fn delete_broker_objects(amqp: &str, exchange: &str) -> lapin::Result<()> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    let dead_letters = format!("{exchange}.dead-letters");
+    channel.queue_delete(dead_letters.as_str().into(), QueueDeleteOptions::default()).await?;
+    for x in [format!("{exchange}.dead-letter"), exchange.to_string()] {
+        channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await?;
+    }
+    conn.close(200, "done".into()).await
+}
+
 pub struct Cluster {
     pub cores: Vec<Proc>,
     /// Where each core serves /healthz, /readyz and /metrics.

@@ -20,10 +20,10 @@ async fn an_idle_room_expires_and_the_connected_visitor_is_told() {
     assert_eq!(ids(&welcome["queue"]), vec![room.id.clone()]);
 
     // Deadline 5 s after the last message: not before it...
-    app.advance_clock(Duration::from_secs(4)).await;
+    app.advance_clock(Duration::from_secs(3)).await;
     visitor.assert_no_frame_of_type("room_closed", Duration::from_millis(300)).await;
     // ...and noticed by the timers' first round after it.
-    app.advance_clock(Duration::from_secs(2)).await;
+    app.advance_clock(Duration::from_secs(3)).await;
     let closed = visitor.wait_for_type("room_closed").await;
     assert_keys(&closed, &["type", "room_id", "reason", "message"]);
     assert_eq!(closed["room_id"], room.id.as_str());

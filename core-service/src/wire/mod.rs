@@ -1,5 +1,10 @@
-//! Domain values to and from their protobuf shapes. Nothing else in the
-//! core knows the generated types.
+//! Domain values to and from their protobuf shapes, for every transport
+//! at the core's edge: the gRPC services (`grpc`) and the bus (`envelope`,
+//! which the outbox also stores). Nothing else in the core knows the
+//! generated types; `store`, `bus` and `grpc` depend on this, never on
+//! each other.
+
+pub mod envelope;
 
 use livechat_proto::v1 as pb;
 

@@ -9,7 +9,6 @@ use pb::bus_envelope::Payload;
 use pb::bus_event::Kind;
 
 use crate::domain::{Audience, EndReason, Event, EventKind, Message, Person, Room, Sender, SenderKind};
-use crate::grpc::convert;
 
 /// An event in its bus format, with the routing key it is published under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,20 +38,18 @@ pub fn seal(e: &Event) -> Sealed {
         acceptors_except: e.audience.acceptors_except.clone().map(|ids| pb::AgentIds { ids }),
     };
     let kind = match e.kind.clone() {
-        EventKind::RoomQueued { room } => {
-            Kind::RoomQueued(pb::RoomQueued { room: Some(convert::room(room)) })
-        }
+        EventKind::RoomQueued { room } => Kind::RoomQueued(pb::RoomQueued { room: Some(super::room(room)) }),
         EventKind::RoomTaken { room_id, agent } => {
-            Kind::RoomTaken(pb::RoomTaken { room_id, agent: Some(convert::person(agent)) })
+            Kind::RoomTaken(pb::RoomTaken { room_id, agent: Some(super::person(agent)) })
         }
         EventKind::Message { message } => {
-            Kind::Message(pb::MessageStored { message: Some(convert::message(message)) })
+            Kind::Message(pb::MessageStored { message: Some(super::message(message)) })
         }
         EventKind::Typing { room_id, from, typing } => {
-            Kind::Typing(pb::Typing { room_id, from: Some(convert::sender(from)), typing })
+            Kind::Typing(pb::Typing { room_id, from: Some(super::sender(from)), typing })
         }
         EventKind::RoomUpdated { room } => {
-            Kind::RoomUpdated(pb::RoomUpdated { room: Some(convert::room(room)) })
+            Kind::RoomUpdated(pb::RoomUpdated { room: Some(super::room(room)) })
         }
         EventKind::RoomClosed { room_id, reason, message } => {
             Kind::RoomClosed(pb::RoomClosed { room_id, reason: reason.as_str().into(), message })
@@ -110,8 +107,8 @@ fn person(p: pb::Person) -> Person {
 fn room(r: pb::Room) -> Result<Room, Refused> {
     let unknown = |what: &str, n: i32| Refused::Undecodable(format!("unknown {what} {n}"));
     Ok(Room {
-        status: convert::status_from(r.status).ok_or_else(|| unknown("room status", r.status))?,
-        channel: convert::channel_from(r.channel).ok_or_else(|| unknown("channel", r.channel))?,
+        status: super::status_from(r.status).ok_or_else(|| unknown("room status", r.status))?,
+        channel: super::channel_from(r.channel).ok_or_else(|| unknown("channel", r.channel))?,
         visitor: person(r.visitor.ok_or_else(|| Refused::Undecodable("a room without visitor".into()))?),
         id: r.id,
         agent: r.agent.map(person),
@@ -244,7 +241,7 @@ mod tests {
 
     #[test]
     fn a_room_with_an_unknown_status_is_refused() {
-        let mut room = convert::room(a_room());
+        let mut room = crate::wire::room(a_room());
         room.status = 99;
         let envelope = pb::BusEnvelope {
             version: bus::BUS_VERSION,
