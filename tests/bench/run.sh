@@ -58,6 +58,10 @@ distributed)
   echo "core-service CPU during the run: $(( (core_after - core_before) * 1000 / $(getconf CLK_TCK) )) ms"
   cleanup; pids=()
   psql "$db_url" -qc "DROP DATABASE $db_name" || true
+  # The run's durable dead-letter queue (its exchanges are harmless and left).
+  if command -v rabbitmqctl >/dev/null; then
+    rabbitmqctl -q delete_queue "livechat.bench.$db_name.dead-letters" >/dev/null 2>&1 || true
+  fi
   exit "${status:-0}"
   ;;
 *) echo "unknown mode $mode" >&2; exit 2 ;;

@@ -1,6 +1,7 @@
 //! The loop of one connection: it waits on shutdown, the idle timer, the
-//! ping timer, the core's events and the client's frames, and decides every
-//! close code the connection can end with. Frames go out through a bounded
+//! ping timer, the core's events and the client's frames, and closes the
+//! socket with the code the session ended with (decided here, or in
+//! `events` for the event stream's own endings). Frames go out through a bounded
 //! queue to a writer task. Generic over the socket's halves and the event
 //! stream, so that tests drive it through channels.
 

@@ -212,8 +212,8 @@ pub async fn spawn_core() -> CoreApp {
     }
 }
 
-/// One typed client a service, each call carrying `token` (none for
-/// `NO_TOKEN`).
+// The clock, and one typed client per service whose calls carry `token`
+// (none for `NO_TOKEN`).
 impl CoreApp {
     /// Moves the core's time forward; returns once its timers have acted
     /// on the new time.
