@@ -34,3 +34,9 @@ impl DomainError {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
 }
+
+impl From<FieldError> for DomainError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(vec![e])
+    }
+}

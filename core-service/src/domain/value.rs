@@ -8,6 +8,15 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+/// Free text may hold line breaks and tabs, but not U+0000: PostgreSQL
+/// cannot store it, and SQLite must answer the same.
+fn storable(field: &str, s: &str) -> Result<(), FieldError> {
+    if s.contains('\0') {
+        return Err(FieldError::new(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
 /// Trimmed text of 1..=max characters with no control characters
 /// (names, titles, shortcuts).
 fn single_line(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
@@ -49,7 +58,7 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim();
         let ok = chars(s) <= 254
-            && !s.chars().any(char::is_whitespace)
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(s.split_once('@'), Some((local, domain))
                 if !local.is_empty() && domain.contains('.') && !domain.contains('@')
                     && !domain.starts_with('.') && !domain.ends_with('.'));
@@ -71,6 +80,7 @@ impl MessageContent {
         if raw.trim().is_empty() {
             return Err(DomainError::field("content", "must not be empty"));
         }
+        storable("content", raw)?;
         let n = chars(raw);
         if n > max_chars as usize {
             return Err(DomainError::TooLarge(format!(
@@ -217,6 +227,7 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
     if chars(raw) > max {
         return Err(FieldError::new(field, format!("must be at most {max} characters")));
     }
+    storable(field, raw)?;
     Ok(raw.to_string())
 }
 
@@ -254,6 +265,19 @@ impl Checks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_is_refused_wherever_text_is_stored_but_line_breaks_are_not() {
+        assert_eq!(
+            MessageContent::parse("a\0b", 100),
+            Err(DomainError::field("content", "must not contain NUL characters"))
+        );
+        assert!(MessageContent::parse("line one\nline two\t", 100).is_ok());
+        assert_eq!(text("body", "Hi\0", 100).unwrap_err().field, "body");
+        assert!(Email::parse("ana\0@example.com").is_err());
+        assert!(DisplayName::parse("name", "A\0na").is_err());
+        assert!(ClientId::parse("c\u{0}1").is_err());
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded_in_characters_not_bytes() {

@@ -137,6 +137,11 @@ impl From<DbErr> for CoreError {
         if is_unavailable(&e) {
             tracing::warn!(error = %e, "database unavailable");
             CoreError::Unavailable("the database is unavailable".into())
+        } else if is_nul_in_query(&e) {
+            // Text that is stored is checked for NUL before it gets here
+            // (`domain::value`), so this is an id or a filter with a NUL in
+            // it: it names nothing stored, which is what SQLite answers.
+            CoreError::NotFound("not found".into())
         } else {
             CoreError::Unexpected(anyhow::Error::new(e).context("database"))
         }
@@ -152,6 +157,17 @@ fn is_unavailable(e: &DbErr) -> bool {
             s.as_ref(),
             Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Tls(_)
         ),
+        _ => false,
+    }
+}
+
+/// PostgreSQL refusing U+0000 in a text parameter (SQLSTATE 22021).
+fn is_nul_in_query(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match e {
+        DbErr::Query(RuntimeErr::SqlxError(s)) | DbErr::Exec(RuntimeErr::SqlxError(s)) => {
+            matches!(s.as_ref(), Sqlx::Database(d) if d.code().as_deref() == Some("22021"))
+        }
         _ => false,
     }
 }

@@ -167,3 +167,33 @@ async fn content_longer_than_max_message_chars_is_too_large_and_length_counts_ch
     app.send(v, &room.id, "hi", Some(&"c".repeat(64))).await.json(201);
     assert_eq!(seqs(app.history(v, &room.id, "").await.json(200)), vec![1, 2]);
 }
+
+/// PostgreSQL cannot store U+0000 (SQLite can): both databases must answer
+/// the same, a 422 naming the field, and never a 500.
+#[tokio::test]
+async fn nul_characters_are_refused_as_invalid_naming_the_field() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.post("/rooms", None, json!({"name": "Ana", "message": "hi\u{0}there"})).await.invalid_field("message");
+    app.post("/rooms", None, json!({"name": "Ana", "email": "ana\u{0}@example.com"})).await.invalid_field("email");
+    app.post("/rooms", None, json!({"name": "A\u{0}na"})).await.invalid_field("name");
+
+    let room = app.create_room("Ana", Some("Hello")).await;
+    let path = format!("/rooms/{}/messages", room.id);
+    app.post(&path, Some(&room.visitor_token), json!({"content": "a\u{0}b"})).await.invalid_field("content");
+    app.post(&path, Some(&room.visitor_token), json!({"content": "ok", "client_id": "c\u{0}1"}))
+        .await
+        .invalid_field("client_id");
+
+    let canned = json!({"shortcut": "hi", "title": "Hi", "body": "Hello\u{0}"});
+    app.post("/canned-responses", Some(&admin.token), canned).await.invalid_field("body");
+    app.put("/settings", Some(&admin.token), json!({"close_message": "Bye\u{0}"}))
+        .await
+        .invalid_field("close_message");
+
+    // An id with a NUL in it names nothing that exists.
+    app.get("/rooms/abc%00def", Some(&admin.token)).await.problem(404, "not_found");
+    app.get("/rooms/abc%00def/messages", Some(&admin.token)).await.problem(404, "not_found");
+    let history = app.get(&path, Some(&room.visitor_token)).await;
+    assert_eq!(seqs(history.json(200)), vec![1], "nothing with a NUL was stored");
+}
