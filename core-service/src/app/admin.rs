@@ -2,7 +2,7 @@
 
 use super::auth::hash_password;
 use super::ports::{AgentChanges, AgentRecord};
-use super::{Core, Principal};
+use super::{AgentPrincipal, Core, Principal};
 use crate::domain::permission::ADMIN_GROUP;
 use crate::domain::value::{Checks, DisplayName, GroupName, NewPassword, Username};
 use crate::domain::{
@@ -50,18 +50,20 @@ impl Core {
         name: &str,
         group: &str,
     ) -> CoreResult<AgentRecord> {
-        p.agent_with(Permission::AgentsManage)?;
+        let me = p.agent_with(Permission::AgentsManage)?;
         let mut c = Checks::default();
         let username = c.check(Username::parse(username));
         let password = c.check(NewPassword::parse(password));
         let name = c.check(DisplayName::parse("name", name));
         let group = self.existing_group(&mut c, group).await?;
         c.finish()?;
+        let group = group.expect("checked");
+        self.may_grant(me, &group).await?;
         let record = AgentRecord {
             id: new_id(),
             username: username.expect("checked").into_inner(),
             name: name.expect("checked").into_inner(),
-            group: group.expect("checked"),
+            group,
             disabled: false,
             password_hash: hash_password(password.expect("checked").expose().to_string()).await?,
             token_version: 0,
@@ -81,11 +83,13 @@ impl Core {
             None => None,
         };
         c.finish()?;
-        if id == me.id
-            && (u.disabled == Some(true)
-                || group.as_deref().is_some_and(|g| g != ADMIN_GROUP && current.group == ADMIN_GROUP))
-        {
-            return Err(CoreError::Conflict("you cannot disable yourself or leave the admin group".into()));
+        may_act_on(me, &current)?;
+        let regrouping = group.as_ref().is_some_and(|g| *g != current.group);
+        if id == me.id && (u.disabled == Some(true) || regrouping) {
+            return Err(CoreError::Conflict("you cannot disable yourself or change your own group".into()));
+        }
+        if let Some(g) = group.as_deref().filter(|_| regrouping) {
+            self.may_grant(me, g).await?;
         }
         let password_hash = match password {
             Some(pw) => Some(hash_password(pw.expose().to_string()).await?),
@@ -105,6 +109,8 @@ impl Core {
         self.principals.forget(&updated.id);
         if revoke {
             self.revoke(&updated.id).await;
+        } else if regrouping {
+            self.rights_changed(vec![updated.id.clone()]).await;
         }
         if disabling {
             self.give_back_all(&Person { id: updated.id.clone(), name: updated.name.clone() }).await?;
@@ -118,6 +124,7 @@ impl Core {
             return Err(CoreError::Conflict("you cannot delete yourself".into()));
         }
         let agent = self.store.agent(id).await?.ok_or_else(|| CoreError::not_found("agent"))?;
+        may_act_on(me, &agent)?;
         if !self.store.delete_agent(id).await? {
             return Err(CoreError::not_found("agent"));
         }
@@ -134,6 +141,27 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Ends the agents' live streams so that they subscribe again with
+    /// their new permissions (on every replica, through the bus).
+    async fn rights_changed(&self, agent_ids: Vec<String>) {
+        let events = agent_ids
+            .into_iter()
+            .map(|agent_id| Event::new(Audience::default(), EventKind::AgentRightsChanged { agent_id }))
+            .collect();
+        self.publish(events).await;
+    }
+
+    /// Putting someone in `group` grants its permissions: only an agent
+    /// who holds all of them may.
+    async fn may_grant(&self, me: &AgentPrincipal, group: &str) -> CoreResult<()> {
+        let perms = self.store.group(group).await?.ok_or_else(|| CoreError::not_found("group"))?;
+        if me.permissions.covers(perms) {
+            Ok(())
+        } else {
+            Err(CoreError::forbidden(format!("the group {group} has permissions you do not have")))
+        }
     }
 
     async fn revoke(&self, agent_id: &str) {
@@ -167,8 +195,11 @@ impl Core {
         name: &str,
         permissions: &[String],
     ) -> CoreResult<PermissionSet> {
-        p.agent_with(Permission::AgentsManage)?;
+        let me = p.agent_with(Permission::AgentsManage)?;
         let (name, perms) = parse_group(name, permissions)?;
+        if !me.permissions.covers(perms) {
+            return Err(CoreError::forbidden("a group cannot have permissions you do not have"));
+        }
         self.store.create_group(&name, perms).await?;
         Ok(perms)
     }
@@ -179,17 +210,36 @@ impl Core {
         name: &str,
         permissions: &[String],
     ) -> CoreResult<PermissionSet> {
-        p.agent_with(Permission::AgentsManage)?;
+        let me = p.agent_with(Permission::AgentsManage)?;
         let (name, perms) = parse_group(name, permissions)?;
         if name == ADMIN_GROUP {
             return Err(CoreError::Conflict("the admin group always has every permission".into()));
+        }
+        let before = self.store.group(&name).await?.ok_or_else(|| CoreError::not_found("group"))?;
+        if !me.permissions.covers(before) || !me.permissions.covers(perms) {
+            return Err(CoreError::forbidden("changing this group needs permissions you do not have"));
+        }
+        if name == me.group {
+            return Err(CoreError::Conflict("you cannot change the permissions of your own group".into()));
         }
         if !self.store.update_group(&name, perms).await? {
             return Err(CoreError::not_found("group"));
         }
         // Permissions of every agent in the group changed.
         self.principals.forget_all();
+        let members = self.store.agents().await?.into_iter().filter(|a| a.group == name).map(|a| a.id);
+        self.rights_changed(members.collect()).await;
         Ok(perms)
+    }
+}
+
+/// Nobody changes, disables or deletes an agent who holds permissions they
+/// do not (an `agents.manage` group is not an admin in disguise).
+fn may_act_on(me: &AgentPrincipal, target: &AgentRecord) -> CoreResult<()> {
+    if me.permissions.covers(target.permissions) {
+        Ok(())
+    } else {
+        Err(CoreError::forbidden("this agent has permissions you do not have"))
     }
 }
 

@@ -131,13 +131,20 @@ impl Hub {
 
     /// Delivers an event to every local subscriber in its audience.
     pub fn dispatch(&self, event: Event) {
-        if let EventKind::AgentRevoked { agent_id } = &event.kind {
+        let ending = match &event.kind {
+            EventKind::AgentRevoked { agent_id } => Some((agent_id, Ended::Revoked)),
+            // Resync: the gateway subscribes again and gets a snapshot
+            // taken with the agent's new permissions.
+            EventKind::AgentRightsChanged { agent_id } => Some((agent_id, Ended::Resync)),
+            _ => None,
+        };
+        if let Some((agent_id, why)) = ending {
             let ids = {
                 let r = self.registry.read().expect("hub lock poisoned");
                 r.by_agent.get(agent_id).cloned().unwrap_or_default()
             };
             for id in ids {
-                self.remove(id, Some(Ended::Revoked));
+                self.remove(id, Some(why));
             }
             return;
         }
@@ -325,6 +332,17 @@ mod tests {
         let mut cy = hub.subscribe(agent("cy", true));
         hub.dispatch(Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "bea".into() }));
         assert_eq!(bea.ended.try_recv(), Ok(Ended::Revoked));
+        assert!(cy.ended.try_recv().is_err());
+    }
+
+    #[test]
+    fn an_agent_whose_rights_changed_is_made_to_resubscribe() {
+        let hub = Hub::new();
+        let mut bea = hub.subscribe(agent("bea", true));
+        let mut cy = hub.subscribe(agent("cy", true));
+        let changed = EventKind::AgentRightsChanged { agent_id: "bea".into() };
+        hub.dispatch(Event::new(Audience::default(), changed));
+        assert_eq!(bea.ended.try_recv(), Ok(Ended::Resync));
         assert!(cy.ended.try_recv().is_err());
     }
 

@@ -39,6 +39,12 @@ pub enum EventKind {
     AgentRevoked {
         agent_id: String,
     },
+    /// Not for clients: the agent's permissions changed (their group, or
+    /// their group's permissions). Their subscriptions end and are opened
+    /// again, so that what they see follows their new rights.
+    AgentRightsChanged {
+        agent_id: String,
+    },
 }
 
 /// Who should see an event.

@@ -56,6 +56,13 @@ impl PermissionSet {
         self.0 & p.bit() != 0
     }
 
+    /// Whether every permission of `other` is also in this set: what an
+    /// agent must hold to grant, take away or act on `other` (nobody hands
+    /// out more than they have).
+    pub fn covers(self, other: PermissionSet) -> bool {
+        other.0 & !self.0 == 0
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Permission> {
         Permission::ALL.into_iter().filter(move |p| self.contains(*p))
     }

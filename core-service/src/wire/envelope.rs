@@ -26,7 +26,9 @@ fn routing_key(e: &Event) -> String {
         | EventKind::Typing { room_id, .. }
         | EventKind::RoomClosed { room_id, .. } => format!("room.{room_id}"),
         EventKind::Message { message } => format!("room.{}", message.room_id),
-        EventKind::AgentRevoked { agent_id } => format!("agent.{agent_id}"),
+        EventKind::AgentRevoked { agent_id } | EventKind::AgentRightsChanged { agent_id } => {
+            format!("agent.{agent_id}")
+        }
     }
 }
 
@@ -55,6 +57,9 @@ pub fn seal(e: &Event) -> Sealed {
             Kind::RoomClosed(pb::RoomClosed { room_id, reason: reason.as_str().into(), message })
         }
         EventKind::AgentRevoked { agent_id } => Kind::AgentRevoked(pb::AgentRevoked { agent_id }),
+        EventKind::AgentRightsChanged { agent_id } => {
+            Kind::AgentRightsChanged(pb::AgentRightsChanged { agent_id })
+        }
     };
     let bytes = bus::seal(Payload::Event(pb::BusEvent { kind: Some(kind) }), Some(audience));
     Sealed { routing_key: routing_key(e), bytes }
@@ -96,6 +101,7 @@ pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
             message: e.message,
         },
         Kind::AgentRevoked(e) => EventKind::AgentRevoked { agent_id: e.agent_id },
+        Kind::AgentRightsChanged(e) => EventKind::AgentRightsChanged { agent_id: e.agent_id },
     };
     Ok(Event::new(audience, kind))
 }
@@ -205,6 +211,7 @@ mod tests {
                 Audience { agents: vec!["a-1".into()], ..Audience::default() },
                 EventKind::AgentRevoked { agent_id: "a-1".into() },
             ),
+            Event::new(Audience::default(), EventKind::AgentRightsChanged { agent_id: "a-1".into() }),
         ]
     }
 
@@ -229,7 +236,7 @@ mod tests {
     fn events_are_routed_by_what_they_are_about() {
         let keys: Vec<String> = every_kind().iter().map(|e| seal(e).routing_key).collect();
         assert!(keys[..6].iter().all(|k| k == "room.r-1"), "{keys:?}");
-        assert_eq!(keys[6], "agent.a-1");
+        assert_eq!(keys[6..], ["agent.a-1", "agent.a-1"]);
     }
 
     #[test]

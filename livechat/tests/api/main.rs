@@ -8,6 +8,7 @@
 mod auth;
 mod canned;
 mod concurrency;
+mod escalation;
 mod history;
 mod idempotency;
 mod malformed;

@@ -174,8 +174,12 @@ async fn content_longer_than_max_message_chars_is_too_large_and_length_counts_ch
 async fn nul_characters_are_refused_as_invalid_naming_the_field() {
     let app = spawn_app().await;
     let admin = app.admin().await;
-    app.post("/rooms", None, json!({"name": "Ana", "message": "hi\u{0}there"})).await.invalid_field("message");
-    app.post("/rooms", None, json!({"name": "Ana", "email": "ana\u{0}@example.com"})).await.invalid_field("email");
+    app.post("/rooms", None, json!({"name": "Ana", "message": "hi\u{0}there"}))
+        .await
+        .invalid_field("message");
+    app.post("/rooms", None, json!({"name": "Ana", "email": "ana\u{0}@example.com"}))
+        .await
+        .invalid_field("email");
     app.post("/rooms", None, json!({"name": "A\u{0}na"})).await.invalid_field("name");
 
     let room = app.create_room("Ana", Some("Hello")).await;
