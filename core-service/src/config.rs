@@ -40,7 +40,12 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CoreConfig {
     /// Database URL: sqlite://file.db?mode=rwc or postgres://user@host/db.
-    #[arg(long, env = "LIVECHAT_DATABASE_URL", default_value = "sqlite://livechat.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "LIVECHAT_DATABASE_URL",
+        default_value = "sqlite://livechat.db?mode=rwc",
+        hide_env_values = true
+    )]
     pub database_url: String,
 
     /// HS256 secret shared by every core replica (at least 32 bytes).
@@ -109,5 +114,73 @@ impl CoreConfig {
             database_max_connections: 16,
             clock: crate::app::Clock::system(),
         }
+    }
+
+    /// Refuses to start with a secret that ships as a placeholder in a
+    /// template (k8s, docs): a server started from one is open to anyone
+    /// who read the template.
+    pub fn check_secrets(&self) -> anyhow::Result<()> {
+        let given =
+            [("LIVECHAT_JWT_SECRET", &self.jwt_secret), ("LIVECHAT_ADMIN_PASSWORD", &self.admin_password)];
+        for (name, value) in given {
+            if value.as_ref().is_some_and(|v| is_placeholder(v.expose())) {
+                anyhow::bail!(
+                    "{name} is a template placeholder; set a real secret (for example `openssl rand -base64 48`)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL without its password, for banners and logs.
+    pub fn database_url_for_logs(&self) -> String {
+        redact_password(&self.database_url)
+    }
+}
+
+/// A placeholder a template ships ("change-me…"), not a secret.
+fn is_placeholder(value: &str) -> bool {
+    let v = value.to_ascii_lowercase();
+    ["change-me", "changeme", "change_me"].iter().any(|p| v.contains(p))
+}
+
+/// `postgres://user:***@host/db`; a URL that does not parse is not shown.
+pub fn redact_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_a_banner() {
+        assert_eq!(
+            redact_password("postgres://lc:s3cret@db:5432/livechat"),
+            "postgres://lc:***@db:5432/livechat"
+        );
+        assert_eq!(redact_password("sqlite://livechat.db?mode=rwc"), "sqlite://livechat.db?mode=rwc");
+        assert_eq!(redact_password("not a url with s3cret"), "(unparsable URL)");
+    }
+
+    #[test]
+    fn a_template_secret_stops_the_start() {
+        let mut config = CoreConfig::for_database("sqlite::memory:");
+        config.jwt_secret = Some(Secret::new("change-me-to-at-least-32-random-bytes-000000"));
+        let e = config.check_secrets().unwrap_err().to_string();
+        assert!(e.starts_with("LIVECHAT_JWT_SECRET is a template placeholder"), "{e}");
+        config.jwt_secret = Some(Secret::new("k3Jd9w0pQ2mZr8vX1yT5uB7nC4eF6gH0"));
+        config.admin_password = Some(Secret::new("Change-Me-Please"));
+        assert!(config.check_secrets().unwrap_err().to_string().starts_with("LIVECHAT_ADMIN_PASSWORD"));
+        config.admin_password = Some(Secret::new("a-real-password"));
+        assert!(config.check_secrets().is_ok());
     }
 }

@@ -61,6 +61,7 @@ impl Running {
 /// Connects and migrates the database, settles the JWT secret, creates the
 /// first admin if there is no agent, and starts the timers.
 pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
+    config.check_secrets()?;
     let replica_id = domain::new_id();
     // With a broker, changes record their events in the outbox.
     let outbox = config.amqp_url.as_ref().map(|_| replica_id.clone());

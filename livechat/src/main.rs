@@ -81,7 +81,7 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
     let web = http.local_addr()?;
     eprintln!(
         "livechat is running (database {})\n  Agent console:  http://{web}/\n  Visitor widget: http://{web}/widget\n  REST API:       http://{web}/api/v1  (OpenAPI: /api/v1/openapi.json)\n  WebSocket:      ws://{web}/ws\n  gRPC API:       http://{}",
-        cli.core.database_url,
+        cli.core.database_url_for_logs(),
         grpc.local_addr()?,
     );
     livechat::run(cli.core, cli.http, grpc, http, shutdown_signal()).await

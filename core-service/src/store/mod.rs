@@ -55,6 +55,10 @@ impl SqlStore {
     /// Connects and applies pending migrations. `outbox`: the replica id, to
     /// record events in the outbox (broker bus), or None (in-process bus).
     pub async fn connect(url: &str, max_connections: u32, outbox: Option<String>) -> anyhow::Result<Self> {
+        if let Some(path) = sqlite_file(url) {
+            keep_private(path)
+                .map_err(|e| anyhow::anyhow!("LIVECHAT_DATABASE_URL: preparing {path}: {e}"))?;
+        }
         let mut opts = ConnectOptions::new(url.to_string());
         opts.max_connections(max_connections)
             .min_connections(1)
@@ -161,6 +165,38 @@ fn is_unavailable(e: &DbErr) -> bool {
     }
 }
 
+/// The file an SQLite URL names (`sqlite://path?…`, `sqlite:path`); None for
+/// other databases and in-memory ones.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
+/// The SQLite file holds the JWT secret and every conversation: it is
+/// created readable by its owner only, and tightened if it was not. SQLite
+/// gives its `-wal` and `-shm` files the database file's mode.
+fn keep_private(path: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                tracing::info!(path, "making the database file readable by its owner only");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// PostgreSQL refusing U+0000 in a text parameter (SQLSTATE 22021).
 fn is_nul_in_query(e: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
@@ -175,4 +211,32 @@ fn is_nul_in_query(e: &DbErr) -> bool {
 /// True for a unique-constraint violation.
 fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_file("sqlite://livechat.db?mode=rwc"), Some("livechat.db"));
+        assert_eq!(sqlite_file("sqlite:///var/lib/lc.db"), Some("/var/lib/lc.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://u:p@h/db"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_file_is_made_private_whether_new_or_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        keep_private(fresh.to_str().unwrap()).unwrap();
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+        let open = dir.path().join("open.db");
+        std::fs::write(&open, b"").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        keep_private(open.to_str().unwrap()).unwrap();
+        assert_eq!(std::fs::metadata(&open).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 }

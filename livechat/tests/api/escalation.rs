@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use livechat_test_support::*;
 use livechat_test_support::app::*;
+use livechat_test_support::*;
 
 /// An agent in a group that has `agents.manage` and nothing else.
 async fn agent_manager(app: &TestApp) -> TestAgent {

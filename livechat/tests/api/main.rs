@@ -18,4 +18,5 @@ mod permissions;
 mod rate_limits;
 mod revocation;
 mod rooms;
+mod security;
 mod settings;
