@@ -13,6 +13,7 @@ mod errors;
 mod expiry;
 mod handshake;
 mod liveness;
+mod pages;
 mod presence;
 mod queue;
 mod reconnect;

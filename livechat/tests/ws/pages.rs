@@ -1,0 +1,31 @@
+//! The agent console and the widget as a browser gets them: a Content
+//! Security Policy that allows only their own files, and no framing by
+//! other sites.
+
+use livechat_test_support::app::*;
+
+#[tokio::test]
+async fn the_pages_allow_only_their_own_scripts_and_only_this_origin_to_frame_them() {
+    let app = spawn_app().await;
+    for path in ["/", "/widget", "/assets/console.js", "/assets/app.css"] {
+        let r = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'self'"), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "SAMEORIGIN", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+    // The pages themselves hold no inline script or style for the policy to block.
+    for path in ["/", "/widget"] {
+        let html =
+            app.client.get(format!("{}{path}", app.address)).send().await.unwrap().text().await.unwrap();
+        assert!(
+            !html.contains("<script>") && !html.contains("<style") && !html.contains(" style="),
+            "{path}"
+        );
+        assert!(!html.contains(" onclick=") && !html.contains(" onload="), "{path}");
+    }
+}
