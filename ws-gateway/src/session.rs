@@ -35,6 +35,7 @@ use tonic::{Status, Streaming};
 /// Close codes of docs/protocol.md and RFC 6455.
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const INVALID_DATA: u16 = 1007;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     pub const RESTART: u16 = 1012;

@@ -84,3 +84,13 @@ async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
     let ended = c.expect_end(FRAME_TIMEOUT).await;
     assert_eq!(ended, Ended::Closed(Some(1009)), "how the connection ended");
 }
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    let app = spawn_app_without_limits().await;
+    let room = app.create_room("Ana", None).await;
+    let mut raw = app.raw_ws(&room.visitor_token).await;
+    raw.send_frame(RawFrame::TEXT, b"{\"type\":\"ping\",\"x\":\"\xff\xfe\"}").await;
+    let (_, code) = raw.read_until_close(FRAME_TIMEOUT).await;
+    assert_eq!(code, Some(1007), "RFC 6455: inconsistent data closes with 1007");
+}

@@ -148,12 +148,17 @@ where
     let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
 }
 
-/// Whether a read failed because the client's frame or message is over the
-/// size limit (tungstenite's capacity error, wherever it is in the chain of
-/// sources: axum wraps it), which docs/protocol.md answers with 1009.
-fn too_big(e: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(e), |e| e.source())
-        .any(|e| matches!(e.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))))
+/// The close a failed read deserves, from tungstenite's error wherever it
+/// is in the chain of sources (axum wraps it): a frame or message over the
+/// size limit is 1009 (docs/protocol.md), a text frame that is not UTF-8 is
+/// 1007 (RFC 6455 7.4.1); anything else means the socket is gone (none).
+fn closing_for_read_error(e: &(dyn std::error::Error + 'static)) -> Closing {
+    let tungstenite = std::iter::successors(Some(e), |e| e.source()).find_map(|e| e.downcast_ref());
+    match tungstenite {
+        Some(tungstenite::Error::Capacity(_)) => Closing(close::TOO_BIG, "frame too large"),
+        Some(tungstenite::Error::Utf8(_)) => Closing(close::INVALID_DATA, "text frames must be UTF-8"),
+        _ => Closing(0, "read error"),
+    }
 }
 
 impl Session {
@@ -179,8 +184,7 @@ impl Session {
     {
         let msg = match frame {
             None => return Err(Closing(0, "client left")),
-            Some(Err(e)) if too_big(&e) => return Err(Closing(close::TOO_BIG, "frame too large")),
-            Some(Err(_)) => return Err(Closing(0, "read error")),
+            Some(Err(e)) => return Err(closing_for_read_error(&e)),
             Some(Ok(m)) => m,
         };
         match msg {

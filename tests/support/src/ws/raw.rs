@@ -1,5 +1,7 @@
-//! [`RawWs`]: a WebSocket that only reads, frame by frame, to see exactly
-//! what the server wrote (pings and close frames included).
+//! [`RawWs`]: a WebSocket read frame by frame, to see exactly what the
+//! server wrote (pings and close frames included), and written only with
+//! frames a test builds by hand (ones a real client library would refuse
+//! to send).
 
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use tokio::time::Instant;
 use super::FRAME_TIMEOUT;
 use crate::app::TestApp;
 
-/// A WebSocket over a bare TCP stream that never writes after the upgrade
+/// A WebSocket over a bare TCP stream that writes nothing of its own after the upgrade
 /// (so it answers no ping), for reading exactly what the server sent,
 /// including a close frame a full client might miss while failing to send
 /// its pongs to a socket the server already closed.
@@ -79,6 +81,18 @@ impl RawWs {
                 true
             }
         }
+    }
+
+    /// Writes one masked client frame with `opcode` and `payload`, exactly
+    /// as given (a text frame that is not UTF-8, say).
+    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        assert!(payload.len() < 126, "short frames only");
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await.expect("write a frame");
     }
 
     /// The next whole frame; None when the stream ended first.

@@ -145,6 +145,13 @@ async fn a_frame_over_the_size_limit_closes_with_1009() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    let mut c = connect().await;
+    c.fail_read(tungstenite::Error::Utf8("invalid utf-8 sequence".into())).await;
+    assert_eq!(c.close_code().await, Some(1007));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_read_error_that_only_mentions_capacity_ends_without_1009() {
     let mut c = connect().await;
     c.fail_read(std::io::Error::other("capacity: message too long")).await;
