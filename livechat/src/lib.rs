@@ -26,10 +26,10 @@ pub async fn run(
     run_with_session(core, http, SessionConfig::default(), grpc_listener, http_listener, shutdown).await
 }
 
-/// `run` with the WebSocket sessions' knobs (ping interval, idle timeout,
-/// buffers) chosen by the caller. The command line does not expose them;
-/// the test kit shortens them to test liveness in seconds, on the very
-/// assembly `run` serves.
+/// `run` with the WebSocket sessions' knobs chosen by the caller: the
+/// command line sets their frame limits; the test kit also shortens ping
+/// and idle times to test liveness in seconds, on the very assembly `run`
+/// serves.
 pub async fn run_with_session(
     core: CoreConfig,
     http: HttpConfig,

@@ -37,6 +37,8 @@ struct AllInOne {
     core: livechat_core::CoreConfig,
     #[command(flatten)]
     http: livechat_http::HttpConfig,
+    #[command(flatten)]
+    ws_limits: livechat_ws::FrameLimits,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -84,5 +86,6 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
         cli.core.database_url_for_logs(),
         grpc.local_addr()?,
     );
-    livechat::run(cli.core, cli.http, grpc, http, shutdown_signal()).await
+    let session = livechat_ws::SessionConfig { limits: cli.ws_limits, ..Default::default() };
+    livechat::run_with_session(cli.core, cli.http, session, grpc, http, shutdown_signal()).await
 }

@@ -23,7 +23,7 @@ work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 export RUST_LOG=warn LIVECHAT_LOG_FORMAT=json LIVECHAT_ADMIN_PASSWORD=bench-admin-1
-export LIVECHAT_LOGIN_RATE_PER_MIN=100000 LIVECHAT_API_RATE_PER_SEC=100000
+export LIVECHAT_LOGIN_RATE_PER_MIN=100000 LIVECHAT_API_RATE_PER_SEC=100000 LIVECHAT_WS_MESSAGES_PER_SEC=60000 LIVECHAT_WS_TYPING_PER_SEC=60000
 
 case "$mode" in
 all-in-one)

@@ -18,6 +18,8 @@ pub struct WsGatewayCli {
     /// Core gRPC URL(s), comma-separated; calls balance over them.
     #[arg(long, env = "LIVECHAT_CORE_URL", default_value = "http://127.0.0.1:50051", value_delimiter = ',')]
     pub core_url: Vec<String>,
+    #[command(flatten)]
+    pub limits: crate::FrameLimits,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -32,7 +34,8 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "WebSocket gateway listening");
     let shutdown = CancellationToken::new();
-    let state = WsState { core, session: SessionConfig::default(), shutdown: shutdown.clone() };
+    let session = SessionConfig { limits: cli.limits, ..Default::default() };
+    let state = WsState { core, session, shutdown: shutdown.clone() };
     let ops = OpsState::new(CoreReadiness(state.core.clone()));
     let app = router(state).merge(livechat_runtime::ops::router(ops));
     tokio::spawn({

@@ -104,6 +104,9 @@ pub enum ServerFrame {
         req_id: Option<String>,
         code: ErrorCode,
         message: String,
+        /// With `rate_limited`: how long to wait before trying again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     Pong {
         req_id: Option<String>,
@@ -150,11 +153,27 @@ impl ServerFrame {
                 d.errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
             message = format!("{message} ({})", fields.join("; "));
         }
-        Self::Error { req_id, code: d.code, message }
+        Self::Error {
+            req_id,
+            code: d.code,
+            message,
+            retry_after_ms: d.retry_after_secs.map(|s| u64::from(s) * 1000),
+        }
     }
 
     pub fn invalid(req_id: Option<String>, message: impl Into<String>) -> Self {
-        Self::Error { req_id, code: ErrorCode::Invalid, message: message.into() }
+        Self::Error { req_id, code: ErrorCode::Invalid, message: message.into(), retry_after_ms: None }
+    }
+
+    /// Over a per-connection limit: try again after `wait`.
+    pub fn rate_limited(req_id: Option<String>, wait: std::time::Duration) -> Self {
+        let ms = (wait.as_millis() as u64).max(1);
+        Self::Error {
+            req_id,
+            code: ErrorCode::RateLimited,
+            message: format!("too many frames; try again in {ms} ms"),
+            retry_after_ms: Some(ms),
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 pub use session::SessionConfig;
+pub use session::flood::FrameLimits;
 
 /// Largest client frame; bigger ones close the connection with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;

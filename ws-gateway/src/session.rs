@@ -15,9 +15,11 @@
 //! - `events`: what the connection is shown from the core: the opening
 //!   frames, live events, gaps filled from history, resubscription.
 //! - `delivery`: the per-room bookkeeping behind "once, in order"; pure.
+//! - `flood`: how fast a connection may send messages and typing; pure.
 
 mod delivery;
 mod events;
+pub mod flood;
 mod requests;
 mod socket;
 
@@ -36,6 +38,7 @@ use tonic::{Status, Streaming};
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     pub const INVALID_DATA: u16 = 1007;
+    pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     pub const RESTART: u16 = 1012;
@@ -67,6 +70,8 @@ pub struct SessionConfig {
     pub outbound_queue: usize,
     /// Longest a single write to the socket may take.
     pub write_timeout: Duration,
+    /// How fast the client may send messages and typing frames.
+    pub limits: flood::FrameLimits,
 }
 
 impl Default for SessionConfig {
@@ -76,6 +81,7 @@ impl Default for SessionConfig {
             idle_after: Duration::from_secs(120),
             outbound_queue: 256,
             write_timeout: Duration::from_secs(30),
+            limits: flood::FrameLimits::default(),
         }
     }
 }

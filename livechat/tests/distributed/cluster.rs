@@ -237,6 +237,8 @@ impl Cluster {
             let envs = vec![
                 ("LIVECHAT_LISTEN".into(), format!("127.0.0.1:{port}")),
                 ("LIVECHAT_CORE_URL".into(), core_urls.join(",")),
+                // Faults are under test here, not the flood limits.
+                ("LIVECHAT_WS_MESSAGES_PER_SEC".into(), "10000".into()),
             ];
             gateway_procs.push(Proc::spawn(&format!("ws-{i}"), port, vec!["ws-gateway".into()], envs));
         }

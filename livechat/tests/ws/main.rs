@@ -12,6 +12,7 @@ mod delivery;
 mod errors;
 mod expiry;
 mod handshake;
+mod limits;
 mod liveness;
 mod pages;
 mod presence;

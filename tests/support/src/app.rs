@@ -101,6 +101,8 @@ impl AppConfig {
         self.http.login_rate_per_min = 100_000;
         self.http.login_failures_per_user = 100_000;
         self.http.api_rate_per_sec = 100_000;
+        self.session.limits =
+            livechat_ws::FrameLimits { messages_per_sec: u16::MAX, typing_per_sec: u16::MAX };
     }
 }
 

@@ -7,7 +7,11 @@ use livechat_proto::client::authed;
 use livechat_proto::{json, v1 as pb};
 use tonic::Status;
 
-use super::socket::{Session, Step};
+use tokio::time::Instant;
+
+use super::close;
+use super::flood::{Costly, Verdict};
+use super::socket::{Closing, Session, Step};
 use crate::frames::{self, AckResult, ClientFrame, ServerFrame};
 
 impl Session {
@@ -18,6 +22,25 @@ impl Session {
         };
         if let ClientFrame::Ping {} = frame {
             return self.send(&ServerFrame::Pong { req_id });
+        }
+        let costly = match &frame {
+            ClientFrame::Send { .. } => Some(Costly::Message),
+            ClientFrame::Typing { .. } => Some(Costly::Typing),
+            _ => None,
+        };
+        if let Some(kind) = costly {
+            match self.budgets.spend(kind, Instant::now()) {
+                Verdict::Go => {}
+                Verdict::Wait(wait) => {
+                    metrics::counter!("livechat_ws_rate_limited_total", "frame" => kind.as_str())
+                        .increment(1);
+                    return self.send(&ServerFrame::rate_limited(req_id, wait));
+                }
+                Verdict::Flooding => {
+                    metrics::counter!("livechat_ws_flood_disconnects_total").increment(1);
+                    return Err(Closing(close::POLICY, "too many frames; slow down"));
+                }
+            }
         }
         let accepted_room = match &frame {
             ClientFrame::Accept { room_id } => Some(room_id.clone()),

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
 use super::delivery::Delivery;
+use super::flood::Budgets;
 use super::{SessionConfig, close};
 use crate::frames::ServerFrame;
 
@@ -35,6 +36,7 @@ pub(super) struct Session {
     pub token: String,
     out: mpsc::Sender<Message>,
     pub rooms: Delivery,
+    pub budgets: Budgets,
 }
 
 /// A connection's events: the core's stream (`Right`, always so after a
@@ -62,7 +64,8 @@ pub(super) async fn serve<W, R, E, Ev>(
     let (sink, mut stream) = socket;
     let (out, rx) = mpsc::channel(cfg.outbound_queue);
     let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
-    let mut s = Session { core, token, out, rooms: Delivery::default() };
+    let budgets = Budgets::new(cfg.limits, Instant::now());
+    let mut s = Session { core, token, out, rooms: Delivery::default(), budgets };
 
     // The handlers that call the core are boxed while they run: their
     // futures (a whole gRPC call) would otherwise be part of this one,

@@ -128,6 +128,15 @@ impl WsClient {
         }
     }
 
+    /// The next frame within `wait` (None: none came), or how the
+    /// connection ended, for tests that expect it to end at some point.
+    pub async fn next_or_end(&mut self, wait: Duration) -> Result<Option<Value>, Ended> {
+        if let Some(f) = self.buffered.pop_front() {
+            return Ok(Some(f));
+        }
+        self.read_socket(wait).await
+    }
+
     /// The next frame, asserted to be of type `t`.
     pub async fn expect_type(&mut self, t: &str) -> Value {
         let f = self.next_frame().await;
