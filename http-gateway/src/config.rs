@@ -31,6 +31,18 @@ pub struct HttpConfig {
     #[arg(long, env = "LIVECHAT_API_RATE_PER_SEC", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub api_rate_per_sec: u32,
+
+    /// Rooms one client address may open per minute (POST /rooms).
+    #[arg(long, env = "LIVECHAT_ROOMS_PER_IP_PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rooms_per_ip_per_min: u32,
+
+    /// Proxies whose X-Forwarded-For is believed (comma-separated
+    /// addresses or networks, like 10.0.0.0/8); empty: the TCP peer is the
+    /// client.
+    #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::client_address::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +53,8 @@ impl Default for HttpConfig {
             login_rate_per_min: 60,
             login_failures_per_user: 10,
             api_rate_per_sec: 50,
+            rooms_per_ip_per_min: 30,
+            trusted_proxies: vec![],
         }
     }
 }

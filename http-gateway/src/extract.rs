@@ -117,15 +117,16 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// The client's IP, when the server was started with connect info.
+/// The client's address (see `client_address`), when the server was
+/// started with connect info.
 #[derive(Debug, Clone, Copy)]
-pub struct PeerIp(pub Option<std::net::IpAddr>);
+pub struct ClientIp(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+impl FromRequestParts<crate::AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &crate::AppState) -> Result<Self, Self::Rejection> {
         let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
-        Ok(PeerIp(info.map(|c| c.0.ip())))
+        Ok(ClientIp(info.map(|c| s.limits.proxies.client(c.0.ip(), &parts.headers))))
     }
 }
 

@@ -41,6 +41,9 @@ pub async fn require_bearer(mut req: Request, next: Next) -> Response {
 pub struct Limits {
     per_token: DefaultKeyedRateLimiter<String>,
     login_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    rooms_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Whose address a request is (see `client_address`).
+    pub proxies: crate::client_address::TrustedProxies,
     pub login_failures: crate::login_guard::LoginGuard,
 }
 
@@ -62,6 +65,8 @@ impl Limits {
         Self {
             per_token: governor::RateLimiter::keyed(per_token),
             login_per_ip: governor::RateLimiter::keyed(per_ip),
+            rooms_per_ip: governor::RateLimiter::keyed(Quota::per_minute(nz(cfg.rooms_per_ip_per_min))),
+            proxies: crate::client_address::TrustedProxies::new(cfg.trusted_proxies.clone()),
             login_failures: crate::login_guard::LoginGuard::new(
                 cfg.login_failures_per_user,
                 Duration::from_secs(300),
@@ -71,19 +76,35 @@ impl Limits {
 
     /// Checks one login attempt from `ip`.
     pub fn login_attempt(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
-        self.login_per_ip.check_key(&ip).map_err(|not_until| {
-            let wait = not_until
-                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            ApiError::rate_limited(wait.as_secs().max(1) as u32)
-        })
+        check(&self.login_per_ip, ip, "login")
+    }
+
+    /// Checks one room opened from `ip` (anonymous, so keyed by address).
+    pub fn room_opened(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
+        check(&self.rooms_per_ip, ip, "rooms")
     }
 
     /// Forgets idle keys so the limiters' memory stays bounded.
     pub fn prune(&self) {
         self.per_token.retain_recent();
         self.login_per_ip.retain_recent();
+        self.rooms_per_ip.retain_recent();
         self.login_failures.prune();
     }
+}
+
+/// One request against a keyed limit; over it, a 429 with how long to wait.
+fn check(
+    limiter: &DefaultKeyedRateLimiter<std::net::IpAddr>,
+    ip: std::net::IpAddr,
+    what: &'static str,
+) -> Result<(), ApiError> {
+    limiter.check_key(&ip).map_err(|not_until| {
+        metrics::counter!("livechat_http_rate_limited_total", "limit" => what).increment(1);
+        let wait =
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        ApiError::rate_limited(wait.as_secs().max(1) as u32)
+    })
 }
 
 /// Requests per bearer token.

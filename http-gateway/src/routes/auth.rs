@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::ApiResult;
 use crate::AppState;
 use crate::core_call::{Token, authed};
-use crate::extract::{JsonBody, PeerIp, RequestId};
+use crate::extract::{ClientIp, JsonBody, RequestId};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,7 +48,7 @@ fn login_response(r: pb::LoginResponse) -> LoginResponse {
     responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(
     State(s): State<AppState>,
-    PeerIp(peer): PeerIp,
+    ClientIp(peer): ClientIp,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     if let Some(ip) = peer {

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiResult, created};
 use crate::AppState;
 use crate::core_call::{Token, authed};
-use crate::extract::{JsonBody, OptionalJson, QueryParams, RequestId};
+use crate::extract::{ClientIp, JsonBody, OptionalJson, QueryParams, RequestId};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -56,11 +56,15 @@ pub struct TransferRequest {
 
 /// Request an agent: creates a queued room for a web visitor.
 #[utoipa::path(post, path = "/rooms", tag = "rooms", request_body = CreateRoomRequest,
-    responses((status = 201, body = CreateRoomResponse), (status = 422, body = Problem)))]
+    responses((status = 201, body = CreateRoomResponse), (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub async fn create(
     State(s): State<AppState>,
+    ClientIp(client): ClientIp,
     JsonBody(b): JsonBody<CreateRoomRequest>,
 ) -> ApiResult<(StatusCode, Json<CreateRoomResponse>)> {
+    if let Some(ip) = client {
+        s.limits.room_opened(ip)?;
+    }
     let req = pb::CreateRoomRequest {
         name: b.name,
         email: b.email,

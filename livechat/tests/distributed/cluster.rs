@@ -251,6 +251,7 @@ impl Cluster {
                 ("LIVECHAT_LISTEN".into(), format!("127.0.0.1:{http_port}")),
                 ("LIVECHAT_CORE_URL".into(), core_urls.join(",")),
                 ("LIVECHAT_LOGIN_RATE_PER_MIN".into(), "10000".into()),
+                ("LIVECHAT_ROOMS_PER_IP_PER_MIN".into(), "10000".into()),
                 ("LIVECHAT_API_RATE_PER_SEC".into(), "10000".into()),
             ],
         );

@@ -92,7 +92,10 @@ impl AppConfig {
         core.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         // Expiry and grace are noticed within this of their deadline.
         core.timer_interval_ms = 100;
-        AppConfig { core, http: HttpConfig::default(), session: SessionConfig::default() }
+        // Every test's visitors come from 127.0.0.1: the per-address room
+        // limit is tested on its own (`spawn_app_with`).
+        let http = HttpConfig { rooms_per_ip_per_min: 100_000, ..HttpConfig::default() };
+        AppConfig { core, http, session: SessionConfig::default() }
     }
 
     /// Rate limits out of the way, for suites that test no limit but log
