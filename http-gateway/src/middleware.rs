@@ -39,7 +39,10 @@ pub async fn require_bearer(mut req: Request, next: Next) -> Response {
 
 /// Token-bucket limits keyed by token, and by client IP for logins.
 pub struct Limits {
-    per_token: DefaultKeyedRateLimiter<String>,
+    /// Keyed by a hash of the token, not the token: an unverified bearer
+    /// string of any size costs eight bytes here.
+    per_token: DefaultKeyedRateLimiter<u64>,
+    token_hasher: std::hash::RandomState,
     login_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
     rooms_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Whose address a request is (see `client_address`).
@@ -64,6 +67,7 @@ impl Limits {
         let per_ip = Quota::per_minute(nz(cfg.login_rate_per_min));
         Self {
             per_token: governor::RateLimiter::keyed(per_token),
+            token_hasher: std::hash::RandomState::new(),
             login_per_ip: governor::RateLimiter::keyed(per_ip),
             rooms_per_ip: governor::RateLimiter::keyed(Quota::per_minute(nz(cfg.rooms_per_ip_per_min))),
             proxies: crate::client_address::TrustedProxies::new(cfg.trusted_proxies.clone()),
@@ -110,7 +114,11 @@ fn check(
 /// Requests per bearer token.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(Token(t)) = req.extensions().get::<Token>()
-        && let Err(not_until) = state.limits.per_token.check_key(t)
+        && let Err(not_until) = {
+            use std::hash::BuildHasher;
+            let key = state.limits.token_hasher.hash_one(t);
+            state.limits.per_token.check_key(&key)
+        }
     {
         let wait =
             not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));

@@ -90,3 +90,16 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_room_budget() 
         assert_eq!(open_room(&app, Some(client)).await.status(), 429, "{client}'s third room");
     }
 }
+
+#[tokio::test]
+async fn spaces_around_a_username_do_not_buy_more_guesses() {
+    let app = spawn_app_with(|_, http| {
+        http.login_failures_per_user = 3;
+        http.login_rate_per_min = 1000;
+    })
+    .await;
+    for name in [" admin", "admin ", "ADMIN\n"] {
+        app.login(name, "wrong-password").await.problem(401, "unauthorized");
+    }
+    assert_rate_limited(&app.login("\tadmin", "wrong-password").await);
+}
