@@ -166,3 +166,36 @@ mod tests {
         assert_eq!(e.status.as_u16(), 400);
     }
 }
+
+/// Property tests: any body gets a 400 or a 422 naming a field, or parses;
+/// never a panic, never another status.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_body_parses_or_is_a_400_or_422(body in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Err(e) = parse_json::<crate::routes::rooms::CreateRoomRequest>(&body) {
+                prop_assert!(matches!(e.status.as_u16(), 400 | 422), "{}", e.status);
+                prop_assert_eq!(e.code, livechat_proto::ErrorCode::Invalid);
+            }
+        }
+
+        #[test]
+        fn json_with_any_fields_names_the_bad_one(
+            name in prop_oneof![Just(serde_json::Value::Null), any::<i64>().prop_map(serde_json::Value::from), ".{0,20}".prop_map(serde_json::Value::from)],
+            message in prop_oneof![Just(serde_json::Value::Null), any::<bool>().prop_map(serde_json::Value::from), ".{0,20}".prop_map(serde_json::Value::from)],
+        ) {
+            let body = serde_json::json!({"name": name, "message": message}).to_string();
+            match parse_json::<crate::routes::rooms::CreateRoomRequest>(body.as_bytes()) {
+                Ok(r) => prop_assert!(name.is_string() && (message.is_null() || message.is_string()), "{r:?}"),
+                Err(e) => {
+                    prop_assert_eq!(e.status.as_u16(), 422);
+                    prop_assert!(e.errors.iter().any(|f| f.field == "name" || f.field == "message"), "{:?}", e.errors);
+                }
+            }
+        }
+    }
+}

@@ -255,3 +255,74 @@ mod tests {
         assert_eq!(v, serde_json::json!({"type": "ack", "req_id": null}));
     }
 }
+
+/// Property tests: whatever a client sends, parsing answers (never panics),
+/// and a string `req_id` within bounds is echoed back either way.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const TYPES: [&str; 10] =
+        ["accept", "decline", "send", "typing", "history", "close", "transfer", "ping", "nope", ""];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".{0,40}".prop_map(Value::from),
+            prop::collection::vec(".{0,8}", 0..3).prop_map(|v| json!(v)),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "room_id",
+                "content",
+                "client_id",
+                "typing",
+                "before_seq",
+                "after_seq",
+                "limit",
+                "message",
+                "agent_id"
+            ])
+            .prop_map(str::to_string),
+            "[a-z_]{1,12}",
+        ]
+    }
+
+    fn frame() -> impl Strategy<Value = Value> {
+        (prop::sample::select(TYPES.to_vec()), prop::collection::btree_map(field(), leaf(), 0..6), leaf())
+            .prop_map(|(t, fields, req_id)| {
+                let mut f = serde_json::Map::from_iter(fields);
+                f.insert("type".into(), json!(t));
+                f.insert("req_id".into(), req_id);
+                Value::Object(f)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_gets_an_answer(text in ".{0,300}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn any_frame_shaped_json_gets_an_answer_that_keeps_its_req_id(f in frame()) {
+            let text = f.to_string();
+            let echoed = match parse(&text) {
+                Ok((req_id, _)) => req_id,
+                Err(bad) => bad.req_id,
+            };
+            match &f["req_id"] {
+                Value::String(s) if s.chars().count() <= 128 => prop_assert_eq!(echoed.as_deref(), Some(s.as_str())),
+                _ => prop_assert_eq!(echoed, None),
+            }
+        }
+    }
+}

@@ -348,3 +348,50 @@ mod tests {
         }
     }
 }
+
+/// Property tests: any input is parsed or refused with a field error (never
+/// a panic), and what is accepted keeps the promises the rest of the core
+/// relies on.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn accepted_names_are_trimmed_bounded_and_single_line(raw in "\\PC{0,120}|[ \t\n\u{0}a-z]{0,20}") {
+            if let Ok(n) = DisplayName::parse("name", &raw) {
+                let n = n.into_inner();
+                prop_assert_eq!(n.trim(), n.as_str());
+                prop_assert!(!n.is_empty() && n.chars().count() <= DisplayName::MAX_CHARS);
+                prop_assert!(!n.chars().any(char::is_control));
+            }
+        }
+
+        #[test]
+        fn accepted_content_is_storable_and_within_the_limit(raw in "\\PC{0,60}|[ \t\n\u{0}x]{0,20}", max in 1u32..50) {
+            match MessageContent::parse(&raw, max) {
+                Ok(c) => {
+                    prop_assert!(!c.as_str().contains('\0') && !c.as_str().trim().is_empty());
+                    prop_assert!(c.as_str().chars().count() <= max as usize);
+                }
+                Err(DomainError::TooLarge(_)) => prop_assert!(raw.chars().count() > max as usize),
+                Err(DomainError::Invalid(errs)) => prop_assert_eq!(errs[0].field.as_str(), "content"),
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        #[test]
+        fn usernames_and_emails_answer_for_anything(raw in "\\PC{0,80}") {
+            if let Ok(u) = Username::parse(&raw) {
+                let u = u.into_inner();
+                prop_assert_eq!(u.to_lowercase(), u.clone());
+                prop_assert!((3..=64).contains(&u.len()));
+            }
+            if let Ok(e) = Email::parse(&raw) {
+                prop_assert!(e.into_inner().contains('@'));
+            }
+            let _ = ClientId::parse(&raw);
+        }
+    }
+}
