@@ -41,7 +41,7 @@ pub struct HttpConfig {
     /// addresses or networks, like 10.0.0.0/8); empty: the TCP peer is the
     /// client.
     #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
-          value_parser = crate::client_address::parse_proxy)]
+          value_parser = livechat_runtime::client_address::parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 

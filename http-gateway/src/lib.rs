@@ -8,7 +8,7 @@
 //! limit → handler. Every failure becomes problem+json in `problem`.
 
 pub mod cli;
-pub mod client_address;
+
 pub mod config;
 pub mod core_call;
 pub mod extract;

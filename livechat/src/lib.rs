@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use livechat_core::CoreConfig;
 use livechat_http::{AppState, CoreClient, HttpConfig};
+use livechat_runtime::client_address::TrustedProxies;
 use livechat_ws::SessionConfig;
 use tokio::net::TcpListener;
 
@@ -53,7 +54,13 @@ pub async fn run_with_session(
         livechat_core::grpc::in_process(&running.core, services),
         Some(Duration::from_millis(http.request_timeout_ms)),
     );
-    let ws = livechat_ws::WsState { core: client.clone(), session, shutdown: stop.clone() };
+    let ws = livechat_ws::WsState {
+        core: client.clone(),
+        connections: livechat_ws::Connections::new(session.connections),
+        session,
+        shutdown: stop.clone(),
+        proxies: TrustedProxies::new(http.trusted_proxies.clone()),
+    };
     let app = livechat_http::router(AppState::new(client, &http), &http).merge(livechat_ws::router(ws));
     tokio::spawn({
         let stop = stop.clone();

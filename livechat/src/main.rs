@@ -39,6 +39,8 @@ struct AllInOne {
     http: livechat_http::HttpConfig,
     #[command(flatten)]
     ws_limits: livechat_ws::FrameLimits,
+    #[command(flatten)]
+    ws_connections: livechat_ws::ConnectionLimits,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -86,6 +88,10 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
         cli.core.database_url_for_logs(),
         grpc.local_addr()?,
     );
-    let session = livechat_ws::SessionConfig { limits: cli.ws_limits, ..Default::default() };
+    let session = livechat_ws::SessionConfig {
+        limits: cli.ws_limits,
+        connections: cli.ws_connections,
+        ..Default::default()
+    };
     livechat::run_with_session(cli.core, cli.http, session, grpc, http, shutdown_signal()).await
 }

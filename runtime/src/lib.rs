@@ -1,11 +1,13 @@
 //! What every livechat process runs with, whatever its role: logs
 //! (`telemetry`), the shutdown signal, the operator routes and readiness
-//! (`ops`), and the problem+json error body (`problem`).
+//! (`ops`), the problem+json error body (`problem`), and whose address a
+//! request comes from for per-address limits (`client_address`).
 //!
 //! Small on purpose: the stateless gateways and the channel adapters depend
 //! on this crate and `livechat-proto` only, so they never link the core's
 //! database or broker crates.
 
+pub mod client_address;
 pub mod ops;
 pub mod problem;
 pub mod telemetry;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use livechat_proto::client::CoreClient;
+use livechat_runtime::client_address::TrustedProxies;
 use livechat_runtime::{CoreReadiness, LogFormat, OpsState, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +21,13 @@ pub struct WsGatewayCli {
     pub core_url: Vec<String>,
     #[command(flatten)]
     pub limits: crate::FrameLimits,
+    #[command(flatten)]
+    pub connections: crate::ConnectionLimits,
+    /// Proxies whose X-Forwarded-For is believed (comma-separated
+    /// addresses or networks); empty: the TCP peer is the client.
+    #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = livechat_runtime::client_address::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -34,8 +42,14 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "WebSocket gateway listening");
     let shutdown = CancellationToken::new();
-    let session = SessionConfig { limits: cli.limits, ..Default::default() };
-    let state = WsState { core, session, shutdown: shutdown.clone() };
+    let session = SessionConfig { limits: cli.limits, connections: cli.connections, ..Default::default() };
+    let state = WsState {
+        core,
+        connections: crate::Connections::new(session.connections),
+        session,
+        shutdown: shutdown.clone(),
+        proxies: TrustedProxies::new(cli.trusted_proxies),
+    };
     let ops = OpsState::new(CoreReadiness(state.core.clone()));
     let app = router(state).merge(livechat_runtime::ops::router(ops));
     tokio::spawn({

@@ -10,24 +10,28 @@
 //! its audience by index. BENCHMARKS.md has what that costs.
 
 pub mod cli;
+pub mod connections;
 pub mod frames;
 pub mod pages;
 pub mod session;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use livechat_proto::client::CoreClient;
 use livechat_proto::{ErrorCode, Failure};
 use livechat_runtime::ApiError;
+use livechat_runtime::client_address::TrustedProxies;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+pub use connections::{ConnectionLimits, Connections};
 pub use session::SessionConfig;
 pub use session::flood::FrameLimits;
 
@@ -53,6 +57,10 @@ pub struct WsState {
     pub session: SessionConfig,
     /// Cancelled on shutdown: every connection closes with 1001.
     pub shutdown: CancellationToken,
+    /// Open connections per token and per address, and their caps.
+    pub connections: Arc<Connections>,
+    /// Whose address a connection comes from.
+    pub proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for WsState {
@@ -95,6 +103,7 @@ fn refusal(status: &tonic::Status) -> ApiError {
 /// missing or bad token is an HTTP 401 and never a WebSocket.
 async fn upgrade(
     State(state): State<WsState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
     ws: WebSocketUpgrade,
@@ -102,17 +111,29 @@ async fn upgrade(
     let Some(token) = bearer(&headers).or(q.access_token.filter(|t| !t.is_empty())) else {
         return ApiError::unauthorized("a bearer token is required").into_response();
     };
+    // Before the core is asked anything: a refused connection costs nothing.
+    let address = state.proxies.client(peer.ip(), &headers);
+    let admitted = match state.connections.admit(&token, address) {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused.into_response(),
+    };
     let (events, snapshot) = match session::subscribe(&state.core, &token).await {
         Ok(opened) => opened,
         Err(status) => return refusal(&status).into_response(),
     };
-    let WsState { core, session, shutdown } = state;
+    let WsState { core, session, shutdown, .. } = state;
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(4 * 1024 * 1024)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, core, token, events, snapshot, session, shutdown))
+        .on_upgrade(move |socket| {
+            let connection = session::run(socket, core, token, events, snapshot, session, shutdown);
+            async move {
+                connection.await;
+                drop(admitted);
+            }
+        })
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled; open

@@ -72,6 +72,9 @@ pub struct SessionConfig {
     pub write_timeout: Duration,
     /// How fast the client may send messages and typing frames.
     pub limits: flood::FrameLimits,
+    /// How many connections a token, and an address, may hold (checked at
+    /// the upgrade).
+    pub connections: crate::ConnectionLimits,
 }
 
 impl Default for SessionConfig {
@@ -82,6 +85,7 @@ impl Default for SessionConfig {
             outbound_queue: 256,
             write_timeout: Duration::from_secs(30),
             limits: flood::FrameLimits::default(),
+            connections: crate::ConnectionLimits::default(),
         }
     }
 }

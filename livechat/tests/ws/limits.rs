@@ -78,3 +78,33 @@ async fn a_client_that_ignores_rate_limited_is_closed_with_1008() {
     assert_eq!(ended, Ended::Closed(Some(1008)));
     assert!(limited >= 49, "told to wait {limited} times first");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_holds_only_so_many_websockets_and_gets_a_place_back_when_one_closes() {
+    let app = spawn_configured(|c| {
+        c.session.connections = livechat_ws::ConnectionLimits { per_token: 2, per_address: 100 };
+    })
+    .await;
+    let room = app.create_room("Ana", None).await;
+    let (first, _) = app.ws_welcomed(&room.visitor_token).await;
+    let (_second, _) = app.ws_welcomed(&room.visitor_token).await;
+    match app.try_ws(Some(&room.visitor_token), Auth::Query).await {
+        Ok(_) => panic!("a third WebSocket on one token was accepted"),
+        Err((status, body)) => {
+            assert_eq!(status, 429, "{body}");
+            assert!(body.contains("\"code\":\"rate_limited\""), "{body}");
+        }
+    }
+    // Another visitor is not affected.
+    let other = app.create_room("Bo", None).await;
+    app.ws_welcomed(&other.visitor_token).await;
+
+    first.close().await;
+    for attempt in 0.. {
+        match app.try_ws(Some(&room.visitor_token), Auth::Query).await {
+            Ok(_) => break,
+            Err((429, _)) if attempt < 50 => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(e) => panic!("the closed connection's place did not come back: {e:?}"),
+        }
+    }
+}

@@ -106,6 +106,7 @@ impl AppConfig {
         self.http.api_rate_per_sec = 100_000;
         self.session.limits =
             livechat_ws::FrameLimits { messages_per_sec: u16::MAX, typing_per_sec: u16::MAX };
+        self.session.connections = livechat_ws::ConnectionLimits { per_token: 100_000, per_address: 100_000 };
     }
 }
 
