@@ -74,13 +74,15 @@ impl Principal {
     }
 
     /// Read access to a room and its history: its visitor; an agent who holds
-    /// or held it, any agent while it is queued, or rooms.view_all.
+    /// or held it, one who may accept it while it is queued, or
+    /// rooms.view_all. (An agent with no permission sees no queue: the
+    /// visitor's name and first message are not theirs to read.)
     pub fn can_read(&self, room: &Room) -> bool {
         match self {
             Self::Visitor(v, _) => v.room_id == room.id,
             Self::Agent(a, _) => {
                 a.permissions.contains(Permission::RoomsViewAll)
-                    || room.status == RoomStatus::Queued
+                    || (room.status == RoomStatus::Queued && a.permissions.contains(Permission::RoomsAccept))
                     || room.belongs_to(&a.id)
             }
         }
@@ -144,6 +146,9 @@ mod tests {
         assert!(!bea.can_read(&room(RoomStatus::Engaged, Some("cy"))));
         let boss = agent("boss", &[Permission::RoomsViewAll]);
         assert!(boss.can_read(&room(RoomStatus::Engaged, Some("cy"))));
+        let nobody = agent("nobody", &[]);
+        assert!(!nobody.can_read(&room(RoomStatus::Queued, None)), "no rooms.accept, no queue");
+        assert!(nobody.can_read(&room(RoomStatus::Closed, Some("nobody"))), "their own history stays theirs");
     }
 
     #[test]

@@ -131,10 +131,12 @@ impl Core {
     ) -> CoreResult<Vec<Room>> {
         let a = p.agent()?;
         let view_all = a.permissions.contains(Permission::RoomsViewAll);
+        // Without rooms.accept the queue is not theirs to see: own rooms only.
+        let own_only = mine || (!view_all && !a.permissions.contains(Permission::RoomsAccept));
         let filter = RoomFilter {
             status,
-            agent_id: mine.then(|| a.id.clone()),
-            visible_to: (!view_all && !mine).then(|| a.id.clone()),
+            agent_id: own_only.then(|| a.id.clone()),
+            visible_to: (!view_all && !own_only).then(|| a.id.clone()),
             limit: LIST_LIMIT,
         };
         self.store.rooms(&filter).await

@@ -132,3 +132,21 @@ async fn requests_without_a_token_or_with_a_garbage_token_are_unauthorized() {
     assert_eq!(r.status(), 401);
     app.send("garbage", &room.id, "x", None).await.problem(401, "unauthorized");
 }
+
+#[tokio::test]
+async fn an_agent_without_permissions_cannot_read_the_queue() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.post("/groups", Some(&admin), serde_json::json!({"name": "viewers", "permissions": []})).await.json(201);
+    let idle = app.create_agent("viewers").await;
+    let room = app.create_room("Ana", Some("my private question")).await;
+
+    let list = app.get("/rooms?status=queued", Some(&idle.token)).await;
+    assert_eq!(room_ids(list.json(200)), Vec::<String>::new(), "{}", list.text);
+    app.get(&format!("/rooms/{}", room.id), Some(&idle.token)).await.problem(403, "forbidden");
+    app.get(&format!("/rooms/{}/messages", room.id), Some(&idle.token)).await.problem(403, "forbidden");
+    // An agent who may accept it still sees it.
+    let bea = app.create_agent("agent").await;
+    let list = app.get("/rooms?status=queued", Some(&bea.token)).await;
+    assert_eq!(room_ids(list.json(200)), vec![room.id.clone()]);
+}
