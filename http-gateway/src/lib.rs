@@ -187,10 +187,9 @@ fn cors(cfg: &HttpConfig) -> CorsLayer {
 pub async fn serve(
     router: Router,
     listener: tokio::net::TcpListener,
+    header_read_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    livechat_runtime::http_server::serve(listener, router, header_read_timeout, shutdown).await?;
     Ok(())
 }

@@ -69,7 +69,8 @@ pub async fn run_with_session(
             stop.cancel();
         }
     });
-    let served = livechat_ws::serve(app, http_listener, stop).await;
+    let header_read_timeout = Duration::from_millis(http.header_read_timeout_ms);
+    let served = livechat_ws::serve(app, http_listener, header_read_timeout, stop).await;
     let grpc_result = grpc.await;
     running.shutdown().await;
     served?;

@@ -8,6 +8,7 @@
 //! database or broker crates.
 
 pub mod client_address;
+pub mod http_server;
 pub mod ops;
 pub mod problem;
 pub mod telemetry;

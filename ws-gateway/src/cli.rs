@@ -23,6 +23,10 @@ pub struct WsGatewayCli {
     pub limits: crate::FrameLimits,
     #[command(flatten)]
     pub connections: crate::ConnectionLimits,
+    /// Longest a client may take to send a request's headers, in ms.
+    #[arg(long, env = "LIVECHAT_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub header_read_timeout_ms: u64,
     /// Proxies whose X-Forwarded-For is believed (comma-separated
     /// addresses or networks); empty: the TCP peer is the client.
     #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
@@ -59,5 +63,5 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    serve(app, listener, shutdown).await
+    serve(app, listener, std::time::Duration::from_millis(cli.header_read_timeout_ms), shutdown).await
 }

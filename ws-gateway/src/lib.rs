@@ -137,20 +137,20 @@ async fn upgrade(
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled; open
-/// WebSockets get a 1001 close first.
+/// WebSockets get a 1001 close first. A client gets `header_read_timeout`
+/// to send a request's headers.
 pub async fn serve(
     router: Router,
     listener: tokio::net::TcpListener,
+    header_read_timeout: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let stopping = shutdown.clone();
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.cancelled().await;
-            // Let sessions send their 1001 before connections are dropped.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        })
-        .into_future();
+    let server = livechat_runtime::http_server::serve(listener, router, header_read_timeout, async move {
+        shutdown.cancelled().await;
+        // Let sessions send their 1001 before connections are dropped.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
     tokio::pin!(server);
     tokio::select! {
         served = &mut server => served?,

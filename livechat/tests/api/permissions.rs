@@ -137,7 +137,9 @@ async fn requests_without_a_token_or_with_a_garbage_token_are_unauthorized() {
 async fn an_agent_without_permissions_cannot_read_the_queue() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    app.post("/groups", Some(&admin), serde_json::json!({"name": "viewers", "permissions": []})).await.json(201);
+    app.post("/groups", Some(&admin), serde_json::json!({"name": "viewers", "permissions": []}))
+        .await
+        .json(201);
     let idle = app.create_agent("viewers").await;
     let room = app.create_room("Ana", Some("my private question")).await;
 

@@ -69,3 +69,25 @@ async fn the_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
         assert_eq!(mode, 0o600, "{path} has mode {mode:o}");
     }
 }
+
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|_, http| http.header_read_timeout_ms = 300).await;
+    let mut slow = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    // A request begun and never finished (a slowloris client).
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: livechat\r\nX-Slow: 1\r\n").await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut buf)).await;
+    match read {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => {
+            let answer = String::from_utf8_lossy(&buf[..n]);
+            assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        }
+        Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        Err(_) => panic!("the half-sent request was still held open after 5 s"),
+    }
+    // Whole requests are served as before.
+    assert_eq!(app.get("/healthz", None).await.code(), 200);
+}
