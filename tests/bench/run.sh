@@ -21,7 +21,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_ready() { for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "port $1 never became ready" >&2; exit 1; }
 work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+# The run's SQLite database and logs can take gigabytes: gone on exit.
+trap 'cleanup; rm -rf "$work"' EXIT
 export RUST_LOG=warn LIVECHAT_LOG_FORMAT=json LIVECHAT_ADMIN_PASSWORD=bench-admin-1
 export LIVECHAT_LOGIN_RATE_PER_MIN=100000 LIVECHAT_API_RATE_PER_SEC=100000 LIVECHAT_WS_MESSAGES_PER_SEC=60000 LIVECHAT_WS_TYPING_PER_SEC=60000 LIVECHAT_ROOMS_PER_IP_PER_MIN=1000000 LIVECHAT_WS_CONNECTIONS_PER_ADDRESS=1000000
 

@@ -12,7 +12,7 @@ LIVECHAT_LISTEN="127.0.0.1:$web" LIVECHAT_GRPC_LISTEN="127.0.0.1:$grpc" LIVECHAT
 LIVECHAT_LOGIN_RATE_PER_MIN=100000 LIVECHAT_API_RATE_PER_SEC=100000 LIVECHAT_WS_MESSAGES_PER_SEC=60000 LIVECHAT_WS_TYPING_PER_SEC=60000 LIVECHAT_ROOMS_PER_IP_PER_MIN=1000000 LIVECHAT_WS_CONNECTIONS_PER_ADDRESS=1000000 \
   "$target/debug/livechat" >"$work/livechat.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$web/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 "$target/debug/livechat-bench" --url "http://127.0.0.1:$web" --admin-password smoke-admin-1 \
   --rooms 50 --agents 10 --rate 200 --duration 10 --pid "$pid" --strict

@@ -24,7 +24,7 @@ export LIVECHAT_ADMIN_PASSWORD="browser-test-admin"
 export LIVECHAT_LISTEN="127.0.0.1:$web" LIVECHAT_GRPC_LISTEN="127.0.0.1:$grpc" LIVECHAT_LOG_FORMAT=json
 "$target/debug/livechat" >"$work/livechat.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$web/readyz" >/dev/null 2>&1 && break
   sleep 0.2
