@@ -34,5 +34,5 @@ pub async fn run(cli: HttpGatewayCli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "REST API listening");
     let app = router(AppState::new(core, &cli.http), &cli.http);
-    serve(app, listener, Duration::from_millis(cli.http.header_read_timeout_ms), shutdown_signal()).await
+    serve(app, listener, cli.http.listener.header_read_timeout(), shutdown_signal()).await
 }

@@ -32,23 +32,13 @@ pub struct HttpConfig {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub api_rate_per_sec: u32,
 
-    /// Longest a client may take to send a request's headers, in ms
-    /// (connections that never finish a request are closed).
-    #[arg(long, env = "LIVECHAT_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(100..=300_000))]
-    pub header_read_timeout_ms: u64,
-
     /// Rooms one client address may open per minute (POST /rooms).
     #[arg(long, env = "LIVECHAT_ROOMS_PER_IP_PER_MIN", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub rooms_per_ip_per_min: u32,
 
-    /// Proxies whose X-Forwarded-For is believed (comma-separated
-    /// addresses or networks, like 10.0.0.0/8); empty: the TCP peer is the
-    /// client.
-    #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
-          value_parser = livechat_runtime::client_address::parse_proxy)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub listener: livechat_runtime::http_server::ListenerConfig,
 }
 
 impl Default for HttpConfig {
@@ -59,9 +49,8 @@ impl Default for HttpConfig {
             login_rate_per_min: 60,
             login_failures_per_user: 10,
             api_rate_per_sec: 50,
-            header_read_timeout_ms: 10_000,
             rooms_per_ip_per_min: 30,
-            trusted_proxies: vec![],
+            listener: Default::default(),
         }
     }
 }

@@ -70,7 +70,7 @@ impl Limits {
             token_hasher: std::hash::RandomState::new(),
             login_per_ip: governor::RateLimiter::keyed(per_ip),
             rooms_per_ip: governor::RateLimiter::keyed(Quota::per_minute(nz(cfg.rooms_per_ip_per_min))),
-            proxies: livechat_runtime::client_address::TrustedProxies::new(cfg.trusted_proxies.clone()),
+            proxies: cfg.listener.proxies(),
             login_failures: crate::login_guard::LoginGuard::new(
                 cfg.login_failures_per_user,
                 Duration::from_secs(300),

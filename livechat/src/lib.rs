@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use livechat_core::CoreConfig;
 use livechat_http::{AppState, CoreClient, HttpConfig};
-use livechat_runtime::client_address::TrustedProxies;
 use livechat_ws::SessionConfig;
 use tokio::net::TcpListener;
 
@@ -59,7 +58,7 @@ pub async fn run_with_session(
         connections: livechat_ws::Connections::new(session.connections),
         session,
         shutdown: stop.clone(),
-        proxies: TrustedProxies::new(http.trusted_proxies.clone()),
+        proxies: http.listener.proxies(),
     };
     let app = livechat_http::router(AppState::new(client, &http), &http).merge(livechat_ws::router(ws));
     tokio::spawn({
@@ -69,7 +68,7 @@ pub async fn run_with_session(
             stop.cancel();
         }
     });
-    let header_read_timeout = Duration::from_millis(http.header_read_timeout_ms);
+    let header_read_timeout = http.listener.header_read_timeout();
     let served = livechat_ws::serve(app, http_listener, header_read_timeout, stop).await;
     let grpc_result = grpc.await;
     running.shutdown().await;

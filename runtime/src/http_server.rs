@@ -17,8 +17,39 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-/// How long a client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// What every HTTP listener of livechat is told, from flags or
+/// `LIVECHAT_*` variables (the REST and the WebSocket gateway read the same).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenerConfig {
+    /// Longest a client may take to send a request's headers, in ms
+    /// (connections that never finish a request are closed).
+    #[arg(long, env = "LIVECHAT_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub header_read_timeout_ms: u64,
+
+    /// Proxies whose X-Forwarded-For is believed (comma-separated
+    /// addresses or networks, like 10.0.0.0/8); empty: the TCP peer is the
+    /// client.
+    #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = crate::client_address::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self { header_read_timeout_ms: 10_000, trusted_proxies: vec![] }
+    }
+}
+
+impl ListenerConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn proxies(&self) -> crate::client_address::TrustedProxies {
+        crate::client_address::TrustedProxies::new(self.trusted_proxies.clone())
+    }
+}
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
 /// accepting, lets every connection finish what it is doing, and returns

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 
 use livechat_proto::client::CoreClient;
-use livechat_runtime::client_address::TrustedProxies;
 use livechat_runtime::{CoreReadiness, LogFormat, OpsState, shutdown_signal};
 use tokio_util::sync::CancellationToken;
 
@@ -23,15 +22,8 @@ pub struct WsGatewayCli {
     pub limits: crate::FrameLimits,
     #[command(flatten)]
     pub connections: crate::ConnectionLimits,
-    /// Longest a client may take to send a request's headers, in ms.
-    #[arg(long, env = "LIVECHAT_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(100..=300_000))]
-    pub header_read_timeout_ms: u64,
-    /// Proxies whose X-Forwarded-For is believed (comma-separated
-    /// addresses or networks); empty: the TCP peer is the client.
-    #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
-          value_parser = livechat_runtime::client_address::parse_proxy)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub listener: livechat_runtime::http_server::ListenerConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -52,7 +44,7 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
         connections: crate::Connections::new(session.connections),
         session,
         shutdown: shutdown.clone(),
-        proxies: TrustedProxies::new(cli.trusted_proxies),
+        proxies: cli.listener.proxies(),
     };
     let ops = OpsState::new(CoreReadiness(state.core.clone()));
     let app = router(state).merge(livechat_runtime::ops::router(ops));
@@ -63,5 +55,5 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    serve(app, listener, std::time::Duration::from_millis(cli.header_read_timeout_ms), shutdown).await
+    serve(app, listener, cli.listener.header_read_timeout(), shutdown).await
 }

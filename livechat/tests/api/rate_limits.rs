@@ -80,7 +80,7 @@ async fn rooms_opened_from_one_address_are_limited_and_a_forged_forwarded_for_do
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_room_budget() {
     let app = spawn_app_with(|_, http| {
         http.rooms_per_ip_per_min = 2;
-        http.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        http.listener.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     for client in ["198.51.100.1", "198.51.100.2"] {

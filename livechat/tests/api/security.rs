@@ -73,7 +73,7 @@ async fn the_sqlite_database_and_its_wal_are_readable_by_their_owner_only() {
 #[tokio::test]
 async fn a_connection_that_never_finishes_its_headers_is_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = spawn_app_with(|_, http| http.header_read_timeout_ms = 300).await;
+    let app = spawn_app_with(|_, http| http.listener.header_read_timeout_ms = 300).await;
     let mut slow = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
     // A request begun and never finished (a slowloris client).
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: livechat\r\nX-Slow: 1\r\n").await.unwrap();
