@@ -146,7 +146,10 @@ pub async fn serve(
         let ops = livechat_runtime::ops::router(OpsState::new(ReplicaReadiness(running.core.clone())));
         let stop = running.stop.clone();
         tokio::spawn(async move {
-            let served = axum::serve(ops_listener, ops).with_graceful_shutdown(stop.cancelled_owned()).await;
+            let timeout = livechat_runtime::http_server::ListenerConfig::default().header_read_timeout();
+            let served =
+                livechat_runtime::http_server::serve(ops_listener, ops, timeout, stop.cancelled_owned())
+                    .await;
             if let Err(e) = served {
                 tracing::warn!(error = %e, "the operator routes stopped");
             }

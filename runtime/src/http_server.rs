@@ -78,7 +78,8 @@ pub async fn serve(
                 }
             },
         };
-        let service = router.clone().map_request(move |mut req: axum::extract::Request<_>| {
+        let service = router.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             req
         });
@@ -89,11 +90,8 @@ pub async fn serve(
             builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
             // CONNECT, for WebSockets over HTTP/2.
             builder.http2().enable_connect_protocol();
-            let service = TowerToHyperService::new(
-                service
-                    .map_request(|req: hyper::Request<hyper::body::Incoming>| req.map(axum::body::Body::new)),
-            );
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

@@ -57,8 +57,8 @@ impl Core {
         let name = c.check(DisplayName::parse("name", name));
         let group = self.existing_group(&mut c, group).await?;
         c.finish()?;
-        let group = group.expect("checked");
-        self.may_grant(me, &group).await?;
+        let (group, perms) = group.expect("checked");
+        may_grant(me, &group, perms)?;
         let record = AgentRecord {
             id: new_id(),
             username: username.expect("checked").into_inner(),
@@ -84,13 +84,15 @@ impl Core {
         };
         c.finish()?;
         may_act_on(me, &current)?;
-        let regrouping = group.as_ref().is_some_and(|g| *g != current.group);
+        let group = group.filter(|(g, _)| *g != current.group);
+        let regrouping = group.is_some();
         if id == me.id && (u.disabled == Some(true) || regrouping) {
             return Err(CoreError::Conflict("you cannot disable yourself or change your own group".into()));
         }
-        if let Some(g) = group.as_deref().filter(|_| regrouping) {
-            self.may_grant(me, g).await?;
+        if let Some((g, perms)) = &group {
+            may_grant(me, g, *perms)?;
         }
+        let group = group.map(|(g, _)| g);
         let password_hash = match password {
             Some(pw) => Some(hash_password(pw.expose().to_string()).await?),
             None => None,
@@ -153,17 +155,6 @@ impl Core {
         self.publish(events).await;
     }
 
-    /// Putting someone in `group` grants its permissions: only an agent
-    /// who holds all of them may.
-    async fn may_grant(&self, me: &AgentPrincipal, group: &str) -> CoreResult<()> {
-        let perms = self.store.group(group).await?.ok_or_else(|| CoreError::not_found("group"))?;
-        if me.permissions.covers(perms) {
-            Ok(())
-        } else {
-            Err(CoreError::forbidden(format!("the group {group} has permissions you do not have")))
-        }
-    }
-
     async fn revoke(&self, agent_id: &str) {
         self.publish(vec![Event::new(
             Audience::default(),
@@ -172,16 +163,19 @@ impl Core {
         .await;
     }
 
-    async fn existing_group(&self, c: &mut Checks, raw: &str) -> CoreResult<Option<String>> {
+    /// The named group and its permissions, or a field error.
+    async fn existing_group(&self, c: &mut Checks, raw: &str) -> CoreResult<Option<(String, PermissionSet)>> {
         let Some(name) = c.check(GroupName::parse("group", raw)) else {
             return Ok(None);
         };
         let name = name.into_inner();
-        if self.store.group(&name).await?.is_none() {
-            c.push(FieldError::new("group", "no such group"));
-            return Ok(None);
+        match self.store.group(&name).await? {
+            Some(perms) => Ok(Some((name, perms))),
+            None => {
+                c.push(FieldError::new("group", "no such group"));
+                Ok(None)
+            }
         }
-        Ok(Some(name))
     }
 
     pub async fn groups(&self, p: &Principal) -> CoreResult<Vec<(String, PermissionSet)>> {
@@ -230,6 +224,16 @@ impl Core {
         let members = self.store.agents().await?.into_iter().filter(|a| a.group == name).map(|a| a.id);
         self.rights_changed(members.collect()).await;
         Ok(perms)
+    }
+}
+
+/// Putting someone in `group` grants its permissions: only an agent who
+/// holds all of them may.
+fn may_grant(me: &AgentPrincipal, group: &str, perms: PermissionSet) -> CoreResult<()> {
+    if me.permissions.covers(perms) {
+        Ok(())
+    } else {
+        Err(CoreError::forbidden(format!("the group {group} has permissions you do not have")))
     }
 }
 

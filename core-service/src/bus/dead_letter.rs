@@ -26,7 +26,7 @@ fn exchange_of(events_exchange: &str) -> String {
 }
 
 /// The queue that keeps it.
-pub fn queue_of(events_exchange: &str) -> String {
+fn queue_of(events_exchange: &str) -> String {
     format!("{events_exchange}.dead-letters")
 }
 
