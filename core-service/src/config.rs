@@ -9,32 +9,7 @@ pub const CORE_SERVICE_GRPC_LISTEN: ([u8; 4], u16) = ([0, 0, 0, 0], 50051);
 /// Where the all-in-one `livechat` listens unless told otherwise.
 pub const LIVECHAT_GRPC_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 50051);
 
-/// A value that must never reach a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() { Err("must not be empty".into()) } else { Ok(Self(s.to_string())) }
-    }
-}
+pub use livechat_runtime::Secret;
 
 /// Everything the core needs to run. `clap` reads it from flags and env.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,6 +71,12 @@ pub struct CoreConfig {
     /// The core's time: the system's, except in tests that move it.
     #[arg(skip)]
     pub clock: crate::app::Clock,
+
+    /// Set by the all-in-one when it runs channel adapters in its own
+    /// process (no broker): outbound messages are then kept in the outbox
+    /// until the adapter delivered them. Not a command-line option.
+    #[arg(skip)]
+    pub local_channels: bool,
 }
 
 impl CoreConfig {
@@ -113,6 +94,7 @@ impl CoreConfig {
             timer_interval_ms: 1000,
             database_max_connections: 16,
             clock: crate::app::Clock::system(),
+            local_channels: false,
         }
     }
 

@@ -64,7 +64,11 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
     config.check_secrets()?;
     let replica_id = domain::new_id();
     // With a broker, changes record their events in the outbox.
-    let outbox = config.amqp_url.as_ref().map(|_| replica_id.clone());
+    let outbox = match &config.amqp_url {
+        Some(_) => store::OutboxMode::Broker { replica: replica_id.clone() },
+        None if config.local_channels => store::OutboxMode::OutboundOnly,
+        None => store::OutboxMode::Off,
+    };
     let store =
         Arc::new(SqlStore::connect(&config.database_url, config.database_max_connections, outbox).await?);
     let secret = match &config.jwt_secret {
@@ -120,6 +124,16 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
             .run_timers(Duration::from_millis(config.timer_interval_ms), stop.clone().cancelled_owned()),
     );
     tokio::spawn(core.clone().run_relay(stop.clone().cancelled_owned()));
+    if let Some(url) = &config.amqp_url {
+        // Customers' messages from the channel adapters.
+        let consume = bus::inbound::consume(
+            url.expose().to_string(),
+            config.amqp_exchange.clone(),
+            core.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(consume);
+    }
     Ok(Running { core, stop, timers })
 }
 

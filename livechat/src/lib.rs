@@ -4,7 +4,11 @@
 //! standalone binaries, with the same authentication layer, but through
 //! the core's services in memory instead of a loopback socket.
 
+pub mod channels;
+
 use std::time::Duration;
+
+use livechat_adapter::Channels;
 
 use livechat_core::CoreConfig;
 use livechat_http::{AppState, CoreClient, HttpConfig};
@@ -38,6 +42,23 @@ pub async fn run_with_session(
     http_listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_channels(core, http, session, Channels::default(), grpc_listener, http_listener, shutdown).await
+}
+
+/// `run_with_session` plus the channel adapters whose variables are set in
+/// `channels`, their webhooks on the main listener.
+pub async fn run_with_channels(
+    mut core: CoreConfig,
+    http: HttpConfig,
+    session: SessionConfig,
+    channels: Channels,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let configured = channels.configured().map_err(|e| anyhow::anyhow!(e))?;
+    // Without a broker, outbound messages wait in the outbox for the adapters.
+    core.local_channels = !configured.is_empty() && core.amqp_url.is_none();
     let running = livechat_core::start(&core).await?;
     let stop = running.stop.clone();
     let services = livechat_core::grpc::services(&running.core, &stop).await?;
@@ -60,7 +81,11 @@ pub async fn run_with_session(
         shutdown: stop.clone(),
         proxies: http.listener.proxies(),
     };
-    let app = livechat_http::router(AppState::new(client, &http), &http).merge(livechat_ws::router(ws));
+    let amqp = core.amqp_url.as_ref().map(|url| (url.expose().to_string(), core.amqp_exchange.clone()));
+    let webhooks = channels::start(&channels, &running.core, amqp, &stop).await?;
+    let app = livechat_http::router(AppState::new(client, &http), &http)
+        .merge(livechat_ws::router(ws))
+        .merge(webhooks);
     tokio::spawn({
         let stop = stop.clone();
         async move {

@@ -26,6 +26,8 @@ enum Role {
     WsGateway(livechat_ws::cli::WsGatewayCli),
     /// Run only the REST gateway (like `http-gateway`).
     HttpGateway(livechat_http::cli::HttpGatewayCli),
+    /// Run one channel's adapter (like `livechat-adapter`).
+    Adapter(livechat_adapter::cli::AdapterCli),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +43,9 @@ struct AllInOne {
     ws_limits: livechat_ws::FrameLimits,
     #[command(flatten)]
     ws_connections: livechat_ws::ConnectionLimits,
+    /// Channels run in this process when their variables are set.
+    #[command(flatten)]
+    channels: livechat_adapter::Channels,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -61,6 +66,10 @@ async fn main() {
         Some(Role::HttpGateway(c)) => {
             init_tracing(c.log_format);
             livechat_http::cli::run(c).await
+        }
+        Some(Role::Adapter(c)) => {
+            init_tracing(c.log_format());
+            livechat_adapter::cli::run(c).await
         }
         None => {
             init_tracing(cli.all.log_format);
@@ -93,5 +102,9 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
         connections: cli.ws_connections,
         ..Default::default()
     };
-    livechat::run_with_session(cli.core, cli.http, session, grpc, http, shutdown_signal()).await
+    for channel in cli.channels.configured().map_err(|e| anyhow::anyhow!(e))? {
+        eprintln!("  Channel:        {} (webhook http://{web}/webhooks/{})", channel.name(), channel.name());
+    }
+    livechat::run_with_channels(cli.core, cli.http, session, cli.channels, grpc, http, shutdown_signal())
+        .await
 }

@@ -13,6 +13,63 @@ pub const BUS_VERSION: u32 = 1;
 /// The AMQP content type of an envelope.
 pub const CONTENT_TYPE: &str = "application/x-protobuf; proto=livechat.v1.BusEnvelope";
 
+/// The queues between the core and the channel adapters, named after the
+/// core's events exchange (`LIVECHAT_AMQP_EXCHANGE`), so that deployments
+/// sharing a broker stay apart. Core and adapters both declare them, with
+/// the same arguments (RabbitMQ refuses a redeclaration that differs).
+pub mod queues {
+    /// Inbound messages and delivery reports, adapters -> core.
+    pub fn inbound(exchange: &str) -> String {
+        format!("{exchange}.inbound")
+    }
+
+    /// Outbound messages of one channel, core -> adapter.
+    pub fn outbound(exchange: &str, channel: &str) -> String {
+        format!("{exchange}.outbound.{channel}")
+    }
+
+    /// Where a queue's consumer puts what it can never process.
+    pub fn dead_letters(queue: &str) -> String {
+        format!("{queue}.dead-letters")
+    }
+
+    /// The outbox routing key of a channel's outbound messages. The core's
+    /// bus publishes these straight to `outbound(exchange, channel)`
+    /// through the default exchange, never to the replicas' events.
+    pub fn outbound_routing_key(channel: &str) -> String {
+        format!("{OUTBOUND_PREFIX}{channel}")
+    }
+
+    /// The prefix that marks an outbound routing key.
+    pub const OUTBOUND_PREFIX: &str = "outbound.";
+
+    /// The arguments of a queue, as both sides declare it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct QueueArgs {
+        /// One consumer at a time, the others standing by: per-room (and
+        /// per-customer) order survives any number of replicas.
+        pub single_active_consumer: bool,
+        /// Keep at most this many, dropping the oldest.
+        pub max_length: Option<i64>,
+    }
+
+    /// Inbound and outbound queues: durable quorum queues, one consumer.
+    pub const WORK: QueueArgs = QueueArgs { single_active_consumer: true, max_length: None };
+
+    /// Dead-letter queues: the newest `DEAD_LETTERS_KEPT`.
+    pub const DEAD_LETTERS: QueueArgs =
+        QueueArgs { single_active_consumer: false, max_length: Some(DEAD_LETTERS_KEPT) };
+
+    /// How many dead letters a dead-letter queue keeps (the oldest go first).
+    pub const DEAD_LETTERS_KEPT: i64 = 10_000;
+
+    /// The header that says why a message was dead-lettered.
+    pub const REASON_HEADER: &str = "x-livechat-refused";
+
+    /// The channels and their wire names.
+    pub const CHANNELS: [&str; 3] = ["telegram", "messenger", "wechat"];
+}
+
 /// Why a message from the bus was not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {

@@ -11,8 +11,10 @@ pub mod client_address;
 pub mod http_server;
 pub mod ops;
 pub mod problem;
+pub mod secret;
 pub mod telemetry;
 
 pub use ops::{CoreReadiness, OpsState, Readiness};
 pub use problem::{ApiError, FieldProblem, Problem};
+pub use secret::Secret;
 pub use telemetry::{LogFormat, init_tracing, shutdown_signal};

@@ -115,6 +115,7 @@ mod tests {
             status,
             channel: Channel::Web,
             visitor: Person { id: "v1".into(), name: "Ana".into() },
+            external_id: None,
             agent: agent.map(|a| Person { id: a.into(), name: a.into() }),
             subject: None,
             created_at: 0,

@@ -41,10 +41,7 @@ impl Core {
             created_at: self.now_ms(),
         };
         let make = Box::new(|room: &crate::domain::Room, stored: &[Message]| {
-            stored
-                .iter()
-                .map(|m| Event::new(Audience::room(room), EventKind::Message { message: m.clone() }))
-                .collect()
+            super::rooms::room_messages(Audience::room(room), room, stored)
         });
         let _turn = self.room_order.lock(room_id).await;
         match self.store.append(room_id, guard, msg, make).await? {

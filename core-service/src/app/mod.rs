@@ -6,6 +6,7 @@ pub mod access;
 mod admin;
 mod auth;
 mod canned;
+pub mod channels;
 pub mod clock;
 mod events;
 pub mod hub;
@@ -51,6 +52,7 @@ pub struct Core {
     settings: SettingsCache,
     replica_id: String,
     relay_wakeup: tokio::sync::Notify,
+    outbound_wakeup: tokio::sync::Notify,
     room_order: room_order::RoomOrder,
     principals: principal_cache::PrincipalCache,
     clock: Clock,
@@ -81,6 +83,7 @@ impl Core {
             lifetimes,
             replica_id,
             relay_wakeup: tokio::sync::Notify::new(),
+            outbound_wakeup: tokio::sync::Notify::new(),
             room_order: room_order::RoomOrder::default(),
             principals: principal_cache::PrincipalCache::default(),
             clock,
@@ -121,6 +124,9 @@ impl Core {
     /// they are already committed and the relay is woken to publish them;
     /// with the in-process bus they are published now.
     async fn deliver(&self, events: Vec<Event>) {
+        if events.iter().any(|e| matches!(e.kind, crate::domain::EventKind::Outbound { .. })) {
+            self.outbound_wakeup.notify_waiters();
+        }
         if self.store.uses_outbox() {
             self.relay_wakeup.notify_one();
         } else {

@@ -45,7 +45,8 @@ pub struct NewMessage {
 /// Who may append to a room, checked atomically with the seq assignment.
 #[derive(Debug, Clone)]
 pub enum SendGuard {
-    /// The room's visitor: any room status that accepts messages.
+    /// The room's visitor (or the system noting something for the agent):
+    /// any room status that accepts messages.
     Visitor,
     /// The agent holding the engaged room.
     EngagedAgent(String),
@@ -80,6 +81,7 @@ pub type MakeEvents<'a> = Box<dyn FnOnce(&Room, &[Message]) -> Vec<Event> + Send
 #[async_trait]
 pub trait RoomStore: Send + Sync {
     /// Stores the room and, if given, its first message as seq 1, atomically.
+    /// Conflict when the customer of a channel already has an open room.
     async fn create_room(
         &self,
         room: NewRoom,
@@ -109,6 +111,12 @@ pub trait RoomStore: Send + Sync {
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>>;
     /// How many rooms are in each status (for metrics).
     async fn count_by_status(&self) -> CoreResult<Vec<(RoomStatus, u64)>>;
+    /// The customer's queued or engaged room on their messenger, if any.
+    async fn open_channel_room(
+        &self,
+        channel: crate::domain::Channel,
+        external_id: &str,
+    ) -> CoreResult<Option<Room>>;
 }
 
 /// Messages and their seq counter.
@@ -238,6 +246,15 @@ pub trait OutboxStore: Send + Sync {
         limit: u64,
     ) -> CoreResult<Vec<(i64, RecordedEvent)>>;
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
+    /// The all-in-one's channel adapters: outbound envelopes kept for them
+    /// under `routing_key`, oldest first, with ids above `after`. Forgotten
+    /// (`forget_events`) once the platform took them.
+    async fn pending_outbound(
+        &self,
+        routing_key: &str,
+        after: i64,
+        limit: u64,
+    ) -> CoreResult<Vec<(i64, Vec<u8>)>>;
 }
 
 /// An event as the outbox keeps it: already in its bus format (a

@@ -2,6 +2,7 @@
 
 use super::ports::{NewMessage, NewRoom, RoomFilter};
 use super::{Core, Principal};
+use crate::domain::outbound;
 use crate::domain::room::render_agent_text;
 use crate::domain::value::{Checks, DisplayName, Email, MessageContent};
 use crate::domain::{
@@ -25,6 +26,8 @@ pub struct CreateRoom {
     pub message: Option<String>,
     pub channel: Option<Channel>,
     pub external_id: Option<String>,
+    /// The first message's idempotency key (a messenger's message id).
+    pub first_client_id: Option<String>,
 }
 
 /// The new room and the token that opens it.
@@ -35,9 +38,15 @@ pub struct CreatedRoom {
     pub expires_in: u64,
 }
 
-/// One `Message` event per stored message.
-fn room_messages(audience: Audience, messages: &[Message]) -> Vec<Event> {
-    messages.iter().map(|m| Event::new(audience.clone(), EventKind::Message { message: m.clone() })).collect()
+/// One `Message` event per stored message for `audience`, and, in a
+/// channel room, the ones its customer gets on their messenger.
+pub(super) fn room_messages(audience: Audience, room: &Room, messages: &[Message]) -> Vec<Event> {
+    let mut events: Vec<Event> = messages
+        .iter()
+        .map(|m| Event::new(audience.clone(), EventKind::Message { message: m.clone() }))
+        .collect();
+    events.extend(outbound::events(room, messages));
+    events
 }
 
 /// A system message about to be stored.
@@ -84,7 +93,7 @@ impl Core {
             id: new_id(),
             sender: Sender { kind: SenderKind::Visitor, id: visitor.id.clone(), name: name.clone() },
             content: m.into_inner(),
-            client_id: None,
+            client_id: req.first_client_id.clone(),
             created_at: now,
         });
         let subject = first.as_ref().map(|m| m.content.chars().take(SUBJECT_CHARS).collect());
@@ -100,7 +109,7 @@ impl Core {
         let make = Box::new(|room: &Room, first: &[Message]| {
             let mut events =
                 vec![Event::new(Audience::acceptors(vec![]), EventKind::RoomQueued { room: room.clone() })];
-            events.extend(room_messages(Audience::room(room), first));
+            events.extend(room_messages(Audience::room(room), room, first));
             events
         });
         let (room, _, events) = self.store.create_room(new, first, make).await?;
@@ -159,7 +168,7 @@ impl Core {
                 ),
                 Event::new(Audience::room(room), EventKind::RoomUpdated { room: room.clone() }),
             ];
-            events.extend(room_messages(Audience::room(room), messages));
+            events.extend(room_messages(Audience::room(room), room, messages));
             events
         });
         let _turn = self.room_order.lock(room_id).await;
@@ -206,7 +215,7 @@ impl Core {
         let msg = system_message(text.clone(), now);
         let make = Box::new(move |room: &Room, messages: &[Message]| {
             let audience = Audience::room(room);
-            let mut events = room_messages(audience.clone(), messages);
+            let mut events = room_messages(audience.clone(), room, messages);
             events.push(Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() }));
             events.push(Event::new(
                 audience,
@@ -266,7 +275,7 @@ impl Core {
             let audience = Audience::room(room).with_agent(&from_id);
             let mut events =
                 vec![Event::new(audience.clone(), EventKind::RoomUpdated { room: room.clone() })];
-            events.extend(room_messages(audience, messages));
+            events.extend(room_messages(audience, room, messages));
             events
         });
         let _turn = self.room_order.lock(room_id).await;
@@ -290,7 +299,7 @@ impl Core {
         let from_id = from.id.clone();
         let make = Box::new(move |room: &Room, messages: &[Message]| {
             let audience = Audience::room(room).with_agent(&from_id);
-            let mut events = room_messages(audience.clone(), messages);
+            let mut events = room_messages(audience.clone(), room, messages);
             events.push(Event::new(audience, EventKind::RoomUpdated { room: room.clone() }));
             events.push(Event::new(
                 Audience::acceptors(decliners),

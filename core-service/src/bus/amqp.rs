@@ -23,7 +23,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
-use livechat_proto::bus;
+use livechat_proto::bus::{self, queues};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
@@ -97,6 +97,16 @@ impl AmqpBus {
             )
             .await?;
         dead_letter::declare(&publisher, &self.exchange).await?;
+        // The channels' outbound queues exist before the first message for
+        // them is published, whether or not their adapter runs yet.
+        for channel in queues::CHANNELS {
+            super::inbound::declare_queue(
+                &publisher,
+                &queues::outbound(&self.exchange, channel),
+                queues::WORK,
+            )
+            .await?;
+        }
         let consuming = conn.create_channel().await?;
         let queue_opts = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
         let queue = consuming.queue_declare("".into(), queue_opts, FieldTable::default()).await?;
@@ -202,21 +212,29 @@ impl AmqpBus {
         let mut confirms = Vec::with_capacity(sealed.size_hint().0);
         for (routing_key, bytes) in sealed {
             let props = BasicProperties::default().with_content_type(bus::CONTENT_TYPE.into());
+            // A channel's outbound message goes straight to its queue (the
+            // default exchange routes by queue name), never to the replicas;
+            // mandatory: a missing queue fails the publish, the outbox keeps it.
+            let (exchange, key, opts) = match routing_key.strip_prefix(queues::OUTBOUND_PREFIX) {
+                Some(channel) => (
+                    String::new(),
+                    queues::outbound(&self.exchange, channel),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                ),
+                None => (self.exchange.clone(), routing_key, BasicPublishOptions::default()),
+            };
             let confirm = channel
-                .basic_publish(
-                    self.exchange.as_str().into(),
-                    routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &bytes,
-                    props,
-                )
+                .basic_publish(exchange.as_str().into(), key.as_str().into(), opts, &bytes, props)
                 .await
                 .map_err(unavailable)?;
             confirms.push(confirm);
         }
         for c in confirms {
             match c.await.map_err(unavailable)? {
-                Confirmation::Ack(_) | Confirmation::NotRequested => {}
+                Confirmation::Ack(Some(_returned)) => {
+                    return Err(CoreError::Unavailable("a channel's outbound queue does not exist".into()));
+                }
+                Confirmation::Ack(None) | Confirmation::NotRequested => {}
                 Confirmation::Nack(_) => {
                     return Err(CoreError::Unavailable("the broker refused an event".into()));
                 }

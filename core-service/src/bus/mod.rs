@@ -3,6 +3,7 @@
 
 pub mod amqp;
 pub mod dead_letter;
+pub mod inbound;
 
 use std::sync::Arc;
 

@@ -45,6 +45,13 @@ pub enum EventKind {
     AgentRightsChanged {
         agent_id: String,
     },
+    /// Not for clients: a message of a channel room for the customer on
+    /// their messenger; the channel's adapter sends it (see `outbound`).
+    Outbound {
+        channel: super::Channel,
+        external_id: String,
+        message: Message,
+    },
 }
 
 /// Who should see an event.

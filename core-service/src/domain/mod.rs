@@ -4,6 +4,8 @@
 
 pub mod error;
 pub mod event;
+pub mod inbound;
+pub mod outbound;
 pub mod permission;
 pub mod room;
 pub mod settings;

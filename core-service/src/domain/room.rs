@@ -120,6 +120,9 @@ pub struct Room {
     pub status: RoomStatus,
     pub channel: Channel,
     pub visitor: Person,
+    /// The customer's address on their messenger (channel rooms only):
+    /// where the room's replies go. Never shown to clients.
+    pub external_id: Option<String>,
     /// The engaged agent; for closed or expired rooms, the last one they had.
     pub agent: Option<Person>,
     pub subject: Option<String>,

@@ -25,6 +25,7 @@ impl RoomService for RoomsApi {
                 message: r.message,
                 channel: wire::channel_from(r.channel),
                 external_id: r.external_id,
+                first_client_id: None,
             })
             .await?;
         Ok(Response::new(pb::CreateRoomResponse {

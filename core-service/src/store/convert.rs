@@ -21,6 +21,7 @@ pub(super) fn room(m: room::Model) -> Result<Room, CoreError> {
         status,
         channel,
         visitor: Person { id: m.visitor_id, name: m.visitor_name },
+        external_id: m.external_id,
         agent,
         subject: m.subject,
         created_at: m.created_at,

@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Outbox), Box::new(OutboxEnvelope)]
+        vec![Box::new(Initial), Box::new(Outbox), Box::new(OutboxEnvelope), Box::new(OneOpenRoomPerCustomer)]
     }
 }
 
@@ -439,5 +439,45 @@ impl MigrationTrait for OutboxEnvelope {
         let drop = |col: OutboxTable| Table::alter().table(OutboxTable::Table).drop_column(col).to_owned();
         m.alter_table(drop(OutboxTable::Envelope)).await?;
         m.alter_table(drop(OutboxTable::RoutingKey)).await
+    }
+}
+
+/// A messenger customer has at most one open room, whichever core replica
+/// handles their next message: a partial unique index (SQLite and
+/// PostgreSQL both have them). Duplicates from before (possible through
+/// `CreateRoom`) are expired first, keeping each customer's newest.
+struct OneOpenRoomPerCustomer;
+
+impl MigrationName for OneOpenRoomPerCustomer {
+    fn name(&self) -> &str {
+        "m20261129_000004_one_open_room_per_customer"
+    }
+}
+
+/// The statuses of an open room, as SQL.
+const OPEN: &str = "('queued', 'engaged')";
+
+#[async_trait::async_trait]
+impl MigrationTrait for OneOpenRoomPerCustomer {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        db.execute_unprepared(&format!(
+            "UPDATE rooms SET status = 'expired', ended_at = last_message_at \
+             WHERE external_id IS NOT NULL AND status IN {OPEN} AND EXISTS ( \
+               SELECT 1 FROM rooms newer WHERE newer.channel = rooms.channel \
+               AND newer.external_id = rooms.external_id AND newer.status IN {OPEN} AND newer.id > rooms.id)"
+        ))
+        .await?;
+        db.execute_unprepared(&format!(
+            "CREATE UNIQUE INDEX rooms_open_per_customer ON rooms (channel, external_id) \
+             WHERE external_id IS NOT NULL AND status IN {OPEN}"
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection().execute_unprepared("DROP INDEX rooms_open_per_customer").await?;
+        Ok(())
     }
 }

@@ -36,13 +36,28 @@ pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 /// `reachability` notices it within a second and calls are refused up front.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Which events a change writes to the outbox, in its own transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxMode {
+    /// None: the in-process bus hands events over after the commit.
+    Off,
+    /// With a broker: every event, under this replica's id, for its relay.
+    Broker { replica: String },
+    /// The all-in-one running channel adapters in its own process: only the
+    /// messages for customers on their messengers, which must survive a
+    /// crash until the platform took them (`OutboxStore::pending_outbound`).
+    OutboundOnly,
+}
+
+/// The replica id under which rows of `OutboxMode::OutboundOnly` are kept.
+const LOCAL_OUTBOUND: &str = "local-outbound";
+
 /// The sea-orm implementation of every storage trait.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
-    /// With a broker bus: this replica's id, and changes write their events
-    /// to the outbox in their own transaction.
-    outbox: Option<String>,
+    /// Which events changes write to the outbox in their own transaction.
+    outbox: OutboxMode,
     /// SQLite only: the turn to write (see `begin_write`).
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
     /// SQLite only: sends are committed in batches (see `append_queue`).
@@ -52,9 +67,9 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
-    /// Connects and applies pending migrations. `outbox`: the replica id, to
-    /// record events in the outbox (broker bus), or None (in-process bus).
-    pub async fn connect(url: &str, max_connections: u32, outbox: Option<String>) -> anyhow::Result<Self> {
+    /// Connects and applies pending migrations; `outbox` says which events
+    /// changes record.
+    pub async fn connect(url: &str, max_connections: u32, outbox: OutboxMode) -> anyhow::Result<Self> {
         if let Some(path) = sqlite_file(url) {
             keep_private(path)
                 .map_err(|e| anyhow::anyhow!("LIVECHAT_DATABASE_URL: preparing {path}: {e}"))?;

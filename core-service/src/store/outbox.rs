@@ -6,10 +6,10 @@ use async_trait::async_trait;
 use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::SqlStore;
 use super::entity::outbox;
+use super::{LOCAL_OUTBOUND, OutboxMode, SqlStore};
 use crate::app::ports::{OutboxStore, RecordedEvent};
-use crate::domain::{Event, Millis};
+use crate::domain::{Event, EventKind, Millis};
 use crate::error::CoreResult;
 use crate::wire::envelope;
 
@@ -22,15 +22,23 @@ impl SqlStore {
         events: &[Event],
         now: Millis,
     ) -> Result<(), sea_orm::DbErr> {
-        let Some(replica) = &self.outbox else { return Ok(()) };
-        if events.is_empty() {
+        let (replica, only_outbound) = match &self.outbox {
+            OutboxMode::Off => return Ok(()),
+            OutboxMode::Broker { replica } => (replica.as_str(), false),
+            OutboxMode::OutboundOnly => (LOCAL_OUTBOUND, true),
+        };
+        let recorded: Vec<&Event> = events
+            .iter()
+            .filter(|e| !only_outbound || matches!(e.kind, EventKind::Outbound { .. }))
+            .collect();
+        if recorded.is_empty() {
             return Ok(());
         }
-        let rows = events.iter().map(|e| {
+        let rows = recorded.into_iter().map(|e| {
             let sealed = envelope::seal(e);
             outbox::ActiveModel {
                 id: Default::default(),
-                replica_id: Set(replica.clone()),
+                replica_id: Set(replica.to_string()),
                 payload: Set(String::new()),
                 routing_key: Set(Some(sealed.routing_key)),
                 envelope: Set(Some(sealed.bytes)),
@@ -69,7 +77,24 @@ const LEGACY_ROUTING_KEY: &str = "legacy.json";
 #[async_trait]
 impl OutboxStore for SqlStore {
     fn uses_outbox(&self) -> bool {
-        self.outbox.is_some()
+        matches!(self.outbox, OutboxMode::Broker { .. })
+    }
+
+    async fn pending_outbound(
+        &self,
+        routing_key: &str,
+        after: i64,
+        limit: u64,
+    ) -> CoreResult<Vec<(i64, Vec<u8>)>> {
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::ReplicaId.eq(LOCAL_OUTBOUND))
+            .filter(outbox::Column::RoutingKey.eq(routing_key))
+            .filter(outbox::Column::Id.gt(after))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(|r| Some((r.id, r.envelope?))).collect())
     }
 
     async fn pending_events(

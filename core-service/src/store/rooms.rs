@@ -8,7 +8,7 @@ use super::entity::{decline, room};
 use super::messages::append_in;
 use super::{SqlStore, convert, is_unique_violation};
 use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomStore};
-use crate::domain::{AgentChange, Event, Message, Millis, Room, RoomStatus, Transition};
+use crate::domain::{AgentChange, Channel, Event, Message, Millis, Room, RoomStatus, Transition};
 use crate::error::{CoreError, CoreResult};
 
 #[async_trait]
@@ -39,7 +39,14 @@ impl RoomStore for SqlStore {
             end_message: Set(None),
         }
         .insert(&txn)
-        .await?;
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                CoreError::Conflict("the customer already has an open room".into())
+            } else {
+                e.into()
+            }
+        })?;
         let (row, first) = match first {
             Some(m) => {
                 let (m, row) = append_in(&txn, &new.id, None, m)
@@ -54,6 +61,17 @@ impl RoomStore for SqlStore {
         self.record_events(&txn, &events, new.created_at).await?;
         txn.commit().await?;
         Ok((room, first, events))
+    }
+
+    async fn open_channel_room(&self, channel: Channel, external_id: &str) -> CoreResult<Option<Room>> {
+        room::Entity::find()
+            .filter(room::Column::Channel.eq(channel.as_str()))
+            .filter(room::Column::ExternalId.eq(external_id))
+            .filter(room::Column::Status.is_in([RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str()]))
+            .one(&self.db)
+            .await?
+            .map(convert::room)
+            .transpose()
     }
 
     async fn room(&self, id: &str) -> CoreResult<Option<Room>> {

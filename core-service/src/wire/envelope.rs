@@ -8,7 +8,10 @@ use livechat_proto::v1 as pb;
 use pb::bus_envelope::Payload;
 use pb::bus_event::Kind;
 
-use crate::domain::{Audience, EndReason, Event, EventKind, Message, Person, Room, Sender, SenderKind};
+use crate::app::channels::{InboundMessage, Undelivered};
+use crate::domain::{
+    Audience, Channel, EndReason, Event, EventKind, Message, Person, Room, Sender, SenderKind,
+};
 
 /// An event in its bus format, with the routing key it is published under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +32,21 @@ fn routing_key(e: &Event) -> String {
         EventKind::AgentRevoked { agent_id } | EventKind::AgentRightsChanged { agent_id } => {
             format!("agent.{agent_id}")
         }
+        EventKind::Outbound { channel, .. } => bus::queues::outbound_routing_key(channel.as_str()),
     }
 }
 
 /// The envelope of one event.
 pub fn seal(e: &Event) -> Sealed {
+    if let EventKind::Outbound { channel, external_id, message } = &e.kind {
+        let outbound = pb::OutboundMessage {
+            channel: super::channel(*channel).into(),
+            room_id: message.room_id.clone(),
+            external_user_id: external_id.clone(),
+            message: Some(super::message(message.clone())),
+        };
+        return Sealed { routing_key: routing_key(e), bytes: bus::seal(Payload::Outbound(outbound), None) };
+    }
     let audience = pb::BusAudience {
         room_visitor: e.audience.room_visitor.clone(),
         agents: e.audience.agents.clone(),
@@ -60,6 +73,7 @@ pub fn seal(e: &Event) -> Sealed {
         EventKind::AgentRightsChanged { agent_id } => {
             Kind::AgentRightsChanged(pb::AgentRightsChanged { agent_id })
         }
+        EventKind::Outbound { .. } => unreachable!("sealed above"),
     };
     let bytes = bus::seal(Payload::Event(pb::BusEvent { kind: Some(kind) }), Some(audience));
     Sealed { routing_key: routing_key(e), bytes }
@@ -106,6 +120,38 @@ pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
     Ok(Event::new(audience, kind))
 }
 
+/// What a channel adapter puts on the inbound queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromAdapter {
+    Message(InboundMessage),
+    Undelivered(Undelivered),
+}
+
+/// Opens an envelope from the inbound queue. A web channel, an unknown
+/// channel or an event is refused (it was never meant for this queue).
+pub fn open_from_adapter(bytes: &[u8]) -> Result<FromAdapter, Refused> {
+    let channel = |raw: i32| match super::channel_from(raw) {
+        Some(c) if c != Channel::Web => Ok(c),
+        _ => Err(Refused::Undecodable(format!("channel {raw} is not a messenger"))),
+    };
+    match bus::open(bytes)?.payload {
+        Some(Payload::Inbound(m)) => Ok(FromAdapter::Message(InboundMessage {
+            channel: channel(m.channel)?,
+            external_id: m.external_user_id,
+            display_name: m.display_name,
+            text: m.text,
+            platform_message_id: m.platform_message_id,
+        })),
+        Some(Payload::DeliveryFailed(f)) => Ok(FromAdapter::Undelivered(Undelivered {
+            channel: channel(f.channel)?,
+            room_id: f.room_id,
+            seq: f.seq,
+            reason: f.reason,
+        })),
+        _ => Err(Refused::UnexpectedPayload),
+    }
+}
+
 fn person(p: pb::Person) -> Person {
     Person { id: p.id, name: p.name }
 }
@@ -117,6 +163,8 @@ fn room(r: pb::Room) -> Result<Room, Refused> {
         channel: super::channel_from(r.channel).ok_or_else(|| unknown("channel", r.channel))?,
         visitor: person(r.visitor.ok_or_else(|| Refused::Undecodable("a room without visitor".into()))?),
         id: r.id,
+        // The customer's address stays in the core (see OutboundMessage).
+        external_id: None,
         agent: r.agent.map(person),
         subject: r.subject,
         created_at: r.created_at_ms,
@@ -160,6 +208,7 @@ mod tests {
             status: RoomStatus::Engaged,
             channel: Channel::Telegram,
             visitor: Person { id: "v-1".into(), name: "Ana".into() },
+            external_id: None,
             agent: Some(Person { id: "a-1".into(), name: "Bea".into() }),
             subject: Some("my order".into()),
             created_at: 1_000,

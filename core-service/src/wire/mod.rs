@@ -173,7 +173,11 @@ pub fn event(e: &Event) -> Option<pb::Event> {
         EventKind::RoomClosed { room_id, reason, message } => {
             Kind::RoomClosed(pb::RoomClosed { room_id, reason: reason.as_str().into(), message })
         }
-        EventKind::AgentRevoked { .. } | EventKind::AgentRightsChanged { .. } => return None,
+        EventKind::AgentRevoked { .. }
+        | EventKind::AgentRightsChanged { .. }
+        | EventKind::Outbound { .. } => {
+            return None;
+        }
     };
     Some(pb::Event { kind: Some(kind) })
 }

@@ -1,0 +1,58 @@
+//! The three messengers, each as the platform sees us: how its webhooks are
+//! verified and parsed into an [`Inbound`], and how a text is sent back
+//! ([`Platform::send`]). Pure parsing and signing here and in the channel
+//! modules; the queueing around them lives in `inbound` and `outbound`.
+
+pub mod messenger;
+pub mod split;
+pub mod telegram;
+pub mod wechat;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// A customer's message, as every platform's update is normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The customer on the platform (Telegram chat id, Messenger PSID,
+    /// WeChat OpenID): where replies go.
+    pub external_user_id: String,
+    /// What agents see as the customer's name.
+    pub display_name: String,
+    /// The text, or a readable placeholder in brackets (`[photo]`).
+    pub text: String,
+    /// The platform's id of this message; a redelivery carries the same.
+    pub platform_message_id: String,
+    /// When the platform says it was sent (unix milliseconds).
+    pub sent_at_ms: i64,
+}
+
+/// A webhook body that does not parse: 400, nothing queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed update: {0}")]
+pub struct Malformed(pub String);
+
+/// What the platform said to one send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The platform took it.
+    Delivered,
+    /// Worth trying again (429, 5xx, timeout, connection refused), after
+    /// `retry_after` when the platform said how long.
+    Transient { reason: String, retry_after: Option<Duration> },
+    /// Will never succeed (window closed, bot blocked, user unknown): the
+    /// agent is told in the room instead.
+    Permanent { reason: String },
+}
+
+/// Sending a text to a customer on one platform.
+#[async_trait]
+pub trait Platform: Send + Sync {
+    /// The channel's name on the wire (`telegram`, `messenger`, `wechat`).
+    fn name(&self) -> &'static str;
+    /// The longest text one send may carry.
+    fn limit(&self) -> split::Limit;
+    /// Sends one text (already within `limit`).
+    async fn send(&self, external_user_id: &str, text: &str) -> SendOutcome;
+}

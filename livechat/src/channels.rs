@@ -1,0 +1,144 @@
+//! The channel adapters inside the all-in-one: the same `ChannelAdapter`
+//! as the `livechat-adapter` binary, with the core itself as both queues
+//! when there is no broker. Inbound, a webhook's message is stored before
+//! the platform hears 200; outbound, messages wait in the core's outbox
+//! (SQLite) until the platform took them, so a crash or a restart sends
+//! what was pending, in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use livechat_adapter::{ChannelAdapter, Channels, Delivery, Inbox, NotDurable, Settle};
+use livechat_core::app::Core;
+use livechat_core::bus::inbound::{Taken, take};
+use livechat_core::domain::Channel;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Outbound messages read from the outbox at a time.
+const BATCH: u64 = 64;
+/// How often the outbox is read again when nothing woke the feed.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Starts every configured channel (with `amqp_url`, through RabbitMQ like
+/// the standalone adapter; without, through the core in this process) and
+/// returns their webhook routes.
+pub async fn start(
+    channels: &Channels,
+    core: &Arc<Core>,
+    amqp: Option<(String, String)>,
+    stop: &CancellationToken,
+) -> anyhow::Result<axum::Router> {
+    let mut routes = axum::Router::new();
+    for config in channels.configured().map_err(|e| anyhow::anyhow!(e))? {
+        let name = config.name();
+        let (inbox, deliveries): (Arc<dyn Inbox>, _) = match &amqp {
+            Some((url, exchange)) => {
+                let (broker, deliveries) = livechat_adapter::broker::Broker::start(
+                    url.clone(),
+                    exchange.clone(),
+                    name,
+                    stop.clone(),
+                    Duration::from_secs(10),
+                )
+                .await?;
+                (broker, deliveries)
+            }
+            None => {
+                let channel = Channel::parse(name).expect("adapters name real channels");
+                (Arc::new(CoreInbox(core.clone())), local_outbox(core.clone(), channel, stop.clone()))
+            }
+        };
+        let adapter = ChannelAdapter::new(config, inbox, &channels.policy)?;
+        adapter.spawn(deliveries, channels.policy.clone(), stop.clone());
+        routes = routes.merge(adapter.routes());
+        tracing::info!(channel = name, "channel adapter running in this process");
+    }
+    Ok(routes)
+}
+
+/// The inbound queue without a broker: the core stores the message now.
+struct CoreInbox(Arc<Core>);
+
+#[async_trait]
+impl Inbox for CoreInbox {
+    async fn publish(&self, envelopes: Vec<Vec<u8>>) -> Result<(), NotDurable> {
+        for envelope in envelopes {
+            match take(&self.0, &envelope).await {
+                Taken::Done => {}
+                // Never storable: a retry by the platform would not help.
+                Taken::Rejected(why, _) => {
+                    tracing::warn!(%why, "dropping an inbound message that can never be stored")
+                }
+                Taken::Retry(e) => return Err(NotDurable(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> bool {
+        self.0.database_reachable()
+    }
+}
+
+/// Feeds `channel`'s outbound messages from the outbox, oldest first, as
+/// they are stored (woken by the core) or within a second.
+fn local_outbox(core: Arc<Core>, channel: Channel, stop: CancellationToken) -> mpsc::Receiver<Delivery> {
+    let (tx, rx) = mpsc::channel(BATCH as usize);
+    tokio::spawn(async move {
+        let mut after = 0;
+        loop {
+            // Registered before reading, so a message stored meanwhile wakes us.
+            let stored = core.outbound_stored().notified();
+            tokio::pin!(stored);
+            stored.as_mut().enable();
+            let rows = match core.pending_outbound(channel, after, BATCH).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the outbound messages failed");
+                    Vec::new()
+                }
+            };
+            let full = rows.len() as u64 == BATCH;
+            for (id, envelope) in rows {
+                after = id;
+                let settle = Box::new(LocalSettle { core: core.clone(), id });
+                if tx.send(Delivery { envelope, settle }).await.is_err() {
+                    return;
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = &mut stored => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    });
+    rx
+}
+
+/// Settles an outbound message by forgetting its outbox row.
+struct LocalSettle {
+    core: Arc<Core>,
+    id: i64,
+}
+
+#[async_trait]
+impl Settle for LocalSettle {
+    async fn delivered(self: Box<Self>) {
+        if let Err(e) = self.core.forget_outbound(self.id).await {
+            // Kept: it is sent again after a restart, never lost.
+            tracing::warn!(error = %e, "could not forget a delivered outbound message");
+        }
+    }
+
+    async fn dead_letter(self: Box<Self>, reason: &str) {
+        // No broker to keep it: the agent has been told in the room.
+        tracing::error!(%reason, "gave up on an outbound message");
+        self.delivered().await;
+    }
+}
