@@ -81,6 +81,8 @@ pub struct AppConfig {
     pub core: CoreConfig,
     pub http: HttpConfig,
     pub session: SessionConfig,
+    /// Channel adapters run in the process (none unless a test sets them).
+    pub channels: livechat_adapter::Channels,
 }
 
 impl AppConfig {
@@ -95,7 +97,7 @@ impl AppConfig {
         // Every test's visitors come from 127.0.0.1: the per-address room
         // limit is tested on its own (`spawn_app_with`).
         let http = HttpConfig { rooms_per_ip_per_min: 100_000, ..HttpConfig::default() };
-        AppConfig { core, http, session: SessionConfig::default() }
+        AppConfig { core, http, session: SessionConfig::default(), channels: Default::default() }
     }
 
     /// Rate limits out of the way, for suites that test no limit but log
@@ -162,9 +164,9 @@ pub async fn spawn_configured(configure: impl FnOnce(&mut AppConfig)) -> TestApp
     let address = format!("http://{}", listener.local_addr().unwrap());
     let grpc_address = format!("http://{}", grpc.local_addr().unwrap());
     let clock = config.core.clock.clone();
-    let AppConfig { core, http, session } = config;
+    let AppConfig { core, http, session, channels } = config;
     let mut server = Server::spawn(database, |stop| {
-        livechat::run_with_session(core, http, session, grpc, listener, async move {
+        livechat::run_with_channels(core, http, session, channels, grpc, listener, async move {
             let _ = stop.await;
         })
     });

@@ -9,11 +9,13 @@
 //! - [`ws`]: WebSocket clients (docs/protocol.md "WebSocket").
 //! - [`grpc`]: the core's own assembly with typed gRPC clients, event
 //!   streams and forged tokens.
+//! - [`channels`]: fake messenger platforms and customers writing through them.
 //! - [`shapes`]: docs/protocol.md object shapes, seqs and times.
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
 pub mod app;
+pub mod channels;
 pub mod database;
 pub mod grpc;
 pub mod rest;
