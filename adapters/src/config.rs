@@ -10,11 +10,17 @@ use livechat_runtime::Secret;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TelegramConfig {
     /// The bot's token (required for Telegram).
-    #[arg(long = "telegram-bot-token", env = "LIVECHAT_TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    #[arg(
+        id = "telegram-bot-token",
+        long = "telegram-bot-token",
+        env = "LIVECHAT_TELEGRAM_BOT_TOKEN",
+        hide_env_values = true
+    )]
     pub bot_token: Option<Secret>,
     /// Set: webhook mode, the secret Telegram echoes in
     /// `X-Telegram-Bot-Api-Secret-Token`. Unset: long polling (no public URL needed).
     #[arg(
+        id = "telegram-webhook-secret",
         long = "telegram-webhook-secret",
         env = "LIVECHAT_TELEGRAM_WEBHOOK_SECRET",
         hide_env_values = true
@@ -22,6 +28,7 @@ pub struct TelegramConfig {
     pub webhook_secret: Option<Secret>,
     /// The Bot API (methods at `{url}/bot{token}/{method}`).
     #[arg(
+        id = "telegram-api-url",
         long = "telegram-api-url",
         env = "LIVECHAT_TELEGRAM_API_URL",
         default_value = "https://api.telegram.org"
@@ -33,16 +40,32 @@ pub struct TelegramConfig {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct MessengerConfig {
     /// The page access token the Send API takes.
-    #[arg(long = "messenger-page-token", env = "LIVECHAT_MESSENGER_PAGE_TOKEN", hide_env_values = true)]
+    #[arg(
+        id = "messenger-page-token",
+        long = "messenger-page-token",
+        env = "LIVECHAT_MESSENGER_PAGE_TOKEN",
+        hide_env_values = true
+    )]
     pub page_token: Option<Secret>,
     /// The app secret that signs webhook deliveries (`X-Hub-Signature-256`).
-    #[arg(long = "messenger-app-secret", env = "LIVECHAT_MESSENGER_APP_SECRET", hide_env_values = true)]
+    #[arg(
+        id = "messenger-app-secret",
+        long = "messenger-app-secret",
+        env = "LIVECHAT_MESSENGER_APP_SECRET",
+        hide_env_values = true
+    )]
     pub app_secret: Option<Secret>,
     /// The token you typed into the webhook setup (`hub.verify_token`).
-    #[arg(long = "messenger-verify-token", env = "LIVECHAT_MESSENGER_VERIFY_TOKEN", hide_env_values = true)]
+    #[arg(
+        id = "messenger-verify-token",
+        long = "messenger-verify-token",
+        env = "LIVECHAT_MESSENGER_VERIFY_TOKEN",
+        hide_env_values = true
+    )]
     pub verify_token: Option<Secret>,
     /// The Graph API (Send API at `{url}/me/messages`).
     #[arg(
+        id = "messenger-api-url",
         long = "messenger-api-url",
         env = "LIVECHAT_MESSENGER_API_URL",
         default_value = "https://graph.facebook.com/v21.0"
@@ -54,16 +77,22 @@ pub struct MessengerConfig {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WeChatConfig {
     /// The account's AppID.
-    #[arg(long = "wechat-app-id", env = "LIVECHAT_WECHAT_APP_ID")]
+    #[arg(id = "wechat-app-id", long = "wechat-app-id", env = "LIVECHAT_WECHAT_APP_ID")]
     pub app_id: Option<String>,
     /// The account's AppSecret (for access tokens).
-    #[arg(long = "wechat-app-secret", env = "LIVECHAT_WECHAT_APP_SECRET", hide_env_values = true)]
+    #[arg(
+        id = "wechat-app-secret",
+        long = "wechat-app-secret",
+        env = "LIVECHAT_WECHAT_APP_SECRET",
+        hide_env_values = true
+    )]
     pub app_secret: Option<Secret>,
     /// The Token of the server configuration (signs every push).
-    #[arg(long = "wechat-token", env = "LIVECHAT_WECHAT_TOKEN", hide_env_values = true)]
+    #[arg(id = "wechat-token", long = "wechat-token", env = "LIVECHAT_WECHAT_TOKEN", hide_env_values = true)]
     pub token: Option<Secret>,
     /// Set: safe mode (AES-256-CBC); unset: plain mode.
     #[arg(
+        id = "wechat-encoding-aes-key",
         long = "wechat-encoding-aes-key",
         env = "LIVECHAT_WECHAT_ENCODING_AES_KEY",
         hide_env_values = true
@@ -71,6 +100,7 @@ pub struct WeChatConfig {
     pub encoding_aes_key: Option<Secret>,
     /// The API (`{url}/cgi-bin/stable_token`, `{url}/cgi-bin/message/custom/send`).
     #[arg(
+        id = "wechat-api-url",
         long = "wechat-api-url",
         env = "LIVECHAT_WECHAT_API_URL",
         default_value = "https://api.weixin.qq.com"

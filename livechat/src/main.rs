@@ -108,3 +108,13 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
     livechat::run_with_channels(cli.core, cli.http, session, cli.channels, grpc, http, shutdown_signal())
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_role_and_flag_of_the_command_line_fits_together() {
+        super::Cli::command().debug_assert();
+    }
+}

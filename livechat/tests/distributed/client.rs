@@ -212,6 +212,19 @@ impl Live {
         panic!("could not send {content}");
     }
 
+    /// Reads frames until one matches `what` (recording events meanwhile).
+    pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(tokio::time::Instant::now() < deadline, "no {what} within 20 s");
+            if let Ok(Some(v)) = self.pump_one(Duration::from_millis(200)).await
+                && matches(&v)
+            {
+                return v;
+            }
+        }
+    }
+
     /// Reads frames for `d`, reconnecting (and filling gaps) if dropped.
     pub async fn drain(&mut self, d: Duration) {
         let until = tokio::time::Instant::now() + d;

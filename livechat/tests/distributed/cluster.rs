@@ -112,8 +112,13 @@ async fn delete_broker_objects(amqp: &str, exchange: &str) -> lapin::Result<()> 
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await?;
     let channel = conn.create_channel().await?;
-    let dead_letters = format!("{exchange}.dead-letters");
-    channel.queue_delete(dead_letters.as_str().into(), QueueDeleteOptions::default()).await?;
+    use livechat_proto::bus::queues;
+    let mut work = vec![queues::inbound(exchange)];
+    work.extend(queues::CHANNELS.iter().map(|c| queues::outbound(exchange, c)));
+    let dead = work.iter().map(|q| queues::dead_letters(q)).collect::<Vec<_>>();
+    for queue in [format!("{exchange}.dead-letters")].into_iter().chain(work).chain(dead) {
+        channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await?;
+    }
     for x in [format!("{exchange}.dead-letter"), exchange.to_string()] {
         channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await?;
     }
@@ -279,6 +284,20 @@ impl Cluster {
 
     pub fn api(&self) -> String {
         format!("http://127.0.0.1:{}/api/v1", self.http.port)
+    }
+
+    /// Starts `livechat adapter <channel>` on this cluster's broker queues,
+    /// ready once its `/readyz` says the broker is connected.
+    pub async fn adapter(&self, channel: &str, mut envs: Vec<(String, String)>) -> Proc {
+        let (_, amqp) = services().expect("checked by the caller");
+        let port = free_port();
+        envs.push(("LIVECHAT_LISTEN".into(), format!("127.0.0.1:{port}")));
+        envs.push(("LIVECHAT_AMQP_URL".into(), amqp));
+        envs.push(("LIVECHAT_AMQP_EXCHANGE".into(), self.exchange.clone()));
+        let p =
+            Proc::spawn(&format!("adapter-{channel}"), port, vec!["adapter".into(), channel.into()], envs);
+        wait_ready(port, &p.name).await;
+        p
     }
 
     pub fn ws(&self, gateway: usize, token: &str) -> String {

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
 mod bus;
+mod channels;
 mod client;
 mod cluster;
 
@@ -251,4 +252,20 @@ async fn a_postgresql_restart_drops_readiness_and_loses_no_stored_message() {
         sent.extend([a, v]);
     }
     assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telegram_messenger_and_wechat_customers_reach_agents_through_rabbitmq() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let cluster = Cluster::start(1, 1).await;
+    channels::every_channel_reaches_agents_through_rabbitmq(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_messages_survive_broker_faults_and_undeliverable_ones_are_dead_lettered() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let cluster = Cluster::start(1, 1).await;
+    channels::broker_faults_lose_and_double_nothing_and_dead_letters_are_kept(&cluster).await;
 }
