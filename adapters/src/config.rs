@@ -192,8 +192,20 @@ fn required<T>(channel: &str, vars: &[(&str, bool)], build: impl FnOnce() -> T) 
     }
 }
 
+/// Refuses a secret left at a template's placeholder.
+fn no_placeholders(secrets: &[(&str, Option<&Secret>)]) -> Result<(), String> {
+    match secrets.iter().find(|(_, s)| s.is_some_and(Secret::is_placeholder)) {
+        Some((name, _)) => Err(format!("{name} is a template placeholder; set the real value")),
+        None => Ok(()),
+    }
+}
+
 impl TelegramConfig {
     pub fn channel(&self) -> Result<Option<ChannelConfig>, String> {
+        no_placeholders(&[
+            ("LIVECHAT_TELEGRAM_BOT_TOKEN", self.bot_token.as_ref()),
+            ("LIVECHAT_TELEGRAM_WEBHOOK_SECRET", self.webhook_secret.as_ref()),
+        ])?;
         required("Telegram", &[("LIVECHAT_TELEGRAM_BOT_TOKEN", self.bot_token.is_some())], || {
             ChannelConfig::Telegram {
                 bot_token: self.bot_token.clone().expect("checked"),
@@ -206,6 +218,11 @@ impl TelegramConfig {
 
 impl MessengerConfig {
     pub fn channel(&self) -> Result<Option<ChannelConfig>, String> {
+        no_placeholders(&[
+            ("LIVECHAT_MESSENGER_PAGE_TOKEN", self.page_token.as_ref()),
+            ("LIVECHAT_MESSENGER_APP_SECRET", self.app_secret.as_ref()),
+            ("LIVECHAT_MESSENGER_VERIFY_TOKEN", self.verify_token.as_ref()),
+        ])?;
         let vars = [
             ("LIVECHAT_MESSENGER_PAGE_TOKEN", self.page_token.is_some()),
             ("LIVECHAT_MESSENGER_APP_SECRET", self.app_secret.is_some()),
@@ -222,6 +239,11 @@ impl MessengerConfig {
 
 impl WeChatConfig {
     pub fn channel(&self) -> Result<Option<ChannelConfig>, String> {
+        no_placeholders(&[
+            ("LIVECHAT_WECHAT_APP_SECRET", self.app_secret.as_ref()),
+            ("LIVECHAT_WECHAT_TOKEN", self.token.as_ref()),
+            ("LIVECHAT_WECHAT_ENCODING_AES_KEY", self.encoding_aes_key.as_ref()),
+        ])?;
         let vars = [
             ("LIVECHAT_WECHAT_APP_ID", self.app_id.is_some()),
             ("LIVECHAT_WECHAT_APP_SECRET", self.app_secret.is_some()),

@@ -105,7 +105,7 @@ impl CoreConfig {
         let given =
             [("LIVECHAT_JWT_SECRET", &self.jwt_secret), ("LIVECHAT_ADMIN_PASSWORD", &self.admin_password)];
         for (name, value) in given {
-            if value.as_ref().is_some_and(|v| is_placeholder(v.expose())) {
+            if value.as_ref().is_some_and(Secret::is_placeholder) {
                 anyhow::bail!(
                     "{name} is a template placeholder; set a real secret (for example `openssl rand -base64 48`)"
                 );
@@ -121,11 +121,6 @@ impl CoreConfig {
 }
 
 /// A placeholder a template ships ("change-me…"), not a secret.
-fn is_placeholder(value: &str) -> bool {
-    let v = value.to_ascii_lowercase();
-    ["change-me", "changeme", "change_me"].iter().any(|p| v.contains(p))
-}
-
 /// `postgres://user:***@host/db`; a URL that does not parse is not shown.
 pub fn redact_password(raw: &str) -> String {
     match url::Url::parse(raw) {

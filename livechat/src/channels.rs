@@ -5,6 +5,7 @@
 //! (SQLite) until the platform took them, so a crash or a restart sends
 //! what was pending, in order.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,38 +83,67 @@ impl Inbox for CoreInbox {
     }
 }
 
+/// Outbound messages handed to the adapter and not yet settled, by outbox
+/// id: read again from the oldest each time (ids may commit out of order
+/// on PostgreSQL), skipping these, and at most `MAX_IN_FLIGHT` of them.
+#[derive(Default)]
+struct InFlight {
+    ids: std::sync::Mutex<HashSet<i64>>,
+    settled: tokio::sync::Notify,
+}
+
+/// Most outbound messages handed out and not yet settled.
+const MAX_IN_FLIGHT: usize = 256;
+
+impl InFlight {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.ids.lock().expect("in-flight lock poisoned")
+    }
+}
+
 /// Feeds `channel`'s outbound messages from the outbox, oldest first, as
-/// they are stored (woken by the core) or within a second.
+/// they are stored (woken by the core), as others are settled, or within
+/// a second.
 fn local_outbox(core: Arc<Core>, channel: Channel, stop: CancellationToken) -> mpsc::Receiver<Delivery> {
     let (tx, rx) = mpsc::channel(BATCH as usize);
+    let in_flight = Arc::new(InFlight::default());
     tokio::spawn(async move {
-        let mut after = 0;
         loop {
             // Registered before reading, so a message stored meanwhile wakes us.
             let stored = core.outbound_stored().notified();
-            tokio::pin!(stored);
+            let settled = in_flight.settled.notified();
+            tokio::pin!(stored, settled);
             stored.as_mut().enable();
-            let rows = match core.pending_outbound(channel, after, BATCH).await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the outbound messages failed");
-                    Vec::new()
+            settled.as_mut().enable();
+            let busy = in_flight.ids().len();
+            if busy < MAX_IN_FLIGHT {
+                let rows = match core.pending_outbound(channel, (busy + MAX_IN_FLIGHT) as u64).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the outbound messages failed");
+                        Vec::new()
+                    }
+                };
+                let fresh: Vec<(i64, Vec<u8>)> = {
+                    let mut ids = in_flight.ids();
+                    let room = MAX_IN_FLIGHT.saturating_sub(ids.len());
+                    let fresh: Vec<_> =
+                        rows.into_iter().filter(|(id, _)| !ids.contains(id)).take(room).collect();
+                    ids.extend(fresh.iter().map(|(id, _)| *id));
+                    fresh
+                };
+                for (id, envelope) in fresh {
+                    let settle =
+                        Box::new(LocalSettle { core: core.clone(), id, in_flight: in_flight.clone() });
+                    if tx.send(Delivery { envelope, settle }).await.is_err() {
+                        return;
+                    }
                 }
-            };
-            let full = rows.len() as u64 == BATCH;
-            for (id, envelope) in rows {
-                after = id;
-                let settle = Box::new(LocalSettle { core: core.clone(), id });
-                if tx.send(Delivery { envelope, settle }).await.is_err() {
-                    return;
-                }
-            }
-            if full {
-                continue;
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = &mut stored => {}
+                _ = &mut settled => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
             }
         }
@@ -125,20 +155,30 @@ fn local_outbox(core: Arc<Core>, channel: Channel, stop: CancellationToken) -> m
 struct LocalSettle {
     core: Arc<Core>,
     id: i64,
+    in_flight: Arc<InFlight>,
+}
+
+impl LocalSettle {
+    async fn forget(&self) {
+        if let Err(e) = self.core.forget_outbound(self.id).await {
+            // Kept: it is sent again after a restart, never lost.
+            tracing::warn!(error = %e, "could not forget a settled outbound message");
+        } else {
+            self.in_flight.ids().remove(&self.id);
+            self.in_flight.settled.notify_waiters();
+        }
+    }
 }
 
 #[async_trait]
 impl Settle for LocalSettle {
     async fn delivered(self: Box<Self>) {
-        if let Err(e) = self.core.forget_outbound(self.id).await {
-            // Kept: it is sent again after a restart, never lost.
-            tracing::warn!(error = %e, "could not forget a delivered outbound message");
-        }
+        self.forget().await;
     }
 
     async fn dead_letter(self: Box<Self>, reason: &str) {
         // No broker to keep it: the agent has been told in the room.
         tracing::error!(%reason, "gave up on an outbound message");
-        self.delivered().await;
+        self.forget().await;
     }
 }

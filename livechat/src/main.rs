@@ -103,7 +103,13 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
         ..Default::default()
     };
     for channel in cli.channels.configured().map_err(|e| anyhow::anyhow!(e))? {
-        eprintln!("  Channel:        {} (webhook http://{web}/webhooks/{})", channel.name(), channel.name());
+        let how = match &channel {
+            livechat_adapter::ChannelConfig::Telegram { webhook_secret: None, .. } => {
+                "long polling".to_string()
+            }
+            _ => format!("webhook http://{web}/webhooks/{}", channel.name()),
+        };
+        eprintln!("  Channel:        {} ({how})", channel.name());
     }
     livechat::run_with_channels(cli.core, cli.http, session, cli.channels, grpc, http, shutdown_signal())
         .await

@@ -14,6 +14,13 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// True for the placeholders that templates ship ("change-me"): a
+    /// process started with one would trust a value everyone can read.
+    pub fn is_placeholder(&self) -> bool {
+        let v = self.0.to_ascii_lowercase();
+        ["change-me", "changeme", "change_me"].iter().any(|p| v.contains(p))
+    }
 }
 
 impl std::fmt::Debug for Secret {
@@ -37,5 +44,11 @@ mod tests {
     fn debug_never_shows_the_value() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
         assert!("".parse::<Secret>().is_err());
+    }
+
+    #[test]
+    fn template_placeholders_are_recognised() {
+        assert!(Secret::new("CHANGE-ME-to-the-bot-token").is_placeholder());
+        assert!(!Secret::new("123456:AAE-real-token").is_placeholder());
     }
 }

@@ -105,11 +105,18 @@ function upsertRoom(room) {
 }
 
 // ---- lists ---------------------------------------------------------------
+// Where the customer writes from: the web widget or their messenger.
+const CHANNELS = { web: "Web", telegram: "Telegram", messenger: "Messenger", wechat: "WeChat" };
+function channelTag(channel) {
+  const name = CHANNELS[channel] || channel;
+  return el("span", { class: `channel channel-${channel}`, title: `Writes from ${name}` }, name);
+}
+
 function renderLists() {
   const queue = [...state.queue.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
   $("queue-count").textContent = String(queue.length);
   $("queue").replaceChildren(...queue.map((room) => el("li", { class: "room-item" },
-    el("div", {}, el("strong", {}, room.visitor.name), el("span", { class: "sub" }, ` · ${room.channel} · ${timeOf(room.created_at)}`)),
+    el("div", {}, channelTag(room.channel), el("strong", {}, room.visitor.name), el("span", { class: "sub" }, ` · ${timeOf(room.created_at)}`)),
     room.subject ? el("p", { class: "subject" }, room.subject) : null,
     el("div", { class: "row" },
       el("button", { type: "button", onclick: () => accept(room.id) }, "Accept"),
@@ -119,7 +126,7 @@ function renderLists() {
   $("mine").replaceChildren(...mine.map((r) => el("li", {},
     el("button", { type: "button", class: `room-tab${r.room.id === state.active ? " active" : ""}${r.gone ? " gone" : ""}`,
       "aria-current": r.room.id === state.active ? "true" : false, onclick: () => open(r.room.id) },
-      r.room.visitor.name, r.unread ? el("span", { class: "badge", "aria-label": `${r.unread} unread` }, String(r.unread)) : null))));
+      channelTag(r.room.channel), r.room.visitor.name, r.unread ? el("span", { class: "badge", "aria-label": `${r.unread} unread` }, String(r.unread)) : null))));
   if (!mine.length) $("mine").append(el("li", { class: "empty" }, "No open chats."));
 }
 
@@ -171,8 +178,8 @@ function renderRoom() {
   $("no-room").hidden = !!r;
   $("room").hidden = !r;
   if (!r) return;
-  $("room-title").textContent = r.room.visitor.name;
-  $("room-sub").textContent = [r.room.channel, r.room.subject].filter(Boolean).join(" · ");
+  $("room-title").replaceChildren(channelTag(r.room.channel), r.room.visitor.name);
+  $("room-sub").textContent = r.room.subject || "";
   r.messages.sort((a, b) => a.seq - b.seq);
   $("messages").replaceChildren(...r.messages.map(messageItem));
   $("older").hidden = !r.hasMore;

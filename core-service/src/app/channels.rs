@@ -183,16 +183,13 @@ impl Core {
         Ok(())
     }
 
-    /// The all-in-one's channel adapters: outbound messages for `channel`
-    /// with an outbox id above `after`, oldest first, as sealed envelopes.
-    pub async fn pending_outbound(
-        &self,
-        channel: Channel,
-        after: i64,
-        limit: u64,
-    ) -> CoreResult<Vec<(i64, Vec<u8>)>> {
+    /// The all-in-one's channel adapters: the oldest `limit` outbound
+    /// messages for `channel`, with their outbox ids, as sealed envelopes.
+    /// In seq order per room: a room's messages are recorded in order, each
+    /// under the room's turn.
+    pub async fn pending_outbound(&self, channel: Channel, limit: u64) -> CoreResult<Vec<(i64, Vec<u8>)>> {
         let key = livechat_proto::bus::queues::outbound_routing_key(channel.as_str());
-        self.store.pending_outbound(&key, after, limit).await
+        self.store.pending_outbound(&key, limit).await
     }
 
     /// Forgets an outbound message the platform took (or that was given up).

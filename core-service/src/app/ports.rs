@@ -247,14 +247,9 @@ pub trait OutboxStore: Send + Sync {
     ) -> CoreResult<Vec<(i64, RecordedEvent)>>;
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
     /// The all-in-one's channel adapters: outbound envelopes kept for them
-    /// under `routing_key`, oldest first, with ids above `after`. Forgotten
+    /// under `routing_key`, oldest first. Forgotten
     /// (`forget_events`) once the platform took them.
-    async fn pending_outbound(
-        &self,
-        routing_key: &str,
-        after: i64,
-        limit: u64,
-    ) -> CoreResult<Vec<(i64, Vec<u8>)>>;
+    async fn pending_outbound(&self, routing_key: &str, limit: u64) -> CoreResult<Vec<(i64, Vec<u8>)>>;
 }
 
 /// An event as the outbox keeps it: already in its bus format (a

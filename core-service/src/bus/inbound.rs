@@ -56,7 +56,11 @@ pub async fn take(core: &Core, bytes: &[u8]) -> Taken {
     match result {
         Ok(()) => Taken::Done,
         Err(e @ (CoreError::Unavailable(_) | CoreError::Unexpected(_))) => Taken::Retry(e),
-        Err(e) => Taken::Rejected(format!("{e}: {e:?}"), "invalid"),
+        Err(CoreError::Invalid(fields)) => {
+            let why: Vec<String> = fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+            Taken::Rejected(format!("invalid: {}", why.join("; ")), "invalid")
+        }
+        Err(e) => Taken::Rejected(e.to_string(), "invalid"),
     }
 }
 

@@ -80,16 +80,10 @@ impl OutboxStore for SqlStore {
         matches!(self.outbox, OutboxMode::Broker { .. })
     }
 
-    async fn pending_outbound(
-        &self,
-        routing_key: &str,
-        after: i64,
-        limit: u64,
-    ) -> CoreResult<Vec<(i64, Vec<u8>)>> {
+    async fn pending_outbound(&self, routing_key: &str, limit: u64) -> CoreResult<Vec<(i64, Vec<u8>)>> {
         let rows = outbox::Entity::find()
             .filter(outbox::Column::ReplicaId.eq(LOCAL_OUTBOUND))
             .filter(outbox::Column::RoutingKey.eq(routing_key))
-            .filter(outbox::Column::Id.gt(after))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
             .all(&self.db)

@@ -36,17 +36,25 @@ fn routing_key(e: &Event) -> String {
     }
 }
 
-/// The envelope of one event.
+/// The envelope of one event: a `BusEvent` for the replicas, or, for a
+/// channel room's message to its customer, an `OutboundMessage`.
 pub fn seal(e: &Event) -> Sealed {
-    if let EventKind::Outbound { channel, external_id, message } = &e.kind {
-        let outbound = pb::OutboundMessage {
-            channel: super::channel(*channel).into(),
-            room_id: message.room_id.clone(),
-            external_user_id: external_id.clone(),
-            message: Some(super::message(message.clone())),
-        };
-        return Sealed { routing_key: routing_key(e), bytes: bus::seal(Payload::Outbound(outbound), None) };
-    }
+    let bytes = match &e.kind {
+        EventKind::Outbound { channel, external_id, message } => {
+            let outbound = pb::OutboundMessage {
+                channel: super::channel(*channel).into(),
+                room_id: message.room_id.clone(),
+                external_user_id: external_id.clone(),
+                message: Some(super::message(message.clone())),
+            };
+            bus::seal(Payload::Outbound(outbound), None)
+        }
+        _ => seal_event(e),
+    };
+    Sealed { routing_key: routing_key(e), bytes }
+}
+
+fn seal_event(e: &Event) -> Vec<u8> {
     let audience = pb::BusAudience {
         room_visitor: e.audience.room_visitor.clone(),
         agents: e.audience.agents.clone(),
@@ -73,10 +81,10 @@ pub fn seal(e: &Event) -> Sealed {
         EventKind::AgentRightsChanged { agent_id } => {
             Kind::AgentRightsChanged(pb::AgentRightsChanged { agent_id })
         }
-        EventKind::Outbound { .. } => unreachable!("sealed above"),
+        // Not an event for the replicas: `seal` wraps it on its own.
+        EventKind::Outbound { .. } => return seal(e).bytes,
     };
-    let bytes = bus::seal(Payload::Event(pb::BusEvent { kind: Some(kind) }), Some(audience));
-    Sealed { routing_key: routing_key(e), bytes }
+    bus::seal(Payload::Event(pb::BusEvent { kind: Some(kind) }), Some(audience))
 }
 
 /// The event an envelope carries. Anything else (another version, an
