@@ -3,7 +3,6 @@
 //! parsed into [`Inbound`]s, and the Send API for replies
 //! ([`MessengerApi`]).
 
-use std::error::Error as _;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -15,7 +14,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::split::Limit;
-use super::{Inbound, Malformed, Platform, SendOutcome};
+use super::{Inbound, Malformed, Platform, SendOutcome, unanswered};
 
 /// Messenger refuses a text longer than this.
 const TEXT_LIMIT: Limit = Limit::Chars(2000);
@@ -271,19 +270,6 @@ fn send_outcome(status: StatusCode, error: Option<GraphError>) -> SendOutcome {
     }
 }
 
-/// A transport error's text and causes, without the URL (it holds the token).
-fn described(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
-
 #[async_trait]
 impl Platform for MessengerApi {
     fn name(&self) -> &'static str {
@@ -311,13 +297,7 @@ impl Platform for MessengerApi {
                 let failure: Option<GraphFailure> = response.json().await.ok();
                 send_outcome(status, failure.map(|failure| failure.error))
             }
-            Err(e) if e.is_builder() => {
-                SendOutcome::Permanent { reason: format!("Messenger request not built: {}", described(e)) }
-            }
-            Err(e) => SendOutcome::Transient {
-                reason: format!("Messenger unreachable: {}", described(e)),
-                retry_after: None,
-            },
+            Err(e) => unanswered("Messenger", e),
         }
     }
 }

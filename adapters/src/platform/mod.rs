@@ -56,3 +56,30 @@ pub trait Platform: Send + Sync {
     /// Sends one text (already within `limit`).
     async fn send(&self, external_user_id: &str, text: &str) -> SendOutcome;
 }
+
+/// A transport error's text and causes, without the URL (it holds the token).
+pub(crate) fn described(error: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// A send that got no answer: one that could not even be built (a bad API
+/// URL) never will; anything else (refused, reset, timed out) may next time.
+pub(crate) fn unanswered(platform: &str, error: reqwest::Error) -> SendOutcome {
+    if error.is_builder() {
+        SendOutcome::Permanent { reason: format!("{platform} request not built: {}", described(error)) }
+    } else {
+        SendOutcome::Transient {
+            reason: format!("{platform} unreachable: {}", described(error)),
+            retry_after: None,
+        }
+    }
+}

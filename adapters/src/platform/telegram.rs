@@ -3,7 +3,6 @@
 //! ([`TelegramApi`]) and `getUpdates` long polling for bots without a
 //! public webhook.
 
-use std::error::Error as _;
 use std::fmt;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::split::Limit;
-use super::{Inbound, Malformed, Platform, SendOutcome};
+use super::{Inbound, Malformed, Platform, SendOutcome, described, unanswered};
 
 /// Telegram refuses a text longer than this.
 const TEXT_LIMIT: Limit = Limit::Chars(4096);
@@ -365,19 +364,6 @@ fn description(status: StatusCode, answer: Option<&Answer>) -> String {
     answer.and_then(|answer| answer.description.clone()).unwrap_or_else(|| format!("HTTP {status}"))
 }
 
-/// A transport error's text and causes, without the URL (it holds the token).
-fn described(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
-}
-
 /// What a `sendMessage` answer means for the reply.
 fn send_outcome(status: StatusCode, answer: Option<Answer>) -> SendOutcome {
     let description = description(status, answer.as_ref());
@@ -417,13 +403,7 @@ impl Platform for TelegramApi {
                 let status = response.status();
                 send_outcome(status, response.json().await.ok())
             }
-            Err(e) if e.is_builder() => {
-                SendOutcome::Permanent { reason: format!("Telegram request not built: {}", described(e)) }
-            }
-            Err(e) => SendOutcome::Transient {
-                reason: format!("Telegram unreachable: {}", described(e)),
-                retry_after: None,
-            },
+            Err(e) => unanswered("Telegram", e),
         }
     }
 }

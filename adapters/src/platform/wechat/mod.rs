@@ -5,7 +5,6 @@
 
 mod crypto;
 
-use std::error::Error as _;
 use std::fmt;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use serde_json::json;
 
 pub use self::crypto::{Cipher, msg_signature, signature, signature_matches};
 use super::split::Limit;
-use super::{Inbound, Malformed, Platform, SendOutcome};
+use super::{Inbound, Malformed, Platform, SendOutcome, described, unanswered};
 
 /// WeChat refuses a text longer than this many bytes.
 const TEXT_LIMIT: Limit = Limit::Bytes(2048);
@@ -273,11 +272,7 @@ impl WeChatApi {
             .json(&body);
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) if e.is_builder() => {
-                let reason = format!("WeChat request not built: {}", described(e));
-                return Reply::Answered(SendOutcome::Permanent { reason });
-            }
-            Err(e) => return Reply::Answered(transient(format!("WeChat unreachable: {}", described(e)))),
+            Err(e) => return Reply::Answered(unanswered("WeChat", e)),
         };
         let status = response.status();
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
@@ -311,19 +306,6 @@ fn send_outcome(answer: CallAnswer) -> SendOutcome {
         -1 | 45009 => transient(format!("WeChat is busy: error {}: {}", answer.errcode, answer.errmsg)),
         errcode => SendOutcome::Permanent { reason: format!("WeChat error {errcode}: {}", answer.errmsg) },
     }
-}
-
-/// A transport error's text and causes, without the URL (it holds the token).
-fn described(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 #[async_trait]
