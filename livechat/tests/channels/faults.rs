@@ -110,6 +110,39 @@ async fn a_long_reply_is_split_at_the_platform_limit() {
     }
 }
 
+#[tokio::test]
+async fn replies_waiting_for_a_platform_outlive_a_restart_of_the_all_in_one() {
+    let fake = FakePlatform::start().await;
+    let patient = |c: &mut livechat_test_support::app::AppConfig| {
+        c.without_limits();
+        c.channels = channels::channels(&fake, false, false);
+        // Still retrying when the process stops.
+        c.channels.policy.send_attempts = 1_000;
+        c.channels.policy.retry_base_ms = 100;
+        c.channels.policy.retry_max_ms = 100;
+    };
+    let app = spawn_configured(patient).await;
+    let customer = Customer::telegram(&app.address, 7_600, "Ana");
+    let (_agent, mut ws) = agent_online(&app).await;
+    assert_eq!(customer.says("Hello").await, 200);
+    let room_id = queued_room(&mut ws).await["id"].as_str().unwrap().to_string();
+    fake.fail_next(1_000, 502, json!({"ok": false, "error_code": 502, "description": "Bad Gateway"}));
+    ws.ack(json!({"type": "accept", "room_id": room_id})).await;
+    ws.ack(json!({"type": "send", "room_id": room_id, "content": "first"})).await;
+    ws.ack(json!({"type": "send", "room_id": room_id, "content": "second"})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fake.attempts() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the adapter never tried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(ws);
+    let app = app.restart(patient).await;
+    fake.recover();
+    let texts = fake.wait_for_text(&customer.id, "second").await;
+    assert_eq!(texts, ["Bea has entered the chat", "first", "second"], "in order, none lost, none twice");
+    drop(app);
+}
+
 /// Waits for a message of `room` whose content starts with `prefix`.
 async fn message_in_with_prefix(ws: &mut WsClient, room: &str, prefix: &str) -> Value {
     let (room, prefix) = (room.to_string(), prefix.to_string());

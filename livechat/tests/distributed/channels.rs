@@ -8,6 +8,7 @@ use std::time::Duration;
 use lapin::options::BasicGetOptions;
 use lapin::types::AMQPValue;
 use livechat_proto::bus::queues;
+use livechat_proto::v1 as pb;
 use livechat_test_support::channels::{self, Customer, FakePlatform, Signing};
 use serde_json::{Value, json};
 
@@ -174,4 +175,47 @@ pub async fn broker_faults_lose_and_double_nothing_and_dead_letters_are_kept(clu
         "{metrics}"
     );
     assert!(fake.sent_to(psid).is_empty());
+
+    // What the core can never store is dead-lettered, and the queue moves on.
+    let web = pb::InboundMessage {
+        channel: pb::Channel::Web.into(),
+        external_user_id: "x".into(),
+        display_name: "x".into(),
+        text: "not from a messenger".into(),
+        platform_message_id: "1".into(),
+        sent_at_ms: 0,
+    };
+    let nobody = pb::InboundMessage {
+        channel: pb::Channel::Telegram.into(),
+        external_user_id: String::new(),
+        ..web.clone()
+    };
+    let inbound = queues::inbound(&cluster.exchange);
+    let mut sealed = Vec::new();
+    for m in [web, nobody] {
+        let bytes = livechat_proto::bus::seal(pb::bus_envelope::Payload::Inbound(m), None);
+        let opts = lapin::options::BasicPublishOptions::default();
+        let props = lapin::BasicProperties::default();
+        channel
+            .basic_publish("".into(), inbound.as_str().into(), opts, &bytes, props)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        sealed.push(bytes);
+    }
+    let after = Customer::wechat(&base(&procs[2]), "oUser-after", true);
+    assert_eq!(after.says("still taken").await, 200);
+    queued(&mut agent, "wechat").await;
+    let dlq = queues::dead_letters(&inbound);
+    for expected in &sealed {
+        let letter = channel.basic_get(dlq.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap();
+        let letter = letter.expect("each unstorable inbound message is kept, in order");
+        assert_eq!(&letter.delivery.data, expected);
+    }
+    let metrics = cluster.core_metrics(0).await;
+    for reason in ["undecodable", "invalid"] {
+        let line = format!("livechat_bus_refused_total{{reason=\"{reason}\"}} 1");
+        assert!(metrics.lines().any(|l| l == line), "no {line} in {metrics}");
+    }
 }

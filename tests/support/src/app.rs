@@ -26,7 +26,8 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     // Declared last: dropped after the server has been told to stop.
-    database: TestDatabase,
+    // None only once `into_database` took it for the next server.
+    database: Option<TestDatabase>,
 }
 
 impl Server {
@@ -37,12 +38,18 @@ impl Server {
     {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(rx));
-        Server { shutdown: Some(tx), task: Some(task), database }
+        Server { shutdown: Some(tx), task: Some(task), database: Some(database) }
     }
 
     /// The database URL the server uses.
     pub fn database_url(&self) -> &str {
-        &self.database.url
+        &self.database.as_ref().expect("the server has its database").url
+    }
+
+    /// Shuts the server down and hands its database over (for a restart).
+    pub async fn into_database(mut self) -> TestDatabase {
+        self.shut_down().await.expect("the server stopped cleanly");
+        self.database.take().expect("the server has its database")
     }
 
     /// Panics with the server's result if it stopped: a start-up wait must
@@ -154,7 +161,18 @@ pub async fn spawn_app_with_session(session: SessionConfig) -> TestApp {
 
 /// `livechat::run_with_session` on a fresh database, once `/healthz` answers.
 pub async fn spawn_configured(configure: impl FnOnce(&mut AppConfig)) -> TestApp {
-    let database = TestDatabase::fresh().await;
+    spawn_on(TestDatabase::fresh().await, configure).await
+}
+
+impl TestApp {
+    /// Stops this server (as SIGTERM does) and starts a new one on the same
+    /// database, configured afresh: what survives a restart.
+    pub async fn restart(self, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
+        spawn_on(self.server.into_database().await, configure).await
+    }
+}
+
+async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
     let database_url = database.url.clone();
     let mut config = AppConfig::new(database_url.clone());
     configure(&mut config);

@@ -122,6 +122,11 @@ impl FakePlatform {
         self.with(|s| s.failures.extend(std::iter::repeat_n((status, body), n)));
     }
 
+    /// The platform is back: scripted failures not used yet are dropped.
+    pub fn recover(&self) {
+        self.with(|s| s.failures.clear());
+    }
+
     /// Queues a Telegram update for getUpdates.
     pub fn push_update(&self, update: Value) {
         self.with(|s| s.updates.push_back(update));
