@@ -72,7 +72,7 @@ impl Broker {
         Ok((broker, rx))
     }
 
-    async fn declare(&self, conn: &Connection, channel: &str) -> lapin::Result<lapin::Consumer> {
+    async fn declare(&self, conn: &Connection, channel: &str) -> lapin::Result<(lapin::Consumer, Channel)> {
         let publisher = conn.create_channel().await?;
         publisher.confirm_select(ConfirmSelectOptions::default()).await?;
         let inbound = queues::inbound(&self.exchange);
@@ -92,7 +92,7 @@ impl Broker {
             .await?;
         *self.publisher.write().expect("broker lock poisoned") = Some(publisher);
         self.connected.store(true, Ordering::SeqCst);
-        Ok(consumer)
+        Ok((consumer, consuming))
     }
 
     async fn supervise(
@@ -100,7 +100,7 @@ impl Broker {
         url: String,
         channel: &'static str,
         conn: Connection,
-        consumer: lapin::Consumer,
+        consumer: (lapin::Consumer, Channel),
         deliveries: mpsc::Sender<Delivery>,
         stop: CancellationToken,
     ) {
@@ -144,7 +144,7 @@ impl Broker {
     /// Hands each outbound delivery to the adapter until the consumer ends.
     async fn forward(
         &self,
-        mut consumer: lapin::Consumer,
+        (mut consumer, consuming): (lapin::Consumer, Channel),
         deliveries: &mpsc::Sender<Delivery>,
         dead_letters: &str,
     ) {
@@ -159,6 +159,7 @@ impl Broker {
             let publisher = self.publisher.read().expect("broker lock poisoned").clone();
             let settle = Box::new(BrokerSettle {
                 acker: d.acker.clone(),
+                consuming: consuming.clone(),
                 publisher,
                 dead_letters: dead_letters.to_string(),
                 body: d.data.clone(),
@@ -237,6 +238,8 @@ impl Inbox for Broker {
 /// Acks an outbound delivery, or moves it to the dead-letter queue first.
 struct BrokerSettle {
     acker: lapin::Acker,
+    /// The channel it came on: once closed, RabbitMQ delivers it again.
+    consuming: Channel,
     publisher: Option<Channel>,
     dead_letters: String,
     body: Vec<u8>,
@@ -251,17 +254,29 @@ impl Settle for BrokerSettle {
         }
     }
 
+    /// Tries until the dead letter is confirmed (then acks), or until the
+    /// channel it came on is gone (it comes back and is tried again): never
+    /// lost, and never left unacked on a live channel, where it would hold
+    /// a prefetch slot for good.
     async fn dead_letter(self: Box<Self>, reason: &str) {
         let Some(channel) = &self.publisher else {
             tracing::warn!("no RabbitMQ channel to dead-letter on; the message will be redelivered");
             return;
         };
-        let mut headers = FieldTable::default();
-        headers.insert(queues::REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
-        match publish_confirmed(channel, &self.dead_letters, &self.body, headers).await {
-            Ok(()) => self.delivered().await,
-            // Not acked: it comes back and is tried again, never lost.
-            Err(e) => tracing::warn!(error = %e, "could not dead-letter an outbound message"),
+        let mut wait = Duration::from_millis(200);
+        while self.is_live() {
+            let mut headers = FieldTable::default();
+            headers.insert(queues::REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
+            match publish_confirmed(channel, &self.dead_letters, &self.body, headers).await {
+                Ok(()) => return self.delivered().await,
+                Err(e) => tracing::warn!(error = %e, "could not dead-letter an outbound message yet"),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MAX_BACKOFF);
         }
+    }
+
+    fn is_live(&self) -> bool {
+        self.consuming.status().connected()
     }
 }

@@ -82,7 +82,7 @@ impl Sender {
     /// Delivers one message and settles it; returns its room.
     async fn settle(self: Arc<Self>, room: String, d: Delivery, stop: CancellationToken) -> String {
         let channel = self.platform.name();
-        match self.deliver(&d.envelope, &stop).await {
+        match self.deliver(&d, &stop).await {
             Ended::Delivered => d.settle.delivered().await,
             Ended::Refused(reason) => {
                 metrics::counter!("livechat_adapter_refused_total", "channel" => channel).increment(1);
@@ -109,8 +109,10 @@ impl Sender {
     }
 
     /// Sends every piece of the message, retrying what fails transiently.
-    async fn deliver(&self, envelope: &[u8], stop: &CancellationToken) -> Ended {
-        let (external_id, text) = match outbound(envelope) {
+    /// Stops as soon as the delivery can no longer be settled: it will come
+    /// again (to this adapter or another), and must be sent only then.
+    async fn deliver(&self, d: &Delivery, stop: &CancellationToken) -> Ended {
+        let (external_id, text) = match outbound(&d.envelope) {
             Ok(m) => (m.external_user_id.clone(), m.message.map(|m| m.content).unwrap_or_default()),
             Err(why) => return Ended::Unreadable(why),
         };
@@ -118,6 +120,9 @@ impl Sender {
         for piece in split::split(&text, self.platform.limit()) {
             let mut attempt = 0;
             loop {
+                if !d.settle.is_live() {
+                    return Ended::Stopped;
+                }
                 attempt += 1;
                 let sent = tokio::time::timeout(
                     self.policy.send_timeout(),

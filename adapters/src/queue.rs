@@ -22,11 +22,14 @@ pub trait Inbox: Send + Sync {
 
 /// What happens to an outbound message once the adapter is done with it.
 #[async_trait]
-pub trait Settle: Send {
+pub trait Settle: Send + Sync {
     /// The platform took it (or refused it for good and the agent was told).
     async fn delivered(self: Box<Self>);
     /// It kept failing: keep it aside, with why.
     async fn dead_letter(self: Box<Self>, reason: &str);
+    /// False once it can no longer be settled (its broker channel closed):
+    /// it will be delivered again, so sending it now would send it twice.
+    fn is_live(&self) -> bool;
 }
 
 /// One outbound message (a sealed `OutboundMessage` envelope).

@@ -66,7 +66,13 @@ struct CoreInbox(Arc<Core>);
 impl Inbox for CoreInbox {
     async fn publish(&self, envelopes: Vec<Vec<u8>>) -> Result<(), NotDurable> {
         for envelope in envelopes {
-            match take(&self.0, &envelope).await {
+            // On its own task: a platform hanging up (or the webhook's
+            // deadline) must not cut a stored message off from its events.
+            let core = self.0.clone();
+            let taken = tokio::spawn(async move { take(&core, &envelope).await })
+                .await
+                .map_err(|e| NotDurable(format!("storing failed: {e}")))?;
+            match taken {
                 Taken::Done => {}
                 // Never storable: a retry by the platform would not help.
                 Taken::Rejected(why, _) => {
@@ -86,9 +92,13 @@ impl Inbox for CoreInbox {
 /// Outbound messages handed to the adapter and not yet settled, by outbox
 /// id: read again from the oldest each time (ids may commit out of order
 /// on PostgreSQL), skipping these, and at most `MAX_IN_FLIGHT` of them.
+/// A settled id leaves `ids` only before the next read starts (through
+/// `settled_ids`): a read that began before its row was deleted may still
+/// return it, and must not hand it out again.
 #[derive(Default)]
 struct InFlight {
     ids: std::sync::Mutex<HashSet<i64>>,
+    settled_ids: std::sync::Mutex<Vec<i64>>,
     settled: tokio::sync::Notify,
 }
 
@@ -98,6 +108,20 @@ const MAX_IN_FLIGHT: usize = 256;
 impl InFlight {
     fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
         self.ids.lock().expect("in-flight lock poisoned")
+    }
+
+    /// Called between reads: what was settled since leaves the set.
+    fn forget_settled(&self) {
+        let settled = std::mem::take(&mut *self.settled_ids.lock().expect("in-flight lock poisoned"));
+        let mut ids = self.ids();
+        for id in settled {
+            ids.remove(&id);
+        }
+    }
+
+    fn settle(&self, id: i64) {
+        self.settled_ids.lock().expect("in-flight lock poisoned").push(id);
+        self.settled.notify_waiters();
     }
 }
 
@@ -115,6 +139,7 @@ fn local_outbox(core: Arc<Core>, channel: Channel, stop: CancellationToken) -> m
             tokio::pin!(stored, settled);
             stored.as_mut().enable();
             settled.as_mut().enable();
+            in_flight.forget_settled();
             let busy = in_flight.ids().len();
             if busy < MAX_IN_FLIGHT {
                 let rows = match core.pending_outbound(channel, (busy + MAX_IN_FLIGHT) as u64).await {
@@ -158,27 +183,27 @@ struct LocalSettle {
     in_flight: Arc<InFlight>,
 }
 
-impl LocalSettle {
-    async fn forget(&self) {
-        if let Err(e) = self.core.forget_outbound(self.id).await {
-            // Kept: it is sent again after a restart, never lost.
-            tracing::warn!(error = %e, "could not forget a settled outbound message");
-        } else {
-            self.in_flight.ids().remove(&self.id);
-            self.in_flight.settled.notify_waiters();
-        }
-    }
-}
-
 #[async_trait]
 impl Settle for LocalSettle {
     async fn delivered(self: Box<Self>) {
-        self.forget().await;
+        match self.core.forget_outbound(self.id).await {
+            Ok(()) => self.in_flight.settle(self.id),
+            // Kept: it is sent again after a restart, never lost.
+            Err(e) => tracing::warn!(error = %e, "could not forget a delivered outbound message"),
+        }
     }
 
     async fn dead_letter(self: Box<Self>, reason: &str) {
-        // No broker to keep it: the agent has been told in the room.
-        tracing::error!(%reason, "gave up on an outbound message");
-        self.forget().await;
+        // Kept in the outbox as a dead letter (the agent has been told in
+        // the room), where an operator finds it with its reason.
+        tracing::error!(%reason, "gave up on an outbound message; kept as a dead letter");
+        match self.core.keep_dead_outbound(self.id, reason).await {
+            Ok(()) => self.in_flight.settle(self.id),
+            Err(e) => tracing::warn!(error = %e, "could not keep a dead outbound message"),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        true
     }
 }

@@ -56,7 +56,9 @@ pub fn signature_valid(header: Option<&str>, app_secret: &str, body: &[u8]) -> b
 
 /// Parses a webhook batch into the customers' messages, in order. Our own
 /// sends echoed back, delivery and read receipts and other events are left
-/// out; a body that is not a Page's batch is [`Malformed`].
+/// out; a body that is not a Page's batch is [`Malformed`]. One event that
+/// cannot be read is skipped (and logged), not the whole batch: refusing
+/// it would make Meta deliver the good messages beside it again forever.
 pub fn parse_batch(body: &[u8]) -> Result<Vec<Inbound>, Malformed> {
     let batch: Batch =
         serde_json::from_slice(body).map_err(|e| Malformed(format!("Messenger batch: {e}")))?;
@@ -64,7 +66,18 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Inbound>, Malformed> {
         return Err(Malformed(format!("Messenger batch for {:?}, not a page", batch.object)));
     }
     let events = batch.entry.into_iter().flat_map(|entry| entry.messaging.unwrap_or_default());
-    events.filter_map(Event::into_inbound).collect()
+    let mut messages = Vec::new();
+    for raw in events {
+        let read = serde_json::from_value::<Event>(raw)
+            .map_err(|e| Malformed(format!("Messenger event: {e}")))
+            .and_then(|event| event.into_inbound().transpose());
+        match read {
+            Ok(Some(message)) => messages.push(message),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "skipping a Messenger event that cannot be read"),
+        }
+    }
+    Ok(messages)
 }
 
 #[derive(Deserialize)]
@@ -76,7 +89,7 @@ struct Batch {
 
 #[derive(Deserialize)]
 struct Entry {
-    messaging: Option<Vec<Event>>,
+    messaging: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +278,11 @@ fn send_outcome(status: StatusCode, error: Option<GraphError>) -> SendOutcome {
         transient(format!("rate limited by Messenger: {message}"))
     } else if matches!(code, Some(1 | 2)) || status.is_server_error() {
         transient(format!("Messenger is unavailable: {message}"))
+    } else if matches!(code, Some(102 | 190)) {
+        // Our page token, not the customer: kept (dead-lettered) for a
+        // retry once LIVECHAT_MESSENGER_PAGE_TOKEN is fixed.
+        tracing::error!("Messenger refuses the page token (LIVECHAT_MESSENGER_PAGE_TOKEN): {message}");
+        transient(format!("Messenger refuses the page token: {message}"))
     } else {
         SendOutcome::Permanent { reason: message }
     }
@@ -482,16 +500,22 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_event_is_skipped_and_the_rest_of_the_batch_kept() {
+        let body = batch(json!([{"id": PAGE, "time": 1, "messaging": [
+            event("42", 1, json!({"text": "no mid"})),
+            {"timestamp": 2, "message": {"mid": "m_nosender", "text": "no sender"}},
+            event("43", 3, json!({"mid": "m_good", "text": "good"})),
+        ]}]));
+        let got = parse_batch(&body).unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].platform_message_id.as_str(), got[0].text.as_str()), ("m_good", "good"));
+    }
+
+    #[test]
     fn other_objects_and_broken_bodies_are_malformed() {
         assert!(parse_batch(br#"{"object":"instagram","entry":[]}"#).is_err());
         assert!(parse_batch(b"{").is_err());
         assert!(parse_batch(br#"{"entry":[]}"#).is_err());
-        let without_mid =
-            batch(json!([{"id": PAGE, "time": 1, "messaging": [event("42", 1, json!({"text": "x"}))]}]));
-        assert!(parse_batch(&without_mid).is_err());
-        let without_sender = batch(json!([{"id": PAGE, "time": 1, "messaging": [
-            {"timestamp": 1, "message": {"mid": "m", "text": "x"}}]}]));
-        assert!(parse_batch(&without_sender).is_err());
         assert_eq!(parse_batch(br#"{"object":"page","entry":[{"id":"1","time":1}]}"#), Ok(vec![]));
     }
 
@@ -523,6 +547,9 @@ mod tests {
         Query(query): Query<HashMap<String, String>>,
         Json(body): Json<Value>,
     ) -> (AxumStatus, Json<Value>) {
+        if query.get("access_token").map(String::as_str) != Some(PAGE_TOKEN) {
+            return graph_error(AxumStatus::BAD_REQUEST, 190, None, "Invalid OAuth access token.");
+        }
         let shape_ok = query.get("access_token").map(String::as_str) == Some(PAGE_TOKEN)
             && body["messaging_type"] == "RESPONSE"
             && body["message"] == json!({"text": "Ihr Paket kommt morgen"})
@@ -600,6 +627,17 @@ mod tests {
         assert_eq!(
             send("stranger").await,
             SendOutcome::Permanent { reason: "(#100) No matching user found".into() }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_page_token_is_ours_to_fix_not_the_customers_refusal() {
+        let url = serve(Router::new().route("/v21.0/me/messages", post(messages))).await;
+        let api = MessengerApi::new(reqwest::Client::new(), &url, "EAAG-revoked");
+        let outcome = api.send("ok", "Ihr Paket kommt morgen").await;
+        assert!(
+            matches!(&outcome, SendOutcome::Transient { reason, .. } if reason.contains("page token")),
+            "{outcome:?}"
         );
     }
 

@@ -372,6 +372,14 @@ fn send_outcome(status: StatusCode, answer: Option<Answer>) -> SendOutcome {
         SendOutcome::Delivered
     } else if status == StatusCode::TOO_MANY_REQUESTS {
         SendOutcome::Transient { reason: format!("rate limited by Telegram: {description}"), retry_after }
+    } else if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND) {
+        // Our bot token, not the customer: kept (dead-lettered) for a retry
+        // once LIVECHAT_TELEGRAM_BOT_TOKEN is fixed.
+        tracing::error!("Telegram refuses the bot token (LIVECHAT_TELEGRAM_BOT_TOKEN): {description}");
+        SendOutcome::Transient {
+            reason: format!("Telegram refuses the bot token: {description}"),
+            retry_after,
+        }
     } else if status == StatusCode::FORBIDDEN && description.to_lowercase().contains("blocked") {
         SendOutcome::Permanent { reason: "the customer blocked the bot".to_owned() }
     } else if status.is_client_error() {
@@ -604,6 +612,13 @@ mod tests {
 
     /// A fake Bot API whose answer depends on the chat id.
     async fn send_message(Path(bot): Path<String>, Json(body): Json<Value>) -> (AxumStatus, Json<Value>) {
+        if bot != format!("bot{TOKEN}") {
+            // What the Bot API answers a token it does not know.
+            return (
+                AxumStatus::NOT_FOUND,
+                Json(json!({"ok": false, "error_code": 404, "description": "Not Found"})),
+            );
+        }
         let shape_ok = bot == format!("bot{TOKEN}")
             && body["text"] == "Ihre Bestellung ist unterwegs"
             && body.as_object().is_some_and(|fields| fields.len() == 2);
@@ -672,10 +687,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wrong_token_in_the_path_is_not_delivered() {
+    async fn a_wrong_token_is_ours_to_fix_not_the_customers_refusal() {
         let url = serve(Router::new().route("/{bot}/sendMessage", post(send_message))).await;
         let wrong_token = TelegramApi::new(client(), &url, "999:other");
-        assert!(matches!(wrong_token.send("1", REPLY).await, SendOutcome::Permanent { .. }));
+        // Kept for a retry (and dead-lettered in the end), never dropped as
+        // if the customer had refused it.
+        let outcome = wrong_token.send("1", REPLY).await;
+        assert!(
+            matches!(&outcome, SendOutcome::Transient { reason, .. } if reason.contains("bot token")),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]

@@ -79,7 +79,7 @@ impl Core {
                 None => {
                     let first = parts.first().cloned();
                     let opened = self
-                        .create_room(CreateRoom {
+                        .open_room(CreateRoom {
                             name: inbound::customer_name(&msg.display_name, external_id),
                             email: None,
                             message: first,
@@ -192,9 +192,15 @@ impl Core {
         self.store.pending_outbound(&key, limit).await
     }
 
-    /// Forgets an outbound message the platform took (or that was given up).
+    /// Forgets an outbound message the platform took.
     pub async fn forget_outbound(&self, id: i64) -> CoreResult<()> {
         self.store.forget_events(&[id]).await
+    }
+
+    /// Keeps an outbound message the adapter gave up on aside, with why
+    /// (the all-in-one has no broker to dead-letter it to).
+    pub async fn keep_dead_outbound(&self, id: i64, reason: &str) -> CoreResult<()> {
+        self.store.keep_dead_letter(id, reason).await
     }
 
     /// Wakes the all-in-one's adapters when outbound messages were stored.

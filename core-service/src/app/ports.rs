@@ -250,6 +250,9 @@ pub trait OutboxStore: Send + Sync {
     /// under `routing_key`, oldest first. Forgotten
     /// (`forget_events`) once the platform took them.
     async fn pending_outbound(&self, routing_key: &str, limit: u64) -> CoreResult<Vec<(i64, Vec<u8>)>>;
+    /// Moves a row out of `pending_outbound`'s reach, keeping it with
+    /// `reason` under `dead-letter.<routing key>`.
+    async fn keep_dead_letter(&self, id: i64, reason: &str) -> CoreResult<()>;
 }
 
 /// An event as the outbox keeps it: already in its bus format (a

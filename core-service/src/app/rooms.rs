@@ -55,7 +55,21 @@ pub(super) fn system_message(content: String, now: Millis) -> NewMessage {
 }
 
 impl Core {
+    /// A web visitor asks for an agent (anonymous). Messenger rooms are not
+    /// created here: whoever could name a channel and a customer's id
+    /// would receive that customer's next messages (see `channels`).
     pub async fn create_room(&self, req: CreateRoom) -> CoreResult<CreatedRoom> {
+        if req.channel.is_some_and(|c| c != Channel::Web) || req.external_id.is_some() {
+            return Err(CoreError::invalid(
+                "channel",
+                "only web rooms are created here; messenger rooms open when the customer writes",
+            ));
+        }
+        self.open_room(req).await
+    }
+
+    /// Stores a new queued room (any channel) and issues its visitor token.
+    pub(super) async fn open_room(&self, req: CreateRoom) -> CoreResult<CreatedRoom> {
         let settings = self.settings.get().await?;
         let mut checks = Checks::default();
         let name = checks.check(DisplayName::parse("name", &req.name));

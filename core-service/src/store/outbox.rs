@@ -71,6 +71,9 @@ fn recorded(row: outbox::Model) -> RecordedEvent {
     }
 }
 
+/// What marks a row kept as a dead letter (all-in-one channels).
+const DEAD_LETTER_PREFIX: &str = "dead-letter.";
+
 /// Where a pre-envelope row that does not parse is published.
 const LEGACY_ROUTING_KEY: &str = "legacy.json";
 
@@ -108,6 +111,18 @@ impl OutboxStore for SqlStore {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|r| (r.id, recorded(r))).collect())
+    }
+
+    async fn keep_dead_letter(&self, id: i64, reason: &str) -> CoreResult<()> {
+        let Some(row) = outbox::Entity::find_by_id(id).one(&self.db).await? else { return Ok(()) };
+        let key = format!("{DEAD_LETTER_PREFIX}{}", row.routing_key.unwrap_or_default());
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::RoutingKey, sea_orm::sea_query::Expr::value(key))
+            .col_expr(outbox::Column::Payload, sea_orm::sea_query::Expr::value(reason.to_string()))
+            .filter(outbox::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()> {

@@ -255,3 +255,23 @@ async fn a_history_limit_outside_1_to_500_is_invalid() {
     let page = app.history(&visitor, &room.id, None, None, Some(500)).await;
     assert_eq!(seqs(&page.messages), vec![1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_can_claim_a_messenger_customer_by_creating_their_room() {
+    let app = spawn_core().await;
+    for (channel, external_id) in
+        [(pb::Channel::Telegram, Some("42")), (pb::Channel::Web, Some("42")), (pb::Channel::Wechat, None)]
+    {
+        let refused = app
+            .rooms(NO_TOKEN)
+            .create_room(pb::CreateRoomRequest {
+                name: "Mallory".into(),
+                channel: channel.into(),
+                external_id: external_id.map(str::to_string),
+                ..Default::default()
+            })
+            .await
+            .expect_err("only the core opens a messenger customer's room");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{channel:?}: {refused:?}");
+    }
+}
