@@ -77,6 +77,12 @@ impl Core {
                     // The room ended meanwhile: the message opens the next one.
                 }
                 None => {
+                    // A redelivery that arrives after its room ended must
+                    // not open a room of its own.
+                    let key = inbound::client_id(msg.channel, &msg.platform_message_id, 0);
+                    if self.store.customer_wrote(msg.channel, external_id, &key).await? {
+                        return Ok(Received::AlreadyStored);
+                    }
                     let first = parts.first().cloned();
                     let opened = self
                         .open_room(CreateRoom {

@@ -111,6 +111,14 @@ pub trait RoomStore: Send + Sync {
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>>;
     /// How many rooms are in each status (for metrics).
     async fn count_by_status(&self) -> CoreResult<Vec<(RoomStatus, u64)>>;
+    /// Whether the customer already wrote a message with this client id,
+    /// in any of their rooms (a redelivery after their room ended).
+    async fn customer_wrote(
+        &self,
+        channel: crate::domain::Channel,
+        external_id: &str,
+        client_id: &str,
+    ) -> CoreResult<bool>;
     /// The customer's queued or engaged room on their messenger, if any.
     async fn open_channel_room(
         &self,

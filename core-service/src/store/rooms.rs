@@ -63,6 +63,27 @@ impl RoomStore for SqlStore {
         Ok((room, first, events))
     }
 
+    async fn customer_wrote(&self, channel: Channel, external_id: &str, client_id: &str) -> CoreResult<bool> {
+        let rooms: Vec<String> = room::Entity::find()
+            .select_only()
+            .column(room::Column::Id)
+            .filter(room::Column::Channel.eq(channel.as_str()))
+            .filter(room::Column::ExternalId.eq(external_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if rooms.is_empty() {
+            return Ok(false);
+        }
+        // (room_id, …, client_id) is indexed: one probe per room.
+        let found = super::entity::message::Entity::find()
+            .filter(super::entity::message::Column::RoomId.is_in(rooms))
+            .filter(super::entity::message::Column::ClientId.eq(client_id))
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
+    }
+
     async fn open_channel_room(&self, channel: Channel, external_id: &str) -> CoreResult<Option<Room>> {
         room::Entity::find()
             .filter(room::Column::Channel.eq(channel.as_str()))

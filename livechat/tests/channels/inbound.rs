@@ -17,7 +17,7 @@ fn customers(app: &TestApp) -> [Customer; 3] {
 /// How many rooms wait in the queue.
 async fn queued(app: &TestApp) -> usize {
     let admin = app.admin_token().await;
-    app.list_rooms(&admin, "?status=queued").await.json(200)["rooms"].as_array().unwrap().len()
+    app.list_rooms(&admin, "status=queued").await.json(200)["rooms"].as_array().unwrap().len()
 }
 
 #[tokio::test]
@@ -43,7 +43,7 @@ async fn the_same_delivery_three_times_is_stored_once() {
             assert_eq!(customer.deliver(&body, Signing::Right).await.0, 200, "{}", customer.channel);
         }
     }
-    let rooms = app.list_rooms(&admin, "?status=queued").await.json(200)["rooms"].as_array().unwrap().clone();
+    let rooms = app.list_rooms(&admin, "status=queued").await.json(200)["rooms"].as_array().unwrap().clone();
     assert_eq!(rooms.len(), 3, "one room per customer: {rooms:?}");
     for room in rooms {
         let history = app.history(&admin, room["id"].as_str().unwrap(), "").await;
@@ -97,7 +97,7 @@ async fn a_text_longer_than_a_message_is_kept_whole_in_several() {
     let customer = Customer::messenger(&app.address, "psid-long");
     let text: String = (0..250).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
     assert_eq!(customer.says(&text).await, 200);
-    let rooms = app.list_rooms(&admin, "?status=queued").await.json(200)["rooms"].as_array().unwrap().clone();
+    let rooms = app.list_rooms(&admin, "status=queued").await.json(200)["rooms"].as_array().unwrap().clone();
     let history = app.history(&admin, rooms[0]["id"].as_str().unwrap(), "").await;
     let parts: Vec<String> = history.json(200)["messages"]
         .as_array()
@@ -107,4 +107,22 @@ async fn a_text_longer_than_a_message_is_kept_whole_in_several() {
         .collect();
     assert_eq!(parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(), [100, 100, 50]);
     assert_eq!(parts.concat(), text);
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_room_closed_opens_no_new_room() {
+    let (app, _fake) = app_with_channels(false, false).await;
+    let (agent, mut ws) = agent_online(&app).await;
+    let customer = Customer::messenger(&app.address, "psid-late");
+    let body = customer.body("delivered late", customer.next_id());
+    assert_eq!(customer.deliver(&body, Signing::Right).await.0, 200);
+    let room_id = queued_room(&mut ws).await["id"].as_str().unwrap().to_string();
+    ws.ack(json!({"type": "accept", "room_id": room_id})).await;
+    app.close(&agent.token, &room_id, None).await.ok(200);
+    // Meta retries a delivery it thinks failed, after the chat ended.
+    assert_eq!(customer.deliver(&body, Signing::Right).await.0, 200);
+    assert_eq!(queued(&app).await, 0, "the old message opened no room");
+    // A new message still does.
+    assert_eq!(customer.says("a new question").await, 200);
+    assert_eq!(queued(&app).await, 1);
 }
