@@ -254,6 +254,13 @@ pub trait OutboxStore: Send + Sync {
         limit: u64,
     ) -> CoreResult<Vec<(i64, RecordedEvent)>>;
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
+    /// Channel rooms' outbound messages, which every replica writes to one
+    /// shared queue of rows: while holding the cluster-wide outbound turn
+    /// (one replica at a time, so that a room's messages leave in seq order
+    /// whichever replica stored them), runs `publish` on the oldest `limit`
+    /// and forgets them once it succeeded. None: another replica has the
+    /// turn right now.
+    async fn relay_outbound(&self, limit: u64, publish: PublishRecorded<'_>) -> CoreResult<Option<usize>>;
     /// The all-in-one's channel adapters: outbound envelopes kept for them
     /// under `routing_key`, oldest first. Forgotten
     /// (`forget_events`) once the platform took them.
@@ -262,6 +269,10 @@ pub trait OutboxStore: Send + Sync {
     /// `reason` under `dead-letter.<routing key>`.
     async fn keep_dead_letter(&self, id: i64, reason: &str) -> CoreResult<()>;
 }
+
+/// Publishes recorded events (the bus, seen from the store).
+pub type PublishRecorded<'a> =
+    &'a (dyn Fn(Vec<RecordedEvent>) -> futures::future::BoxFuture<'a, CoreResult<()>> + Send + Sync);
 
 /// An event as the outbox keeps it: already in its bus format (a
 /// versioned envelope, see `bus::envelope`), so that the relay passes on

@@ -23,17 +23,24 @@ pub enum Relayed {
 }
 
 impl Core {
-    /// One round: read pending rows, publish them with confirms, delete them.
+    /// One round: read pending rows, publish them with confirms, delete
+    /// them; then the channels' outbound rows, if this replica gets the turn.
     pub async fn relay_once(&self) -> CoreResult<Relayed> {
         let pending =
             self.store.pending_events(&self.replica_id, self.now_ms() - ORPHANED_AFTER_MS, BATCH).await?;
-        if pending.is_empty() {
+        let mut n = pending.len();
+        if !pending.is_empty() {
+            let (ids, events): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
+            self.bus.publish_recorded(events).await?;
+            self.store.forget_events(&ids).await?;
+        }
+        let publish = |events| -> futures::future::BoxFuture<'_, CoreResult<()>> {
+            Box::pin(self.bus.publish_recorded(events))
+        };
+        n += self.store.relay_outbound(BATCH, &publish).await?.unwrap_or(0);
+        if n == 0 {
             return Ok(Relayed::Nothing);
         }
-        let (ids, events): (Vec<i64>, Vec<_>) = pending.into_iter().unzip();
-        let n = ids.len();
-        self.bus.publish_recorded(events).await?;
-        self.store.forget_events(&ids).await?;
         metrics::counter!("livechat_outbox_published_total").increment(n as u64);
         Ok(Relayed::Published(n))
     }

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use super::entity::outbox;
 use super::{LOCAL_OUTBOUND, OutboxMode, SqlStore};
-use crate::app::ports::{OutboxStore, RecordedEvent};
+use crate::app::ports::{OutboxStore, PublishRecorded, RecordedEvent};
 use crate::domain::{Event, EventKind, Millis};
 use crate::error::CoreResult;
 use crate::wire::envelope;
@@ -27,18 +27,19 @@ impl SqlStore {
             OutboxMode::Broker { replica } => (replica.as_str(), false),
             OutboxMode::OutboundOnly => (LOCAL_OUTBOUND, true),
         };
-        let recorded: Vec<&Event> = events
-            .iter()
-            .filter(|e| !only_outbound || matches!(e.kind, EventKind::Outbound { .. }))
-            .collect();
+        let is_outbound = |e: &Event| matches!(e.kind, EventKind::Outbound { .. });
+        let recorded: Vec<&Event> = events.iter().filter(|e| !only_outbound || is_outbound(e)).collect();
         if recorded.is_empty() {
             return Ok(());
         }
         let rows = recorded.into_iter().map(|e| {
             let sealed = envelope::seal(e);
+            // With a broker, outbound rows of every replica share one queue
+            // (see `relay_outbound`).
+            let owner = if !only_outbound && is_outbound(e) { SHARED_OUTBOUND } else { replica };
             outbox::ActiveModel {
                 id: Default::default(),
-                replica_id: Set(replica.to_string()),
+                replica_id: Set(owner.to_string()),
                 payload: Set(String::new()),
                 routing_key: Set(Some(sealed.routing_key)),
                 envelope: Set(Some(sealed.bytes)),
@@ -70,6 +71,11 @@ fn recorded(row: outbox::Model) -> RecordedEvent {
         },
     }
 }
+
+/// The owner of outbound rows with a broker: no replica, the cluster.
+const SHARED_OUTBOUND: &str = "shared-outbound";
+/// The PostgreSQL advisory lock that is the outbound turn.
+const OUTBOUND_TURN_LOCK: i64 = 0x6c69_7665_6f75_74; // "liveout"
 
 /// What marks a row kept as a dead letter (all-in-one channels).
 const DEAD_LETTER_PREFIX: &str = "dead-letter.";
@@ -106,11 +112,59 @@ impl OutboxStore for SqlStore {
                     .add(outbox::Column::ReplicaId.eq(replica))
                     .add(outbox::Column::CreatedAt.lt(orphaned_before)),
             )
+            // The shared outbound rows go through `relay_outbound` only.
+            .filter(outbox::Column::ReplicaId.ne(SHARED_OUTBOUND))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|r| (r.id, recorded(r))).collect())
+    }
+
+    async fn relay_outbound(&self, limit: u64, publish: PublishRecorded<'_>) -> CoreResult<Option<usize>> {
+        use sea_orm::TransactionTrait;
+        let shared = || {
+            outbox::Entity::find()
+                .filter(outbox::Column::ReplicaId.eq(SHARED_OUTBOUND))
+                .order_by_asc(outbox::Column::Id)
+                .limit(limit)
+        };
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            // SQLite: one process owns the file, so its relay is the only one.
+            let rows = shared().all(&self.db).await?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            if !ids.is_empty() {
+                publish(rows.into_iter().map(recorded).collect()).await?;
+                self.forget_events(&ids).await?;
+            }
+            return Ok(Some(ids.len()));
+        }
+        // The turn is a transaction-scoped advisory lock: a replica that
+        // dies holding it releases it with its connection.
+        let txn = self.db.begin().await?;
+        let lock = sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("SELECT pg_try_advisory_xact_lock({OUTBOUND_TURN_LOCK}) AS got"),
+        );
+        let got = match txn.query_one_raw(lock).await? {
+            Some(row) => row.try_get::<bool>("", "got")?,
+            None => false,
+        };
+        if !got {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let rows = shared().all(&txn).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        if !ids.is_empty() {
+            publish(rows.into_iter().map(recorded).collect()).await?;
+            outbox::Entity::delete_many()
+                .filter(outbox::Column::Id.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(Some(ids.len()))
     }
 
     async fn keep_dead_letter(&self, id: i64, reason: &str) -> CoreResult<()> {

@@ -97,6 +97,19 @@ pub async fn every_channel_reaches_agents_through_rabbitmq(cluster: &Cluster) {
     for customer in &customers {
         whole_path(&mut agent, &fake, customer).await;
     }
+    // A burst of replies, stored round-robin by both cores, leaves in order.
+    let customer = Customer::telegram(&base(&procs[0]), 9_004, "Bo");
+    assert_eq!(customer.says("one more").await, 200);
+    let room = queued(&mut agent, "telegram").await["id"].as_str().unwrap().to_string();
+    let ack = agent.request(json!({"type": "accept", "room_id": room})).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let replies: Vec<String> = (0..20).map(|i| format!("reply {i}")).collect();
+    for reply in &replies {
+        let ack = agent.request(json!({"type": "send", "room_id": room, "content": reply})).await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    let texts = fake.wait_for_text(&customer.id, "reply 19").await;
+    assert_eq!(texts[1..], replies[..], "after the join text, every reply once, in seq order");
     assert!(fake.refused().is_empty(), "{:?}", fake.refused());
 }
 

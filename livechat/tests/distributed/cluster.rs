@@ -44,7 +44,7 @@ impl Proc {
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("LIVECHAT_LOG_FORMAT", "json")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("LIVECHAT_TEST_PROCESS_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
