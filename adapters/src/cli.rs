@@ -103,27 +103,36 @@ pub async fn run(cli: AdapterCli) -> anyhow::Result<()> {
     .await?;
     let inbox: Arc<dyn Inbox> = broker.clone();
     let adapter = ChannelAdapter::new(config, inbox, &common.policy)?;
-    adapter.spawn(deliveries, common.policy.clone(), stop.clone());
+    // Stopped in order: webhooks drain, then sending, then the broker.
+    let sending = CancellationToken::new();
+    let sender = adapter.spawn(deliveries, common.policy.clone(), sending.clone());
     let ops = livechat_runtime::ops::router(OpsState::new(BrokerReadiness(broker)));
     let app = adapter.routes().merge(ops);
     let listener = tokio::net::TcpListener::bind(common.listen)
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {}: {e}", common.listen))?;
     tracing::info!(channel = adapter.name, addr = %listener.local_addr()?, "adapter listening");
-    let shutdown = {
-        let stop = stop.clone();
-        async move {
-            livechat_runtime::shutdown_signal().await;
-            stop.cancel();
-        }
-    };
-    let served =
-        livechat_runtime::http_server::serve(listener, app, common.listener.header_read_timeout(), shutdown)
-            .await;
+    let served = livechat_runtime::http_server::serve(
+        listener,
+        app,
+        common.listener.header_read_timeout(),
+        livechat_runtime::shutdown_signal(),
+    )
+    .await;
+    // Webhooks have drained (each one answered after its publish was
+    // confirmed, or 503). Sends under way finish, then the broker closes:
+    // whatever is unacked by then is delivered again, to another replica.
+    sending.cancel();
+    if tokio::time::timeout(SENDS_FINISH_WITHIN, sender).await.is_err() {
+        tracing::warn!("sends still under way at shutdown; they will be delivered again");
+    }
     stop.cancel();
     served?;
     Ok(())
 }
+
+/// How long a stopping adapter waits for the sends under way.
+const SENDS_FINISH_WITHIN: Duration = Duration::from_secs(15);
 
 /// An adapter is ready while its broker connection is up.
 struct BrokerReadiness(Arc<Broker>);

@@ -117,13 +117,16 @@ pub struct DeliveryPolicy {
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub send_attempts: u32,
     /// The first wait between tries; doubled each time, with jitter.
-    #[arg(long, env = "LIVECHAT_ADAPTER_RETRY_BASE_MS", default_value_t = 1000)]
+    #[arg(long, env = "LIVECHAT_ADAPTER_RETRY_BASE_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub retry_base_ms: u64,
     /// The longest wait between tries (a platform's `retry_after` may be longer).
-    #[arg(long, env = "LIVECHAT_ADAPTER_RETRY_MAX_MS", default_value_t = 60_000)]
+    #[arg(long, env = "LIVECHAT_ADAPTER_RETRY_MAX_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub retry_max_ms: u64,
     /// How long one call to the platform may take.
-    #[arg(long, env = "LIVECHAT_ADAPTER_SEND_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "LIVECHAT_ADAPTER_SEND_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
     pub send_timeout_ms: u64,
 }
 
@@ -181,11 +184,16 @@ impl ChannelConfig {
 
 /// Which variables of a channel are set: all required ones (the channel
 /// runs), none (it does not), or some (a mistake worth stopping for).
-fn required<T>(channel: &str, vars: &[(&str, bool)], build: impl FnOnce() -> T) -> Result<Option<T>, String> {
+fn required<T>(
+    channel: &str,
+    vars: &[(&str, bool)],
+    optional_set: bool,
+    build: impl FnOnce() -> T,
+) -> Result<Option<T>, String> {
     let missing: Vec<&str> = vars.iter().filter(|(_, set)| !set).map(|(name, _)| *name).collect();
     if missing.is_empty() {
         Ok(Some(build()))
-    } else if missing.len() == vars.len() {
+    } else if missing.len() == vars.len() && !optional_set {
         Ok(None)
     } else {
         Err(format!("{channel} is half configured: set {} too", missing.join(", ")))
@@ -206,13 +214,16 @@ impl TelegramConfig {
             ("LIVECHAT_TELEGRAM_BOT_TOKEN", self.bot_token.as_ref()),
             ("LIVECHAT_TELEGRAM_WEBHOOK_SECRET", self.webhook_secret.as_ref()),
         ])?;
-        required("Telegram", &[("LIVECHAT_TELEGRAM_BOT_TOKEN", self.bot_token.is_some())], || {
-            ChannelConfig::Telegram {
+        required(
+            "Telegram",
+            &[("LIVECHAT_TELEGRAM_BOT_TOKEN", self.bot_token.is_some())],
+            self.webhook_secret.is_some(),
+            || ChannelConfig::Telegram {
                 bot_token: self.bot_token.clone().expect("checked"),
                 webhook_secret: self.webhook_secret.clone(),
                 api_url: self.api_url.clone(),
-            }
-        })
+            },
+        )
     }
 }
 
@@ -228,7 +239,7 @@ impl MessengerConfig {
             ("LIVECHAT_MESSENGER_APP_SECRET", self.app_secret.is_some()),
             ("LIVECHAT_MESSENGER_VERIFY_TOKEN", self.verify_token.is_some()),
         ];
-        required("Messenger", &vars, || ChannelConfig::Messenger {
+        required("Messenger", &vars, false, || ChannelConfig::Messenger {
             page_token: self.page_token.clone().expect("checked"),
             app_secret: self.app_secret.clone().expect("checked"),
             verify_token: self.verify_token.clone().expect("checked"),
@@ -249,7 +260,7 @@ impl WeChatConfig {
             ("LIVECHAT_WECHAT_APP_SECRET", self.app_secret.is_some()),
             ("LIVECHAT_WECHAT_TOKEN", self.token.is_some()),
         ];
-        required("WeChat", &vars, || ChannelConfig::WeChat {
+        required("WeChat", &vars, self.encoding_aes_key.is_some(), || ChannelConfig::WeChat {
             app_id: self.app_id.clone().expect("checked"),
             app_secret: self.app_secret.clone().expect("checked"),
             token: self.token.clone().expect("checked"),
@@ -297,6 +308,18 @@ mod tests {
         m.app_secret = Some(Secret::new("s"));
         m.verify_token = Some(Secret::new("v"));
         assert!(matches!(m.channel(), Ok(Some(ChannelConfig::Messenger { .. }))));
+    }
+
+    #[test]
+    fn an_optional_variable_alone_is_a_mistake_not_silence() {
+        let t = TelegramConfig { webhook_secret: Some(Secret::new("s")), ..Default::default() };
+        assert!(t.channel().unwrap_err().contains("LIVECHAT_TELEGRAM_BOT_TOKEN"));
+    }
+
+    #[test]
+    fn a_template_placeholder_is_refused() {
+        let t = TelegramConfig { bot_token: Some(Secret::new("change-me")), ..Default::default() };
+        assert!(t.channel().unwrap_err().contains("placeholder"));
     }
 
     #[test]

@@ -32,12 +32,14 @@ const DURABLE_WITHIN: Duration = Duration::from_millis(4500);
 /// Telegram's long-polling wait.
 const POLL_SECS: u32 = 25;
 
-/// The channel's wire value for an envelope.
+/// The channel's wire value for an envelope (the core refuses anything
+/// but a messenger, so a name that is none stays unspecified).
 fn wire_channel(name: &str) -> pb::Channel {
     match name {
         "telegram" => pb::Channel::Telegram,
         "messenger" => pb::Channel::Messenger,
-        _ => pb::Channel::Wechat,
+        "wechat" => pb::Channel::Wechat,
+        _ => pb::Channel::Unspecified,
     }
 }
 
@@ -274,11 +276,23 @@ struct WeChatQuery {
     echostr: Option<String>,
 }
 
+/// How far a WeChat `timestamp` may be from now. The signature covers the
+/// token, the timestamp and the nonce, not the body: without a window, one
+/// signed URL (in an access log, say) could post anything, forever.
+const WECHAT_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Whether a WeChat `timestamp` is recent enough to be taken.
+fn recent(timestamp: &str) -> bool {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    timestamp.parse::<i64>().is_ok_and(|t| (now - t).abs() <= WECHAT_CLOCK_SKEW_SECS)
+}
+
 impl WeChatQuery {
     /// True when `signature` (plain mode) matches.
     fn signed(&self, token: &str) -> bool {
         match (&self.signature, &self.timestamp, &self.nonce) {
-            (Some(given), Some(ts), Some(nonce)) => {
+            (Some(given), Some(ts), Some(nonce)) if recent(ts) => {
                 wechat::signature_matches(given, &wechat::signature(token, ts, nonce))
             }
             _ => false,
@@ -288,7 +302,7 @@ impl WeChatQuery {
     /// True when `msg_signature` over `encrypted` (safe mode) matches.
     fn msg_signed(&self, token: &str, encrypted: &str) -> bool {
         match (&self.msg_signature, &self.timestamp, &self.nonce) {
-            (Some(given), Some(ts), Some(nonce)) => {
+            (Some(given), Some(ts), Some(nonce)) if recent(ts) => {
                 wechat::signature_matches(given, &wechat::msg_signature(token, ts, nonce, encrypted))
             }
             _ => false,

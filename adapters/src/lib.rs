@@ -88,18 +88,19 @@ impl ChannelAdapter {
     }
 
     /// Starts sending `deliveries` to the platform, and polling if this
-    /// channel polls, until `stop`.
+    /// channel polls, until `stop`. The handle ends once the sends under
+    /// way at `stop` have had their answer.
     pub fn spawn(
         &self,
         deliveries: mpsc::Receiver<Delivery>,
         policy: DeliveryPolicy,
         stop: CancellationToken,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         if let Some(api) = &self.poller {
             tracing::info!(channel = self.name, "long polling Telegram (no webhook secret set)");
             tokio::spawn(inbound::poll_telegram(api.clone(), self.inbox.clone(), stop.clone()));
         }
         let sender = outbound::Sender { platform: self.platform.clone(), inbox: self.inbox.clone(), policy };
-        tokio::spawn(sender.run(deliveries, stop));
+        tokio::spawn(sender.run(deliveries, stop))
     }
 }

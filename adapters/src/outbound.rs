@@ -47,7 +47,11 @@ enum Ended {
 
 impl Sender {
     /// Runs until `deliveries` ends or `stop` is cancelled. Messages of one
-    /// room go one after the other, in the order the queue gave them.
+    /// room go one after the other, in the order the queue gave them. Once
+    /// stopped it takes nothing new and returns when the sends under way
+    /// have had their answer (a retry waiting for its turn gives up at
+    /// once, unsettled, and is delivered again later): a message is not
+    /// cut off mid-send, which would send it twice.
     pub async fn run(self, mut deliveries: mpsc::Receiver<Delivery>, stop: CancellationToken) {
         let this = Arc::new(self);
         // Per room with a message in flight: the ones waiting behind it.
@@ -55,8 +59,11 @@ impl Sender {
         let mut in_flight: FuturesUnordered<BoxFuture<'static, String>> = FuturesUnordered::new();
         let mut open = true;
         loop {
+            if !open && in_flight.is_empty() {
+                return;
+            }
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled(), if open => open = false,
                 next = deliveries.recv(), if open && in_flight.len() < ROOMS_IN_FLIGHT => {
                     let Some(d) = next else { open = false; continue };
                     let room = room_of(&d.envelope);
@@ -70,11 +77,10 @@ impl Sender {
                 }
                 Some(room) = in_flight.next() => {
                     match waiting.get_mut(&room).and_then(VecDeque::pop_front) {
-                        Some(d) => in_flight.push(Box::pin(this.clone().settle(room, d, stop.clone()))),
-                        None => { waiting.remove(&room); }
+                        Some(d) if open => in_flight.push(Box::pin(this.clone().settle(room, d, stop.clone()))),
+                        _ => { waiting.remove(&room); }
                     }
                 }
-                else => return,
             }
         }
     }

@@ -126,3 +126,16 @@ async fn a_redelivery_after_the_room_closed_opens_no_new_room() {
     assert_eq!(customer.says("a new question").await, 200);
     assert_eq!(queued(&app).await, 1);
 }
+
+#[tokio::test]
+async fn safe_mode_wechat_refuses_a_forged_or_missing_msg_signature() {
+    let (app, _fake) = app_with_channels(false, true).await;
+    let customer = Customer::wechat(&app.address, "oUser-safe-forged", true);
+    for signing in [Signing::Wrong, Signing::Missing] {
+        let (status, body) = customer.deliver(&customer.body("let me in", customer.next_id()), signing).await;
+        assert_eq!(status, 401, "{signing:?}: {body}");
+    }
+    assert_eq!(queued(&app).await, 0);
+    assert_eq!(customer.says("signed and sealed").await, 200);
+    assert_eq!(queued(&app).await, 1);
+}

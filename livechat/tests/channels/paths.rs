@@ -1,7 +1,7 @@
 //! The whole path on each channel, and each channel's own handshakes.
 
 use livechat_test_support::channels::{
-    Customer, Signing, VERIFY_TOKEN, WECHAT_AES_KEY, WECHAT_APP_ID, WECHAT_TOKEN,
+    Customer, Signing, VERIFY_TOKEN, WECHAT_AES_KEY, WECHAT_APP_ID, WECHAT_TOKEN, now_secs,
 };
 
 use super::*;
@@ -83,7 +83,8 @@ async fn a_wechat_customer_is_answered_in_safe_mode() {
 async fn wechat_checks_the_server_with_the_signature() {
     use livechat_adapter::platform::wechat;
     let (app, _fake) = app_with_channels(false, false).await;
-    let (ts, nonce) = ("1409659589", "263014780");
+    let ts = &now_secs();
+    let nonce = "263014780";
     let signature = wechat::signature(WECHAT_TOKEN, ts, nonce);
     let url = format!(
         "{}/webhooks/wechat?signature={signature}&timestamp={ts}&nonce={nonce}&echostr=1616140317555161061",
@@ -94,6 +95,14 @@ async fn wechat_checks_the_server_with_the_signature() {
     assert_eq!(ok.text().await.unwrap(), "1616140317555161061");
     let forged = url.replace(&signature, &"0".repeat(40));
     assert_eq!(app.client.get(forged).send().await.unwrap().status(), 401);
+    // A signed URL from an hour ago (an access log, say) is not taken again.
+    let old = (ts.parse::<i64>().unwrap() - 3600).to_string();
+    let replayed = format!(
+        "{}/webhooks/wechat?signature={}&timestamp={old}&nonce={nonce}&echostr=1",
+        app.address,
+        wechat::signature(WECHAT_TOKEN, &old, nonce)
+    );
+    assert_eq!(app.client.get(replayed).send().await.unwrap().status(), 401);
 }
 
 #[tokio::test]
@@ -102,7 +111,8 @@ async fn wechat_safe_mode_decrypts_the_server_check() {
     let (app, _fake) = app_with_channels(false, true).await;
     let cipher = wechat::Cipher::new(WECHAT_AES_KEY, WECHAT_APP_ID).unwrap();
     let echostr = cipher.encrypt("echo-4711", *b"fedcba9876543210");
-    let (ts, nonce) = ("1409659589", "263014780");
+    let ts = &now_secs();
+    let nonce = "263014780";
     let signed = wechat::msg_signature(WECHAT_TOKEN, ts, nonce, &echostr);
     let res = app
         .client

@@ -127,7 +127,8 @@ impl Customer {
                 }
             }
             _ => {
-                let (ts, nonce) = ("1764400000", "372623149");
+                let ts = &now_secs();
+                let nonce = "372623149";
                 let token = if signing == Signing::Wrong { "wrong-token" } else { WECHAT_TOKEN };
                 let mut query = vec![("timestamp", ts.to_string()), ("nonce", nonce.to_string())];
                 query.push(("openid", self.id.clone()));
@@ -161,6 +162,11 @@ pub fn hmac_hex(key: &str, body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// Unix seconds now, as WeChat stamps a push.
+pub fn now_secs() -> String {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string()
 }
 
 fn rand_suffix() -> i64 {

@@ -7,7 +7,7 @@
 mod customer;
 mod fake;
 
-pub use customer::{Customer, Signing, hmac_hex};
+pub use customer::{Customer, Signing, hmac_hex, now_secs};
 pub use fake::{FakePlatform, Sent};
 
 /// The bot token the fake Telegram accepts.
