@@ -26,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 use crate::queue::{Delivery, Inbox, NotDurable, Settle};
 
 /// Outbound messages the broker hands over before the first is settled.
-pub const PREFETCH: u16 = 64;
+/// Enough that one room stuck behind a failing platform (its messages
+/// wait in turn) leaves room for every other room's.
+pub const PREFETCH: u16 = 256;
 /// Longest wait between reconnections.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 

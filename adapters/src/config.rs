@@ -143,6 +143,7 @@ impl DeliveryPolicy {
         Duration::from_millis(base.min(self.retry_max_ms))
     }
 
+    /// The longest one platform call may take.
     pub fn send_timeout(&self) -> Duration {
         Duration::from_millis(self.send_timeout_ms)
     }
@@ -151,6 +152,7 @@ impl DeliveryPolicy {
 /// One channel, fully configured.
 #[derive(Debug, Clone)]
 pub enum ChannelConfig {
+    /// A bot; without a webhook secret it long-polls.
     Telegram {
         bot_token: Secret,
         webhook_secret: Option<Secret>,
@@ -162,6 +164,7 @@ pub enum ChannelConfig {
         verify_token: Secret,
         api_url: String,
     },
+    /// An Official Account; with an EncodingAESKey in safe mode.
     WeChat {
         app_id: String,
         app_secret: Secret,
@@ -209,6 +212,7 @@ fn no_placeholders(secrets: &[(&str, Option<&Secret>)]) -> Result<(), String> {
 }
 
 impl TelegramConfig {
+    /// The channel if its variables are set, none if none is, else why not.
     pub fn channel(&self) -> Result<Option<ChannelConfig>, String> {
         no_placeholders(&[
             ("LIVECHAT_TELEGRAM_BOT_TOKEN", self.bot_token.as_ref()),
@@ -228,6 +232,7 @@ impl TelegramConfig {
 }
 
 impl MessengerConfig {
+    /// The channel if its variables are set, none if none is, else why not.
     pub fn channel(&self) -> Result<Option<ChannelConfig>, String> {
         no_placeholders(&[
             ("LIVECHAT_MESSENGER_PAGE_TOKEN", self.page_token.as_ref()),
@@ -249,6 +254,7 @@ impl MessengerConfig {
 }
 
 impl WeChatConfig {
+    /// The channel if its variables are set, none if none is, else why not.
     pub fn channel(&self) -> Result<Option<ChannelConfig>, String> {
         no_placeholders(&[
             ("LIVECHAT_WECHAT_APP_SECRET", self.app_secret.as_ref()),

@@ -34,6 +34,7 @@ pub use queue::{Delivery, Inbox, NotDurable, Settle};
 /// One channel ready to run: its platform's client, its webhook routes,
 /// and for Telegram without a webhook secret, its long poller.
 pub struct ChannelAdapter {
+    /// The channel's wire name, for logs and routes.
     pub name: &'static str,
     platform: Arc<dyn Platform>,
     routes: Router,

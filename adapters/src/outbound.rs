@@ -29,8 +29,11 @@ const ROOMS_IN_FLIGHT: usize = 64;
 
 /// Sends one channel's outbound messages.
 pub struct Sender {
+    /// Where the texts go.
     pub platform: Arc<dyn Platform>,
+    /// Where reports of undelivered messages go (back to the core).
     pub inbox: Arc<dyn Inbox>,
+    /// How failing sends are retried.
     pub policy: DeliveryPolicy,
 }
 

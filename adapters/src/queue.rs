@@ -34,7 +34,9 @@ pub trait Settle: Send + Sync {
 
 /// One outbound message (a sealed `OutboundMessage` envelope).
 pub struct Delivery {
+    /// The sealed `OutboundMessage`, as the core recorded it.
     pub envelope: Vec<u8>,
+    /// Called once, when the adapter is done with it.
     pub settle: Box<dyn Settle>,
 }
 

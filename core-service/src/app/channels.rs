@@ -41,6 +41,8 @@ pub struct Undelivered {
     pub room_id: String,
     pub seq: u64,
     pub reason: String,
+    /// Refused for good (true), or given up on after retries (false).
+    pub permanent: bool,
 }
 
 impl Core {
@@ -162,7 +164,8 @@ impl Core {
     /// once however often the report is delivered. A room that ended
     /// meanwhile takes no note: the report is only logged.
     pub async fn note_undelivered(&self, report: Undelivered) -> CoreResult<()> {
-        metrics::counter!("livechat_channel_undelivered_total", "channel" => report.channel.as_str())
+        let why = if report.permanent { "refused" } else { "gave_up" };
+        metrics::counter!("livechat_channel_undelivered_total", "channel" => report.channel.as_str(), "why" => why)
             .increment(1);
         let settings = self.settings.get().await?;
         let text: String = outbound::undelivered_note(report.channel, &report.reason)

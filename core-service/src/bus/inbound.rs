@@ -189,16 +189,19 @@ impl Consumer {
         headers.insert(queues::REASON_HEADER.into(), AMQPValue::LongString(why.into()));
         let props =
             BasicProperties::default().with_content_type(bus::CONTENT_TYPE.into()).with_headers(headers);
-        self.publisher
-            .basic_publish(
-                "".into(),
-                self.dead_letters.as_str().into(),
-                BasicPublishOptions::default(),
-                &d.data,
-                props,
-            )
+        let opts = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let confirm = self
+            .publisher
+            .basic_publish("".into(), self.dead_letters.as_str().into(), opts, &d.data, props)
             .await?
             .await?;
-        Ok(())
+        match confirm {
+            lapin::Confirmation::Ack(None) => Ok(()),
+            // Not kept: fail the consumer, so the delivery comes back.
+            _ => Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                lapin::ChannelState::Error,
+                "the dead-letter queue did not take the message",
+            ))),
+        }
     }
 }

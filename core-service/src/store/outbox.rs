@@ -75,7 +75,7 @@ fn recorded(row: outbox::Model) -> RecordedEvent {
 /// The owner of outbound rows with a broker: no replica, the cluster.
 const SHARED_OUTBOUND: &str = "shared-outbound";
 /// The PostgreSQL advisory lock that is the outbound turn.
-const OUTBOUND_TURN_LOCK: i64 = 0x6c69_7665_6f75_74; // "liveout"
+const OUTBOUND_TURN_LOCK: i64 = 0x006c_6976_656f_7574; // "liveout"
 
 /// What marks a row kept as a dead letter (all-in-one channels).
 const DEAD_LETTER_PREFIX: &str = "dead-letter.";

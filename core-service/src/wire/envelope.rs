@@ -131,7 +131,9 @@ pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
 /// What a channel adapter puts on the inbound queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromAdapter {
+    /// A customer wrote.
     Message(InboundMessage),
+    /// A reply did not reach its customer.
     Undelivered(Undelivered),
 }
 
@@ -155,6 +157,7 @@ pub fn open_from_adapter(bytes: &[u8]) -> Result<FromAdapter, Refused> {
             room_id: f.room_id,
             seq: f.seq,
             reason: f.reason,
+            permanent: f.permanent,
         })),
         _ => Err(Refused::UnexpectedPayload),
     }
