@@ -47,6 +47,18 @@ pub struct CoreConfig {
     #[arg(long, env = "LIVECHAT_AMQP_EXCHANGE", default_value = "livechat.events")]
     pub amqp_exchange: String,
 
+    /// Failed logins for one account from one client address before each
+    /// next try from there waits (1 s, doubling, up to 15 minutes).
+    #[arg(long, env = "LIVECHAT_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failures_per_address: u32,
+
+    /// Failed logins for one account from anywhere in 15 minutes before its
+    /// attempts are spaced 2 s apart (slowed, never refused for good).
+    #[arg(long, env = "LIVECHAT_LOGIN_FAILURES_PER_USER", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failures_per_user: u32,
+
     /// Lifetime of an agent's access token, in seconds.
     #[arg(long, env = "LIVECHAT_AGENT_TOKEN_TTL_SECS", default_value_t = 8 * 3600,
           value_parser = clap::value_parser!(u64).range(60..=30 * 86400))]
@@ -89,6 +101,8 @@ impl CoreConfig {
             grpc_listen: None,
             amqp_url: None,
             amqp_exchange: "livechat.events".into(),
+            login_failures_per_address: 5,
+            login_failures_per_user: 50,
             agent_token_ttl_secs: 8 * 3600,
             visitor_token_ttl_secs: 7 * 86400,
             timer_interval_ms: 1000,

@@ -22,11 +22,6 @@ pub struct HttpConfig {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub login_rate_per_min: u32,
 
-    /// Failed logins per username per 5 minutes before it is locked out.
-    #[arg(long, env = "LIVECHAT_LOGIN_FAILURES_PER_USER", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub login_failures_per_user: u32,
-
     /// Requests per second per bearer token (burst: 4 seconds' worth).
     #[arg(long, env = "LIVECHAT_API_RATE_PER_SEC", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -47,7 +42,6 @@ impl Default for HttpConfig {
             cors_origins: vec![],
             request_timeout_ms: 10_000,
             login_rate_per_min: 60,
-            login_failures_per_user: 10,
             api_rate_per_sec: 50,
             rooms_per_ip_per_min: 30,
             listener: Default::default(),

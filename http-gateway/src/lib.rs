@@ -12,7 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod core_call;
 pub mod extract;
-pub mod login_guard;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;

@@ -47,7 +47,6 @@ pub struct Limits {
     rooms_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Whose address a request is (see `client_address`).
     pub proxies: livechat_runtime::client_address::TrustedProxies,
-    pub login_failures: crate::login_guard::LoginGuard,
 }
 
 impl std::fmt::Debug for Limits {
@@ -71,10 +70,6 @@ impl Limits {
             login_per_ip: governor::RateLimiter::keyed(per_ip),
             rooms_per_ip: governor::RateLimiter::keyed(Quota::per_minute(nz(cfg.rooms_per_ip_per_min))),
             proxies: cfg.listener.proxies(),
-            login_failures: crate::login_guard::LoginGuard::new(
-                cfg.login_failures_per_user,
-                Duration::from_secs(300),
-            ),
         }
     }
 
@@ -93,7 +88,6 @@ impl Limits {
         self.per_token.retain_recent();
         self.login_per_ip.retain_recent();
         self.rooms_per_ip.retain_recent();
-        self.login_failures.prune();
     }
 }
 

@@ -157,3 +157,17 @@ pub fn authed<T>(msg: T, token: &str, request_id: Option<&str>) -> Result<tonic:
     }
     Ok(req)
 }
+
+/// The metadata a gateway puts on a login to say which client address it
+/// comes from (after `LIVECHAT_TRUSTED_PROXIES`); without it the core uses
+/// the peer of the gRPC connection.
+pub const CLIENT_ADDRESS: &str = "x-livechat-client-address";
+
+/// A login request that says which client it comes from.
+pub fn from_client<T>(msg: T, client: Option<std::net::IpAddr>) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    if let Some(value) = client.and_then(|ip| ip.to_string().parse().ok()) {
+        req.metadata_mut().insert(CLIENT_ADDRESS, value);
+    }
+    req
+}

@@ -1,13 +1,16 @@
 //! Logging in, turning a bearer token into a `Principal`, and creating the
 //! first admin on a fresh database.
 
+use std::net::IpAddr;
+
 use jsonwebtoken::errors::ErrorKind;
+use sha2::{Digest, Sha256};
 
 use super::ports::AgentRecord;
 use super::{AgentPrincipal, Core, Principal, VisitorPrincipal, clock};
 use crate::auth::{Role, password};
 use crate::domain::value::Username;
-use crate::domain::{new_id, permission::ADMIN_GROUP};
+use crate::domain::{login, new_id, permission::ADMIN_GROUP};
 use crate::error::{CoreError, CoreResult};
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -28,13 +31,72 @@ pub(super) async fn hash_password(password: String) -> CoreResult<String> {
         .map_err(CoreError::Unexpected)
 }
 
+/// The throttle's keys of a login: the account, and the account from this
+/// address. Hashed: bounded in size whatever was sent, and no name or
+/// address is kept in the clear.
+fn throttle_keys(account: &str, from: Option<IpAddr>) -> (String, String) {
+    let digest =
+        |s: &str| -> String { Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect() };
+    let address = from.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    (format!("account:{}", digest(account)), format!("address:{}", digest(&format!("{account}|{address}"))))
+}
+
 impl Core {
     /// Wrong password, unknown user and disabled account all get the same
-    /// answer after the same amount of work.
-    pub async fn login(&self, username: &str, password: &str) -> CoreResult<LoginOutcome> {
-        let record = match Username::parse(username) {
-            Ok(u) => self.store.agent_by_username(&u.into_inner()).await?,
-            Err(_) => None,
+    /// answer after the same amount of work. Failures slow the next
+    /// attempts (`domain::login`), for every entry point and replica alike:
+    /// `from` is the client's address, as the gateway saw it.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> CoreResult<LoginOutcome> {
+        let account = Username::parse(username).ok().map(Username::into_inner);
+        let keys = account.as_deref().map(|a| throttle_keys(a, from));
+        if let Some(keys) = &keys {
+            self.may_try_login(keys).await?;
+        }
+        let outcome = self.check_password(account.as_deref(), password).await;
+        if let Some((account_key, address_key)) = &keys {
+            let now = self.now_ms();
+            match &outcome {
+                Ok(_) => self.store.forget_login_failures(address_key).await?,
+                Err(_) => {
+                    metrics::counter!("livechat_login_failures_total").increment(1);
+                    let both = [account_key.clone(), address_key.clone()];
+                    self.store.login_failed(&both, now, now - login::WINDOW_MS).await?;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Refuses (429) while this address backs off from this account, or
+    /// while the account is slowed and its attempt slot is taken.
+    async fn may_try_login(&self, (account_key, address_key): &(String, String)) -> CoreResult<()> {
+        let now = self.now_ms();
+        let policy = self.auth_policy.login;
+        let failures = self.store.login_failures(&[account_key.clone(), address_key.clone()]).await?;
+        let of = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| *f);
+        if let Some(until) = policy.address_waits_until(of(address_key), now) {
+            metrics::counter!("livechat_login_refused_total", "why" => "address").increment(1);
+            return Err(CoreError::RateLimited { retry_after_secs: login::seconds_until(until, now) });
+        }
+        if policy.account_slowed(of(account_key), now)
+            && !self.store.take_login_slot(account_key, now, now - login::SPACING_MS).await?
+        {
+            metrics::counter!("livechat_login_refused_total", "why" => "account").increment(1);
+            let retry_after_secs = login::seconds_until(now + login::SPACING_MS, now);
+            return Err(CoreError::RateLimited { retry_after_secs });
+        }
+        Ok(())
+    }
+
+    async fn check_password(&self, account: Option<&str>, password: &str) -> CoreResult<LoginOutcome> {
+        let record = match account {
+            Some(a) => self.store.agent_by_username(a).await?,
+            None => None,
         };
         let stored =
             record.as_ref().map_or_else(|| password::decoy().to_string(), |r| r.password_hash.clone());
@@ -57,7 +119,7 @@ impl Core {
     }
 
     fn issue(&self, agent: AgentRecord) -> CoreResult<LoginOutcome> {
-        let ttl = self.lifetimes.agent_secs;
+        let ttl = self.auth_policy.agent_secs;
         let access_token = self
             .keys
             .agent_token(&agent.id, agent.token_version, clock::wall_clock_ms() / 1000, ttl)

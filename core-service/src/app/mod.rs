@@ -35,11 +35,12 @@ use crate::domain::{Event, Millis};
 use ports::{Bus, Store};
 use settings_cache::SettingsCache;
 
-/// Token lifetimes, from configuration.
+/// Token lifetimes and the login throttle, from configuration.
 #[derive(Debug, Clone, Copy)]
-pub struct TokenLifetimes {
+pub struct AuthPolicy {
     pub agent_secs: u64,
     pub visitor_secs: u64,
+    pub login: crate::domain::login::LoginPolicy,
 }
 
 /// One core replica's use cases and the dependencies they share.
@@ -48,7 +49,7 @@ pub struct Core {
     bus: Arc<dyn Bus>,
     hub: Arc<Hub>,
     keys: TokenKeys,
-    lifetimes: TokenLifetimes,
+    auth_policy: AuthPolicy,
     settings: SettingsCache,
     replica_id: String,
     relay_wakeup: tokio::sync::Notify,
@@ -70,7 +71,7 @@ impl Core {
         bus: Arc<dyn Bus>,
         hub: Arc<Hub>,
         keys: TokenKeys,
-        lifetimes: TokenLifetimes,
+        auth_policy: AuthPolicy,
         replica_id: String,
         clock: Clock,
     ) -> Arc<Self> {
@@ -80,7 +81,7 @@ impl Core {
             bus,
             hub,
             keys,
-            lifetimes,
+            auth_policy,
             replica_id,
             relay_wakeup: tokio::sync::Notify::new(),
             outbound_wakeup: tokio::sync::Notify::new(),

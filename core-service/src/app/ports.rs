@@ -283,6 +283,26 @@ pub struct RecordedEvent {
     pub bytes: Vec<u8>,
 }
 
+/// Failed logins, where every replica sees them (`domain::login`).
+#[async_trait]
+pub trait LoginRecords: Send + Sync {
+    /// The failures of each key that has any.
+    async fn login_failures(
+        &self,
+        keys: &[String],
+    ) -> CoreResult<Vec<(String, crate::domain::login::Failures)>>;
+    /// Counts a failure for each key; a count whose window began before
+    /// `window_start` starts over.
+    async fn login_failed(&self, keys: &[String], now: Millis, window_start: Millis) -> CoreResult<()>;
+    /// Takes the account's attempt slot if its last attempt was at or
+    /// before `free_since`; false: someone else's attempt has it.
+    async fn take_login_slot(&self, key: &str, now: Millis, free_since: Millis) -> CoreResult<bool>;
+    /// Forgets a key (a success from that address).
+    async fn forget_login_failures(&self, key: &str) -> CoreResult<()>;
+    /// Forgets windows that began before `before`.
+    async fn prune_login_failures(&self, before: Millis) -> CoreResult<()>;
+}
+
 /// Readiness of the storage.
 pub trait Health: Send + Sync {
     /// False while the database is known to be down: calls are refused at
@@ -292,7 +312,15 @@ pub trait Health: Send + Sync {
 
 /// Everything the core stores, in one object.
 pub trait Store:
-    RoomStore + MessageStore + Directory + CannedStore + SettingsStore + PresenceStore + OutboxStore + Health
+    RoomStore
+    + MessageStore
+    + Directory
+    + CannedStore
+    + SettingsStore
+    + PresenceStore
+    + OutboxStore
+    + LoginRecords
+    + Health
 {
 }
 
@@ -304,6 +332,7 @@ impl<T> Store for T where
         + SettingsStore
         + PresenceStore
         + OutboxStore
+        + LoginRecords
         + Health
 {
 }

@@ -129,7 +129,7 @@ impl Core {
         let (room, _, events) = self.store.create_room(new, first, make).await?;
         self.deliver(events).await;
 
-        let ttl = self.lifetimes.visitor_secs;
+        let ttl = self.auth_policy.visitor_secs;
         let visitor_token = self
             .keys
             .visitor_token(&visitor.id, &name, &room_id, super::clock::wall_clock_ms() / 1000, ttl)

@@ -138,6 +138,8 @@ impl Core {
                 _ = prune.tick() => {
                     let before = self.now_ms() - 86_400_000;
                     log_failure("pruning presence", self.store.prune_presence(before).await);
+                    let forgotten = self.now_ms() - crate::domain::login::WINDOW_MS;
+                    log_failure("pruning login failures", self.store.prune_login_failures(forgotten).await);
                 }
             }
         }

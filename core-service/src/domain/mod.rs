@@ -5,6 +5,7 @@
 pub mod error;
 pub mod event;
 pub mod inbound;
+pub mod login;
 pub mod outbound;
 pub mod permission;
 pub mod room;

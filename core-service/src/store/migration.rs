@@ -9,7 +9,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(Outbox), Box::new(OutboxEnvelope), Box::new(OneOpenRoomPerCustomer)]
+        vec![
+            Box::new(Initial),
+            Box::new(Outbox),
+            Box::new(OutboxEnvelope),
+            Box::new(OneOpenRoomPerCustomer),
+            Box::new(LoginFailures),
+        ]
     }
 }
 
@@ -479,5 +485,46 @@ impl MigrationTrait for OneOpenRoomPerCustomer {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.get_connection().execute_unprepared("DROP INDEX rooms_open_per_customer").await?;
         Ok(())
+    }
+}
+
+/// Failed logins, kept where every replica sees them (see `domain::login`).
+struct LoginFailures;
+
+impl MigrationName for LoginFailures {
+    fn name(&self) -> &str {
+        "m20261129_000005_login_failures"
+    }
+}
+
+#[derive(DeriveIden)]
+enum LoginFailuresTable {
+    #[sea_orm(iden = "login_failures")]
+    Table,
+    Key,
+    Failures,
+    FirstFailedAt,
+    LastFailedAt,
+    LastAttemptAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LoginFailures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(LoginFailuresTable::Table)
+                .col(ColumnDef::new(LoginFailuresTable::Key).string_len(128).not_null().primary_key())
+                .col(ColumnDef::new(LoginFailuresTable::Failures).integer().not_null())
+                .col(millis(LoginFailuresTable::FirstFailedAt))
+                .col(millis(LoginFailuresTable::LastFailedAt))
+                .col(millis(LoginFailuresTable::LastAttemptAt))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(LoginFailuresTable::Table).to_owned()).await
     }
 }

@@ -12,6 +12,7 @@ mod canned;
 mod convert;
 mod directory;
 pub mod entity;
+mod login;
 mod messages;
 pub mod migration;
 mod outbox;

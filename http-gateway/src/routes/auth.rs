@@ -10,7 +10,7 @@ use super::ApiResult;
 use crate::AppState;
 use crate::core_call::{Token, authed};
 use crate::extract::{ClientIp, JsonBody, RequestId};
-use crate::problem::{ApiError, Problem};
+use crate::problem::Problem;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -54,23 +54,10 @@ pub async fn login(
     if let Some(ip) = peer {
         s.limits.login_attempt(ip)?;
     }
-    if let Some(wait) = s.limits.login_failures.locked_for(&body.username) {
-        return Err(ApiError::rate_limited(wait));
-    }
-    let req = pb::LoginRequest { username: body.username.clone(), password: body.password };
-    match s.core.auth().login(req).await {
-        Ok(r) => {
-            s.limits.login_failures.succeeded(&body.username);
-            Ok(Json(login_response(r.into_inner())))
-        }
-        Err(status) => {
-            let e = ApiError::from(status);
-            if e.code == livechat_proto::ErrorCode::Unauthorized {
-                s.limits.login_failures.failed(&body.username);
-            }
-            Err(e)
-        }
-    }
+    // Failed logins are throttled by the core, for every entry point.
+    let req = pb::LoginRequest { username: body.username, password: body.password };
+    let r = s.core.auth().login(livechat_proto::client::from_client(req, peer)).await?;
+    Ok(Json(login_response(r.into_inner())))
 }
 
 /// A fresh token for a still-valid agent token.

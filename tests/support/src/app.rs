@@ -111,7 +111,8 @@ impl AppConfig {
     /// in and send a lot.
     pub fn without_limits(&mut self) {
         self.http.login_rate_per_min = 100_000;
-        self.http.login_failures_per_user = 100_000;
+        self.core.login_failures_per_address = 100_000;
+        self.core.login_failures_per_user = 100_000;
         self.http.api_rate_per_sec = 100_000;
         self.session.limits =
             livechat_ws::FrameLimits { messages_per_sec: u16::MAX, typing_per_sec: u16::MAX };

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod canned;
 pub mod decline;
 pub mod group;
+pub mod login_failure;
 pub mod message;
 pub mod meta;
 pub mod outbox;
