@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
 mod auth;
+mod authorization;
 mod canned;
 mod concurrency;
 mod escalation;
