@@ -106,7 +106,14 @@ pub async fn run(cli: AdapterCli) -> anyhow::Result<()> {
     // Stopped in order: webhooks drain, then sending, then the broker.
     let sending = CancellationToken::new();
     let sender = adapter.spawn(deliveries, common.policy.clone(), sending.clone());
-    let ops = livechat_runtime::ops::router(OpsState::new(BrokerReadiness(broker)));
+    let with_metrics = common.listener.metrics_on_main_listener();
+    let ops = livechat_runtime::ops::router_with(OpsState::new(BrokerReadiness(broker)), with_metrics);
+    let stopped = stop.clone();
+    common
+        .listener
+        .serve_metrics(async move { stopped.cancelled().await })
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_METRICS_LISTEN: {e}"))?;
     let app = adapter.routes().merge(ops);
     let listener = tokio::net::TcpListener::bind(common.listen)
         .await

@@ -34,5 +34,10 @@ pub async fn run(cli: HttpGatewayCli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "REST API listening");
     let app = router(AppState::new(core, &cli.http), &cli.http);
+    cli.http
+        .listener
+        .serve_metrics(shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_METRICS_LISTEN: {e}"))?;
     serve(app, listener, cli.http.listener.header_read_timeout(), shutdown_signal()).await
 }

@@ -134,12 +134,17 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 /// The REST API under /api/v1 plus /healthz, /readyz and /metrics, with
 /// the whole middleware stack. Unknown paths are problem+json 404s.
 pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let with_probes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api(&state))
         .routes(routes!(ops::healthz))
-        .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
-        .split_for_parts();
+        .routes(routes!(ops::readyz));
+    // `/metrics` moves to its own listener when LIVECHAT_METRICS_LISTEN is set.
+    let with_ops = if cfg.listener.metrics_on_main_listener() {
+        with_probes.routes(routes!(ops::metrics))
+    } else {
+        with_probes
+    };
+    let (router, doc) = with_ops.split_for_parts();
     let mut doc = doc;
     openapi::document_errors(&mut doc);
     let _ = state.openapi.set(serde_json::to_value(&doc).expect("the OpenAPI document serializes"));

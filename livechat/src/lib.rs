@@ -93,6 +93,11 @@ pub async fn run_with_channels(
             stop.cancel();
         }
     });
+    let stopped = stop.clone();
+    http.listener
+        .serve_metrics(async move { stopped.cancelled().await })
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_METRICS_LISTEN: {e}"))?;
     let header_read_timeout = http.listener.header_read_timeout();
     let served = livechat_ws::serve(app, http_listener, header_read_timeout, stop).await;
     let grpc_result = grpc.await;

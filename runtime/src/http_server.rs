@@ -33,15 +33,44 @@ pub struct ListenerConfig {
     #[arg(long, env = "LIVECHAT_TRUSTED_PROXIES", value_delimiter = ',',
           value_parser = crate::client_address::parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Serve `/metrics` on this address instead of the main listener, for
+    /// deployments whose main port faces the internet (unset: on it).
+    #[arg(long, env = "LIVECHAT_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for ListenerConfig {
     fn default() -> Self {
-        Self { header_read_timeout_ms: 10_000, trusted_proxies: vec![] }
+        Self { header_read_timeout_ms: 10_000, trusted_proxies: vec![], metrics_listen: None }
     }
 }
 
 impl ListenerConfig {
+    /// Whether `/metrics` belongs on the main listener.
+    pub fn metrics_on_main_listener(&self) -> bool {
+        self.metrics_listen.is_none()
+    }
+
+    /// Binds `LIVECHAT_METRICS_LISTEN`, if set, and serves `/metrics` there
+    /// until `shutdown`.
+    pub async fn serve_metrics(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Some(addr) = self.metrics_listen else { return Ok(()) };
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(%addr, "metrics listening");
+        let router = crate::ops::metrics_router(crate::ops::metrics_handle());
+        let timeout = self.header_read_timeout();
+        tokio::spawn(async move {
+            if let Err(e) = serve(listener, router, timeout, shutdown).await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
+        Ok(())
+    }
+
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
     }

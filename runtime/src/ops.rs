@@ -110,11 +110,29 @@ pub fn router<S>(ops: OpsState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    router_with(ops, true)
+}
+
+/// As `router`, with `/metrics` only when `with_metrics` (false when
+/// `LIVECHAT_METRICS_LISTEN` serves it elsewhere).
+pub fn router_with<S>(ops: OpsState, with_metrics: bool) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let probes = Router::new()
         .route("/healthz", axum::routing::get(healthz))
-        .route("/readyz", axum::routing::get(readyz))
-        .route("/metrics", axum::routing::get(metrics))
-        .with_state(ops)
+        .route("/readyz", axum::routing::get(readyz));
+    let probes = if with_metrics { probes.route("/metrics", axum::routing::get(metrics)) } else { probes };
+    probes.with_state(ops)
+}
+
+/// `/metrics` alone, for `LIVECHAT_METRICS_LISTEN`.
+pub fn metrics_router(handle: PrometheusHandle) -> Router {
+    let render = move || {
+        let handle = handle.clone();
+        async move { (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()) }
+    };
+    Router::new().route("/metrics", axum::routing::get(render))
 }
 
 #[cfg(test)]

@@ -47,7 +47,13 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
         proxies: cli.listener.proxies(),
     };
     let ops = OpsState::new(CoreReadiness(state.core.clone()));
-    let app = router(state).merge(livechat_runtime::ops::router(ops));
+    let with_metrics = cli.listener.metrics_on_main_listener();
+    let app = router(state).merge(livechat_runtime::ops::router_with(ops, with_metrics));
+    let stopped = shutdown.clone();
+    cli.listener
+        .serve_metrics(async move { stopped.cancelled().await })
+        .await
+        .map_err(|e| anyhow::anyhow!("LIVECHAT_METRICS_LISTEN: {e}"))?;
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
