@@ -43,6 +43,8 @@ struct AllInOne {
     ws_limits: livechat_ws::FrameLimits,
     #[command(flatten)]
     ws_connections: livechat_ws::ConnectionLimits,
+    #[command(flatten)]
+    widget: livechat_ws::pages::WidgetEmbedding,
     /// Channels run in this process when their variables are set.
     #[command(flatten)]
     channels: livechat_adapter::Channels,
@@ -100,6 +102,7 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
     let session = livechat_ws::SessionConfig {
         limits: cli.ws_limits,
         connections: cli.ws_connections,
+        embedding: cli.widget,
         ..Default::default()
     };
     for channel in cli.channels.configured().map_err(|e| anyhow::anyhow!(e))? {

@@ -23,6 +23,8 @@ pub struct WsGatewayCli {
     #[command(flatten)]
     pub connections: crate::ConnectionLimits,
     #[command(flatten)]
+    pub embedding: crate::pages::WidgetEmbedding,
+    #[command(flatten)]
     pub listener: livechat_runtime::http_server::ListenerConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
@@ -38,7 +40,12 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "WebSocket gateway listening");
     let shutdown = CancellationToken::new();
-    let session = SessionConfig { limits: cli.limits, connections: cli.connections, ..Default::default() };
+    let session = SessionConfig {
+        limits: cli.limits,
+        connections: cli.connections,
+        embedding: cli.embedding,
+        ..Default::default()
+    };
     let state = WsState {
         core,
         connections: crate::Connections::new(session.connections),

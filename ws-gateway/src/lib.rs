@@ -72,7 +72,8 @@ impl std::fmt::Debug for WsState {
 
 /// `/ws` plus the pages.
 pub fn router(state: WsState) -> Router {
-    Router::new().route("/ws", get(upgrade)).merge(pages::router()).with_state(state)
+    let pages = pages::router(&state.session.embedding);
+    Router::new().route("/ws", get(upgrade)).merge(pages).with_state(state)
 }
 
 #[derive(Debug, Deserialize)]

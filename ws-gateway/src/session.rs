@@ -75,6 +75,8 @@ pub struct SessionConfig {
     /// How many connections a token, and an address, may hold (checked at
     /// the upgrade).
     pub connections: crate::ConnectionLimits,
+    /// Which sites may frame the widget page.
+    pub embedding: crate::pages::WidgetEmbedding,
 }
 
 impl Default for SessionConfig {
@@ -86,6 +88,7 @@ impl Default for SessionConfig {
             write_timeout: Duration::from_secs(30),
             limits: flood::FrameLimits::default(),
             connections: crate::ConnectionLimits::default(),
+            embedding: Default::default(),
         }
     }
 }

@@ -29,3 +29,20 @@ async fn the_pages_allow_only_their_own_scripts_and_only_this_origin_to_frame_th
         assert!(!html.contains(" onclick=") && !html.contains(" onload="), "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_widget_may_be_framed_by_the_sites_an_operator_allows_and_the_console_never() {
+    let app = livechat_test_support::app::spawn_configured(|c| {
+        c.session.embedding.widget_frame_ancestors = vec!["https://shop.example.com".into()];
+    })
+    .await;
+    let widget = app.client.get(format!("{}/widget", app.address)).send().await.unwrap();
+    let csp = widget.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("frame-ancestors 'self' https://shop.example.com"), "{csp}");
+    assert!(!widget.headers().contains_key("x-frame-options"), "XFO would forbid the shop");
+    assert_eq!(widget.headers()["x-content-type-options"], "nosniff");
+    let console = app.client.get(format!("{}/", app.address)).send().await.unwrap();
+    let csp = console.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.ends_with("frame-ancestors 'self'"), "{csp}");
+    assert_eq!(console.headers()["x-frame-options"], "SAMEORIGIN");
+}
