@@ -199,3 +199,26 @@ mod properties {
         }
     }
 }
+
+/// The seed corpus in `fuzz-corpus/bodies`: request bodies an adversarial
+/// run sent, replayed on every run.
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    #[test]
+    fn every_body_of_the_corpus_is_a_clear_400_or_422() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz-corpus/bodies");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let body = std::fs::read(&path).unwrap();
+            if let Err(e) = parse_json::<crate::routes::rooms::CreateRoomRequest>(&body) {
+                assert!(matches!(e.status.as_u16(), 400 | 422), "{}: {}", path.display(), e.status);
+                assert_eq!(e.code, livechat_proto::ErrorCode::Invalid);
+            }
+            seen += 1;
+        }
+        assert!(seen >= 8, "the corpus is there: {seen} files");
+    }
+}

@@ -326,3 +326,27 @@ mod properties {
         }
     }
 }
+
+/// The seed corpus in `fuzz-corpus/frames`: frames an adversarial run sent
+/// (NUL, lone surrogates, deep nesting, huge numbers, duplicate keys…),
+/// kept so that every run replays them.
+#[cfg(test)]
+mod corpus {
+    use super::*;
+
+    #[test]
+    fn every_frame_of_the_corpus_gets_an_answer() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz-corpus/frames");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            match parse(&text) {
+                Ok(_) => {}
+                Err(bad) => assert!(!bad.message.is_empty(), "a refusal says why"),
+            }
+            seen += 1;
+        }
+        assert!(seen >= 10, "the corpus is there: {seen} files");
+    }
+}

@@ -83,3 +83,54 @@ pub(crate) fn unanswered(platform: &str, error: reqwest::Error) -> SendOutcome {
         }
     }
 }
+
+/// Whatever arrives at a webhook, signed or not (safe-mode WeChat parses
+/// its XML before it can check the signature), gets an answer, never a
+/// panic: property runs over arbitrary bytes, and the seed corpus in
+/// `fuzz-corpus/` (inputs an adversarial run would send), replayed always.
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::{messenger, telegram, wechat};
+
+    /// A cipher with WeChat's sample key, for decrypting junk.
+    fn cipher() -> wechat::Cipher {
+        wechat::Cipher::new("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7").unwrap()
+    }
+
+    /// Every parser an inbound body meets.
+    fn answer_everything(body: &[u8]) {
+        let _ = telegram::parse_update(body);
+        let _ = messenger::parse_batch(body);
+        let _ = wechat::parse_push(body);
+        if let Ok(encrypted) = wechat::encrypted_part(body) {
+            let _ = cipher().decrypt(&encrypted);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_get_an_answer(body in prop::collection::vec(any::<u8>(), 0..400)) {
+            answer_everything(&body);
+        }
+
+        #[test]
+        fn any_base64_ish_ciphertext_is_refused_or_read(text in "[A-Za-z0-9+/=]{0,200}") {
+            let _ = cipher().decrypt(&text);
+        }
+    }
+
+    #[test]
+    fn every_input_of_the_corpus_gets_an_answer() {
+        let mut seen = 0;
+        for channel in ["telegram", "messenger", "wechat"] {
+            let dir = format!("{}/fuzz-corpus/{channel}", env!("CARGO_MANIFEST_DIR"));
+            for entry in std::fs::read_dir(dir).unwrap() {
+                answer_everything(&std::fs::read(entry.unwrap().path()).unwrap());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 10, "the corpus is there: {seen} files");
+    }
+}
