@@ -59,6 +59,17 @@ pub struct CoreConfig {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub login_failures_per_user: u32,
 
+    /// Rooms a client address may open per minute (web visitors are
+    /// anonymous, so their address is all there is to limit).
+    #[arg(long, env = "LIVECHAT_ROOMS_PER_IP_PER_MIN", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rooms_per_ip_per_min: u32,
+
+    /// Rooms a client address may have queued or engaged at once.
+    #[arg(long, env = "LIVECHAT_OPEN_ROOMS_PER_IP", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub open_rooms_per_ip: u32,
+
     /// Lifetime of an agent's access token, in seconds.
     #[arg(long, env = "LIVECHAT_AGENT_TOKEN_TTL_SECS", default_value_t = 8 * 3600,
           value_parser = clap::value_parser!(u64).range(60..=30 * 86400))]
@@ -101,6 +112,8 @@ impl CoreConfig {
             grpc_listen: None,
             amqp_url: None,
             amqp_exchange: "livechat.events".into(),
+            rooms_per_ip_per_min: 30,
+            open_rooms_per_ip: 10,
             login_failures_per_address: 5,
             login_failures_per_user: 50,
             agent_token_ttl_secs: 8 * 3600,

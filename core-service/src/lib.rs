@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use app::Clock;
 pub use config::{CoreConfig, Secret};
 
-use app::{AuthPolicy, Core, Hub};
+use app::{Core, Hub, Policies};
 use bus::InProcessBus;
 use bus::amqp::AmqpBus;
 use store::SqlStore;
@@ -102,16 +102,18 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         }
         None => Arc::new(InProcessBus::new(hub.clone())),
     };
-    let auth_policy = AuthPolicy {
+    let policies = Policies {
         agent_secs: config.agent_token_ttl_secs,
         visitor_secs: config.visitor_token_ttl_secs,
         login: domain::login::LoginPolicy {
             failures_per_address: config.login_failures_per_address,
             failures_per_account: config.login_failures_per_user,
         },
+        rooms_per_ip_per_min: config.rooms_per_ip_per_min,
+        open_rooms_per_ip: config.open_rooms_per_ip,
     };
     let keys = auth::TokenKeys::new(secret.as_bytes());
-    let core = Core::new(store, bus, hub, keys, auth_policy, replica_id, config.clock.clone());
+    let core = Core::new(store, bus, hub, keys, policies, replica_id, config.clock.clone());
 
     let configured = config.admin_password.as_ref().map(Secret::expose);
     if let Some(generated) = core.bootstrap_admin(configured).await? {

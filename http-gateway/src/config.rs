@@ -27,11 +27,6 @@ pub struct HttpConfig {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub api_rate_per_sec: u32,
 
-    /// Rooms one client address may open per minute (POST /rooms).
-    #[arg(long, env = "LIVECHAT_ROOMS_PER_IP_PER_MIN", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub rooms_per_ip_per_min: u32,
-
     #[command(flatten)]
     pub listener: livechat_runtime::http_server::ListenerConfig,
 }
@@ -43,7 +38,6 @@ impl Default for HttpConfig {
             request_timeout_ms: 10_000,
             login_rate_per_min: 60,
             api_rate_per_sec: 50,
-            rooms_per_ip_per_min: 30,
             listener: Default::default(),
         }
     }

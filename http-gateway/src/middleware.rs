@@ -44,7 +44,6 @@ pub struct Limits {
     per_token: DefaultKeyedRateLimiter<u64>,
     token_hasher: std::hash::RandomState,
     login_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
-    rooms_per_ip: DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// Whose address a request is (see `client_address`).
     pub proxies: livechat_runtime::client_address::TrustedProxies,
 }
@@ -68,7 +67,6 @@ impl Limits {
             per_token: governor::RateLimiter::keyed(per_token),
             token_hasher: std::hash::RandomState::new(),
             login_per_ip: governor::RateLimiter::keyed(per_ip),
-            rooms_per_ip: governor::RateLimiter::keyed(Quota::per_minute(nz(cfg.rooms_per_ip_per_min))),
             proxies: cfg.listener.proxies(),
         }
     }
@@ -78,16 +76,10 @@ impl Limits {
         check(&self.login_per_ip, ip, "login")
     }
 
-    /// Checks one room opened from `ip` (anonymous, so keyed by address).
-    pub fn room_opened(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
-        check(&self.rooms_per_ip, ip, "rooms")
-    }
-
     /// Forgets idle keys so the limiters' memory stays bounded.
     pub fn prune(&self) {
         self.per_token.retain_recent();
         self.login_per_ip.retain_recent();
-        self.rooms_per_ip.retain_recent();
     }
 }
 

@@ -76,7 +76,7 @@ impl Core {
     /// while the account is slowed and its attempt slot is taken.
     async fn may_try_login(&self, (account_key, address_key): &(String, String)) -> CoreResult<()> {
         let now = self.now_ms();
-        let policy = self.auth_policy.login;
+        let policy = self.policies.login;
         let failures = self.store.login_failures(&[account_key.clone(), address_key.clone()]).await?;
         let of = |key: &String| failures.iter().find(|(k, _)| k == key).map(|(_, f)| *f);
         if let Some(until) = policy.address_waits_until(of(address_key), now) {
@@ -119,7 +119,7 @@ impl Core {
     }
 
     fn issue(&self, agent: AgentRecord) -> CoreResult<LoginOutcome> {
-        let ttl = self.auth_policy.agent_secs;
+        let ttl = self.policies.agent_secs;
         let access_token = self
             .keys
             .agent_token(&agent.id, agent.token_version, clock::wall_clock_ms() / 1000, ttl)

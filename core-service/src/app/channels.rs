@@ -93,6 +93,7 @@ impl Core {
                             message: first,
                             channel: Some(msg.channel),
                             external_id: Some(external_id.to_string()),
+                            visitor_address: None,
                             first_client_id: Some(inbound::client_id(
                                 msg.channel,
                                 &msg.platform_message_id,

@@ -35,12 +35,16 @@ use crate::domain::{Event, Millis};
 use ports::{Bus, Store};
 use settings_cache::SettingsCache;
 
-/// Token lifetimes and the login throttle, from configuration.
+/// Token lifetimes and abuse limits, from configuration.
 #[derive(Debug, Clone, Copy)]
-pub struct AuthPolicy {
+pub struct Policies {
     pub agent_secs: u64,
     pub visitor_secs: u64,
     pub login: crate::domain::login::LoginPolicy,
+    /// Rooms one client address may open per minute.
+    pub rooms_per_ip_per_min: u32,
+    /// Rooms one client address may have open at once.
+    pub open_rooms_per_ip: u32,
 }
 
 /// One core replica's use cases and the dependencies they share.
@@ -49,7 +53,7 @@ pub struct Core {
     bus: Arc<dyn Bus>,
     hub: Arc<Hub>,
     keys: TokenKeys,
-    auth_policy: AuthPolicy,
+    policies: Policies,
     settings: SettingsCache,
     replica_id: String,
     relay_wakeup: tokio::sync::Notify,
@@ -57,6 +61,8 @@ pub struct Core {
     room_order: room_order::RoomOrder,
     principals: principal_cache::PrincipalCache,
     clock: Clock,
+    /// Rooms opened per client address (this replica's count).
+    rooms_per_address: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Core {
@@ -71,7 +77,7 @@ impl Core {
         bus: Arc<dyn Bus>,
         hub: Arc<Hub>,
         keys: TokenKeys,
-        auth_policy: AuthPolicy,
+        policies: Policies,
         replica_id: String,
         clock: Clock,
     ) -> Arc<Self> {
@@ -81,13 +87,16 @@ impl Core {
             bus,
             hub,
             keys,
-            auth_policy,
+            policies,
             replica_id,
             relay_wakeup: tokio::sync::Notify::new(),
             outbound_wakeup: tokio::sync::Notify::new(),
             room_order: room_order::RoomOrder::default(),
             principals: principal_cache::PrincipalCache::default(),
             clock,
+            rooms_per_address: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(policies.rooms_per_ip_per_min.max(1)).expect("at least 1"),
+            )),
         })
     }
 

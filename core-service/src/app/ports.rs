@@ -17,6 +17,8 @@ pub struct NewRoom {
     pub visitor: Person,
     pub email: Option<String>,
     pub external_id: Option<String>,
+    /// Who opened it, as `TokenKeys::tag` of their address (web rooms).
+    pub visitor_address: Option<String>,
     pub subject: Option<String>,
     pub created_at: Millis,
 }
@@ -119,6 +121,8 @@ pub trait RoomStore: Send + Sync {
         external_id: &str,
         client_id: &str,
     ) -> CoreResult<bool>;
+    /// How many queued or engaged rooms this client address opened.
+    async fn open_rooms_from(&self, visitor_address: &str) -> CoreResult<u64>;
     /// The customer's queued or engaged room on their messenger, if any.
     async fn open_channel_room(
         &self,

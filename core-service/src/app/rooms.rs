@@ -1,5 +1,7 @@
 //! Requesting an agent, the queue, and moving rooms through their lifecycle.
 
+use std::net::IpAddr;
+
 use super::ports::{NewMessage, NewRoom, RoomFilter};
 use super::{Core, Principal};
 use crate::domain::outbound;
@@ -28,6 +30,8 @@ pub struct CreateRoom {
     pub external_id: Option<String>,
     /// The first message's idempotency key (a messenger's message id).
     pub first_client_id: Option<String>,
+    /// Set by `create_room`: the tag of the visitor's address.
+    pub visitor_address: Option<String>,
 }
 
 /// The new room and the token that opens it.
@@ -58,14 +62,34 @@ impl Core {
     /// A web visitor asks for an agent (anonymous). Messenger rooms are not
     /// created here: whoever could name a channel and a customer's id
     /// would receive that customer's next messages (see `channels`).
-    pub async fn create_room(&self, req: CreateRoom) -> CoreResult<CreatedRoom> {
+    ///
+    /// `from` is the visitor's address (as the gateway saw it): it may open
+    /// `rooms_per_ip_per_min` rooms a minute and keep `open_rooms_per_ip`
+    /// open at once, so that a script cannot bury real visitors in the queue.
+    pub async fn create_room(&self, req: CreateRoom, from: Option<IpAddr>) -> CoreResult<CreatedRoom> {
         if req.channel.is_some_and(|c| c != Channel::Web) || req.external_id.is_some() {
             return Err(CoreError::invalid(
                 "channel",
                 "only web rooms are created here; messenger rooms open when the customer writes",
             ));
         }
-        self.open_room(req).await
+        let address = from.map(|ip| self.keys.tag(&ip.to_string()));
+        if let Some(ip) = from {
+            self.rooms_per_address.check_key(&ip).map_err(|not_until| {
+                metrics::counter!("livechat_rooms_refused_total", "why" => "rate").increment(1);
+                let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+                CoreError::RateLimited {
+                    retry_after_secs: not_until.wait_time_from(now).as_secs().max(1) as u32,
+                }
+            })?;
+        }
+        if let Some(tag) = &address
+            && self.store.open_rooms_from(tag).await? >= u64::from(self.policies.open_rooms_per_ip)
+        {
+            metrics::counter!("livechat_rooms_refused_total", "why" => "open").increment(1);
+            return Err(CoreError::RateLimited { retry_after_secs: 60 });
+        }
+        self.open_room(CreateRoom { visitor_address: address, ..req }).await
     }
 
     /// Stores a new queued room (any channel) and issues its visitor token.
@@ -117,6 +141,7 @@ impl Core {
             visitor: visitor.clone(),
             email: email.map(Email::into_inner),
             external_id,
+            visitor_address: req.visitor_address.clone(),
             subject,
             created_at: now,
         };
@@ -129,7 +154,7 @@ impl Core {
         let (room, _, events) = self.store.create_room(new, first, make).await?;
         self.deliver(events).await;
 
-        let ttl = self.auth_policy.visitor_secs;
+        let ttl = self.policies.visitor_secs;
         let visitor_token = self
             .keys
             .visitor_token(&visitor.id, &name, &room_id, super::clock::wall_clock_ms() / 1000, ttl)

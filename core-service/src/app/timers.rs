@@ -133,6 +133,7 @@ impl Core {
                 _ = heartbeat.tick() => {
                     log_failure("recording presence", self.record_presence().await);
                     log_failure("recording gauges", self.record_gauges().await);
+                    self.rooms_per_address.retain_recent();
                 }
                 _ = self.hub.presence_changed() => log_failure("recording presence", self.record_presence().await),
                 _ = prune.tick() => {

@@ -45,6 +45,8 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Derived from the secret: makes `tag` unguessable without it.
+    tag_salt: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -54,6 +56,15 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
+    /// A short keyed digest of `data` (a client address, say): the same on
+    /// every replica, meaningless without the secret, so that what is
+    /// stored to count by address is not the address.
+    pub fn tag(&self, data: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new().chain_update(self.tag_salt).chain_update(data.as_bytes()).finalize();
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn new(secret: &[u8]) -> Self {
         // Only HS256 is accepted: "none" and asymmetric algorithms are refused
         // before the signature is even looked at.
@@ -66,6 +77,10 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            tag_salt: {
+                use sha2::Digest;
+                sha2::Sha256::new().chain_update(b"livechat-tag:").chain_update(secret).finalize().into()
+            },
         }
     }
 

@@ -135,3 +135,16 @@ async fn watch_readiness(
         }
     }
 }
+
+/// The client a call is for: the address a gateway says it saw (after its
+/// trusted proxies), else the peer of this connection. A direct caller may
+/// claim any address: per-address limits slow it only as much as an
+/// honest one, and the per-account and open-room limits still hold.
+pub(crate) fn client_address<T>(req: &tonic::Request<T>) -> Option<std::net::IpAddr> {
+    let claimed = req
+        .metadata()
+        .get(livechat_proto::client::CLIENT_ADDRESS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    claimed.or_else(|| req.remote_addr().map(|a| a.ip()))
+}

@@ -16,17 +16,22 @@ type Reply<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl RoomService for RoomsApi {
     async fn create_room(&self, req: Request<pb::CreateRoomRequest>) -> Reply<pb::CreateRoomResponse> {
+        let from = super::client_address(&req);
         let r = req.into_inner();
         let created = self
             .0
-            .create_room(CreateRoom {
-                name: r.name,
-                email: r.email,
-                message: r.message,
-                channel: wire::channel_from(r.channel),
-                external_id: r.external_id,
-                first_client_id: None,
-            })
+            .create_room(
+                CreateRoom {
+                    name: r.name,
+                    email: r.email,
+                    message: r.message,
+                    channel: wire::channel_from(r.channel),
+                    external_id: r.external_id,
+                    first_client_id: None,
+                    visitor_address: None,
+                },
+                from,
+            )
             .await?;
         Ok(Response::new(pb::CreateRoomResponse {
             room: Some(wire::room(created.room)),

@@ -23,14 +23,7 @@ fn login_response(o: LoginOutcome) -> pb::LoginResponse {
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
-        // A direct caller may claim any address here: that costs it the
-        // per-address backoff only, never the account's ceiling.
-        let claimed = req
-            .metadata()
-            .get(livechat_proto::client::CLIENT_ADDRESS)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let from = claimed.or_else(|| req.remote_addr().map(|a| a.ip()));
+        let from = super::client_address(&req);
         let r = req.into_inner();
         Ok(Response::new(login_response(self.0.login(&r.username, &r.password, from).await?)))
     }

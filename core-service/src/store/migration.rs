@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(OutboxEnvelope),
             Box::new(OneOpenRoomPerCustomer),
             Box::new(LoginFailures),
+            Box::new(RoomAddress),
         ]
     }
 }
@@ -526,5 +527,53 @@ impl MigrationTrait for LoginFailures {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(LoginFailuresTable::Table).to_owned()).await
+    }
+}
+
+/// Which client address opened a web room (a keyed digest, never the
+/// address), to cap the rooms one address keeps open.
+struct RoomAddress;
+
+impl MigrationName for RoomAddress {
+    fn name(&self) -> &str {
+        "m20261129_000006_room_address"
+    }
+}
+
+#[derive(DeriveIden)]
+enum RoomsAddress {
+    #[sea_orm(iden = "rooms")]
+    Table,
+    VisitorAddress,
+    Status,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RoomAddress {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(RoomsAddress::Table)
+                .add_column(ColumnDef::new(RoomsAddress::VisitorAddress).string_len(64).null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("rooms_visitor_address_status")
+                .table(RoomsAddress::Table)
+                .col(RoomsAddress::VisitorAddress)
+                .col(RoomsAddress::Status)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("rooms_visitor_address_status").to_owned()).await?;
+        m.alter_table(
+            Table::alter().table(RoomsAddress::Table).drop_column(RoomsAddress::VisitorAddress).to_owned(),
+        )
+        .await
     }
 }

@@ -28,6 +28,7 @@ impl RoomStore for SqlStore {
             visitor_name: Set(new.visitor.name),
             visitor_email: Set(new.email),
             external_id: Set(new.external_id),
+            visitor_address: Set(new.visitor_address),
             agent_id: Set(None),
             agent_name: Set(None),
             subject: Set(new.subject),
@@ -82,6 +83,16 @@ impl RoomStore for SqlStore {
             .one(&self.db)
             .await?;
         Ok(found.is_some())
+    }
+
+    async fn open_rooms_from(&self, visitor_address: &str) -> CoreResult<u64> {
+        use sea_orm::PaginatorTrait;
+        let n = room::Entity::find()
+            .filter(room::Column::VisitorAddress.eq(visitor_address))
+            .filter(room::Column::Status.is_in([RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str()]))
+            .count(&self.db)
+            .await?;
+        Ok(n)
     }
 
     async fn open_channel_room(&self, channel: Channel, external_id: &str) -> CoreResult<Option<Room>> {

@@ -62,9 +62,7 @@ pub async fn create(
     ClientIp(client): ClientIp,
     JsonBody(b): JsonBody<CreateRoomRequest>,
 ) -> ApiResult<(StatusCode, Json<CreateRoomResponse>)> {
-    if let Some(ip) = client {
-        s.limits.room_opened(ip)?;
-    }
+    // Rooms per address are limited by the core, for every entry point.
     let req = pb::CreateRoomRequest {
         name: b.name,
         email: b.email,
@@ -72,7 +70,7 @@ pub async fn create(
         channel: pb::Channel::Web as i32,
         external_id: None,
     };
-    let r = s.core.rooms().create_room(req).await?.into_inner();
+    let r = s.core.rooms().create_room(livechat_proto::client::from_client(req, client)).await?.into_inner();
     let room = r.room.ok_or_else(|| ApiError::internal("the core returned no room"))?;
     Ok(created(CreateRoomResponse { room: room.into(), visitor_token: r.visitor_token }))
 }

@@ -131,7 +131,7 @@ async fn open_room(app: &TestApp, forwarded_for: Option<&str>) -> reqwest::Respo
 
 #[tokio::test]
 async fn rooms_opened_from_one_address_are_limited_and_a_forged_forwarded_for_does_not_help() {
-    let app = spawn_app_with(|_, http| http.rooms_per_ip_per_min = 3).await;
+    let app = spawn_configured(|c| c.core.rooms_per_ip_per_min = 3).await;
     for i in 0..3 {
         assert_eq!(open_room(&app, Some(&format!("198.51.100.{i}"))).await.status(), 201);
     }
@@ -143,9 +143,9 @@ async fn rooms_opened_from_one_address_are_limited_and_a_forged_forwarded_for_do
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_room_budget() {
-    let app = spawn_app_with(|_, http| {
-        http.rooms_per_ip_per_min = 2;
-        http.listener.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let app = spawn_configured(|c| {
+        c.core.rooms_per_ip_per_min = 2;
+        c.http.listener.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     for client in ["198.51.100.1", "198.51.100.2"] {
@@ -167,4 +167,32 @@ async fn spaces_around_a_username_do_not_buy_more_guesses() {
         app.login(name, "wrong-password").await.problem(401, "unauthorized");
     }
     assert_rate_limited(&app.login("\tadmin", "wrong-password").await);
+}
+
+#[tokio::test]
+async fn one_address_keeps_only_so_many_rooms_open_at_once() {
+    let app = spawn_configured(|c| c.core.open_rooms_per_ip = 2).await;
+    let first = app.create_room("Ana", None).await;
+    app.create_room("Ana", None).await;
+    let third = open_room(&app, None).await;
+    assert_eq!(third.status(), 429, "a third open room from one address");
+    assert!(third.headers().contains_key("retry-after"));
+    // Once one of them ends, there is room again.
+    let agent = app.create_agent("agent").await;
+    app.accepted(&agent, &first.id).await;
+    app.close(&agent.token, &first.id, None).await.ok(200);
+    assert_eq!(open_room(&app, None).await.status(), 201);
+}
+
+#[tokio::test]
+async fn grpc_create_room_shares_the_per_address_limit() {
+    use livechat_proto::v1::{CreateRoomRequest, room_service_client::RoomServiceClient};
+    let app = spawn_configured(|c| c.core.rooms_per_ip_per_min = 2).await;
+    assert_eq!(open_room(&app, None).await.status(), 201);
+    let mut grpc = RoomServiceClient::connect(app.grpc_address.clone()).await.unwrap();
+    let request = || CreateRoomRequest { name: "Ana".into(), ..Default::default() };
+    grpc.create_room(request()).await.expect("the second room of the minute");
+    let refused =
+        grpc.create_room(request()).await.expect_err("the third is over the limit, whatever the entry");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
 }

@@ -229,6 +229,10 @@ impl Cluster {
                 ("LIVECHAT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
                 ("LIVECHAT_GRPC_LISTEN".into(), format!("127.0.0.1:{port}")),
                 ("LIVECHAT_TIMER_INTERVAL_MS".into(), "200".into()),
+                // Faults are under test here, not the abuse limits.
+                ("LIVECHAT_ROOMS_PER_IP_PER_MIN".into(), "10000".into()),
+                ("LIVECHAT_OPEN_ROOMS_PER_IP".into(), "10000".into()),
+                ("LIVECHAT_LOGIN_FAILURES_PER_ADDRESS".into(), "10000".into()),
             ];
             core_procs.push(Proc::spawn(&format!("core-{i}"), port, vec!["core-service".into()], envs));
             // The first replica migrates and bootstraps before the others race it.

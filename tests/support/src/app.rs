@@ -103,7 +103,9 @@ impl AppConfig {
         core.timer_interval_ms = 100;
         // Every test's visitors come from 127.0.0.1: the per-address room
         // limit is tested on its own (`spawn_app_with`).
-        let http = HttpConfig { rooms_per_ip_per_min: 100_000, ..HttpConfig::default() };
+        core.rooms_per_ip_per_min = 100_000;
+        core.open_rooms_per_ip = 100_000;
+        let http = HttpConfig::default();
         AppConfig { core, http, session: SessionConfig::default(), channels: Default::default() }
     }
 

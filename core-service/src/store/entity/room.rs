@@ -12,6 +12,8 @@ pub struct Model {
     pub visitor_name: String,
     pub visitor_email: Option<String>,
     pub external_id: Option<String>,
+    /// A keyed digest of the client address that opened it (web rooms).
+    pub visitor_address: Option<String>,
     pub agent_id: Option<String>,
     pub agent_name: Option<String>,
     pub subject: Option<String>,
