@@ -35,8 +35,12 @@ async fn a_telegram_customer_is_answered_through_long_polling() {
         .map(|m| m["content"].as_str().unwrap())
         .collect();
     assert_eq!(contents, ["Hi from polling", "Bea has entered the chat"]);
-    // The offset moved past the update only after it was stored.
-    assert!(fake.offsets().contains(&Some(id + 1)), "offsets asked: {:?}", fake.offsets());
+    // The offset moves past the update (with the next poll) once it is stored.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fake.offsets().contains(&Some(id + 1)) {
+        assert!(tokio::time::Instant::now() < deadline, "offsets asked: {:?}", fake.offsets());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // A webhook call in polling mode is not taken.
     let (status, _) =
         customer.deliver(&customer.body("via webhook", customer.next_id()), Signing::Right).await;
