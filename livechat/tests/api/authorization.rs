@@ -317,6 +317,9 @@ async fn every_rest_route_answers_every_caller_as_the_matrix_says() {
 /// Every RPC of livechat.v1 that takes no token.
 const PUBLIC_RPCS: [&str; 2] = ["/livechat.v1.AuthService/Login", "/livechat.v1.RoomService/CreateRoom"];
 
+/// RPCs a visitor's token may call without naming a room.
+const VISITOR_RPCS: [&str; 2] = ["/livechat.v1.EventService/Subscribe", "/livechat.v1.AuthService/WhoAmI"];
+
 /// Every RPC of livechat.v1, read from the compiled proto.
 fn every_rpc() -> Vec<String> {
     let set = prost_types::FileDescriptorSet::decode(livechat_proto::FILE_DESCRIPTOR_SET).unwrap();
@@ -332,7 +335,7 @@ fn every_rpc() -> Vec<String> {
 }
 
 #[tokio::test]
-async fn every_rpc_but_login_and_create_room_refuses_a_missing_expired_or_forged_token() {
+async fn every_rpc_but_login_and_create_room_refuses_bad_tokens_and_foreign_visitors() {
     let app = spawn_app_without_limits().await;
     let admin_id =
         app.login("admin", ADMIN_PASSWORD).await.json(200)["agent"]["id"].as_str().unwrap().to_string();
@@ -346,11 +349,33 @@ async fn every_rpc_but_login_and_create_room_refuses_a_missing_expired_or_forged
         "not-the-secret-of-this-server-0123456789",
         &agent_claims(&admin_id, 0, now_secs(), now_secs() + 3600),
     );
+    let revoked = {
+        let admin = app.admin_token().await;
+        let victim = app.create_agent("agent").await;
+        app.patch(&format!("/agents/{}", victim.id), Some(&admin), json!({"password": "changed-pass-1"}))
+            .await
+            .ok(200);
+        victim.token
+    };
+    // Another room's visitor: whatever an RPC is about (here, no room at
+    // all), it is not theirs.
+    let visitor = app.create_room("Mallory", None).await.visitor_token;
     let channel =
         tonic::transport::Endpoint::from_shared(app.grpc_address.clone()).unwrap().connect().await.unwrap();
     let mut wrong = Vec::new();
     for rpc in rpcs.iter().filter(|r| !PUBLIC_RPCS.contains(&r.as_str())) {
-        for (who, token) in [("no token", None), ("expired", Some(&expired)), ("forged", Some(&forged))] {
+        let callers = [
+            ("no token", None, tonic::Code::Unauthenticated),
+            ("expired", Some(&expired), tonic::Code::Unauthenticated),
+            ("forged", Some(&forged), tonic::Code::Unauthenticated),
+            ("revoked", Some(&revoked), tonic::Code::Unauthenticated),
+            ("a visitor", Some(&visitor), tonic::Code::PermissionDenied),
+        ];
+        for (who, token, expected) in callers {
+            // A visitor may open their own stream and ask who they are.
+            if who == "a visitor" && VISITOR_RPCS.contains(&rpc.as_str()) {
+                continue;
+            }
             let mut grpc = tonic::client::Grpc::new(channel.clone());
             grpc.ready().await.unwrap();
             // An empty message is a valid request of any type.
@@ -362,8 +387,8 @@ async fn every_rpc_but_login_and_create_room_refuses_a_missing_expired_or_forged
             let codec = tonic_prost::ProstCodec::<(), ()>::default();
             let answer = grpc.unary(request, path, codec).await;
             match answer {
-                Err(status) if status.code() == tonic::Code::Unauthenticated => {}
-                other => wrong.push(format!("{rpc} with {who}: {other:?}")),
+                Err(status) if status.code() == expected => {}
+                other => wrong.push(format!("{rpc} with {who}: expected {expected:?}, got {other:?}")),
             }
         }
     }
