@@ -212,6 +212,11 @@ impl Live {
         panic!("could not send {content}");
     }
 
+    /// Records a message an ack carried.
+    pub fn record(&mut self, m: &Value) {
+        self.seen.insert(m["seq"].as_u64().unwrap(), m["content"].as_str().unwrap().into());
+    }
+
     /// Reads frames until one matches `what` (recording events meanwhile).
     pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -164,16 +164,32 @@ async fn a_core_killed_mid_chat_leaves_the_other_to_carry_on() {
     let mut cluster = Cluster::start(2, 2).await;
     let (rest, mut agent, mut visitor, token) = chat(&cluster, 0, 1).await;
     let mut sent = vec![];
+    let mut failed_first_try = vec![];
     for i in 0..20 {
         if i == 7 {
             cluster.cores[0].kill();
+            // The gateways take a dead replica out of the balance within 2 s.
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
         let a = format!("agent {i}");
         let v = format!("visitor {i}");
-        agent.send(&a, &format!("a{i}")).await;
-        visitor.send(&v, &format!("v{i}")).await;
+        for (side, text, id) in [(&mut agent, &a, format!("a{i}")), (&mut visitor, &v, format!("v{i}"))] {
+            if i >= 7 {
+                // 2 s after the kill, every send succeeds on its first try.
+                let ack = side
+                    .request(json!({"type": "send", "room_id": side.room, "content": text, "client_id": id}))
+                    .await;
+                if ack["type"] == "ack" {
+                    side.record(&ack["message"]);
+                    continue;
+                }
+                failed_first_try.push(format!("{text}: {ack}"));
+            }
+            side.send(text, &id).await;
+        }
         sent.extend([a, v]);
     }
+    assert!(failed_first_try.is_empty(), "sends that failed 2 s after the kill: {failed_first_try:?}");
     assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
 }
 
