@@ -31,6 +31,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use livechat_proto::ErrorCode;
 use livechat_runtime::ops::{self, CoreReadiness, OpsState};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -159,6 +160,9 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
             .into_response()
         })
         .layer(from_fn_with_state(state.clone(), middleware::deadline))
+        // A handler that panics answers 500 problem+json; the process and
+        // every other request carry on.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(middleware::record_metrics))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(cors(cfg))
@@ -170,6 +174,44 @@ pub fn router(state: AppState, cfg: &HttpConfig) -> Router {
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// What a request whose handler panicked gets: the one internal error,
+/// counted and logged (the panic message stays in the log).
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    metrics::counter!("livechat_http_panics_total").increment(1);
+    tracing::error!("a REST handler panicked");
+    ApiError::internal("internal error").into_response()
+}
+
+#[cfg(test)]
+mod panics {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_answers_500_problem_json_and_the_router_keeps_serving() {
+        let app: Router = Router::new()
+            .route("/boom", axum::routing::get(boom))
+            .route("/fine", axum::routing::get(|| async { "ok" }))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let boom = app.clone().oneshot(Request::get("/boom").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(boom.status(), 500);
+        assert_eq!(boom.headers()["content-type"], "application/problem+json");
+        let body = axum::body::to_bytes(boom.into_body(), 4096).await.unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "internal");
+        assert!(!problem.to_string().contains("a bug"), "the panic message stays in the log");
+        let fine = app.oneshot(Request::get("/fine").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(fine.status(), 200);
+    }
 }
 
 fn cors(cfg: &HttpConfig) -> CorsLayer {
