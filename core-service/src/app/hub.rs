@@ -174,6 +174,9 @@ impl Hub {
                 }
             }
         }
+        if !stalled.is_empty() {
+            metrics::counter!("livechat_hub_stalled_subscribers_total").increment(stalled.len() as u64);
+        }
         for id in stalled {
             tracing::warn!(subscriber = id, "event subscriber is not keeping up; dropping it");
             self.remove(id, Some(Ended::TooSlow));

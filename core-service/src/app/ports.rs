@@ -258,6 +258,8 @@ pub trait OutboxStore: Send + Sync {
         limit: u64,
     ) -> CoreResult<Vec<(i64, RecordedEvent)>>;
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
+    /// How many rows wait, and when the oldest was written (for alerts).
+    async fn outbox_backlog(&self) -> CoreResult<(u64, Option<Millis>)>;
     /// Channel rooms' outbound messages, which every replica writes to one
     /// shared queue of rows: while holding the cluster-wide outbound turn
     /// (one replica at a time, so that a room's messages leave in seq order

@@ -93,6 +93,14 @@ impl Core {
         }
         metrics::gauge!("livechat_event_subscriptions").set(self.hub.subscribers() as f64);
         metrics::gauge!("livechat_connected_agents").set(self.hub.connected_agents().len() as f64);
+        metrics::gauge!("livechat_database_reachable").set(if self.database_reachable() { 1.0 } else { 0.0 });
+        metrics::gauge!("livechat_bus_connected").set(if self.ready() { 1.0 } else { 0.0 });
+        if self.store.uses_outbox() {
+            let (rows, oldest) = self.store.outbox_backlog().await?;
+            metrics::gauge!("livechat_outbox_rows").set(rows as f64);
+            let age = oldest.map_or(0, |at| (self.now_ms() - at).max(0));
+            metrics::gauge!("livechat_outbox_oldest_age_seconds").set(age as f64 / 1000.0);
+        }
         Ok(())
     }
 

@@ -167,6 +167,7 @@ impl AmqpBus {
                 Ok(conn) => match self.declare(&conn).await {
                     Ok(consumer) => {
                         tracing::info!("RabbitMQ connection re-established");
+                        metrics::counter!("livechat_bus_reconnects_total").increment(1);
                         // Whatever was published while we had no queue is
                         // lost to our subscribers: make them resynchronise.
                         hub.end_all(Ended::Resync);

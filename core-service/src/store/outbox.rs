@@ -167,6 +167,17 @@ impl OutboxStore for SqlStore {
         Ok(Some(ids.len()))
     }
 
+    async fn outbox_backlog(&self) -> CoreResult<(u64, Option<Millis>)> {
+        use sea_orm::PaginatorTrait;
+        let waiting = || {
+            outbox::Entity::find()
+                .filter(outbox::Column::RoutingKey.not_like(format!("{DEAD_LETTER_PREFIX}%")))
+        };
+        let rows = waiting().count(&self.db).await?;
+        let oldest = waiting().order_by_asc(outbox::Column::Id).one(&self.db).await?.map(|r| r.created_at);
+        Ok((rows, oldest))
+    }
+
     async fn keep_dead_letter(&self, id: i64, reason: &str) -> CoreResult<()> {
         let Some(row) = outbox::Entity::find_by_id(id).one(&self.db).await? else { return Ok(()) };
         let key = format!("{DEAD_LETTER_PREFIX}{}", row.routing_key.unwrap_or_default());

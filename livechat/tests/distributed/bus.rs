@@ -78,4 +78,14 @@ pub async fn unreadable_bus_messages_are_dead_lettered_with_their_reason(cluster
         let line = format!("livechat_bus_refused_total{{reason=\"{reason}\"}} 1");
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in the core's metrics:\n{metrics}");
     }
+    // What an operator alerts on (README, "Operating").
+    for line in ["livechat_database_reachable 1", "livechat_bus_connected 1"] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in the core's metrics:\n{metrics}");
+    }
+    for gauge in ["livechat_outbox_rows ", "livechat_outbox_oldest_age_seconds "] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(gauge)),
+            "no `{gauge}` in the core's metrics:\n{metrics}"
+        );
+    }
 }
