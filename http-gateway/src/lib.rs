@@ -184,6 +184,32 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     ApiError::internal("internal error").into_response()
 }
 
+fn cors(cfg: &HttpConfig) -> CorsLayer {
+    let origins: Vec<HeaderValue> = cfg.cors_origins.iter().filter_map(|o| o.trim().parse().ok()).collect();
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
+        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    if cfg.cors_origins.iter().any(|o| o.trim() == "*") {
+        base.allow_origin(AllowOrigin::any())
+    } else {
+        base.allow_origin(origins)
+    }
+}
+
+/// Serves the REST API on `listener` until `shutdown` resolves, finishing
+/// requests in flight.
+pub async fn serve(
+    router: Router,
+    listener: tokio::net::TcpListener,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    livechat_runtime::http_server::serve(listener, router, header_read_timeout, shutdown).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod panics {
     use axum::body::Body;
@@ -212,30 +238,4 @@ mod panics {
         let fine = app.oneshot(Request::get("/fine").body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(fine.status(), 200);
     }
-}
-
-fn cors(cfg: &HttpConfig) -> CorsLayer {
-    let origins: Vec<HeaderValue> = cfg.cors_origins.iter().filter_map(|o| o.trim().parse().ok()).collect();
-    let base = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
-        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
-        .max_age(Duration::from_secs(600));
-    if cfg.cors_origins.iter().any(|o| o.trim() == "*") {
-        base.allow_origin(AllowOrigin::any())
-    } else {
-        base.allow_origin(origins)
-    }
-}
-
-/// Serves the REST API on `listener` until `shutdown` resolves, finishing
-/// requests in flight.
-pub async fn serve(
-    router: Router,
-    listener: tokio::net::TcpListener,
-    header_read_timeout: Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    livechat_runtime::http_server::serve(listener, router, header_read_timeout, shutdown).await?;
-    Ok(())
 }
