@@ -120,10 +120,89 @@ async fn all_in_one(cli: AllInOne) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
     use clap::CommandFactory;
 
     #[test]
     fn every_role_and_flag_of_the_command_line_fits_together() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every `LIVECHAT_*` variable some role of the binary reads.
+    fn variables_read(cmd: &clap::Command, out: &mut BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            variables_read(sub, out);
+        }
+    }
+
+    /// The manifests under k8s/, as text.
+    fn manifests() -> Vec<(String, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s"), &mut out);
+        assert!(out.len() >= 10, "the manifests are there");
+        out
+    }
+
+    /// The words of `text` that start with `prefix` and go on with `more`.
+    fn words(text: &str, prefix: &str, more: impl Fn(char) -> bool) -> Vec<String> {
+        text.match_indices(prefix)
+            .map(|(i, _)| {
+                let rest = &text[i + prefix.len()..];
+                let end = rest.find(|c: char| !more(c)).unwrap_or(rest.len());
+                rest[..end].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_variable_the_manifests_set_is_one_a_role_reads() {
+        let mut read = BTreeSet::new();
+        variables_read(&super::Cli::command(), &mut read);
+        let mut unknown = Vec::new();
+        for (file, text) in manifests() {
+            for name in
+                words(&text, "LIVECHAT_", |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                let var = format!("LIVECHAT_{name}");
+                if !read.contains(&var) {
+                    unknown.push(format!("{file}: {var}"));
+                }
+            }
+        }
+        assert!(unknown.is_empty(), "variables no role reads (a typo?): {unknown:?}");
+    }
+
+    #[test]
+    fn every_probe_asks_a_path_the_binaries_serve_on_a_declared_port() {
+        let all: String = manifests().into_iter().map(|(_, text)| text).collect();
+        let probes = words(&all, "httpGet: {path: ", |c| c != '}');
+        assert!(probes.len() >= 10, "{probes:?}");
+        for probe in probes {
+            let (path, port) = probe.split_once(", port: ").unwrap_or_else(|| panic!("probe {probe}"));
+            assert!(["/healthz", "/readyz"].contains(&path), "no role serves {path}");
+            assert!(all.contains(&format!("- name: {port}\n")), "probe port {port} is not declared");
+        }
+        // Every listener a manifest sets up is a port the pod declares.
+        let declared = words(&all, "containerPort: ", |c| c.is_ascii_digit());
+        for listen in words(&all, "0.0.0.0:", |c| c.is_ascii_digit()) {
+            assert!(declared.contains(&listen), "0.0.0.0:{listen} is not a declared containerPort");
+        }
     }
 }
