@@ -8,6 +8,9 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt as _;
 use futures::future::Either;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use livechat_proto::client::CoreClient;
@@ -70,47 +73,58 @@ pub(super) async fn serve<W, R, E, Ev>(
     // The handlers that call the core are boxed while they run: their
     // futures (a whole gRPC call) would otherwise be part of this one,
     // whose size every idle connection pays for as long as it lives.
-    let end = match Box::pin(s.open(snapshot)).await {
-        Err(c) => c,
-        Ok(()) => {
-            let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
-            let idle = sleep_until(Instant::now() + cfg.idle_after);
-            tokio::pin!(idle);
-            loop {
-                // Events before client frames: a client that keeps frames
-                // coming (an agent typing in many rooms) must not starve
-                // its own event stream until the core drops it as too slow.
-                let step = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
-                    _ = &mut idle => Err(Closing(close::IDLE, "idle")),
-                    _ = ping.tick() => s.push(Message::Ping(Default::default())),
-                    ev = events.next() => match ev {
-                        Some(Ok(event)) => match s.on_event(event) {
-                            Ok(Some((gap, m))) => Box::pin(s.deliver_after_gap(gap, m)).await,
-                            Ok(None) => Ok(()),
-                            Err(c) => Err(c),
+    // A panic anywhere in this connection's work (in the all-in-one, the
+    // core's handlers run here too) ends this connection alone, with 1011.
+    let served = AssertUnwindSafe(async {
+        match Box::pin(s.open(snapshot)).await {
+            Err(c) => c,
+            Ok(()) => {
+                let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
+                let idle = sleep_until(Instant::now() + cfg.idle_after);
+                tokio::pin!(idle);
+                loop {
+                    // Events before client frames: a client that keeps frames
+                    // coming (an agent typing in many rooms) must not starve
+                    // its own event stream until the core drops it as too slow.
+                    let step = tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
+                        _ = &mut idle => Err(Closing(close::IDLE, "idle")),
+                        _ = ping.tick() => s.push(Message::Ping(Default::default())),
+                        ev = events.next() => match ev {
+                            Some(Ok(event)) => match s.on_event(event) {
+                                Ok(Some((gap, m))) => Box::pin(s.deliver_after_gap(gap, m)).await,
+                                Ok(None) => Ok(()),
+                                Err(c) => Err(c),
+                            },
+                            // The stream ended (None) or failed (an error).
+                            ended => match Box::pin(s.resubscribe(ended.and_then(Result::err))).await {
+                                Ok(stream) => {
+                                    events = Either::Right(stream);
+                                    Ok(())
+                                }
+                                Err(c) => Err(c),
+                            },
                         },
-                        // The stream ended (None) or failed (an error).
-                        ended => match Box::pin(s.resubscribe(ended.and_then(Result::err))).await {
-                            Ok(stream) => {
-                                events = Either::Right(stream);
-                                Ok(())
-                            }
-                            Err(c) => Err(c),
-                        },
-                    },
-                    frame = stream.next() => {
-                        idle.as_mut().reset(Instant::now() + cfg.idle_after);
-                        Box::pin(s.on_client(frame)).await
+                        frame = stream.next() => {
+                            idle.as_mut().reset(Instant::now() + cfg.idle_after);
+                            Box::pin(s.on_client(frame)).await
+                        }
+                    };
+                    if let Err(c) = step {
+                        break c;
                     }
-                };
-                if let Err(c) = step {
-                    break c;
                 }
             }
         }
-    };
+    })
+    .catch_unwind()
+    .await;
+    let end = served.unwrap_or_else(|_| {
+        metrics::counter!("livechat_ws_panics_total").increment(1);
+        tracing::error!("a WebSocket session panicked; closing it with 1011");
+        Closing(close::INTERNAL, "internal error")
+    });
     // While the server stops, the core's streams end too; whichever is seen
     // first, the client is told the truth: the server is going away.
     let end = if shutdown.is_cancelled() && end.0 != 0 {

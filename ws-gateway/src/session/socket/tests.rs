@@ -39,8 +39,24 @@ fn unreachable_core() -> CoreClient {
     CoreClient::in_process(refuse, None)
 }
 
+/// A core whose handlers panic (a bug), running in this process as in
+/// the all-in-one.
+fn panicking_core() -> CoreClient {
+    let boom = tower::service_fn(|_: axum::http::Request<tonic::body::Body>| async {
+        if true {
+            panic!("a bug in the core");
+        }
+        Ok::<_, Infallible>(Status::unavailable("unreached").into_http())
+    });
+    CoreClient::in_process(boom, None)
+}
+
 /// Opens a session with an empty snapshot and reads past its welcome.
 async fn connect() -> Client {
+    connect_to(unreachable_core()).await
+}
+
+async fn connect_to(core: CoreClient) -> Client {
     let (frames, stream) = unbounded();
     let (sink, received) = unbounded();
     let (events, event_stream) = unbounded();
@@ -48,7 +64,7 @@ async fn connect() -> Client {
     let session = tokio::spawn(serve(
         (sink, stream),
         Either::Left(event_stream),
-        unreachable_core(),
+        core,
         "token".into(),
         pb::Snapshot { role: "agent".into(), ..Default::default() },
         SessionConfig::default(),
@@ -232,4 +248,11 @@ async fn an_event_stream_dropped_as_too_slow_closes_with_1013() {
     let c = connect().await;
     c.events.unbounded_send(Err(Status::resource_exhausted("too slow"))).unwrap();
     assert_eq!(c.close_code().await, Some(1013));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_while_serving_a_frame_closes_that_connection_with_1011() {
+    let mut client = connect_to(panicking_core()).await;
+    client.send(r#"{"type":"send","req_id":"r1","room_id":"r","content":"hi"}"#).await;
+    assert_eq!(client.close_code().await, Some(1011));
 }
