@@ -72,59 +72,51 @@ pub(super) async fn serve<W, R, E, Ev>(
 
     // The handlers that call the core are boxed while they run: their
     // futures (a whole gRPC call) would otherwise be part of this one,
-    // whose size every idle connection pays for as long as it lives.
-    // A panic anywhere in this connection's work (in the all-in-one, the
-    // core's handlers run here too) ends this connection alone, with 1011.
-    let served = AssertUnwindSafe(async {
-        match Box::pin(s.open(snapshot)).await {
-            Err(c) => c,
-            Ok(()) => {
-                let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
-                let idle = sleep_until(Instant::now() + cfg.idle_after);
-                tokio::pin!(idle);
-                loop {
-                    // Events before client frames: a client that keeps frames
-                    // coming (an agent typing in many rooms) must not starve
-                    // its own event stream until the core drops it as too slow.
-                    let step = tokio::select! {
-                        biased;
-                        _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
-                        _ = &mut idle => Err(Closing(close::IDLE, "idle")),
-                        _ = ping.tick() => s.push(Message::Ping(Default::default())),
-                        ev = events.next() => match ev {
-                            Some(Ok(event)) => match s.on_event(event) {
-                                Ok(Some((gap, m))) => Box::pin(s.deliver_after_gap(gap, m)).await,
-                                Ok(None) => Ok(()),
-                                Err(c) => Err(c),
-                            },
-                            // The stream ended (None) or failed (an error).
-                            ended => match Box::pin(s.resubscribe(ended.and_then(Result::err))).await {
-                                Ok(stream) => {
-                                    events = Either::Right(stream);
-                                    Ok(())
-                                }
-                                Err(c) => Err(c),
-                            },
+    // whose size every idle connection pays for as long as it lives. They
+    // are also where a panic could come from (in the all-in-one, the
+    // core's handlers run in them): `guarded` makes one end this connection
+    // alone, with 1011.
+    let end = match guarded(s.open(snapshot)).await {
+        Err(c) => c,
+        Ok(()) => {
+            let mut ping = tokio::time::interval_at(Instant::now() + cfg.ping_every, cfg.ping_every);
+            let idle = sleep_until(Instant::now() + cfg.idle_after);
+            tokio::pin!(idle);
+            loop {
+                // Events before client frames: a client that keeps frames
+                // coming (an agent typing in many rooms) must not starve
+                // its own event stream until the core drops it as too slow.
+                let step = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
+                    _ = &mut idle => Err(Closing(close::IDLE, "idle")),
+                    _ = ping.tick() => s.push(Message::Ping(Default::default())),
+                    ev = events.next() => match ev {
+                        Some(Ok(event)) => match s.on_event(event) {
+                            Ok(Some((gap, m))) => guarded(s.deliver_after_gap(gap, m)).await,
+                            Ok(None) => Ok(()),
+                            Err(c) => Err(c),
                         },
-                        frame = stream.next() => {
-                            idle.as_mut().reset(Instant::now() + cfg.idle_after);
-                            Box::pin(s.on_client(frame)).await
-                        }
-                    };
-                    if let Err(c) = step {
-                        break c;
+                        // The stream ended (None) or failed (an error).
+                        ended => match guarded(s.resubscribe(ended.and_then(Result::err))).await {
+                            Ok(stream) => {
+                                events = Either::Right(stream);
+                                Ok(())
+                            }
+                            Err(c) => Err(c),
+                        },
+                    },
+                    frame = stream.next() => {
+                        idle.as_mut().reset(Instant::now() + cfg.idle_after);
+                        guarded(s.on_client(frame)).await
                     }
+                };
+                if let Err(c) = step {
+                    break c;
                 }
             }
         }
-    })
-    .catch_unwind()
-    .await;
-    let end = served.unwrap_or_else(|_| {
-        metrics::counter!("livechat_ws_panics_total").increment(1);
-        tracing::error!("a WebSocket session panicked; closing it with 1011");
-        Closing(close::INTERNAL, "internal error")
-    });
+    };
     // While the server stops, the core's streams end too; whichever is seen
     // first, the client is told the truth: the server is going away.
     let end = if shutdown.is_cancelled() && end.0 != 0 {
@@ -143,6 +135,20 @@ pub(super) async fn serve<W, R, E, Ev>(
     drop(s);
     let _ = writer.await;
     metrics::gauge!("livechat_ws_connections").decrement(1.0);
+}
+
+/// Runs one of the session's handlers boxed (so that its state is not
+/// part of every idle connection) and turns a panic in it into a 1011
+/// close of this connection.
+async fn guarded<T>(work: impl Future<Output = Result<T, Closing>>) -> Result<T, Closing> {
+    match Box::pin(AssertUnwindSafe(work).catch_unwind()).await {
+        Ok(result) => result,
+        Err(_) => {
+            metrics::counter!("livechat_ws_panics_total").increment(1);
+            tracing::error!("a WebSocket session panicked; closing it with 1011");
+            Err(Closing(close::INTERNAL, "internal error"))
+        }
+    }
 }
 
 /// Owns the socket's sending half. Ends on a close frame, a write error,
