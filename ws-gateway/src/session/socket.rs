@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 
 use futures::FutureExt as _;
 use futures::future::Either;
@@ -137,18 +138,20 @@ pub(super) async fn serve<W, R, E, Ev>(
     metrics::gauge!("livechat_ws_connections").decrement(1.0);
 }
 
-/// Runs one of the session's handlers boxed (so that its state is not
-/// part of every idle connection) and turns a panic in it into a 1011
-/// close of this connection.
-async fn guarded<T>(work: impl Future<Output = Result<T, Closing>>) -> Result<T, Closing> {
-    match Box::pin(AssertUnwindSafe(work).catch_unwind()).await {
-        Ok(result) => result,
-        Err(_) => {
+/// Boxes one of the session's handlers (so that its state is not part of
+/// every idle connection: only this box's pointer is) and turns a panic in
+/// it into a 1011 close of this connection. A plain function, not an
+/// `async fn`: the latter would keep the unboxed handler in its own state.
+fn guarded<'a, T: 'a>(
+    work: impl Future<Output = Result<T, Closing>> + 'a,
+) -> Pin<Box<impl Future<Output = Result<T, Closing>> + 'a>> {
+    Box::pin(AssertUnwindSafe(work).catch_unwind().map(|caught| {
+        caught.unwrap_or_else(|_| {
             metrics::counter!("livechat_ws_panics_total").increment(1);
             tracing::error!("a WebSocket session panicked; closing it with 1011");
             Err(Closing(close::INTERNAL, "internal error"))
-        }
-    }
+        })
+    }))
 }
 
 /// Owns the socket's sending half. Ends on a close frame, a write error,
