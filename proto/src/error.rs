@@ -125,6 +125,27 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// Whether a failed call certainly never reached a core: the connection to
+/// the replica was refused (it is dead, and the balancer has not noticed
+/// yet). Such a call may be sent again to another replica, whatever it
+/// does; a call that may have reached a core is retried only if repeating
+/// it is harmless.
+pub fn never_reached_core(status: &Status) -> bool {
+    if status.code() != Code::Unavailable || !status.details().is_empty() {
+        return false;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// A failed core call as the gateways render it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -249,5 +270,24 @@ mod tests {
             assert_eq!(f.code, ErrorCode::Unavailable, "{code:?}");
         }
         assert_eq!(Failure::from_status(&Status::data_loss("?")).code, ErrorCode::Internal);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_never_reached_a_core_and_a_core_answer_did() {
+        use crate::client::CoreClient;
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let status = tonic::Status::unavailable("the database is unavailable");
+        assert!(!never_reached_core(&status), "a core's own answer");
+        let client = CoreClient::connect_lazy(&[url], None).unwrap();
+        let refused = crate::v1::auth_service_client::AuthServiceClient::new(client.transport())
+            .login(crate::v1::LoginRequest::default())
+            .await;
+        // Nothing answers there: the balancer holds the call until its
+        // health check fails, or the connection is refused outright.
+        if let Err(status) = refused {
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        }
     }
 }

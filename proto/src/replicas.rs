@@ -53,39 +53,84 @@ impl Target {
     }
 }
 
-/// Keeps one replica in the balance set while it answers its health check,
-/// and out of it while it does not, until aborted or the balancer is gone.
-async fn watch(addr: SocketAddr, endpoint: Endpoint, changes: Sender<Change<SocketAddr, Endpoint>>) {
+/// Asks one replica whether it answers, every `CHECK_EVERY`, and reports
+/// each change (and the first answer) to `follow`, until aborted.
+async fn watch(addr: SocketAddr, endpoint: Endpoint, reports: Sender<(SocketAddr, bool)>) {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let probe = endpoint.clone().connect_timeout(CHECK_TIMEOUT).connect_lazy();
+    let probe = endpoint.connect_timeout(CHECK_TIMEOUT).connect_lazy();
     let mut health = HealthClient::new(probe);
-    let mut up = false;
+    let mut last = None;
     loop {
         let check = health.check(HealthCheckRequest { service: String::new() });
         let answers = matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Ok(_)));
-        if answers != up {
-            up = answers;
-            let change = if up {
-                tracing::info!(%addr, "core replica answers; in the balance");
-                Change::Insert(addr, endpoint.clone())
-            } else {
-                tracing::warn!(%addr, "core replica does not answer; out of the balance");
-                Change::Remove(addr)
-            };
-            if changes.send(change).await.is_err() {
+        if last != Some(answers) {
+            last = Some(answers);
+            if reports.send((addr, answers)).await.is_err() {
                 return;
             }
         }
-        tokio::select! {
-            _ = changes.closed() => return,
-            _ = tokio::time::sleep(CHECK_EVERY) => {}
-        }
+        tokio::time::sleep(CHECK_EVERY).await;
     }
 }
 
-/// Resolves `targets` until the channel is dropped, watching a replica per
-/// new address (it joins the balance once it answers) and removing the ones
-/// a name no longer resolves to.
+/// The replicas known from DNS, which of them do not answer, and which are
+/// in the balance set right now.
+#[derive(Default)]
+struct Members {
+    endpoints: HashMap<SocketAddr, Endpoint>,
+    watchers: HashMap<SocketAddr, tokio::task::AbortHandle>,
+    down: HashSet<SocketAddr>,
+    balanced: HashSet<SocketAddr>,
+}
+
+impl Members {
+    /// Who should be balanced over: the replicas that answer; or, when
+    /// none does, all of them, so that calls fail at once with
+    /// `unavailable` instead of waiting for a replica that may never come.
+    fn wanted(&self) -> HashSet<SocketAddr> {
+        let up: HashSet<SocketAddr> =
+            self.endpoints.keys().filter(|a| !self.down.contains(a)).copied().collect();
+        if up.is_empty() { self.endpoints.keys().copied().collect() } else { up }
+    }
+
+    /// Sends the balancer what changed; false once it is gone.
+    async fn apply(&mut self, changes: &Sender<Change<SocketAddr, Endpoint>>) -> bool {
+        let wanted = self.wanted();
+        for addr in self.balanced.difference(&wanted).copied().collect::<Vec<_>>() {
+            tracing::warn!(%addr, "core replica out of the balance");
+            self.balanced.remove(&addr);
+            if changes.send(Change::Remove(addr)).await.is_err() {
+                return false;
+            }
+        }
+        for addr in wanted.difference(&self.balanced).copied().collect::<Vec<_>>() {
+            let Some(endpoint) = self.endpoints.get(&addr) else { continue };
+            tracing::info!(%addr, "core replica in the balance");
+            self.balanced.insert(addr);
+            if changes.send(Change::Insert(addr, endpoint.clone())).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn forget(&mut self, addr: SocketAddr) {
+        if let Some(w) = self.watchers.remove(&addr) {
+            w.abort();
+        }
+        self.endpoints.remove(&addr);
+        self.down.remove(&addr);
+    }
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        self.watchers.values().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+/// Resolves `targets` until the balancer is dropped, watching every
+/// replica found, and keeps the balance set to the ones that answer.
 pub async fn follow(
     targets: Vec<Target>,
     configure: impl Fn(Endpoint) -> Endpoint + Send + 'static,
@@ -93,55 +138,55 @@ pub async fn follow(
 ) {
     // Per target: the addresses it resolved to last time.
     let mut known: HashMap<usize, HashSet<SocketAddr>> = HashMap::new();
-    // Per address: the task that watches it.
-    let mut watchers: HashMap<SocketAddr, tokio::task::AbortHandle> = HashMap::new();
+    let mut members = Members::default();
+    let (reports, mut reported) = tokio::sync::mpsc::channel(64);
+    let mut resolve = tokio::time::interval(RESOLVE_EVERY);
     loop {
-        for (i, target) in targets.iter().enumerate() {
-            let now: HashSet<SocketAddr> = match target.resolve().await {
-                Ok(addrs) if !addrs.is_empty() => addrs.into_iter().collect(),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(host = %target.host, error = %e, "resolving the core failed; keeping the replicas known");
+        tokio::select! {
+            _ = changes.closed() => return,
+            Some((addr, answers)) = reported.recv() => {
+                if !members.endpoints.contains_key(&addr) {
                     continue;
                 }
-            };
-            let before = known.entry(i).or_default();
-            let still_used = |addr: &SocketAddr, known: &HashMap<usize, HashSet<SocketAddr>>| {
-                known.iter().any(|(j, set)| *j != i && set.contains(addr))
-            };
-            let added: Vec<SocketAddr> = now.difference(before).copied().collect();
-            let removed: Vec<SocketAddr> = before.difference(&now).copied().collect();
-            *before = now;
-            for addr in added {
-                let Ok(endpoint) = Endpoint::from_shared(format!("{}://{addr}", target.scheme)) else {
-                    continue;
-                };
-                if watchers.contains_key(&addr) {
-                    continue;
-                }
-                tracing::info!(%addr, host = %target.host, "core replica found");
-                let watcher = tokio::spawn(watch(addr, configure(endpoint), changes.clone()));
-                watchers.insert(addr, watcher.abort_handle());
+                if answers { members.down.remove(&addr); } else { members.down.insert(addr); }
             }
-            for addr in removed {
-                if still_used(&addr, &known) {
-                    continue;
-                }
-                tracing::info!(%addr, host = %target.host, "core replica removed");
-                if let Some(watcher) = watchers.remove(&addr) {
-                    watcher.abort();
-                }
-                if changes.send(Change::Remove(addr)).await.is_err() {
-                    return;
+            _ = resolve.tick() => {
+                for (i, target) in targets.iter().enumerate() {
+                    let now: HashSet<SocketAddr> = match target.resolve().await {
+                        Ok(addrs) if !addrs.is_empty() => addrs.into_iter().collect(),
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::warn!(host = %target.host, error = %e, "resolving the core failed; keeping the replicas known");
+                            continue;
+                        }
+                    };
+                    let before = known.entry(i).or_default().clone();
+                    known.insert(i, now.clone());
+                    let still_used = |addr: &SocketAddr| known.iter().any(|(j, set)| *j != i && set.contains(addr));
+                    for addr in now.difference(&before) {
+                        if members.endpoints.contains_key(addr) {
+                            continue;
+                        }
+                        let Ok(endpoint) = Endpoint::from_shared(format!("{}://{addr}", target.scheme)) else {
+                            continue;
+                        };
+                        tracing::info!(%addr, host = %target.host, "core replica found");
+                        let endpoint = configure(endpoint);
+                        let watcher = tokio::spawn(watch(*addr, endpoint.clone(), reports.clone()));
+                        members.watchers.insert(*addr, watcher.abort_handle());
+                        members.endpoints.insert(*addr, endpoint);
+                    }
+                    for addr in before.difference(&now) {
+                        if !still_used(addr) {
+                            tracing::info!(%addr, host = %target.host, "core replica gone from DNS");
+                            members.forget(*addr);
+                        }
+                    }
                 }
             }
         }
-        tokio::select! {
-            _ = changes.closed() => {
-                watchers.values().for_each(tokio::task::AbortHandle::abort);
-                return;
-            }
-            _ = tokio::time::sleep(RESOLVE_EVERY) => {}
+        if !members.apply(&changes).await {
+            return;
         }
     }
 }
@@ -178,6 +223,16 @@ mod tests {
             .unwrap();
     }
 
+    /// A stand-in on `addr` (or a free port): its address and its stop.
+    async fn core_at(
+        addr: &str,
+    ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        (addr, stop, tokio::spawn(health_server(listener, stopped)))
+    }
+
     /// The next change, within a check, its timeout and some slack.
     async fn next_change(
         rx: &mut tokio::sync::mpsc::Receiver<Change<SocketAddr, Endpoint>>,
@@ -186,30 +241,49 @@ mod tests {
         tokio::time::timeout(within, rx.recv()).await.expect("a change in time").expect("the follower runs")
     }
 
-    #[tokio::test]
-    async fn a_replica_joins_when_it_answers_leaves_when_it_dies_and_comes_back() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let server = tokio::spawn(health_server(listener, stopped));
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let targets = vec![Target::parse(&format!("http://{addr}")).unwrap()];
-        let follower = tokio::spawn(follow(targets, |e| e, tx));
-        match next_change(&mut rx).await {
-            Change::Insert(a, endpoint) => {
-                assert_eq!((a, endpoint.uri().port_u16()), (addr, Some(addr.port())))
-            }
-            Change::Remove(a) => panic!("{a} removed before it was added"),
+    fn inserted(change: Change<SocketAddr, Endpoint>) -> SocketAddr {
+        match change {
+            Change::Insert(a, _) => a,
+            Change::Remove(a) => panic!("{a} removed, not inserted"),
         }
-        // Killed: out of the balance within a check and its timeout.
-        stop.send(()).unwrap();
-        server.await.unwrap();
-        assert!(matches!(next_change(&mut rx).await, Change::Remove(a) if a == addr));
+    }
+
+    #[tokio::test]
+    async fn a_dead_replica_leaves_the_balance_and_comes_back_when_it_answers() {
+        let (a, stop_a, server_a) = core_at("127.0.0.1:0").await;
+        let (b, _stop_b, _server_b) = core_at("127.0.0.1:0").await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let targets = vec![
+            Target::parse(&format!("http://{a}")).unwrap(),
+            Target::parse(&format!("http://{b}")).unwrap(),
+        ];
+        let follower = tokio::spawn(follow(targets, |e| e, tx));
+        let first: HashSet<SocketAddr> =
+            [inserted(next_change(&mut rx).await), inserted(next_change(&mut rx).await)].into();
+        assert_eq!(first, HashSet::from([a, b]));
+        // A killed: out within a check and its timeout, B carries on.
+        stop_a.send(()).unwrap();
+        server_a.await.unwrap();
+        assert!(matches!(next_change(&mut rx).await, Change::Remove(gone) if gone == a));
         // Back on the same address: in again.
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let (_stop, stopped) = tokio::sync::oneshot::channel();
-        tokio::spawn(health_server(listener, stopped));
-        assert!(matches!(next_change(&mut rx).await, Change::Insert(a, _) if a == addr));
+        let (_, _stop_a2, _server_a2) = core_at(&a.to_string()).await;
+        assert_eq!(inserted(next_change(&mut rx).await), a);
+        drop(rx);
+        tokio::time::timeout(RESOLVE_EVERY * 2, follower).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn when_no_replica_answers_all_stay_so_calls_fail_at_once() {
+        let (a, stop_a, server_a) = core_at("127.0.0.1:0").await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let follower = tokio::spawn(follow(vec![Target::parse(&format!("http://{a}")).unwrap()], |e| e, tx));
+        assert_eq!(inserted(next_change(&mut rx).await), a);
+        stop_a.send(()).unwrap();
+        server_a.await.unwrap();
+        // The only replica is down: it stays, so that a call is refused
+        // (unavailable) rather than held for a replica that may not come.
+        let within = CHECK_EVERY + CHECK_TIMEOUT + Duration::from_millis(500);
+        assert!(tokio::time::timeout(within, rx.recv()).await.is_err(), "nothing removed");
         drop(rx);
         tokio::time::timeout(RESOLVE_EVERY * 2, follower).await.unwrap().unwrap();
     }

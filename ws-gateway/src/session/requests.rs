@@ -46,7 +46,7 @@ impl Session {
             ClientFrame::Accept { room_id } => Some(room_id.clone()),
             _ => None,
         };
-        match self.call(frame).await {
+        match self.call_with_retry(frame).await {
             Ok(fields) => {
                 self.send(&ServerFrame::ack(req_id, fields))?;
                 match accepted_room {
@@ -55,6 +55,30 @@ impl Session {
                 }
             }
             Err(status) => self.send(&ServerFrame::error(req_id, &status)),
+        }
+    }
+
+    /// `call`, once more on another replica when the first try failed on
+    /// the way: certainly before reaching a core (a dead replica the
+    /// balancer has not dropped yet), or anyhow for a frame that is safe to
+    /// repeat (a read, a typing flag, a send that carries its `client_id`).
+    async fn call_with_retry(&self, frame: ClientFrame) -> Result<AckResult, Status> {
+        let repeatable = match &frame {
+            ClientFrame::History { .. } | ClientFrame::Typing { .. } | ClientFrame::Ping {} => true,
+            ClientFrame::Send { client_id, .. } => client_id.is_some(),
+            _ => false,
+        };
+        match self.call(frame.clone()).await {
+            Err(status)
+                if livechat_proto::error::never_reached_core(&status)
+                    || (repeatable
+                        && status.code() == tonic::Code::Unavailable
+                        && status.details().is_empty()) =>
+            {
+                metrics::counter!("livechat_ws_core_retries_total").increment(1);
+                self.call(frame).await
+            }
+            other => other,
         }
     }
 
