@@ -207,6 +207,37 @@ impl Drop for PostgresOutage {
     }
 }
 
+/// The machine's RabbitMQ, stopped (`rabbitmqctl stop_app`: the node stays,
+/// its durable queues with it); started again when dropped, even when the
+/// scenario fails halfway.
+pub struct RabbitOutage;
+
+impl RabbitOutage {
+    pub fn begin() -> Self {
+        rabbitmqctl("stop_app");
+        RabbitOutage
+    }
+}
+
+fn rabbitmqctl(action: &str) {
+    let out = Command::new("rabbitmqctl")
+        .arg(action)
+        .output()
+        .unwrap_or_else(|e| panic!("rabbitmqctl {action} (needed for the broker outage scenario): {e}"));
+    assert!(out.status.success(), "rabbitmqctl {action} failed: {out:?}");
+}
+
+impl Drop for RabbitOutage {
+    fn drop(&mut self) {
+        rabbitmqctl("start_app");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", 5672)).is_err() {
+            assert!(Instant::now() < deadline, "RabbitMQ did not come back");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 impl Cluster {
     pub async fn start(cores: usize, gateways: usize) -> Cluster {
         let (_, amqp) = services().expect("checked by the caller");

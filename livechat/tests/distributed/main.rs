@@ -13,7 +13,7 @@ mod cluster;
 use std::time::Duration;
 
 use client::{Live, Rest};
-use cluster::{ADMIN_PASSWORD, Cluster, PostgresOutage, services};
+use cluster::{ADMIN_PASSWORD, Cluster, PostgresOutage, RabbitOutage, services};
 use serde_json::json;
 
 /// Faults hit the shared broker: one scenario at a time.
@@ -286,4 +286,69 @@ async fn channel_messages_survive_broker_faults_and_undeliverable_ones_are_dead_
     let _one = SERIAL.lock().await;
     let cluster = Cluster::start(1, 1).await;
     channels::broker_faults_lose_and_double_nothing_and_dead_letters_are_kept(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minute_without_rabbitmq_loses_nothing_and_the_outbox_drains_after() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let cluster = Cluster::start(2, 1).await;
+    let (rest, mut agent, mut visitor, token) = chat(&cluster, 0, 0).await;
+    let mut sent = vec![];
+    for i in 0..3 {
+        let (a, v) = (format!("before {i} (agent)"), format!("before {i} (visitor)"));
+        agent.send(&a, &format!("a-before-{i}")).await;
+        visitor.send(&v, &format!("v-before-{i}")).await;
+        sent.extend([a, v]);
+    }
+    let outage = RabbitOutage::begin();
+    for port in &cluster.core_ops_ports {
+        cluster::wait_readiness(*port, "core", false).await;
+    }
+    // A minute without the broker: every send is stored and acknowledged
+    // on its first try (the outbox keeps the events).
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    let mut not_acked = vec![];
+    while tokio::time::Instant::now() < until {
+        for (side, who) in [(&mut agent, "agent"), (&mut visitor, "visitor")] {
+            let text = format!("during {i} ({who})");
+            let frame = json!({"type": "send", "room_id": side.room, "content": text, "client_id": format!("{who}-during-{i}")});
+            let ack = side.request(frame).await;
+            if ack["type"] == "ack" {
+                side.record(&ack["message"]);
+            } else {
+                not_acked.push(format!("{text}: {ack}"));
+                side.send(&text, &format!("{who}-during-{i}")).await;
+            }
+            sent.push(text);
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(not_acked.is_empty(), "sends refused while the broker was down: {not_acked:?}");
+    drop(outage);
+    for port in &cluster.core_ops_ports {
+        cluster::wait_readiness(*port, "core", true).await;
+    }
+    for i in 0..3 {
+        let (a, v) = (format!("after {i} (agent)"), format!("after {i} (visitor)"));
+        agent.send(&a, &format!("a-after-{i}")).await;
+        visitor.send(&v, &format!("v-after-{i}")).await;
+        sent.extend([a, v]);
+    }
+    assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
+    // And nothing is left waiting in the outbox.
+    for core in 0..cluster.cores.len() {
+        let mut drained = false;
+        for _ in 0..100 {
+            let metrics = cluster.core_metrics(core).await;
+            if metrics.lines().any(|l| l == "livechat_outbox_rows 0") {
+                drained = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(drained, "core {core}'s outbox drained after the outage");
+    }
 }
