@@ -284,10 +284,10 @@ mod tests {
         let refused = crate::v1::auth_service_client::AuthServiceClient::new(client.transport())
             .login(crate::v1::LoginRequest::default())
             .await;
-        // Nothing answers there: the balancer holds the call until its
-        // health check fails, or the connection is refused outright.
-        if let Err(status) = refused {
-            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        }
+        // The only replica is down, so it stays in the balance and the
+        // connection is refused outright: certainly never reached a core.
+        let status = refused.expect_err("nothing listens there");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(never_reached_core(&status), "{status:?}");
     }
 }

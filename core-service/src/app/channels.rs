@@ -8,7 +8,7 @@
 use super::Core;
 use super::ports::{Appended, NewMessage, SendGuard};
 use super::rooms::{CreateRoom, system_message};
-use crate::domain::{Audience, Channel, Event, EventKind, Sender, SenderKind, inbound, new_id, outbound};
+use crate::domain::{Audience, Channel, Sender, SenderKind, inbound, new_id, outbound};
 use crate::error::{CoreError, CoreResult};
 
 /// How often a message chases a room that changes under it (opened or
@@ -176,10 +176,7 @@ impl Core {
         let mut note = system_message(text, self.now_ms());
         note.client_id = Some(format!("undelivered:{}", report.seq));
         let make = Box::new(|room: &crate::domain::Room, stored: &[crate::domain::Message]| {
-            stored
-                .iter()
-                .map(|m| Event::new(Audience::room(room), EventKind::Message { message: m.clone() }))
-                .collect()
+            super::rooms::message_events(Audience::room(room), stored)
         });
         let _turn = self.room_order.lock(&report.room_id).await;
         match self.store.append(&report.room_id, SendGuard::Visitor, note, make).await? {

@@ -42,13 +42,15 @@ pub struct CreatedRoom {
     pub expires_in: u64,
 }
 
-/// One `Message` event per stored message for `audience`, and, in a
-/// channel room, the ones its customer gets on their messenger.
+/// One `Message` event per stored message, for `audience`.
+pub(super) fn message_events(audience: Audience, messages: &[Message]) -> Vec<Event> {
+    messages.iter().map(|m| Event::new(audience.clone(), EventKind::Message { message: m.clone() })).collect()
+}
+
+/// `message_events`, and, in a channel room, the ones its customer gets on
+/// their messenger.
 pub(super) fn room_messages(audience: Audience, room: &Room, messages: &[Message]) -> Vec<Event> {
-    let mut events: Vec<Event> = messages
-        .iter()
-        .map(|m| Event::new(audience.clone(), EventKind::Message { message: m.clone() }))
-        .collect();
+    let mut events = message_events(audience, messages);
     events.extend(outbound::events(room, messages));
     events
 }

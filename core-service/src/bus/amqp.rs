@@ -100,12 +100,8 @@ impl AmqpBus {
         // The channels' outbound queues exist before the first message for
         // them is published, whether or not their adapter runs yet.
         for channel in queues::CHANNELS {
-            super::inbound::declare_queue(
-                &publisher,
-                &queues::outbound(&self.exchange, channel),
-                queues::WORK,
-            )
-            .await?;
+            super::declare_queue(&publisher, &queues::outbound(&self.exchange, channel), queues::WORK)
+                .await?;
         }
         let consuming = conn.create_channel().await?;
         let queue_opts = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };

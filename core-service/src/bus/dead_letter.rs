@@ -8,14 +8,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, ExchangeKind};
-use livechat_proto::bus::Refused;
+use livechat_proto::bus::{Refused, queues};
 use tokio::sync::mpsc;
 
-/// How many dead letters the queue keeps.
-const KEEP: i64 = 10_000;
 /// Refused deliveries waiting for the writer; past this they are counted
 /// and logged only.
 const PENDING: usize = 256;
@@ -25,11 +23,6 @@ fn exchange_of(events_exchange: &str) -> String {
     format!("{events_exchange}.dead-letter")
 }
 
-/// The queue that keeps it.
-fn queue_of(events_exchange: &str) -> String {
-    format!("{events_exchange}.dead-letters")
-}
-
 /// Declares the dead-letter exchange and its queue, bound together.
 pub(super) async fn declare(channel: &Channel, events_exchange: &str) -> lapin::Result<()> {
     let exchange = exchange_of(events_exchange);
@@ -37,13 +30,8 @@ pub(super) async fn declare(channel: &Channel, events_exchange: &str) -> lapin::
     channel
         .exchange_declare(exchange.as_str().into(), ExchangeKind::Fanout, durable, FieldTable::default())
         .await?;
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    args.insert("x-max-length".into(), AMQPValue::LongLongInt(KEEP));
-    args.insert("x-overflow".into(), AMQPValue::LongString("drop-head".into()));
-    let queue = queue_of(events_exchange);
-    let opts = QueueDeclareOptions { durable: true, ..Default::default() };
-    channel.queue_declare(queue.as_str().into(), opts, args).await?;
+    let queue = queues::dead_letters(events_exchange);
+    super::declare_queue(channel, &queue, queues::DEAD_LETTERS).await?;
     channel
         .queue_bind(
             queue.as_str().into(),

@@ -13,7 +13,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -64,25 +63,6 @@ pub async fn take(core: &Core, bytes: &[u8]) -> Taken {
     }
 }
 
-/// Declares a queue with the arguments both sides use.
-pub(super) async fn declare_queue(
-    channel: &Channel,
-    name: &str,
-    args: queues::QueueArgs,
-) -> lapin::Result<()> {
-    let mut table = FieldTable::default();
-    table.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    if args.single_active_consumer {
-        table.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    }
-    if let Some(max) = args.max_length {
-        table.insert("x-max-length".into(), AMQPValue::LongLongInt(max));
-        table.insert("x-overflow".into(), AMQPValue::LongString("drop-head".into()));
-    }
-    let opts = QueueDeclareOptions { durable: true, ..Default::default() };
-    channel.queue_declare(name.into(), opts, table).await.map(drop)
-}
-
 /// Consumes the inbound queue until `stop`, reconnecting with capped
 /// backoff and jitter whenever the connection fails.
 pub async fn consume(url: String, exchange: String, core: Arc<Core>, stop: CancellationToken) {
@@ -127,8 +107,8 @@ impl Consumer {
         publisher.confirm_select(ConfirmSelectOptions::default()).await?;
         let queue = queues::inbound(exchange);
         let dead_letters = queues::dead_letters(&queue);
-        declare_queue(&publisher, &queue, queues::WORK).await?;
-        declare_queue(&publisher, &dead_letters, queues::DEAD_LETTERS).await?;
+        super::declare_queue(&publisher, &queue, queues::WORK).await?;
+        super::declare_queue(&publisher, &dead_letters, queues::DEAD_LETTERS).await?;
         let consuming = conn.create_channel().await?;
         consuming.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
         let deliveries = consuming

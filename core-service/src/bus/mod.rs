@@ -8,6 +8,9 @@ pub mod inbound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use lapin::options::QueueDeclareOptions;
+use lapin::types::{AMQPValue, FieldTable};
+use livechat_proto::bus::queues;
 
 use crate::app::hub::Hub;
 use crate::app::ports::{Bus, RecordedEvent};
@@ -47,4 +50,25 @@ impl Bus for InProcessBus {
         }
         Ok(())
     }
+}
+
+/// Declares a quorum queue with the arguments every declarer of it uses
+/// (the core's replicas and the adapters): RabbitMQ refuses a redeclaration
+/// that differs.
+pub(crate) async fn declare_queue(
+    channel: &lapin::Channel,
+    name: &str,
+    args: queues::QueueArgs,
+) -> lapin::Result<()> {
+    let mut table = FieldTable::default();
+    table.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    if args.single_active_consumer {
+        table.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
+    if let Some(max) = args.max_length {
+        table.insert("x-max-length".into(), AMQPValue::LongLongInt(max));
+        table.insert("x-overflow".into(), AMQPValue::LongString("drop-head".into()));
+    }
+    let opts = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(name.into(), opts, table).await.map(drop)
 }

@@ -39,22 +39,6 @@ fn routing_key(e: &Event) -> String {
 /// The envelope of one event: a `BusEvent` for the replicas, or, for a
 /// channel room's message to its customer, an `OutboundMessage`.
 pub fn seal(e: &Event) -> Sealed {
-    let bytes = match &e.kind {
-        EventKind::Outbound { channel, external_id, message } => {
-            let outbound = pb::OutboundMessage {
-                channel: super::channel(*channel).into(),
-                room_id: message.room_id.clone(),
-                external_user_id: external_id.clone(),
-                message: Some(super::message(message.clone())),
-            };
-            bus::seal(Payload::Outbound(outbound), None)
-        }
-        _ => seal_event(e),
-    };
-    Sealed { routing_key: routing_key(e), bytes }
-}
-
-fn seal_event(e: &Event) -> Vec<u8> {
     let audience = pb::BusAudience {
         room_visitor: e.audience.room_visitor.clone(),
         agents: e.audience.agents.clone(),
@@ -81,10 +65,20 @@ fn seal_event(e: &Event) -> Vec<u8> {
         EventKind::AgentRightsChanged { agent_id } => {
             Kind::AgentRightsChanged(pb::AgentRightsChanged { agent_id })
         }
-        // Not an event for the replicas: `seal` wraps it on its own.
-        EventKind::Outbound { .. } => return seal(e).bytes,
+        // Not an event for the replicas: the customer's message, on its own.
+        EventKind::Outbound { channel, external_id, message } => {
+            let outbound = pb::OutboundMessage {
+                channel: super::channel(channel).into(),
+                room_id: message.room_id.clone(),
+                external_user_id: external_id,
+                message: Some(super::message(message)),
+            };
+            let bytes = bus::seal(Payload::Outbound(outbound), None);
+            return Sealed { routing_key: routing_key(e), bytes };
+        }
     };
-    bus::seal(Payload::Event(pb::BusEvent { kind: Some(kind) }), Some(audience))
+    let bytes = bus::seal(Payload::Event(pb::BusEvent { kind: Some(kind) }), Some(audience));
+    Sealed { routing_key: routing_key(e), bytes }
 }
 
 /// The event an envelope carries. Anything else (another version, an
