@@ -65,6 +65,8 @@ pub struct Common {
     pub policy: DeliveryPolicy,
     #[command(flatten)]
     pub listener: ListenerConfig,
+    #[command(flatten)]
+    pub drain: livechat_runtime::DrainConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -107,23 +109,26 @@ pub async fn run(cli: AdapterCli) -> anyhow::Result<()> {
     let sending = CancellationToken::new();
     let sender = adapter.spawn(deliveries, common.policy.clone(), sending.clone());
     let with_metrics = common.listener.metrics_on_main_listener();
-    let ops = livechat_runtime::ops::router_with(OpsState::new(BrokerReadiness(broker)), with_metrics);
+    let ops = OpsState::new(BrokerReadiness(broker));
+    let draining = ops.draining.clone();
+    let ops = livechat_runtime::ops::router_with(ops, with_metrics);
     let stopped = stop.clone();
     common
         .listener
         .serve_metrics(async move { stopped.cancelled().await })
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_METRICS_LISTEN: {e}"))?;
-    let app = adapter.routes().merge(ops);
+    let app = livechat_runtime::drain::close_when_draining(adapter.routes().merge(ops), draining.clone());
     let listener = tokio::net::TcpListener::bind(common.listen)
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {}: {e}", common.listen))?;
     tracing::info!(channel = adapter.name, addr = %listener.local_addr()?, "adapter listening");
+    let drain = common.drain.clone();
     let served = livechat_runtime::http_server::serve(
         listener,
         app,
         common.listener.header_read_timeout(),
-        livechat_runtime::shutdown_signal(),
+        async move { drain.signal_then_drain(draining).await },
     )
     .await;
     // Webhooks have drained (each one answered after its publish was

@@ -12,12 +12,14 @@ pub struct CoreServiceCli {
     /// served; gRPC health is always on the gRPC port).
     #[arg(long, env = "LIVECHAT_OPS_LISTEN")]
     pub ops_listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub drain: livechat_runtime::DrainConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 }
 
-/// Runs a core replica until SIGTERM or Ctrl-C.
+/// Runs a core replica until SIGTERM or Ctrl-C, then drains before it stops.
 pub async fn run(cli: CoreServiceCli) -> anyhow::Result<()> {
     // Replicas must agree on the secret, so it cannot be generated here.
     if cli.core.jwt_secret.is_none() {
@@ -38,5 +40,5 @@ pub async fn run(cli: CoreServiceCli) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    crate::serve(cli.core, listener, ops, shutdown_signal()).await
+    crate::serve(cli.core, listener, ops, shutdown_signal(), cli.drain.drain()).await
 }

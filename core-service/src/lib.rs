@@ -145,11 +145,15 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
 
 /// Runs the core's gRPC server on `listener` until `shutdown` resolves,
 /// and, given `ops_listener`, `/healthz`, `/readyz` and `/metrics` on it.
+/// Once `shutdown` resolves the replica drains for `drain`: it reports
+/// itself not serving (gRPC health and `/readyz`), so that the gateways
+/// take it out of their balance, and keeps serving what still comes.
 pub async fn serve(
     config: CoreConfig,
     listener: TcpListener,
     ops_listener: Option<TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     if ops_listener.is_some() {
         // Installed before the core starts, so that no count is lost.
@@ -157,8 +161,14 @@ pub async fn serve(
     }
     let running = start(&config).await?;
     let stop = running.stop.clone();
+    let core = running.core.clone();
     tokio::spawn(async move {
         shutdown.await;
+        if !drain.is_zero() {
+            core.begin_draining();
+            tracing::info!(?drain, "draining: reported not serving, still serving");
+            tokio::time::sleep(drain).await;
+        }
         stop.cancel();
     });
     if let Some(ops_listener) = ops_listener {
@@ -187,7 +197,9 @@ struct ReplicaReadiness(Arc<Core>);
 
 impl Readiness for ReplicaReadiness {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
-        let answer = if !self.0.database_reachable() {
+        let answer = if self.0.is_draining() {
+            Err("shutting down".to_string())
+        } else if !self.0.database_reachable() {
             Err("the database does not answer".to_string())
         } else if !self.0.ready() {
             Err("the event bus is not connected".to_string())

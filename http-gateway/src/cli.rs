@@ -19,12 +19,15 @@ pub struct HttpGatewayCli {
     pub core_url: Vec<String>,
     #[command(flatten)]
     pub http: HttpConfig,
+    #[command(flatten)]
+    pub drain: livechat_runtime::DrainConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 }
 
-/// Runs the REST gateway until SIGTERM or Ctrl-C.
+/// Runs the REST gateway until SIGTERM or Ctrl-C, then drains (not ready,
+/// still serving) before it stops.
 pub async fn run(cli: HttpGatewayCli) -> anyhow::Result<()> {
     let timeout = Some(Duration::from_millis(cli.http.request_timeout_ms));
     let core = CoreClient::connect_lazy(&cli.core_url, timeout).map_err(anyhow::Error::msg)?;
@@ -33,11 +36,14 @@ pub async fn run(cli: HttpGatewayCli) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_LISTEN {addr}: {e}"))?;
     tracing::info!(%addr, "REST API listening");
-    let app = router(AppState::new(core, &cli.http), &cli.http);
+    let state = AppState::new(core, &cli.http);
+    let draining = state.ops.draining.clone();
+    let app = livechat_runtime::drain::close_when_draining(router(state, &cli.http), draining.clone());
     cli.http
         .listener
         .serve_metrics(shutdown_signal())
         .await
         .map_err(|e| anyhow::anyhow!("LIVECHAT_METRICS_LISTEN: {e}"))?;
-    serve(app, listener, cli.http.listener.header_read_timeout(), shutdown_signal()).await
+    let stop = async move { cli.drain.signal_then_drain(draining).await };
+    serve(app, listener, cli.http.listener.header_read_timeout(), stop).await
 }

@@ -78,7 +78,7 @@ impl CoreClient {
         // Every address of every name is one replica (see `replicas`).
         let (channel, changes) = Channel::balance_channel(64);
         tokio::spawn(crate::replicas::follow(targets, configure, changes));
-        Ok(Self::over(channel.map_err(|e| TransportError(e.into()))))
+        Ok(Self::over(RetryUnreached(channel.map_err(|e| TransportError(e.into())))))
     }
 
     /// The core's services running in this process (the all-in-one): no
@@ -143,6 +143,64 @@ impl CoreClient {
     pub fn events(&self) -> EventServiceClient<Transport> {
         EventServiceClient::new(self.transport())
     }
+}
+
+/// Sends a call once more when the first try certainly never reached a
+/// core (`error::never_reached_core`: a replica died and the balancer has
+/// not noticed yet), whatever the call does: nothing of it was done. The
+/// request's body (one small message) is held for that second try.
+#[derive(Clone)]
+struct RetryUnreached<S>(S);
+
+type CallFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<http::Response<Body>, TransportError>> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for RetryUnreached<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = TransportError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = TransportError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        // The service that was polled ready takes this call; a clone waits.
+        let fresh = self.0.clone();
+        let mut inner = std::mem::replace(&mut self.0, fresh);
+        Box::pin(async move {
+            use http_body_util::BodyExt;
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.map_err(|e| TransportError(e.into()))?.to_bytes();
+            let again = copy_of(&parts, body.clone());
+            let first =
+                inner.call(http::Request::from_parts(parts, Body::new(http_body_util::Full::new(body))));
+            match first.await {
+                Err(e) if crate::error::never_reached_core(&e) => {
+                    metrics::counter!("livechat_core_call_retries_total").increment(1);
+                    inner.ready().await?.call(again).await
+                }
+                answered => answered,
+            }
+        })
+    }
+}
+
+/// The same request again (extensions aside: the transport reads none).
+fn copy_of(parts: &http::request::Parts, body: bytes::Bytes) -> http::Request<Body> {
+    let mut req = http::Request::new(Body::new(http_body_util::Full::new(body)));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req
 }
 
 /// A request that carries the caller's token (and request id) to the core,

@@ -128,13 +128,10 @@ impl std::fmt::Display for ErrorCode {
 /// Whether a failed call certainly never reached a core: the connection to
 /// the replica was refused (it is dead, and the balancer has not noticed
 /// yet). Such a call may be sent again to another replica, whatever it
-/// does; a call that may have reached a core is retried only if repeating
-/// it is harmless.
-pub fn never_reached_core(status: &Status) -> bool {
-    if status.code() != Code::Unavailable || !status.details().is_empty() {
-        return false;
-    }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+/// does (`client::CoreClient` does so once); a call that may have reached
+/// a core is retried only if repeating it is harmless.
+pub fn never_reached_core(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
     while let Some(e) = cause {
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && io.kind() == std::io::ErrorKind::ConnectionRefused

@@ -9,10 +9,13 @@
 //!
 //! DNS is slow to notice a dead pod, so each replica is also asked its
 //! `grpc.health.v1` status every `CHECK_EVERY`: one that does not answer
-//! within `CHECK_TIMEOUT` (killed, hung, unreachable) leaves the balance
-//! set, within `CHECK_EVERY + CHECK_TIMEOUT`, and comes back as soon as it
-//! answers again. Answering at all is what counts: a core whose database is
-//! down still answers (and refuses calls at once with `unavailable`).
+//! SERVING within `CHECK_TIMEOUT` (killed, hung, unreachable, stopping,
+//! or cut off from its database or broker) leaves the balance set, within
+//! `CHECK_EVERY + CHECK_TIMEOUT`, and comes back as soon as it serves
+//! again. A stopping core reports NOT_SERVING while it drains, so it
+//! leaves the set before it closes its port: a rolling restart costs no
+//! call. When no replica serves (a database outage hits them all), all
+//! stay in the set, and calls get the cores' own `unavailable` at once.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -56,13 +59,17 @@ impl Target {
 /// Asks one replica whether it answers, every `CHECK_EVERY`, and reports
 /// each change (and the first answer) to `follow`, until aborted.
 async fn watch(addr: SocketAddr, endpoint: Endpoint, reports: Sender<(SocketAddr, bool)>) {
+    use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let probe = endpoint.connect_timeout(CHECK_TIMEOUT).connect_lazy();
     let mut health = HealthClient::new(probe);
     let mut last = None;
     loop {
         let check = health.check(HealthCheckRequest { service: String::new() });
-        let answers = matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Ok(_)));
+        let answers = matches!(
+            tokio::time::timeout(CHECK_TIMEOUT, check).await,
+            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32
+        );
         if last != Some(answers) {
             last = Some(answers);
             if reports.send((addr, answers)).await.is_err() {
@@ -213,6 +220,14 @@ mod tests {
     /// A core stand-in: the health service alone, until `stop` fires.
     async fn health_server(listener: tokio::net::TcpListener, stop: tokio::sync::oneshot::Receiver<()>) {
         let (_, service) = tonic_health::server::health_reporter();
+        serve_health(listener, service, stop).await;
+    }
+
+    async fn serve_health(
+        listener: tokio::net::TcpListener,
+        service: tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         tonic::transport::Server::builder()
             .add_service(service)
@@ -267,6 +282,32 @@ mod tests {
         assert!(matches!(next_change(&mut rx).await, Change::Remove(gone) if gone == a));
         // Back on the same address: in again.
         let (_, _stop_a2, _server_a2) = core_at(&a.to_string()).await;
+        assert_eq!(inserted(next_change(&mut rx).await), a);
+        drop(rx);
+        tokio::time::timeout(RESOLVE_EVERY * 2, follower).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_reports_not_serving_leaves_the_balance_while_still_answering() {
+        let (reporter, service) = tonic_health::server::health_reporter();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = listener.local_addr().unwrap();
+        let (_stop_a, stopped) = tokio::sync::oneshot::channel();
+        let _server_a = tokio::spawn(serve_health(listener, service, stopped));
+        let (b, _stop_b, _server_b) = core_at("127.0.0.1:0").await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let targets = vec![
+            Target::parse(&format!("http://{a}")).unwrap(),
+            Target::parse(&format!("http://{b}")).unwrap(),
+        ];
+        let follower = tokio::spawn(follow(targets, |e| e, tx));
+        let first: HashSet<SocketAddr> =
+            [inserted(next_change(&mut rx).await), inserted(next_change(&mut rx).await)].into();
+        assert_eq!(first, HashSet::from([a, b]));
+        // A begins to drain: out, though it still answers every call.
+        reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        assert!(matches!(next_change(&mut rx).await, Change::Remove(gone) if gone == a));
+        reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
         assert_eq!(inserted(next_change(&mut rx).await), a);
         drop(rx);
         tokio::time::timeout(RESOLVE_EVERY * 2, follower).await.unwrap().unwrap();

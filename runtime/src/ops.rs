@@ -55,6 +55,8 @@ pub struct OpsState {
     pub readiness: Arc<dyn Readiness>,
     /// What `/metrics` renders: the process-wide recorder.
     pub metrics: PrometheusHandle,
+    /// Set on SIGTERM: `/readyz` says no from then on.
+    pub draining: crate::drain::Draining,
 }
 
 impl std::fmt::Debug for OpsState {
@@ -66,7 +68,7 @@ impl std::fmt::Debug for OpsState {
 impl OpsState {
     /// Installs the process's Prometheus recorder if none is yet.
     pub fn new(readiness: impl Readiness + 'static) -> Self {
-        Self { readiness: Arc::new(readiness), metrics: metrics_handle() }
+        Self { readiness: Arc::new(readiness), metrics: metrics_handle(), draining: Default::default() }
     }
 }
 
@@ -95,6 +97,9 @@ pub async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, body = crate::problem::Problem)))]
 pub async fn readyz(State(s): State<OpsState>) -> Result<&'static str, ApiError> {
+    if s.draining.is_draining() {
+        return Err(ApiError::unavailable("shutting down"));
+    }
     s.readiness.check().await.map(|()| "ready").map_err(ApiError::unavailable)
 }
 
@@ -163,6 +168,16 @@ mod tests {
         let (status, body) = get(OpsState::new(Fixed(Err("the broker is down".into()))), "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("\"code\":\"unavailable\"") && body.contains("the broker is down"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_draining_process_is_not_ready_though_its_dependencies_are() {
+        let ops = OpsState::new(Fixed(Ok(())));
+        ops.draining.begin();
+        let (status, body) = get(ops.clone(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("shutting down"), "{body}");
+        assert_eq!(get(ops, "/healthz").await, (StatusCode::OK, "ok".into()));
     }
 
     #[tokio::test]

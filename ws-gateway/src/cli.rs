@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use livechat_proto::client::CoreClient;
-use livechat_runtime::{CoreReadiness, LogFormat, OpsState, shutdown_signal};
+use livechat_runtime::{CoreReadiness, LogFormat, OpsState};
 use tokio_util::sync::CancellationToken;
 
 use crate::{SessionConfig, WsState, router, serve};
@@ -26,12 +26,15 @@ pub struct WsGatewayCli {
     pub embedding: crate::pages::WidgetEmbedding,
     #[command(flatten)]
     pub listener: livechat_runtime::http_server::ListenerConfig,
+    #[command(flatten)]
+    pub drain: livechat_runtime::DrainConfig,
     /// Log format: pretty or json (default: pretty on a terminal).
     #[arg(long, env = "LIVECHAT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 }
 
-/// Runs the WebSocket gateway until SIGTERM or Ctrl-C; open sockets get 1001.
+/// Runs the WebSocket gateway until SIGTERM or Ctrl-C; then drains (not
+/// ready, still serving), and open sockets get 1001.
 pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
     let core = CoreClient::connect_lazy(&cli.core_url, None).map_err(anyhow::Error::msg)?;
     let addr = cli.listen.unwrap_or(crate::WS_GATEWAY_LISTEN.into());
@@ -54,8 +57,10 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
         proxies: cli.listener.proxies(),
     };
     let ops = OpsState::new(CoreReadiness(state.core.clone()));
+    let draining = ops.draining.clone();
     let with_metrics = cli.listener.metrics_on_main_listener();
     let app = router(state).merge(livechat_runtime::ops::router_with(ops, with_metrics));
+    let app = livechat_runtime::drain::close_when_draining(app, draining.clone());
     let stopped = shutdown.clone();
     cli.listener
         .serve_metrics(async move { stopped.cancelled().await })
@@ -64,7 +69,7 @@ pub async fn run(cli: WsGatewayCli) -> anyhow::Result<()> {
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            shutdown_signal().await;
+            cli.drain.signal_then_drain(draining).await;
             shutdown.cancel();
         }
     });

@@ -63,6 +63,9 @@ pub struct Core {
     clock: Clock,
     /// Rooms opened per client address (this replica's count).
     rooms_per_address: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Set when this replica begins to stop: it reports itself not serving
+    /// (the gateways move their calls elsewhere) and still serves.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Core {
@@ -97,6 +100,7 @@ impl Core {
             rooms_per_address: governor::RateLimiter::keyed(governor::Quota::per_minute(
                 std::num::NonZeroU32::new(policies.rooms_per_ip_per_min.max(1)).expect("at least 1"),
             )),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -115,9 +119,19 @@ impl Core {
         &self.hub
     }
 
-    /// Whether the database answers and the bus is connected (readiness).
+    /// Whether the database answers, the bus is connected and this replica
+    /// is not stopping (readiness).
     pub fn ready(&self) -> bool {
-        self.store.reachable() && self.bus.healthy()
+        !self.is_draining() && self.store.reachable() && self.bus.healthy()
+    }
+
+    /// From now on this replica reports itself not ready; it still serves.
+    pub fn begin_draining(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// False while the database is known to be down (see `grpc::gate`).

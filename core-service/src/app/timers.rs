@@ -94,7 +94,7 @@ impl Core {
         metrics::gauge!("livechat_event_subscriptions").set(self.hub.subscribers() as f64);
         metrics::gauge!("livechat_connected_agents").set(self.hub.connected_agents().len() as f64);
         metrics::gauge!("livechat_database_reachable").set(if self.database_reachable() { 1.0 } else { 0.0 });
-        metrics::gauge!("livechat_bus_connected").set(if self.ready() { 1.0 } else { 0.0 });
+        metrics::gauge!("livechat_bus_connected").set(if self.bus.healthy() { 1.0 } else { 0.0 });
         if self.store.uses_outbox() {
             let (rows, oldest) = self.store.outbox_backlog().await?;
             metrics::gauge!("livechat_outbox_rows").set(rows as f64);

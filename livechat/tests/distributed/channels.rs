@@ -29,13 +29,17 @@ async fn queued(agent: &mut Live, channel: &str) -> Value {
 }
 
 /// As a platform does: delivers until the webhook answers 200 (a 503
-/// while the adapter's broker connection is down is retried).
-async fn says_until_taken(customer: &Customer, text: &str, id: i64) {
+/// while the adapter's broker connection is down is retried); the
+/// answers that were not 200, with their body.
+pub async fn says_until_taken(customer: &Customer, text: &str, id: i64) -> Vec<String> {
     let body = customer.body(text, id);
+    let mut refused = vec![];
     for _ in 0..100 {
-        if customer.deliver(&body, Signing::Right).await.0 == 200 {
-            return;
+        let (status, answer) = customer.deliver(&body, Signing::Right).await;
+        if status == 200 {
+            return refused;
         }
+        refused.push(format!("{status} {answer}"));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the webhook never took {text:?}");

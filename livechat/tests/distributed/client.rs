@@ -131,6 +131,13 @@ impl Live {
         panic!("cannot connect to {}: {last_err:?}", self.url);
     }
 
+    /// Reconnects (filling the gap) if the last connection ended.
+    pub async fn ensure_connected(&mut self) {
+        if self.socket.is_none() {
+            self.reconnect().await;
+        }
+    }
+
     /// The highest n such that every seq 1..=n is held.
     pub fn contiguous(&self) -> u64 {
         let mut n = 0;
@@ -173,19 +180,25 @@ impl Live {
         }
     }
 
-    /// Sends a frame and waits for its ack or error, recording events meanwhile.
+    /// Sends a frame and waits for its ack or error, recording events
+    /// meanwhile; `disconnected` when the connection is gone.
     pub async fn request(&mut self, mut frame: Value) -> Value {
+        let disconnected = json!({"type": "error", "code": "disconnected"});
         self.next_req += 1;
         let id = format!("q{}", self.next_req);
         frame["req_id"] = json!(id);
-        self.socket.as_mut().expect("connected").send(Message::Text(frame.to_string().into())).await.unwrap();
+        let Some(socket) = self.socket.as_mut() else { return disconnected };
+        if socket.send(Message::Text(frame.to_string().into())).await.is_err() {
+            self.socket = None;
+            return disconnected;
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
             assert!(tokio::time::Instant::now() < deadline, "no answer to {frame}");
             match self.pump_one(Duration::from_millis(500)).await {
                 Ok(Some(v)) if v["req_id"] == id.as_str() => return v,
                 Ok(_) => {}
-                Err(()) => return json!({"type": "error", "code": "disconnected"}),
+                Err(()) => return disconnected,
             }
         }
     }

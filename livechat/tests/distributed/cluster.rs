@@ -129,12 +129,36 @@ pub struct Cluster {
     pub cores: Vec<Proc>,
     /// Where each core serves /healthz, /readyz and /metrics.
     pub core_ops_ports: Vec<u16>,
+    /// Ports in the gateways' core list with no core yet: where a rolling
+    /// restart starts a new replica before it stops an old one.
+    pub spare_core_ports: Vec<u16>,
     pub gateways: Vec<Proc>,
     pub http: Proc,
     /// The cluster's private event exchange on the test broker.
     pub exchange: String,
+    /// What every core, ws-gateway and http-gateway is started with.
+    core_env: Vec<(String, String)>,
+    gateway_env: Vec<(String, String)>,
+    http_env: Vec<(String, String)>,
     // Declared last: dropped once the processes are gone.
     _database: TestDatabase,
+}
+
+/// A core on `port` with its operator routes on a port of their own.
+fn spawn_core(env: &[(String, String)], port: u16) -> (Proc, u16) {
+    let ops_port = free_port();
+    let mut envs = env.to_vec();
+    envs.push(("LIVECHAT_GRPC_LISTEN".into(), format!("127.0.0.1:{port}")));
+    envs.push(("LIVECHAT_OPS_LISTEN".into(), format!("127.0.0.1:{ops_port}")));
+    (Proc::spawn(&format!("core@{port}"), port, vec!["core-service".into()], envs), ops_port)
+}
+
+/// `livechat <role>` listening on a free port.
+fn spawn_listening(name: &str, role: &str, env: &[(String, String)]) -> Proc {
+    let port = free_port();
+    let mut envs = env.to_vec();
+    envs.push(("LIVECHAT_LISTEN".into(), format!("127.0.0.1:{port}")));
+    Proc::spawn(name, port, vec![role.into()], envs)
 }
 
 async fn wait_tcp(port: u16, what: &str) {
@@ -240,73 +264,103 @@ impl Drop for RabbitOutage {
 
 impl Cluster {
     pub async fn start(cores: usize, gateways: usize) -> Cluster {
+        Self::start_with_spares(cores, gateways, 0).await
+    }
+
+    /// As `start`, with `spares` more core addresses in the gateways' list
+    /// that nothing serves yet (for `roll_core`).
+    pub async fn start_with_spares(cores: usize, gateways: usize, spares: usize) -> Cluster {
         let (_, amqp) = services().expect("checked by the caller");
         // A fresh database on the test server, named after a new UUID.
         let database = TestDatabase::fresh().await;
         let db = database.url.clone();
         let exchange = format!("livechat.test.{}", uuid::Uuid::new_v4().simple());
+        let core_env: Vec<(String, String)> = vec![
+            ("LIVECHAT_DATABASE_URL".into(), db.clone()),
+            ("LIVECHAT_AMQP_URL".into(), amqp.clone()),
+            ("LIVECHAT_AMQP_EXCHANGE".into(), exchange.clone()),
+            ("LIVECHAT_JWT_SECRET".into(), JWT_SECRET.into()),
+            ("LIVECHAT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("LIVECHAT_TIMER_INTERVAL_MS".into(), "200".into()),
+            // Faults are under test here, not the abuse limits.
+            ("LIVECHAT_ROOMS_PER_IP_PER_MIN".into(), "10000".into()),
+            ("LIVECHAT_OPEN_ROOMS_PER_IP".into(), "10000".into()),
+            ("LIVECHAT_LOGIN_FAILURES_PER_ADDRESS".into(), "10000".into()),
+        ];
         let mut core_procs = Vec::new();
         let mut core_ops_ports = Vec::new();
-        for i in 0..cores {
-            let port = free_port();
-            let ops_port = free_port();
-            core_ops_ports.push(ops_port);
-            let envs = vec![
-                ("LIVECHAT_OPS_LISTEN".into(), format!("127.0.0.1:{ops_port}")),
-                ("LIVECHAT_DATABASE_URL".into(), db.clone()),
-                ("LIVECHAT_AMQP_URL".into(), amqp.clone()),
-                ("LIVECHAT_AMQP_EXCHANGE".into(), exchange.clone()),
-                ("LIVECHAT_JWT_SECRET".into(), JWT_SECRET.into()),
-                ("LIVECHAT_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-                ("LIVECHAT_GRPC_LISTEN".into(), format!("127.0.0.1:{port}")),
-                ("LIVECHAT_TIMER_INTERVAL_MS".into(), "200".into()),
-                // Faults are under test here, not the abuse limits.
-                ("LIVECHAT_ROOMS_PER_IP_PER_MIN".into(), "10000".into()),
-                ("LIVECHAT_OPEN_ROOMS_PER_IP".into(), "10000".into()),
-                ("LIVECHAT_LOGIN_FAILURES_PER_ADDRESS".into(), "10000".into()),
-            ];
-            core_procs.push(Proc::spawn(&format!("core-{i}"), port, vec!["core-service".into()], envs));
+        for _ in 0..cores {
+            let (core, ops_port) = spawn_core(&core_env, free_port());
             // The first replica migrates and bootstraps before the others race it.
-            wait_tcp(port, "core").await;
+            wait_tcp(core.port, "core").await;
+            core_procs.push(core);
+            core_ops_ports.push(ops_port);
         }
-        let core_urls: Vec<String> =
-            core_procs.iter().map(|c| format!("http://127.0.0.1:{}", c.port)).collect();
-        let mut gateway_procs = Vec::new();
-        for i in 0..gateways {
-            let port = free_port();
-            let envs = vec![
-                ("LIVECHAT_LISTEN".into(), format!("127.0.0.1:{port}")),
-                ("LIVECHAT_CORE_URL".into(), core_urls.join(",")),
-                // Faults are under test here, not the flood limits.
-                ("LIVECHAT_WS_MESSAGES_PER_SEC".into(), "10000".into()),
-            ];
-            gateway_procs.push(Proc::spawn(&format!("ws-{i}"), port, vec!["ws-gateway".into()], envs));
-        }
-        let http_port = free_port();
-        let http = Proc::spawn(
-            "http",
-            http_port,
-            vec!["http-gateway".into()],
-            vec![
-                ("LIVECHAT_LISTEN".into(), format!("127.0.0.1:{http_port}")),
-                ("LIVECHAT_CORE_URL".into(), core_urls.join(",")),
-                ("LIVECHAT_LOGIN_RATE_PER_MIN".into(), "10000".into()),
-                ("LIVECHAT_ROOMS_PER_IP_PER_MIN".into(), "10000".into()),
-                ("LIVECHAT_API_RATE_PER_SEC".into(), "10000".into()),
-            ],
-        );
+        let spare_core_ports: Vec<u16> = (0..spares).map(|_| free_port()).collect();
+        let core_urls: Vec<String> = core_procs
+            .iter()
+            .map(|c| c.port)
+            .chain(spare_core_ports.iter().copied())
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect();
+        let gateway_env: Vec<(String, String)> = vec![
+            ("LIVECHAT_CORE_URL".into(), core_urls.join(",")),
+            // Faults are under test here, not the flood limits.
+            ("LIVECHAT_WS_MESSAGES_PER_SEC".into(), "10000".into()),
+        ];
+        let http_env: Vec<(String, String)> = vec![
+            ("LIVECHAT_CORE_URL".into(), core_urls.join(",")),
+            ("LIVECHAT_LOGIN_RATE_PER_MIN".into(), "10000".into()),
+            ("LIVECHAT_ROOMS_PER_IP_PER_MIN".into(), "10000".into()),
+            ("LIVECHAT_API_RATE_PER_SEC".into(), "10000".into()),
+        ];
+        let gateway_procs: Vec<Proc> =
+            (0..gateways).map(|i| spawn_listening(&format!("ws-{i}"), "ws-gateway", &gateway_env)).collect();
+        let http = spawn_listening("http", "http-gateway", &http_env);
         for g in &gateway_procs {
             wait_ready(g.port, &g.name).await;
         }
-        wait_ready(http_port, "http-gateway").await;
+        wait_ready(http.port, "http-gateway").await;
         Cluster {
             cores: core_procs,
             core_ops_ports,
+            spare_core_ports,
             gateways: gateway_procs,
             http,
             exchange,
+            core_env,
+            gateway_env,
+            http_env,
             _database: database,
         }
+    }
+
+    /// A rolling restart's step for core `i`, as Kubernetes runs it: a new
+    /// replica on a spare address, ready, then the old one SIGTERMed (it
+    /// drains, then exits 0); its address becomes the spare.
+    pub async fn roll_core(&mut self, i: usize) {
+        let port = self.spare_core_ports.pop().expect("a spare core address (start_with_spares)");
+        let (core, ops_port) = spawn_core(&self.core_env, port);
+        wait_ready(ops_port, &core.name).await;
+        let mut old = std::mem::replace(&mut self.cores[i], core);
+        self.core_ops_ports[i] = ops_port;
+        let status = old.terminate().expect("the old core was running");
+        assert!(status.success(), "a SIGTERMed core exits 0, got {status:?}");
+        self.spare_core_ports.insert(0, old.port);
+    }
+
+    /// A new ws-gateway, ready (the caller puts it behind its Service).
+    pub async fn new_gateway(&self, name: &str) -> Proc {
+        let g = spawn_listening(name, "ws-gateway", &self.gateway_env);
+        wait_ready(g.port, name).await;
+        g
+    }
+
+    /// A new http-gateway, ready.
+    pub async fn new_http(&self, name: &str) -> Proc {
+        let h = spawn_listening(name, "http-gateway", &self.http_env);
+        wait_ready(h.port, name).await;
+        h
     }
 
     /// Core `i`'s Prometheus text.

@@ -9,6 +9,8 @@ mod bus;
 mod channels;
 mod client;
 mod cluster;
+mod rolling;
+mod service;
 
 use std::time::Duration;
 
@@ -351,4 +353,12 @@ async fn a_minute_without_rabbitmq_loses_nothing_and_the_outbox_drains_after() {
         }
         assert!(drained, "core {core}'s outbox drained after the outage");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_every_role_under_load_loses_doubles_and_fails_nothing() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let mut cluster = Cluster::start_with_spares(2, 2, 1).await;
+    rolling::every_role_restarted_one_at_a_time_under_load(&mut cluster).await;
 }

@@ -58,10 +58,10 @@ impl Session {
         }
     }
 
-    /// `call`, once more on another replica when the first try failed on
-    /// the way: certainly before reaching a core (a dead replica the
-    /// balancer has not dropped yet), or anyhow for a frame that is safe to
-    /// repeat (a read, a typing flag, a send that carries its `client_id`).
+    /// `call`, once more when the first try failed on the way and the frame
+    /// is safe to repeat (a read, a typing flag, a send that carries its
+    /// `client_id`). A call that certainly never reached a core is already
+    /// tried again by the transport (`CoreClient`), whatever it is.
     async fn call_with_retry(&self, frame: ClientFrame) -> Result<AckResult, Status> {
         let repeatable = match &frame {
             ClientFrame::History { .. } | ClientFrame::Typing { .. } | ClientFrame::Ping {} => true,
@@ -70,10 +70,7 @@ impl Session {
         };
         match self.call(frame.clone()).await {
             Err(status)
-                if livechat_proto::error::never_reached_core(&status)
-                    || (repeatable
-                        && status.code() == tonic::Code::Unavailable
-                        && status.details().is_empty()) =>
+                if repeatable && status.code() == tonic::Code::Unavailable && status.details().is_empty() =>
             {
                 metrics::counter!("livechat_ws_core_retries_total").increment(1);
                 self.call(frame).await

@@ -102,7 +102,8 @@ impl Customer {
     }
 
     /// Delivers `body` to the webhook as the platform would (safe-mode
-    /// WeChat encrypts it first); the status and the body of the answer.
+    /// WeChat encrypts it first); the status and the body of the answer,
+    /// or status 0 and the error when no answer came (a platform retries).
     pub async fn deliver(&self, body: &[u8], signing: Signing) -> (u16, String) {
         let url = format!("{}/webhooks/{}", self.base, self.channel);
         let mut request = self.client.post(&url);
@@ -151,7 +152,10 @@ impl Customer {
                 request = request.header(CONTENT_TYPE, "text/xml").query(&query);
             }
         }
-        let res = request.body(payload).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let res = match request.body(payload).send().await {
+            Ok(res) => res,
+            Err(e) => return (0, format!("POST {url}: {e}")),
+        };
         let status = res.status().as_u16();
         (status, res.text().await.unwrap_or_default())
     }

@@ -174,9 +174,15 @@ pub async fn spawn_core() -> CoreApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().unwrap();
     let mut server = Server::spawn(database, |stop| {
-        livechat_core::serve(config, listener, None, async move {
-            let _ = stop.await;
-        })
+        livechat_core::serve(
+            config,
+            listener,
+            None,
+            async move {
+                let _ = stop.await;
+            },
+            Duration::ZERO,
+        )
     });
 
     let endpoint =
