@@ -77,8 +77,10 @@ impl CoreClient {
         };
         // Every address of every name is one replica (see `replicas`).
         let (channel, changes) = Channel::balance_channel(64);
-        tokio::spawn(crate::replicas::follow(targets, configure, changes));
-        Ok(Self::over(RetryUnreached(channel.map_err(|e| TransportError(e.into())))))
+        let suspicion = std::sync::Arc::<crate::replicas::Suspicion>::default();
+        tokio::spawn(crate::replicas::follow(targets, configure, changes, suspicion.clone()));
+        let channel = channel.map_err(|e| TransportError(e.into()));
+        Ok(Self::over(RetryUnreached { inner: channel, suspicion }))
     }
 
     /// The core's services running in this process (the all-in-one): no
@@ -148,9 +150,18 @@ impl CoreClient {
 /// Sends a call once more when the first try certainly never reached a
 /// core (`error::never_reached_core`: a replica died and the balancer has
 /// not noticed yet), whatever the call does: nothing of it was done. The
-/// request's body (one small message) is held for that second try.
+/// refusal makes every replica be checked at once, and the second try
+/// waits (up to `REFUSED_WAIT`) for the dead one to leave the balance set,
+/// so it goes to another. The request's body (one small message) is held
+/// for that second try.
 #[derive(Clone)]
-struct RetryUnreached<S>(S);
+struct RetryUnreached<S> {
+    inner: S,
+    suspicion: std::sync::Arc<crate::replicas::Suspicion>,
+}
+
+/// Longest a refused call waits for the balance set to change.
+const REFUSED_WAIT: Duration = Duration::from_millis(300);
 
 type CallFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<http::Response<Body>, TransportError>> + Send>>;
@@ -168,13 +179,14 @@ where
     type Future = CallFuture;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         // The service that was polled ready takes this call; a clone waits.
-        let fresh = self.0.clone();
-        let mut inner = std::mem::replace(&mut self.0, fresh);
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let suspicion = self.suspicion.clone();
         Box::pin(async move {
             use http_body_util::BodyExt;
             let (parts, body) = req.into_parts();
@@ -185,6 +197,7 @@ where
             match first.await {
                 Err(e) if crate::error::never_reached_core(&e) => {
                     metrics::counter!("livechat_core_call_retries_total").increment(1);
+                    suspicion.refused(REFUSED_WAIT).await;
                     inner.ready().await?.call(again).await
                 }
                 answered => answered,

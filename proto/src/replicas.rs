@@ -19,6 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::Sender;
@@ -31,6 +32,33 @@ pub const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 pub const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How long an answer may take before the replica counts as gone.
 pub const CHECK_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// What the transport tells the watchers when a call's connection was
+/// refused (a replica may have died): every watcher checks at once rather
+/// than at its next tick, and the transport can wait for the dead one to
+/// leave the set before it sends the call again.
+#[derive(Debug)]
+pub struct Suspicion {
+    check_now: tokio::sync::Notify,
+    /// Counts removals from the balance set.
+    removed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Suspicion {
+    fn default() -> Self {
+        Self { check_now: tokio::sync::Notify::new(), removed: tokio::sync::watch::Sender::new(0) }
+    }
+}
+
+impl Suspicion {
+    /// Asks every replica now; resolves once one has left the set, or
+    /// after `within` if none does.
+    pub async fn refused(&self, within: Duration) {
+        let mut removed = self.removed.subscribe();
+        self.check_now.notify_waiters();
+        let _ = tokio::time::timeout(within, removed.changed()).await;
+    }
+}
 
 /// One configured URL, split into what resolving needs.
 #[derive(Debug, Clone)]
@@ -58,7 +86,12 @@ impl Target {
 
 /// Asks one replica whether it answers, every `CHECK_EVERY`, and reports
 /// each change (and the first answer) to `follow`, until aborted.
-async fn watch(addr: SocketAddr, endpoint: Endpoint, reports: Sender<(SocketAddr, bool)>) {
+async fn watch(
+    addr: SocketAddr,
+    endpoint: Endpoint,
+    reports: Sender<(SocketAddr, bool)>,
+    suspicion: Arc<Suspicion>,
+) {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let probe = endpoint.connect_timeout(CHECK_TIMEOUT).connect_lazy();
@@ -76,7 +109,10 @@ async fn watch(addr: SocketAddr, endpoint: Endpoint, reports: Sender<(SocketAddr
                 return;
             }
         }
-        tokio::time::sleep(CHECK_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = suspicion.check_now.notified() => {}
+        }
     }
 }
 
@@ -101,7 +137,7 @@ impl Members {
     }
 
     /// Sends the balancer what changed; false once it is gone.
-    async fn apply(&mut self, changes: &Sender<Change<SocketAddr, Endpoint>>) -> bool {
+    async fn apply(&mut self, changes: &Sender<Change<SocketAddr, Endpoint>>, suspicion: &Suspicion) -> bool {
         let wanted = self.wanted();
         for addr in self.balanced.difference(&wanted).copied().collect::<Vec<_>>() {
             tracing::warn!(%addr, "core replica out of the balance");
@@ -109,6 +145,7 @@ impl Members {
             if changes.send(Change::Remove(addr)).await.is_err() {
                 return false;
             }
+            suspicion.removed.send_modify(|n| *n += 1);
         }
         for addr in wanted.difference(&self.balanced).copied().collect::<Vec<_>>() {
             let Some(endpoint) = self.endpoints.get(&addr) else { continue };
@@ -142,6 +179,7 @@ pub async fn follow(
     targets: Vec<Target>,
     configure: impl Fn(Endpoint) -> Endpoint + Send + 'static,
     changes: Sender<Change<SocketAddr, Endpoint>>,
+    suspicion: Arc<Suspicion>,
 ) {
     // Per target: the addresses it resolved to last time.
     let mut known: HashMap<usize, HashSet<SocketAddr>> = HashMap::new();
@@ -179,7 +217,7 @@ pub async fn follow(
                         };
                         tracing::info!(%addr, host = %target.host, "core replica found");
                         let endpoint = configure(endpoint);
-                        let watcher = tokio::spawn(watch(*addr, endpoint.clone(), reports.clone()));
+                        let watcher = tokio::spawn(watch(*addr, endpoint.clone(), reports.clone(), suspicion.clone()));
                         members.watchers.insert(*addr, watcher.abort_handle());
                         members.endpoints.insert(*addr, endpoint);
                     }
@@ -192,7 +230,7 @@ pub async fn follow(
                 }
             }
         }
-        if !members.apply(&changes).await {
+        if !members.apply(&changes, &suspicion).await {
             return;
         }
     }
@@ -272,7 +310,7 @@ mod tests {
             Target::parse(&format!("http://{a}")).unwrap(),
             Target::parse(&format!("http://{b}")).unwrap(),
         ];
-        let follower = tokio::spawn(follow(targets, |e| e, tx));
+        let follower = tokio::spawn(follow(targets, |e| e, tx, Arc::default()));
         let first: HashSet<SocketAddr> =
             [inserted(next_change(&mut rx).await), inserted(next_change(&mut rx).await)].into();
         assert_eq!(first, HashSet::from([a, b]));
@@ -300,7 +338,7 @@ mod tests {
             Target::parse(&format!("http://{a}")).unwrap(),
             Target::parse(&format!("http://{b}")).unwrap(),
         ];
-        let follower = tokio::spawn(follow(targets, |e| e, tx));
+        let follower = tokio::spawn(follow(targets, |e| e, tx, Arc::default()));
         let first: HashSet<SocketAddr> =
             [inserted(next_change(&mut rx).await), inserted(next_change(&mut rx).await)].into();
         assert_eq!(first, HashSet::from([a, b]));
@@ -314,10 +352,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_refused_by_a_replica_that_just_died_goes_to_the_live_one() {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let (a, stop_a, server_a) = core_at("127.0.0.1:0").await;
+        let (b, _stop_b, _server_b) = core_at("127.0.0.1:0").await;
+        let client =
+            crate::client::CoreClient::connect_lazy(&[format!("http://{a}"), format!("http://{b}")], None)
+                .unwrap();
+        let check = || async {
+            HealthClient::new(client.transport()).check(HealthCheckRequest { service: String::new() }).await
+        };
+        // Both replicas in the balance and connected.
+        tokio::time::sleep(CHECK_EVERY).await;
+        for _ in 0..10 {
+            check().await.unwrap();
+        }
+        stop_a.send(()).unwrap();
+        server_a.await.unwrap();
+        // At once, before any periodic check could notice: no call fails.
+        for i in 0..20 {
+            check().await.unwrap_or_else(|e| panic!("call {i} after the kill: {e:?}"));
+        }
+    }
+
+    #[tokio::test]
     async fn when_no_replica_answers_all_stay_so_calls_fail_at_once() {
         let (a, stop_a, server_a) = core_at("127.0.0.1:0").await;
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let follower = tokio::spawn(follow(vec![Target::parse(&format!("http://{a}")).unwrap()], |e| e, tx));
+        let follower = tokio::spawn(follow(
+            vec![Target::parse(&format!("http://{a}")).unwrap()],
+            |e| e,
+            tx,
+            Arc::default(),
+        ));
         assert_eq!(inserted(next_change(&mut rx).await), a);
         stop_a.send(()).unwrap();
         server_a.await.unwrap();
