@@ -9,6 +9,8 @@
 # where a fresh database is created) and LIVECHAT_BENCH_AMQP_URL (default guest@127.0.0.1).
 # CPU and RSS are read from the process that serves WebSockets (the all-in-one, or the ws-gateway);
 # the core's own CPU time is printed at the end of a distributed run.
+# LIVECHAT_SERVER_CPUS / LIVECHAT_BENCH_CPUS (taskset lists, e.g. 0 and 1) pin the server
+# processes and the load generator to their own cores.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -17,6 +19,8 @@ cargo build -q --release -p livechat -p livechat-bench --manifest-path "$root/Ca
 bin="${LIVECHAT_BIN:-$target/release/livechat}"
 # A/B runs: LIVECHAT_BIN and LIVECHAT_BENCH_BIN point at other builds.
 bench="${LIVECHAT_BENCH_BIN:-$target/release/livechat-bench}"
+if [ -n "${LIVECHAT_SERVER_CPUS:-}" ]; then bin_cmd=(taskset -c "$LIVECHAT_SERVER_CPUS" "$bin"); else bin_cmd=("$bin"); fi
+if [ -n "${LIVECHAT_BENCH_CPUS:-}" ]; then bench=(taskset -c "$LIVECHAT_BENCH_CPUS" "$bench"); else bench=("$bench"); fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "port $1 never became ready" >&2; exit 1; }
 work=$(mktemp -d); pids=()
@@ -30,9 +34,9 @@ case "$mode" in
 all-in-one)
   web=$(free_port)
   LIVECHAT_DATABASE_URL="sqlite://$work/livechat.db?mode=rwc" LIVECHAT_LISTEN="127.0.0.1:$web" \
-  LIVECHAT_GRPC_LISTEN="127.0.0.1:$(free_port)" "$bin" >"$work/livechat.log" 2>&1 &
+  LIVECHAT_GRPC_LISTEN="127.0.0.1:$(free_port)" "${bin_cmd[@]}" >"$work/livechat.log" 2>&1 &
   pids+=($!); ws_pid=$!; wait_ready "$web"
-  "$bench" --url "http://127.0.0.1:$web" --admin-password bench-admin-1 --pid "$ws_pid" "$@"
+  "${bench[@]}" --url "http://127.0.0.1:$web" --admin-password bench-admin-1 --pid "$ws_pid" "$@"
   ;;
 distributed)
   db_url="${LIVECHAT_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -43,17 +47,17 @@ distributed)
   LIVECHAT_DATABASE_URL="$db" LIVECHAT_AMQP_URL="${LIVECHAT_BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}" \
   LIVECHAT_AMQP_EXCHANGE="livechat.bench.$db_name" LIVECHAT_GRPC_LISTEN="127.0.0.1:$grpc" \
   LIVECHAT_JWT_SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n")" \
-    "$bin" core-service >"$work/core.log" 2>&1 &
+    "${bin_cmd[@]}" core-service >"$work/core.log" 2>&1 &
   pids+=($!); core_pid=$!
   for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$grpc") 2>/dev/null && break; sleep 0.2; done
-  LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$ws" "$bin" ws-gateway >"$work/ws.log" 2>&1 &
+  LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$ws" "${bin_cmd[@]}" ws-gateway >"$work/ws.log" 2>&1 &
   pids+=($!); ws_pid=$!
-  LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$api" "$bin" http-gateway >"$work/http.log" 2>&1 &
+  LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$api" "${bin_cmd[@]}" http-gateway >"$work/http.log" 2>&1 &
   pids+=($!)
   wait_ready "$ws"; wait_ready "$api"
   ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   core_before=$(ticks "$core_pid")
-  "$bench" --url "http://127.0.0.1:$api" --ws-url "ws://127.0.0.1:$ws" \
+  "${bench[@]}" --url "http://127.0.0.1:$api" --ws-url "ws://127.0.0.1:$ws" \
     --admin-password bench-admin-1 --pid "$ws_pid" "$@" || status=$?
   core_after=$(ticks "$core_pid")
   echo "core-service CPU during the run: $(( (core_after - core_before) * 1000 / $(getconf CLK_TCK) )) ms"

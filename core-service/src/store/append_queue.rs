@@ -18,6 +18,8 @@
 //! commits.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -53,8 +55,9 @@ impl AppendQueue {
     /// Starts the writer task on `store`.
     pub fn start(store: SqlStore) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(checkpoint_wal(store.clone(), tx.downgrade()));
-        tokio::spawn(write_batches(store, rx));
+        let wal = Arc::new(AtomicU64::new(0));
+        tokio::spawn(checkpoint_beside_writer(store.clone(), wal.clone(), tx.downgrade()));
+        tokio::spawn(write_batches(store, rx, wal));
         Self { tx }
     }
 
@@ -73,32 +76,41 @@ impl AppendQueue {
     }
 }
 
-async fn write_batches(store: SqlStore, mut rx: mpsc::Receiver<AppendJob>) {
+async fn write_batches(store: SqlStore, mut rx: mpsc::Receiver<AppendJob>, wal: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("livechat_store_append_batch").record(batch.len() as f64);
         store.write_batch(&mut batch).await;
+        if wal.load(Ordering::Relaxed) > WAL_FRAMES_BEFORE_PAUSE {
+            // The next write starts the WAL over (or, if a reader held it
+            // back, the next checkpoint beside the writer says so again).
+            store.checkpoint_wal(true).await;
+            wal.store(0, Ordering::Relaxed);
+        }
     }
 }
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Copies the WAL into the database file every second, beside the writer.
-/// SQLite's automatic checkpoint runs inside the commit that fills the WAL
-/// and makes it wait for two fsyncs: with group commit that stalled every
-/// send of the batch. A PASSIVE checkpoint neither waits for nor blocks the
-/// writer. Stops when the store is gone.
-async fn checkpoint_wal(store: SqlStore, alive: mpsc::WeakSender<AppendJob>) {
-    use sea_orm::ConnectionTrait;
+/// WAL frames (4 KiB pages) past which the writer pauses for a checkpoint.
+const WAL_FRAMES_BEFORE_PAUSE: u64 = 16_384;
+
+/// Copies the WAL into the database file every second, beside the writer:
+/// a PASSIVE checkpoint neither waits for nor blocks it, and under a
+/// normal load it catches up between two writes, so that the next write
+/// starts the WAL over. (SQLite's own automatic checkpoint runs inside the
+/// commit that fills the WAL, and the whole batch would wait for it.)
+/// Under a sustained load it never catches up and the WAL would grow by
+/// ~20 KB per message without end: past `WAL_FRAMES_BEFORE_PAUSE` the
+/// writer takes the next checkpoint in its own turn. Stops with the store.
+async fn checkpoint_beside_writer(store: SqlStore, wal: Arc<AtomicU64>, alive: mpsc::WeakSender<AppendJob>) {
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
         if alive.upgrade().is_none() {
             return;
         }
-        if let Err(e) = store.db.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)").await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
-        }
+        wal.store(store.checkpoint_wal(false).await, Ordering::Relaxed);
     }
 }
 
@@ -118,6 +130,29 @@ enum Outcome {
 type PendingSend = (String, SendGuard, NewMessage, MakeEvents<'static>);
 
 impl SqlStore {
+    /// A PASSIVE checkpoint (readers are never waited for); the frames in
+    /// the WAL it found. `in_turn`: holding the writers' turn, so that no
+    /// frame is appended while it runs: it then copies every frame, and
+    /// the next write starts the WAL over from its beginning.
+    async fn checkpoint_wal(&self, in_turn: bool) -> u64 {
+        let _turn = match (&self.writer, in_turn) {
+            (Some(w), true) => Some(w.lock().await),
+            _ => None,
+        };
+        let done = self
+            .db
+            .query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)"))
+            .await;
+        match done {
+            Ok(Some(row)) => row.try_get_by_index::<i64>(1).map_or(0, |frames| frames.max(0) as u64),
+            Ok(None) => 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                0
+            }
+        }
+    }
+
     async fn write_batch(&self, batch: &mut Vec<AppendJob>) {
         let mut replies = Vec::with_capacity(batch.len());
         let mut sends = Vec::with_capacity(batch.len());

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(OneOpenRoomPerCustomer),
             Box::new(LoginFailures),
             Box::new(RoomAddress),
+            Box::new(NoIndexOnLastMessage),
         ]
     }
 }
@@ -573,6 +574,37 @@ impl MigrationTrait for RoomAddress {
         m.drop_index(Index::drop().name("rooms_visitor_address_status").to_owned()).await?;
         m.alter_table(
             Table::alter().table(RoomsAddress::Table).drop_column(RoomsAddress::VisitorAddress).to_owned(),
+        )
+        .await
+    }
+}
+
+/// Drops `rooms_status_last_message`: every send moved the room's entry in
+/// it (two more pages written per message, and on PostgreSQL no HOT update
+/// of the room row). The expiry sweep, its only reader, finds the open
+/// rooms through `rooms_status_created` and filters those by time.
+struct NoIndexOnLastMessage;
+
+impl MigrationName for NoIndexOnLastMessage {
+    fn name(&self) -> &str {
+        "m20261129_000007_no_index_on_last_message"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for NoIndexOnLastMessage {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("rooms_status_last_message").table(Rooms::Table).to_owned()).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(
+            Index::create()
+                .name("rooms_status_last_message")
+                .table(Rooms::Table)
+                .col(Rooms::Status)
+                .col(Rooms::LastMessageAt)
+                .to_owned(),
         )
         .await
     }

@@ -90,8 +90,11 @@ impl SqlStore {
                     .foreign_keys(true)
                     // Checkpoints (and their fsyncs) run in the background,
                     // not inside whichever commit fills the WAL: see
-                    // `append_queue::checkpoint_wal`.
+                    // `SqlStore::checkpoint_wal` (append_queue.rs).
                     .pragma("wal_autocheckpoint", "0")
+                    // A WAL that grew under a burst shrinks back to this
+                    // once it starts over.
+                    .pragma("journal_size_limit", "67108864")
                     // Pages are read through a memory map, not a pread per
                     // page: every write elsewhere in the pool invalidates a
                     // connection's own page cache.

@@ -293,12 +293,16 @@ pub async fn connect(
     Ok(Conn { out, window, welcome })
 }
 
-/// A send frame whose content carries the send time.
-pub fn send_frame(room: &str, conn: usize, n: u64) -> String {
+/// A send frame whose content carries the send time (last, after any
+/// padding that makes the content `bytes` long).
+pub fn send_frame(room: &str, conn: usize, n: u64, bytes: usize) -> String {
     let t = epoch().elapsed().as_nanos() as u64;
     let room = Value::from(room);
+    let head = format!("b|{conn}|{n}|");
+    let tail = format!("|{t}");
+    let pad = "x".repeat(bytes.saturating_sub(head.len() + tail.len()));
     format!(
-        r#"{{"type":"send","req_id":"s{n}","room_id":{room},"client_id":"c{conn}-{n}","content":"b|{conn}|{n}|{t}"}}"#
+        r#"{{"type":"send","req_id":"s{n}","room_id":{room},"client_id":"c{conn}-{n}","content":"{head}{pad}{tail}"}}"#
     )
 }
 

@@ -50,6 +50,10 @@ struct Cli {
     /// Seconds of message traffic.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Pad each message's content to this many bytes (0: no padding, about
+    /// 30 bytes of sequence and send time).
+    #[arg(long, default_value_t = 0)]
+    content_bytes: usize,
     /// Instead of chatting: hold this many idle visitor connections and
     /// report memory per connection of --pid.
     #[arg(long)]
@@ -182,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let agent_out: Vec<_> = agents.iter().map(|a| (a.out.clone(), a.window.clone())).collect();
     let mut senders = Vec::new();
+    let content_bytes = cli.content_bytes;
     for (ci, (room, v, agent)) in convs.iter().enumerate() {
         let (room, vout, vin) = (room.clone(), v.out.clone(), v.window.clone());
         let (aout, ain) = agent_out[*agent].clone();
@@ -214,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
                         }
                     }
                 }
-                if out.send(client::send_frame(&room, who, n)).await.is_err() {
+                if out.send(client::send_frame(&room, who, n, content_bytes)).await.is_err() {
                     break;
                 }
                 n += 1;
