@@ -362,3 +362,27 @@ fn insert_messages<'a>(messages: impl Iterator<Item = &'a Message>) -> Statement
     );
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+
+    use super::super::OutboxMode;
+    use super::*;
+
+    #[tokio::test]
+    async fn after_a_checkpoint_with_no_write_beside_it_the_wal_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("wal.db").display());
+        let store = SqlStore::connect(&url, 4, OutboxMode::Off).await.unwrap();
+        store.db.execute_unprepared("CREATE TABLE filler (x BLOB)").await.unwrap();
+        for _ in 0..50 {
+            store.db.execute_unprepared("INSERT INTO filler VALUES (randomblob(16000))").await.unwrap();
+        }
+        let filled = store.checkpoint_wal(true).await;
+        assert!(filled > 200, "50 writes of 16 KB fill the WAL: {filled} frames");
+        store.db.execute_unprepared("INSERT INTO filler VALUES (randomblob(100))").await.unwrap();
+        let after = store.checkpoint_wal(false).await;
+        assert!(after < 10, "the next write started the WAL over: {after} frames");
+    }
+}
