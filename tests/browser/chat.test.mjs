@@ -118,7 +118,32 @@ try {
   await agent.screenshot({ path: `${shots}/5-console-closed.png` });
   await visitor.screenshot({ path: `${shots}/6-widget-closed.png` });
 
-  assert.deepEqual(errors, [], "no script errors on either page");
+  // With the server out of reach, both pages say so: not "wrong password",
+  // not a start button that does nothing.
+  const offline = await newPage("console offline");
+  await offline.route("**/api/v1/**", (route) => route.abort("connectionrefused"));
+  await offline.goto(`${base}/`);
+  await offline.locator("#login").getByLabel("Username").fill("bea");
+  await offline.locator("#login").getByLabel("Password").fill("bea-password");
+  await offline.getByRole("button", { name: "Log in" }).click();
+  await offline.locator("#login-error").getByText("Cannot reach the server").waitFor();
+  // A proxy's own error page (HTML, 502) is "unavailable", not its markup.
+  await offline.unroute("**/api/v1/**");
+  await offline.route("**/api/v1/**", (route) =>
+    route.fulfill({ status: 502, contentType: "text/html", body: "<html><body>Bad Gateway</body></html>" }));
+  await offline.getByRole("button", { name: "Log in" }).click();
+  await offline.locator("#login-error").getByText("The service is unavailable right now").waitFor();
+  await offline.screenshot({ path: `${shots}/7-console-offline.png` });
+  const offlineWidget = await newPage("widget offline");
+  await offlineWidget.route("**/api/v1/**", (route) => route.abort("connectionrefused"));
+  await offlineWidget.goto(`${base}/widget`);
+  await offlineWidget.getByLabel("Your name").fill("Ana");
+  await offlineWidget.getByLabel("How can we help?").fill("Hello?");
+  await offlineWidget.getByRole("button", { name: "Start chat" }).click();
+  await offlineWidget.locator("#start-error").getByText("Cannot reach the server").waitFor();
+  await offlineWidget.screenshot({ path: `${shots}/8-widget-offline.png` });
+
+  assert.deepEqual(errors, [], "no script errors on any page");
   console.log("browser test passed; screenshots in", shots);
 } finally {
   await browser.close();

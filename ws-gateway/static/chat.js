@@ -17,20 +17,46 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** A failed call: `status` 0 when the server was not reached at all. */
+function failure(message, status = 0, data = null) {
+  const err = new Error(message);
+  err.status = status;
+  err.code = (data && data.code) || (status === 0 ? "network" : undefined);
+  err.errors = (data && Array.isArray(data.errors)) ? data.errors : [];
+  return err;
+}
+
+const UNREACHABLE = "Cannot reach the server. Check your connection and try again.";
+const UNAVAILABLE = "The service is unavailable right now. Try again in a moment.";
+
 export async function api(path, { method = "GET", token, body } = {}) {
   const headers = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  const data = text ? JSON.parse(text) : null;
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw failure(UNREACHABLE);
+  }
+  const text = await res.text().catch(() => "");
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // Not ours (a proxy's error page): judged by its status alone.
+  }
   if (!res.ok) {
-    const err = new Error((data && (data.detail || data.title)) || res.statusText);
-    err.status = res.status;
-    err.code = data && data.code;
-    err.errors = (data && data.errors) || [];
-    throw err;
+    const gateway = [502, 503, 504].includes(res.status) && !(data && data.detail);
+    const message = gateway ? UNAVAILABLE : (data && (data.detail || data.title)) || res.statusText || UNAVAILABLE;
+    throw failure(message, res.status, data);
   }
   return data;
+}
+
+/** What to show a person for a failed call: each field's problem, or the message. */
+export function describe(err) {
+  const errors = (err && err.errors) || [];
+  return errors.length ? errors.map((x) => `${x.field}: ${x.message}`).join("; ") : (err && err.message) || UNREACHABLE;
 }
 
 export function timeOf(iso) {

@@ -1,6 +1,6 @@
 // The agent console: queue with Accept/Decline, chats with history,
 // typing and canned responses, close/transfer, and admin pages.
-import { LiveSocket, api, el, timeOf, typingNotifier } from "/assets/chat.js";
+import { LiveSocket, api, describe, el, timeOf, typingNotifier } from "/assets/chat.js";
 
 const KEY = "livechat.agent";
 const $ = (id) => document.getElementById(id);
@@ -22,7 +22,10 @@ $("login").addEventListener("submit", async (e) => {
     sessionStorage.setItem(KEY, JSON.stringify({ token: r.access_token, agent: r.agent }));
     start(r.access_token, r.agent);
   } catch (err) {
-    $("login-error").textContent = err.status === 429 ? "Too many attempts — wait a moment." : "Wrong username or password.";
+    $("login-error").textContent =
+      err.status === 401 ? "Wrong username or password."
+      : err.status === 429 ? "Too many attempts — wait a moment."
+      : describe(err);
   }
 });
 $("logout").addEventListener("click", () => loggedOut());
@@ -293,7 +296,7 @@ $("canned-form").addEventListener("submit", async (e) => {
     $("canned-error").textContent = "";
     loadCanned();
   } catch (err) {
-    $("canned-error").textContent = err.errors.length ? err.errors.map((x) => `${x.field}: ${x.message}`).join("; ") : err.message;
+    $("canned-error").textContent = describe(err);
   }
 });
 $("canned-form").addEventListener("reset", () => { $("canned-id").value = ""; });
@@ -355,7 +358,7 @@ $("settings-form").addEventListener("submit", async (e) => {
     await api("/settings", { method: "PUT", token: state.token, body });
     $("settings-error").textContent = "Saved.";
   } catch (err) {
-    $("settings-error").textContent = err.errors.length ? err.errors.map((x) => `${x.field}: ${x.message}`).join("; ") : err.message;
+    $("settings-error").textContent = describe(err);
   }
 });
 
@@ -368,7 +371,7 @@ $("agent-form").addEventListener("submit", async (e) => {
     $("agent-error").textContent = "";
     probeAdmin();
   } catch (err) {
-    $("agent-error").textContent = err.errors.length ? err.errors.map((x) => `${x.field}: ${x.message}`).join("; ") : err.message;
+    $("agent-error").textContent = describe(err);
   }
 });
 

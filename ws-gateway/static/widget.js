@@ -1,6 +1,6 @@
 // The visitor widget: ask for an agent, wait, chat, see the end. The
 // visitor token lives in localStorage so a refresh restores the chat.
-import { LiveSocket, api, el, timeOf, typingNotifier } from "/assets/chat.js";
+import { LiveSocket, api, describe, el, timeOf, typingNotifier } from "/assets/chat.js";
 
 const KEY = "livechat.visitor";
 const $ = (id) => document.getElementById(id);
@@ -69,7 +69,7 @@ $("start").addEventListener("submit", async (e) => {
     localStorage.setItem(KEY, JSON.stringify({ token: r.visitor_token, room_id: r.room.id }));
     connect(r.visitor_token);
   } catch (err) {
-    $("start-error").textContent = err.errors.length ? err.errors.map((x) => `${x.field}: ${x.message}`).join("; ") : err.message;
+    $("start-error").textContent = describe(err);
   }
 });
 
