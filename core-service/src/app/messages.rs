@@ -106,7 +106,8 @@ impl Core {
         self.store.page(room_id, page).await
     }
 
-    /// Relays typing to the other side of the room; nothing is stored.
+    /// Relays typing to the other side of the room; nothing is stored. A
+    /// `true` lapses by itself unless repeated (`typists`).
     pub async fn typing(&self, p: &Principal, room_id: &str, typing: bool) -> CoreResult<()> {
         let room = self.room(p, room_id).await?;
         if !room.status.accepts_messages() {
@@ -126,6 +127,12 @@ impl Core {
             }
         };
         let from = Sender { kind, id: person.id, name: person.name };
+        if typing {
+            let ends = EventKind::Typing { room_id: room.id.clone(), from: from.clone(), typing: false };
+            self.typists.typed(&room.id, &from.id, self.now_ms(), Event::new(audience.clone(), ends));
+        } else {
+            self.typists.stopped(&room.id, &from.id);
+        }
         self.publish(vec![Event::new(audience, EventKind::Typing { room_id: room.id, from, typing })]).await;
         Ok(())
     }

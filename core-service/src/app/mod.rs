@@ -18,6 +18,7 @@ mod room_order;
 mod rooms;
 mod settings_cache;
 pub mod timers;
+pub mod typists;
 
 use std::sync::Arc;
 
@@ -66,6 +67,8 @@ pub struct Core {
     /// Set when this replica begins to stop: it reports itself not serving
     /// (the gateways move their calls elsewhere) and still serves.
     draining: std::sync::atomic::AtomicBool,
+    /// Typing indicators shown now, until they lapse.
+    typists: typists::Typists,
 }
 
 impl std::fmt::Debug for Core {
@@ -101,6 +104,7 @@ impl Core {
                 std::num::NonZeroU32::new(policies.rooms_per_ip_per_min.max(1)).expect("at least 1"),
             )),
             draining: std::sync::atomic::AtomicBool::new(false),
+            typists: typists::Typists::default(),
         })
     }
 

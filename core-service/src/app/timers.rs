@@ -118,6 +118,10 @@ impl Core {
         let started_at = self.now_ms();
         log_failure("expiring idle rooms", self.expire_idle_rooms().await);
         log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
+        let lapsed = self.typists.lapsed(self.now_ms());
+        if !lapsed.is_empty() {
+            self.publish(lapsed).await;
+        }
         self.clock.timers_ran(started_at);
     }
 

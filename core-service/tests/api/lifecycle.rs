@@ -1,5 +1,7 @@
 //! A room from the visitor's request to its close, as both sides see it.
 
+use std::time::Duration;
+
 use livechat_proto::v1 as pb;
 use livechat_proto::v1::event::Kind;
 use pb::{RoomStatus, SenderKind};
@@ -274,4 +276,37 @@ async fn nobody_can_claim_a_messenger_customer_by_creating_their_room() {
             .expect_err("only the core opens a messenger customer's room");
         assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{channel:?}: {refused:?}");
     }
+}
+
+/// The next typing flag `events` show for `room_id`.
+async fn next_typing(events: &mut Events, room_id: &str) -> bool {
+    events
+        .wait_for("Typing", |k| match k {
+            Kind::Typing(t) if t.room_id == room_id => Some(t.typing),
+            _ => None,
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_indicator_that_is_not_repeated_ends_by_itself() {
+    let app = spawn_core().await;
+    let admin = app.admin_token();
+    let (room, visitor) = app.create_room("Gus", Some("hi")).await;
+    app.accept(&admin, &room.id).await;
+    let mut admin_events = app.subscribe(&admin).await;
+    ok(
+        app.messages(&visitor)
+            .set_typing(pb::SetTypingRequest { room_id: room.id.clone(), typing: true })
+            .await,
+        "SetTyping",
+    );
+    assert!(next_typing(&mut admin_events, &room.id).await);
+    // The visitor's page went away without a `typing: false`: a few
+    // seconds later the core says it for them, once.
+    app.advance_clock(Duration::from_secs(7)).await;
+    assert!(!next_typing(&mut admin_events, &room.id).await, "the indicator lapsed");
+    app.advance_clock(Duration::from_secs(7)).await;
+    let again = admin_events.collect_for(Duration::from_millis(300)).await;
+    assert!(!again.iter().any(|k| matches!(k, Kind::Typing(_))), "told once: {again:#?}");
 }
