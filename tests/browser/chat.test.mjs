@@ -86,6 +86,19 @@ try {
   assert.equal(await agent.evaluate(() => window.pwned), undefined, "HTML from a visitor must never run");
   assert.equal(await agent.locator("#messages img").count(), 0);
 
+  // Addresses become links (http and https only, the closing dot left out);
+  // anything else stays text.
+  await visitor.locator("#text").fill("Tracking: https://example.com/track?id=1. Or javascript:alert(1)");
+  await visitor.locator("#text").press("Enter");
+  const link = agent.locator("#messages a", { hasText: "https://example.com/track?id=1" });
+  await link.waitFor();
+  assert.equal(await link.getAttribute("href"), "https://example.com/track?id=1");
+  assert.equal(await link.getAttribute("rel"), "noopener noreferrer nofollow");
+  assert.equal(await agent.locator("#messages a[href^='javascript']").count(), 0);
+  // Times carry their date when not today.
+  const older = await agent.evaluate(async () => (await import("/assets/chat.js")).timeOf("2020-01-02T10:00:00Z"));
+  assert.match(older, /2020/, `a time of another year shows its date: ${older}`);
+
   // A canned response: create it in the panel, use it with "/".
   await agent.getByRole("button", { name: "Canned responses" }).click();
   const canned = agent.locator("#canned-form");

@@ -59,9 +59,35 @@ export function describe(err) {
   return errors.length ? errors.map((x) => `${x.field}: ${x.message}`).join("; ") : (err && err.message) || UNREACHABLE;
 }
 
-export function timeOf(iso) {
+/** The time, with the date in front when it is not today (and the year when not this year). */
+export function timeOf(iso, now = new Date()) {
   const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (d.toDateString() === now.toDateString()) return time;
+  const date = d.toLocaleDateString([], d.getFullYear() === now.getFullYear()
+    ? { month: "short", day: "numeric" } : { year: "numeric", month: "short", day: "numeric" });
+  return `${date}, ${time}`;
+}
+
+const URL_IN_TEXT = /https?:\/\/[^\s<>"']+/g;
+
+/**
+ * Chat text as nodes: text stays text, and http(s) addresses become links
+ * that open elsewhere (no other scheme ever becomes a link; a sentence's
+ * closing punctuation stays outside it).
+ */
+export function textWithLinks(text) {
+  const nodes = [];
+  let at = 0;
+  for (const found of text.matchAll(URL_IN_TEXT)) {
+    let url = found[0].replace(/[.,;:!?)\]]+$/, "");
+    if (found.index > at) nodes.push(text.slice(at, found.index));
+    const a = el("a", { href: url, target: "_blank", rel: "noopener noreferrer nofollow" }, url);
+    nodes.push(a);
+    at = found.index + url.length;
+  }
+  if (at < text.length) nodes.push(text.slice(at));
+  return nodes;
 }
 
 /** A live connection; `on` handlers get frames by type. */

@@ -1,6 +1,6 @@
 // The agent console: queue with Accept/Decline, chats with history,
 // typing and canned responses, close/transfer, and admin pages.
-import { LiveSocket, api, describe, el, timeOf, typingNotifier } from "/assets/chat.js";
+import { LiveSocket, api, describe, el, textWithLinks, timeOf, typingNotifier } from "/assets/chat.js";
 
 const KEY = "livechat.agent";
 const $ = (id) => document.getElementById(id);
@@ -166,7 +166,7 @@ function messageItem(m) {
   const mine = m.sender.kind === "agent" && m.sender.id === state.me.id;
   return el("li", { class: `msg ${m.sender.kind}${mine ? " mine" : ""}`, "data-seq": m.seq },
     m.sender.kind === "system" ? null : el("span", { class: "who" }, mine ? "You" : m.sender.name),
-    el("span", { class: "text" }, m.content),
+    el("span", { class: "text" }, textWithLinks(m.content)),
     el("time", { datetime: m.created_at }, timeOf(m.created_at)));
 }
 
@@ -356,8 +356,10 @@ $("settings-form").addEventListener("submit", async (e) => {
   }
   try {
     await api("/settings", { method: "PUT", token: state.token, body });
+    $("settings-error").className = "ok";
     $("settings-error").textContent = "Saved.";
   } catch (err) {
+    $("settings-error").className = "error";
     $("settings-error").textContent = describe(err);
   }
 });

@@ -1,6 +1,6 @@
 // The visitor widget: ask for an agent, wait, chat, see the end. The
 // visitor token lives in localStorage so a refresh restores the chat.
-import { LiveSocket, api, describe, el, timeOf, typingNotifier } from "/assets/chat.js";
+import { LiveSocket, api, describe, el, textWithLinks, timeOf, typingNotifier } from "/assets/chat.js";
 
 const KEY = "livechat.visitor";
 const $ = (id) => document.getElementById(id);
@@ -33,7 +33,7 @@ function render(m) {
   const mine = me && m.sender.kind === "visitor";
   const li = el("li", { class: `msg ${m.sender.kind}${mine ? " mine" : ""}`, "data-seq": m.seq },
     m.sender.kind === "system" ? null : el("span", { class: "who" }, mine ? "You" : m.sender.name),
-    el("span", { class: "text" }, m.content),
+    el("span", { class: "text" }, textWithLinks(m.content)),
     el("time", { datetime: m.created_at }, timeOf(m.created_at)));
   const list = $("messages");
   list.append(li);
