@@ -27,11 +27,31 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 Some(missing) => missing.to_string(),
                 None => field,
             };
-            ApiError::invalid_fields(vec![FieldProblem { field, message: strip_position(&message) }])
+            ApiError::invalid_fields(vec![FieldProblem {
+                field,
+                message: in_plain_words(&strip_position(&message)),
+            }])
         } else {
             ApiError::malformed(format!("the body is not valid JSON: {}", strip_position(&inner.to_string())))
         }
     })
+}
+
+/// serde's wording for a value of the wrong type, in the words of a form
+/// a person filled in: `invalid type: string "x", expected u32` becomes
+/// "must be a whole number, 0 or more". Other messages pass unchanged.
+fn in_plain_words(message: &str) -> String {
+    let Some((_, expected)) = message.rsplit_once(", expected ") else { return message.to_string() };
+    let plain = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "must be a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "must be a whole number",
+        "f32" | "f64" => "must be a number",
+        "a boolean" => "must be true or false",
+        "a string" => "must be text",
+        "a sequence" => "must be a list",
+        _ => return message.to_string(),
+    };
+    plain.to_string()
 }
 
 fn strip_position(m: &str) -> String {
@@ -155,9 +175,14 @@ mod tests {
     }
 
     #[test]
-    fn a_wrongly_typed_field_is_named() {
+    fn a_wrongly_typed_field_is_named_in_plain_words() {
         let e = parse_json::<Body>(br#"{"content":"x","limit":"many"}"#).unwrap_err();
         assert_eq!(e.errors[0].field, "limit");
+        assert_eq!(e.errors[0].message, "must be a whole number, 0 or more");
+        let e = parse_json::<Body>(br#"{"content":"x","limit":-3}"#).unwrap_err();
+        assert_eq!(e.errors[0].message, "must be a whole number, 0 or more");
+        let e = parse_json::<Body>(br#"{"content":7}"#).unwrap_err();
+        assert_eq!((e.errors[0].field.as_str(), e.errors[0].message.as_str()), ("content", "must be text"));
     }
 
     #[test]
