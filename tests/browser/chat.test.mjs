@@ -35,6 +35,14 @@ const browser = await chromium.launch({
 const errors = [];
 const newPage = async (name) => {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  // Every WebSocket the page opens, so that a test can cut them.
+  await ctx.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) { super(...args); window.__sockets.push(this); }
+    };
+  });
   const page = await ctx.newPage();
   page.on("pageerror", (e) => errors.push(`${name}: ${e.message}`));
   page.on("dialog", (d) => d.accept());
@@ -121,6 +129,23 @@ try {
   await visitor.reload();
   await visitor.getByText("Your parcel is on its way").waitFor();
   await visitor.getByText("Hi Ana, let me check that for you.").waitFor();
+
+  // A second console of Bea's sends the chat back to the queue while the
+  // first one is reconnecting: on its welcome, the first one lets the chat
+  // go instead of offering a message box that would be refused.
+  const second = await newPage("second console");
+  await second.goto(`${base}/`);
+  await second.locator("#login").getByLabel("Username").fill("bea");
+  await second.locator("#login").getByLabel("Password").fill("bea-password");
+  await second.getByRole("button", { name: "Log in" }).click();
+  await second.locator("#mine li", { hasText: "Ana" }).locator("button").first().click();
+  await agent.evaluate(() => window.__sockets.forEach((ws) => ws.close()));
+  await second.locator("#transfer-to").selectOption({ label: "Back to the queue" });
+  await second.getByRole("button", { name: "Transfer" }).click();
+  await agent.getByText("This chat went back to the queue.").waitFor();
+  assert.equal(await agent.locator("#composer").isVisible(), false, "no message box for a chat that is not ours");
+  await agent.locator("#queue li", { hasText: "Ana" }).getByRole("button", { name: "Accept" }).click();
+  await agent.locator("#composer").waitFor();
 
   // The agent closes; the visitor sees the end.
   await agent.getByRole("button", { name: "Close chat" }).click();

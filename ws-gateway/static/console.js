@@ -52,8 +52,17 @@ const handlers = {
   signed_out: () => loggedOut("Your session ended. Please log in again."),
   welcome: (f) => {
     state.queue = new Map(f.queue.map((r) => [r.id, r]));
+    // After a reconnect: a chat held here that is no longer ours (requeued
+    // while we were away, transferred, closed) stays readable but inactive.
+    const ours = new Set(f.rooms.map((r) => r.id));
+    for (const [id, r] of state.rooms) {
+      if (!ours.has(id) && !r.gone) {
+        r.gone = state.queue.has(id) ? "This chat went back to the queue." : "This chat is no longer yours.";
+      }
+    }
     for (const r of f.rooms) upsertRoom(r);
     renderLists();
+    if (state.active) renderRoom();
   },
   history: (f) => {
     const r = state.rooms.get(f.room_id);
