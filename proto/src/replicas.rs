@@ -301,10 +301,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_dead_replica_leaves_the_balance_and_comes_back_when_it_answers() {
-        let (a, stop_a, server_a) = core_at("127.0.0.1:0").await;
-        let (b, _stop_b, _server_b) = core_at("127.0.0.1:0").await;
+    /// A follower of replicas `a` and `b`, once both are in the balance.
+    async fn following_both(
+        a: SocketAddr,
+        b: SocketAddr,
+    ) -> (tokio::sync::mpsc::Receiver<Change<SocketAddr, Endpoint>>, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let targets = vec![
             Target::parse(&format!("http://{a}")).unwrap(),
@@ -314,6 +315,14 @@ mod tests {
         let first: HashSet<SocketAddr> =
             [inserted(next_change(&mut rx).await), inserted(next_change(&mut rx).await)].into();
         assert_eq!(first, HashSet::from([a, b]));
+        (rx, follower)
+    }
+
+    #[tokio::test]
+    async fn a_dead_replica_leaves_the_balance_and_comes_back_when_it_answers() {
+        let (a, stop_a, server_a) = core_at("127.0.0.1:0").await;
+        let (b, _stop_b, _server_b) = core_at("127.0.0.1:0").await;
+        let (mut rx, follower) = following_both(a, b).await;
         // A killed: out within a check and its timeout, B carries on.
         stop_a.send(()).unwrap();
         server_a.await.unwrap();
@@ -333,15 +342,7 @@ mod tests {
         let (_stop_a, stopped) = tokio::sync::oneshot::channel();
         let _server_a = tokio::spawn(serve_health(listener, service, stopped));
         let (b, _stop_b, _server_b) = core_at("127.0.0.1:0").await;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let targets = vec![
-            Target::parse(&format!("http://{a}")).unwrap(),
-            Target::parse(&format!("http://{b}")).unwrap(),
-        ];
-        let follower = tokio::spawn(follow(targets, |e| e, tx, Arc::default()));
-        let first: HashSet<SocketAddr> =
-            [inserted(next_change(&mut rx).await), inserted(next_change(&mut rx).await)].into();
-        assert_eq!(first, HashSet::from([a, b]));
+        let (mut rx, follower) = following_both(a, b).await;
         // A begins to drain: out, though it still answers every call.
         reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
         assert!(matches!(next_change(&mut rx).await, Change::Remove(gone) if gone == a));
