@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "livechat/v1/canned.proto",
         "livechat/v1/admin.proto",
         "livechat/v1/events.proto",
+        "livechat/v1/team.proto",
         "livechat/v1/bus.proto",
     ];
     let fds = protox::compile(files, ["."])?;

@@ -43,7 +43,7 @@ use utoipa_axum::routes;
 pub use config::HttpConfig;
 pub use core_call::CoreClient;
 use problem::ApiError;
-use routes::{admin, auth, canned, docs, messages, rooms};
+use routes::{admin, auth, canned, docs, messages, rooms, team};
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -85,9 +85,9 @@ impl FromRef<AppState> for OpsState {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "livechat REST API", version = "1", description = "The livechat wire contract v1 (docs/protocol.md): rooms, messages, canned responses and administration."),
+    info(title = "livechat REST API", version = "1", description = "The livechat wire contract v1 (docs/protocol.md): rooms, messages, canned responses, administration and the team's presence."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "operations"))
+    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "team"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -110,6 +110,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new()
         .routes(routes!(auth::login))
         .routes(routes!(rooms::create))
+        .routes(routes!(team::availability))
         .routes(routes!(docs::openapi_json));
     let protected = OpenApiRouter::new()
         .routes(routes!(auth::refresh))
@@ -127,6 +128,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::patch_agent, admin::delete_agent))
         .routes(routes!(admin::list_groups, admin::create_group))
         .routes(routes!(admin::put_group))
+        .routes(routes!(team::list))
+        .routes(routes!(team::set))
         .route_layer(from_fn_with_state(state.clone(), middleware::rate_limit))
         .route_layer(from_fn(middleware::require_bearer));
     public.merge(protected)

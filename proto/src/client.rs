@@ -16,6 +16,7 @@ use crate::v1::{
     admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
     canned_response_service_client::CannedResponseServiceClient, event_service_client::EventServiceClient,
     message_service_client::MessageServiceClient, room_service_client::RoomServiceClient,
+    team_service_client::TeamServiceClient,
 };
 
 /// Whatever carries gRPC requests to the core. Boxed so that the gateways
@@ -144,6 +145,9 @@ impl CoreClient {
     }
     pub fn events(&self) -> EventServiceClient<Transport> {
         EventServiceClient::new(self.transport())
+    }
+    pub fn team(&self) -> TeamServiceClient<Transport> {
+        TeamServiceClient::new(self.transport())
     }
 }
 

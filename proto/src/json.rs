@@ -257,3 +257,46 @@ mod tests {
         assert_eq!(v["channel"], "web");
     }
 }
+
+/// A colleague as every agent may see them (`GET /team`, the `team` frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TeamMember {
+    pub id: String,
+    pub name: String,
+    /// online, away or offline.
+    #[schema(example = "online")]
+    pub status: String,
+    /// Rooms they hold now.
+    pub open_rooms: u32,
+    /// Whether a room can be transferred to them.
+    pub accepts_rooms: bool,
+}
+
+pub fn agent_status_name(raw: i32) -> &'static str {
+    match pb::AgentStatus::try_from(raw).unwrap_or(pb::AgentStatus::Unspecified) {
+        pb::AgentStatus::Online => "online",
+        pb::AgentStatus::Away => "away",
+        pb::AgentStatus::Offline | pb::AgentStatus::Unspecified => "offline",
+    }
+}
+
+/// The AgentStatus an agent may choose for themselves, by its wire name.
+pub fn chosen_status(name: &str) -> Option<pb::AgentStatus> {
+    match name {
+        "online" => Some(pb::AgentStatus::Online),
+        "away" => Some(pb::AgentStatus::Away),
+        _ => None,
+    }
+}
+
+impl From<pb::TeamMember> for TeamMember {
+    fn from(m: pb::TeamMember) -> Self {
+        Self {
+            status: agent_status_name(m.status).into(),
+            id: m.id,
+            name: m.name,
+            open_rooms: m.open_rooms,
+            accepts_rooms: m.accepts_rooms,
+        }
+    }
+}

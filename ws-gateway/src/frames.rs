@@ -10,14 +10,50 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    Accept { room_id: String },
-    Decline { room_id: String },
-    Send { room_id: String, content: String, client_id: Option<String> },
-    Typing { room_id: String, typing: bool },
-    History { room_id: String, before_seq: Option<u64>, after_seq: Option<u64>, limit: Option<u32> },
-    Close { room_id: String, message: Option<String> },
-    Transfer { room_id: String, agent_id: Option<String> },
+    Accept {
+        room_id: String,
+    },
+    Decline {
+        room_id: String,
+    },
+    Send {
+        room_id: String,
+        content: String,
+        client_id: Option<String>,
+    },
+    Typing {
+        room_id: String,
+        typing: bool,
+    },
+    History {
+        room_id: String,
+        before_seq: Option<u64>,
+        after_seq: Option<u64>,
+        limit: Option<u32>,
+    },
+    Close {
+        room_id: String,
+        message: Option<String>,
+    },
+    Transfer {
+        room_id: String,
+        agent_id: Option<String>,
+    },
+    /// An agent sets themselves online or away.
+    Presence {
+        status: ChosenStatus,
+    },
+    /// An agent reads the team's presence and load.
+    Team {},
     Ping {},
+}
+
+/// What an agent may set their presence to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChosenStatus {
+    Online,
+    Away,
 }
 
 /// Why a client frame could not be understood.
@@ -71,6 +107,10 @@ pub enum AckResult {
     Message { message: json::Message },
     /// history.
     History { messages: Vec<json::Message>, has_more: bool },
+    /// presence: the caller's own team entry.
+    Agent { agent: json::TeamMember },
+    /// team.
+    Team { agents: Vec<json::TeamMember> },
 }
 
 /// Who a typing indicator comes from (no id: the other side needs none).

@@ -68,6 +68,7 @@ impl Core {
             password_hash: hash_password(password.expect("checked").expose().to_string()).await?,
             token_version: 0,
             permissions: PermissionSet::default(),
+            away: false,
         };
         self.store.create_agent(record, self.now_ms()).await
     }

@@ -191,6 +191,7 @@ impl Core {
             password_hash: hash_password(password.clone()).await?,
             token_version: 0,
             permissions: Default::default(),
+            away: false,
         };
         match self.store.create_agent(record, self.now_ms()).await {
             Ok(_) => Ok(generated.then_some(password)),

@@ -11,6 +11,9 @@ use crate::error::CoreResult;
 pub struct Snapshot {
     pub role: &'static str,
     pub user: Person,
+    /// For an agent: whether they set themselves away (their queue is
+    /// empty then).
+    pub away: bool,
     pub rooms: Vec<Room>,
     pub queue: Vec<Room>,
 }
@@ -24,13 +27,25 @@ impl Core {
             Principal::Visitor(v, _) => {
                 let sub = self.hub.subscribe(Subscriber::Visitor { room_id: v.room_id.clone() });
                 let room = self.room(p, &v.room_id).await?;
-                let snapshot =
-                    Snapshot { role: "visitor", user: p.person(), rooms: vec![room], queue: vec![] };
+                let snapshot = Snapshot {
+                    role: "visitor",
+                    user: p.person(),
+                    away: false,
+                    rooms: vec![room],
+                    queue: vec![],
+                };
                 Ok((snapshot, sub))
             }
             Principal::Agent(a, _) => {
                 let may_accept = a.permissions.contains(Permission::RoomsAccept);
                 let sub = self.hub.subscribe(Subscriber::Agent { agent_id: a.id.clone(), may_accept });
+                // Read after registering: an AgentAway event in between
+                // finds the subscription, and this read sees its change.
+                let away = self.store.agent(&a.id).await?.is_some_and(|r| r.away);
+                if away {
+                    self.hub.set_agent_away(&a.id, true);
+                }
+                let may_accept = may_accept && !away;
                 let engaged = RoomFilter {
                     status: Some(RoomStatus::Engaged),
                     agent_id: Some(a.id.clone()),
@@ -48,7 +63,7 @@ impl Core {
                 } else {
                     vec![]
                 };
-                Ok((Snapshot { role: "agent", user: p.person(), rooms, queue }, sub))
+                Ok((Snapshot { role: "agent", user: p.person(), away, rooms, queue }, sub))
             }
         }
     }

@@ -86,6 +86,9 @@ pub struct Hub {
     registry: RwLock<Registry>,
     presence: Mutex<Presence>,
     presence_changed: Notify,
+    /// Bumped whenever an agent connects or disconnects here, so that an
+    /// answer derived from presence knows it is out of date.
+    presence_generation: std::sync::atomic::AtomicU64,
 }
 
 fn remove_from(index: &mut HashMap<String, Vec<u64>>, key: &str, id: u64) {
@@ -129,8 +132,31 @@ impl Hub {
         Subscription { events: rx, ended: end_rx, _guard: SubscriptionGuard { hub: self.clone(), id } }
     }
 
+    /// Stops (or starts again) offering new rooms to the agent's
+    /// subscriptions here, without ending them: `acceptors` holds those who
+    /// may accept and are not away.
+    pub fn set_agent_away(&self, agent_id: &str, away: bool) {
+        let mut r = self.registry.write().expect("hub lock poisoned");
+        let ids = r.by_agent.get(agent_id).cloned().unwrap_or_default();
+        for id in ids {
+            let may_accept = matches!(
+                r.entries.get(&id),
+                Some(Entry { who: Subscriber::Agent { may_accept: true, .. }, .. })
+            );
+            if away || !may_accept {
+                r.acceptors.remove(&id);
+            } else {
+                r.acceptors.insert(id);
+            }
+        }
+    }
+
     /// Delivers an event to every local subscriber in its audience.
     pub fn dispatch(&self, event: Event) {
+        if let EventKind::AgentAway { agent_id, away } = &event.kind {
+            self.set_agent_away(agent_id, *away);
+            return;
+        }
         let ending = match &event.kind {
             EventKind::AgentRevoked { agent_id } => Some((agent_id, Ended::Revoked)),
             // Resync: the gateway subscribes again and gets a snapshot
@@ -227,6 +253,7 @@ impl Hub {
             *n = n.saturating_add_signed(delta);
             p.dirty.insert(agent_id.to_string());
         }
+        self.presence_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.presence_changed.notify_one();
     }
 
@@ -246,6 +273,11 @@ impl Hub {
     pub fn connected_agents(&self) -> HashSet<String> {
         let p = self.presence.lock().expect("presence lock poisoned");
         p.counts.iter().filter(|(_, n)| **n > 0).map(|(a, _)| a.clone()).collect()
+    }
+
+    /// Changes whenever an agent connects to or disconnects from this replica.
+    pub fn presence_generation(&self) -> u64 {
+        self.presence_generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// On shutdown: report every connected agent as gone.
@@ -347,6 +379,28 @@ mod tests {
         hub.dispatch(Event::new(Audience::default(), changed));
         assert_eq!(bea.ended.try_recv(), Ok(Ended::Resync));
         assert!(cy.ended.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn an_agent_away_keeps_their_subscription_and_is_offered_no_new_rooms() {
+        let hub = Hub::new();
+        let mut bea = hub.subscribe(agent("bea", true));
+        let mut viewer = hub.subscribe(agent("dee", false));
+        let away = |id: &str, away| {
+            Event::new(Audience::default(), EventKind::AgentAway { agent_id: id.into(), away })
+        };
+        hub.dispatch(away("bea", true));
+        hub.dispatch(taken(Audience::acceptors(vec![])));
+        assert!(bea.events.try_recv().is_err(), "away: not offered");
+        hub.dispatch(taken(Audience::default().with_agent("bea")));
+        assert!(bea.events.try_recv().is_ok(), "her own rooms' events still reach her");
+        assert!(bea.ended.try_recv().is_err(), "the subscription goes on");
+
+        hub.dispatch(away("bea", false));
+        hub.dispatch(away("dee", false));
+        hub.dispatch(taken(Audience::acceptors(vec![])));
+        assert!(bea.events.try_recv().is_ok(), "back online: offered again");
+        assert!(viewer.events.try_recv().is_err(), "coming back does not give rooms.accept");
     }
 
     #[tokio::test]

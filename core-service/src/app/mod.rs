@@ -17,6 +17,7 @@ pub mod relay;
 mod room_order;
 mod rooms;
 mod settings_cache;
+mod team;
 pub mod timers;
 pub mod typists;
 
@@ -69,6 +70,8 @@ pub struct Core {
     draining: std::sync::atomic::AtomicBool,
     /// Typing indicators shown now, until they lapse.
     typists: typists::Typists,
+    /// The anonymous "is anyone online" answer, reused for a second.
+    availability: team::AvailabilityCache,
 }
 
 impl std::fmt::Debug for Core {
@@ -105,6 +108,7 @@ impl Core {
             )),
             draining: std::sync::atomic::AtomicBool::new(false),
             typists: typists::Typists::default(),
+            availability: team::AvailabilityCache::default(),
         })
     }
 

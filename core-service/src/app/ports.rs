@@ -111,6 +111,8 @@ pub trait RoomStore: Send + Sync {
     async fn idle_rooms(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>>;
     /// Engaged rooms, for the grace timer: (room id, agent id, engaged at).
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>>;
+    /// Per agent, how many rooms they hold (engaged) now.
+    async fn engaged_counts(&self) -> CoreResult<Vec<(String, u64)>>;
     /// How many rooms are in each status (for metrics).
     async fn count_by_status(&self) -> CoreResult<Vec<(RoomStatus, u64)>>;
     /// Whether the customer already wrote a message with this client id,
@@ -162,6 +164,8 @@ pub struct AgentRecord {
     pub password_hash: String,
     pub token_version: i64,
     pub permissions: PermissionSet,
+    /// Set themselves away: connected, but offered no new rooms.
+    pub away: bool,
 }
 
 /// Changes to an agent; None leaves a field as it is.
@@ -185,6 +189,9 @@ pub trait Directory: Send + Sync {
     /// Conflict if the username is taken.
     async fn create_agent(&self, agent: AgentRecord, created_at: Millis) -> CoreResult<AgentRecord>;
     async fn update_agent(&self, id: &str, changes: AgentChanges) -> CoreResult<Option<AgentRecord>>;
+    /// Records that the agent set themselves away (or back online); false
+    /// when there is no such agent.
+    async fn set_away(&self, id: &str, away: bool) -> CoreResult<bool>;
     /// Deletes the agent and their personal canned responses.
     async fn delete_agent(&self, id: &str) -> CoreResult<bool>;
     async fn groups(&self) -> CoreResult<Vec<(String, PermissionSet)>>;

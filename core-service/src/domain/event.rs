@@ -45,6 +45,13 @@ pub enum EventKind {
     AgentRightsChanged {
         agent_id: String,
     },
+    /// Not for clients: the agent set themselves away (or back online);
+    /// their subscriptions stay, and are offered new rooms only when not
+    /// away.
+    AgentAway {
+        agent_id: String,
+        away: bool,
+    },
     /// Not for clients: a message of a channel room for the customer on
     /// their messenger; the channel's adapter sends it (see `outbound`).
     Outbound {

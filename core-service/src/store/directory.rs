@@ -28,6 +28,7 @@ fn record(a: agent::Model, perms: PermissionSet) -> AgentRecord {
         password_hash: a.password_hash,
         token_version: a.token_version,
         permissions: perms,
+        away: a.away,
     }
 }
 
@@ -76,6 +77,7 @@ impl Directory for SqlStore {
             password_hash: Set(a.password_hash.clone()),
             token_version: Set(a.token_version),
             disabled: Set(a.disabled),
+            away: Set(a.away),
             created_at: Set(created_at),
         };
         match row.insert(&self.db).await {
@@ -108,6 +110,15 @@ impl Directory for SqlStore {
         }
         row.update(&self.db).await?;
         self.agent(id).await
+    }
+
+    async fn set_away(&self, id: &str, away: bool) -> CoreResult<bool> {
+        let done = agent::Entity::update_many()
+            .col_expr(agent::Column::Away, sea_orm::sea_query::Expr::value(away))
+            .filter(agent::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected > 0)
     }
 
     async fn delete_agent(&self, id: &str) -> CoreResult<bool> {

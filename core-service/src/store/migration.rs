@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(LoginFailures),
             Box::new(RoomAddress),
             Box::new(NoIndexOnLastMessage),
+            Box::new(AgentAway),
         ]
     }
 }
@@ -607,5 +608,39 @@ impl MigrationTrait for NoIndexOnLastMessage {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// `agents.away`: an agent who set themselves away keeps their rooms and is
+/// offered no new ones.
+struct AgentAway;
+
+impl MigrationName for AgentAway {
+    fn name(&self) -> &str {
+        "m20261129_000008_agent_away"
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentsAway {
+    #[sea_orm(iden = "agents")]
+    Table,
+    Away,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AgentAway {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(AgentsAway::Table)
+                .add_column(ColumnDef::new(AgentsAway::Away).boolean().not_null().default(false))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(AgentsAway::Table).drop_column(AgentsAway::Away).to_owned()).await
     }
 }

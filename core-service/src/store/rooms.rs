@@ -258,4 +258,17 @@ impl RoomStore for SqlStore {
             .await?;
         Ok(rows.into_iter().filter_map(|(id, agent, at)| Some((id, agent?, at.unwrap_or(0)))).collect())
     }
+
+    async fn engaged_counts(&self) -> CoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(Option<String>, i64)> = room::Entity::find()
+            .select_only()
+            .column(room::Column::AgentId)
+            .column_as(room::Column::Id.count(), "rooms")
+            .filter(room::Column::Status.eq(RoomStatus::Engaged.as_str()))
+            .group_by(room::Column::AgentId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().filter_map(|(agent, n)| Some((agent?, n.max(0) as u64))).collect())
+    }
 }

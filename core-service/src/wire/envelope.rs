@@ -29,9 +29,9 @@ fn routing_key(e: &Event) -> String {
         | EventKind::Typing { room_id, .. }
         | EventKind::RoomClosed { room_id, .. } => format!("room.{room_id}"),
         EventKind::Message { message } => format!("room.{}", message.room_id),
-        EventKind::AgentRevoked { agent_id } | EventKind::AgentRightsChanged { agent_id } => {
-            format!("agent.{agent_id}")
-        }
+        EventKind::AgentRevoked { agent_id }
+        | EventKind::AgentRightsChanged { agent_id }
+        | EventKind::AgentAway { agent_id, .. } => format!("agent.{agent_id}"),
         EventKind::Outbound { channel, .. } => bus::queues::outbound_routing_key(channel.as_str()),
     }
 }
@@ -65,6 +65,7 @@ pub fn seal(e: &Event) -> Sealed {
         EventKind::AgentRightsChanged { agent_id } => {
             Kind::AgentRightsChanged(pb::AgentRightsChanged { agent_id })
         }
+        EventKind::AgentAway { agent_id, away } => Kind::AgentAway(pb::AgentAway { agent_id, away }),
         // Not an event for the replicas: the customer's message, on its own.
         EventKind::Outbound { channel, external_id, message } => {
             let outbound = pb::OutboundMessage {
@@ -118,6 +119,7 @@ pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
         },
         Kind::AgentRevoked(e) => EventKind::AgentRevoked { agent_id: e.agent_id },
         Kind::AgentRightsChanged(e) => EventKind::AgentRightsChanged { agent_id: e.agent_id },
+        Kind::AgentAway(e) => EventKind::AgentAway { agent_id: e.agent_id, away: e.away },
     };
     Ok(Event::new(audience, kind))
 }
@@ -266,6 +268,7 @@ mod tests {
                 EventKind::AgentRevoked { agent_id: "a-1".into() },
             ),
             Event::new(Audience::default(), EventKind::AgentRightsChanged { agent_id: "a-1".into() }),
+            Event::new(Audience::default(), EventKind::AgentAway { agent_id: "a-1".into(), away: true }),
         ]
     }
 

@@ -11,8 +11,8 @@ use livechat_proto::v1 as pb;
 use crate::app::ports::{AgentRecord, CannedRecord};
 use crate::app::{CannedScope, Snapshot};
 use crate::domain::{
-    Channel, Event, EventKind, Message, PermissionSet, Person, Room, RoomStatus, Sender, SenderKind,
-    Settings, SettingsUpdate,
+    AgentStatus, Channel, Event, EventKind, Message, PermissionSet, Person, Room, RoomStatus, Sender,
+    SenderKind, Settings, SettingsUpdate, TeamMember,
 };
 
 pub fn person(p: Person) -> pb::Person {
@@ -151,6 +151,7 @@ pub fn snapshot(s: Snapshot) -> pb::Event {
         kind: Some(pb::event::Kind::Snapshot(pb::Snapshot {
             role: s.role.into(),
             user: Some(person(s.user)),
+            away: s.away,
             rooms: s.rooms.into_iter().map(room).collect(),
             queue: s.queue.into_iter().map(room).collect(),
         })),
@@ -175,9 +176,25 @@ pub fn event(e: &Event) -> Option<pb::Event> {
         }
         EventKind::AgentRevoked { .. }
         | EventKind::AgentRightsChanged { .. }
+        | EventKind::AgentAway { .. }
         | EventKind::Outbound { .. } => {
             return None;
         }
     };
     Some(pb::Event { kind: Some(kind) })
+}
+
+pub fn team_member(m: TeamMember) -> pb::TeamMember {
+    let status = match m.status {
+        AgentStatus::Online => pb::AgentStatus::Online,
+        AgentStatus::Away => pb::AgentStatus::Away,
+        AgentStatus::Offline => pb::AgentStatus::Offline,
+    };
+    pb::TeamMember {
+        id: m.id,
+        name: m.name,
+        status: status as i32,
+        open_rooms: m.open_rooms,
+        accepts_rooms: m.accepts_rooms,
+    }
 }

@@ -8,6 +8,7 @@ pub mod canned;
 pub mod docs;
 pub mod messages;
 pub mod rooms;
+pub mod team;
 
 use axum::Json;
 use axum::http::StatusCode;

@@ -19,4 +19,5 @@ mod presence;
 mod queue;
 mod reconnect;
 mod revocation;
+mod team;
 mod welcome;

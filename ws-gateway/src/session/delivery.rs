@@ -77,6 +77,8 @@ pub struct Delivery {
     delivered: HashMap<String, u64>,
     /// Rooms this connection was told are closed or expired.
     told_ended: HashSet<String>,
+    /// Rooms this connection has sent a history frame for.
+    with_history: HashSet<String>,
 }
 
 impl Delivery {
@@ -104,6 +106,9 @@ impl Delivery {
     /// counts as shown even when the page was empty, and nothing it already
     /// delivered is forgotten.
     pub fn history_shown(&mut self, room_id: &str, newest: Option<u64>) {
+        if !self.with_history.contains(room_id) {
+            self.with_history.insert(room_id.to_owned());
+        }
         let seq = newest.unwrap_or(0);
         match self.delivered.get_mut(room_id) {
             Some(last) => *last = (*last).max(seq),
@@ -111,6 +116,12 @@ impl Delivery {
                 self.delivered.insert(room_id.to_owned(), seq);
             }
         }
+    }
+
+    /// Whether no history frame has gone out for the room yet (live
+    /// messages alone do not count: they are its newest, not its past).
+    pub fn needs_history(&self, room_id: &str) -> bool {
+        !self.with_history.contains(room_id)
     }
 
     /// After subscribing again: what to send for a room of the snapshot.
@@ -190,6 +201,15 @@ mod tests {
         d.history_shown("r", Some(10));
         assert_eq!(d.judge("r", 10), Verdict::Duplicate);
         assert_eq!(d.judge("r", 11), Verdict::Deliver);
+    }
+
+    #[test]
+    fn live_messages_alone_leave_a_room_without_its_history() {
+        let mut d = Delivery::default();
+        d.delivered("transferred", 7);
+        assert!(d.needs_history("transferred"), "the messages before 7 were never shown");
+        d.history_shown("transferred", Some(7));
+        assert!(!d.needs_history("transferred"));
     }
 
     #[test]

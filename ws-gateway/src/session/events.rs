@@ -29,12 +29,23 @@ fn closing_for(status: &Status) -> Closing {
     }
 }
 
+/// What a live event leaves to do once the core has been asked.
+pub enum FollowUp {
+    /// Send the missed messages from history, then this one.
+    FillGap(Gap, pb::Message),
+    /// Send the room's history frame.
+    History(String),
+}
+
 impl Session {
     /// welcome, then (visitor whose room ended) room_closed, then a history
     /// frame per room.
     pub async fn open(&mut self, snapshot: pb::Snapshot) -> Step {
         let rooms = snapshot.rooms.clone();
         let visitor = snapshot.role == "visitor";
+        if !visitor {
+            self.agent_id = snapshot.user.as_ref().map(|u| u.id.clone());
+        }
         self.send(&frames::welcome(snapshot))?;
         for room in rooms {
             if visitor {
@@ -83,29 +94,52 @@ impl Session {
         Ok(self.core.messages().list_messages(authed(req, &self.token, None)?).await?.into_inner())
     }
 
-    /// Handles a live event at once, or returns a message that comes after
-    /// a gap, for `deliver_after_gap` to fill from history first (the one
-    /// case that needs to call the core).
-    pub fn on_event(&mut self, ev: pb::Event) -> Result<Option<(Gap, pb::Message)>, Closing> {
+    /// Handles a live event at once, or returns what has to call the core
+    /// first, for `follow_up`: a message that comes after a gap, or a room
+    /// just given to this agent, whose history they have not seen.
+    pub fn on_event(&mut self, ev: pb::Event) -> Result<Option<FollowUp>, Closing> {
         let Some(kind) = ev.kind else { return Ok(None) };
         let kind = match kind {
             pb::event::Kind::Message(pb::MessageStored { message: Some(m) }) => {
                 return match self.rooms.judge(&m.room_id, m.seq) {
                     Verdict::Duplicate => Ok(None),
-                    Verdict::FillGapFirst(gap) => Ok(Some((gap, m))),
+                    Verdict::FillGapFirst(gap) => Ok(Some(FollowUp::FillGap(gap, m))),
                     Verdict::Deliver => self.deliver_next(m).map(|()| None),
                 };
             }
             other => other,
+        };
+        let given_to_me = match &kind {
+            pb::event::Kind::RoomUpdated(pb::RoomUpdated { room: Some(r) }) if self.given_to_me(r) => {
+                Some(r.id.clone())
+            }
+            _ => None,
         };
         match frames::event(kind) {
             Some(f) => {
                 if let ServerFrame::RoomClosed { room_id, .. } = &f {
                     self.rooms.told_closed(room_id);
                 }
-                self.send(&f).map(|()| None)
+                self.send(&f)?;
+                Ok(given_to_me.map(FollowUp::History))
             }
             None => Ok(None),
+        }
+    }
+
+    /// A room this agent now holds, engaged, whose history this connection
+    /// has not shown (a transfer to them, or an accept in another tab).
+    fn given_to_me(&self, room: &pb::Room) -> bool {
+        room.status == pb::RoomStatus::Engaged as i32
+            && room.agent.as_ref().is_some_and(|a| self.agent_id.as_deref() == Some(a.id.as_str()))
+            && self.rooms.needs_history(&room.id)
+    }
+
+    /// Does what `on_event` left for later.
+    pub async fn follow_up(&mut self, next: FollowUp) -> Step {
+        match next {
+            FollowUp::FillGap(gap, m) => self.deliver_after_gap(gap, m).await,
+            FollowUp::History(room_id) => self.send_history(&room_id).await,
         }
     }
 
@@ -191,7 +225,7 @@ impl Session {
 
     /// Delivers a message that `on_event` found past a gap: the missed
     /// ones from history first, so the connection sees each once, in order.
-    pub async fn deliver_after_gap(&mut self, gap: Gap, m: pb::Message) -> Step {
+    async fn deliver_after_gap(&mut self, gap: Gap, m: pb::Message) -> Step {
         self.fill_gap(&m.room_id, gap).await?;
         self.deliver_next(m)
     }

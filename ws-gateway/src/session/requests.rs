@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::close;
 use super::flood::{Costly, Verdict};
 use super::socket::{Closing, Session, Step};
-use crate::frames::{self, AckResult, ClientFrame, ServerFrame};
+use crate::frames::{self, AckResult, ChosenStatus, ClientFrame, ServerFrame};
 
 impl Session {
     pub async fn on_text(&mut self, text: &str) -> Step {
@@ -64,7 +64,11 @@ impl Session {
     /// tried again by the transport (`CoreClient`), whatever it is.
     async fn call_with_retry(&self, frame: ClientFrame) -> Result<AckResult, Status> {
         let repeatable = match &frame {
-            ClientFrame::History { .. } | ClientFrame::Typing { .. } | ClientFrame::Ping {} => true,
+            ClientFrame::History { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Team {}
+            | ClientFrame::Presence { .. }
+            | ClientFrame::Ping {} => true,
             ClientFrame::Send { client_id, .. } => client_id.is_some(),
             _ => false,
         };
@@ -127,6 +131,21 @@ impl Session {
             ClientFrame::Transfer { room_id, agent_id } => {
                 let req = pb::TransferRoomRequest { room_id, agent_id };
                 room(self.core.rooms().transfer_room(authed(req, t, None)?).await?.into_inner())
+            }
+            ClientFrame::Presence { status } => {
+                let status = match status {
+                    ChosenStatus::Online => pb::AgentStatus::Online,
+                    ChosenStatus::Away => pb::AgentStatus::Away,
+                };
+                let req = pb::SetAvailabilityRequest { status: status as i32 };
+                let me = self.core.team().set_availability(authed(req, t, None)?).await?.into_inner();
+                AckResult::Agent { agent: me.into() }
+            }
+            ClientFrame::Team {} => {
+                let r = self.core.team().list_team(authed(pb::ListTeamRequest {}, t, None)?).await?;
+                AckResult::Team {
+                    agents: r.into_inner().agents.into_iter().map(json::TeamMember::from).collect(),
+                }
             }
             ClientFrame::Ping {} => AckResult::Nothing {},
         })

@@ -41,6 +41,9 @@ pub(super) struct Session {
     out: mpsc::Sender<Message>,
     pub rooms: Delivery,
     pub budgets: Budgets,
+    /// The agent this connection belongs to (None for a visitor): a room
+    /// given to them comes with its history.
+    pub agent_id: Option<String>,
 }
 
 /// A connection's events: the core's stream (`Right`, always so after a
@@ -69,7 +72,7 @@ pub(super) async fn serve<W, R, E, Ev>(
     let (out, rx) = mpsc::channel(cfg.outbound_queue);
     let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
     let budgets = Budgets::new(cfg.limits, Instant::now());
-    let mut s = Session { core, token, out, rooms: Delivery::default(), budgets };
+    let mut s = Session { core, token, out, rooms: Delivery::default(), budgets, agent_id: None };
 
     // The handlers that call the core are boxed while they run: their
     // futures (a whole gRPC call) would otherwise be part of this one,
@@ -94,7 +97,7 @@ pub(super) async fn serve<W, R, E, Ev>(
                     _ = ping.tick() => s.push(Message::Ping(Default::default())),
                     ev = events.next() => match ev {
                         Some(Ok(event)) => match s.on_event(event) {
-                            Ok(Some((gap, m))) => guarded(s.deliver_after_gap(gap, m)).await,
+                            Ok(Some(next)) => guarded(s.follow_up(next)).await,
                             Ok(None) => Ok(()),
                             Err(c) => Err(c),
                         },

@@ -15,6 +15,8 @@ pub struct Model {
     /// Bumped to revoke every token of the agent.
     pub token_version: i64,
     pub disabled: bool,
+    /// Set themselves away (migration 8).
+    pub away: bool,
     pub created_at: i64,
 }
 
