@@ -116,6 +116,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(rooms::list))
         .routes(routes!(rooms::get))
+        .routes(routes!(rooms::visitor))
         .routes(routes!(rooms::accept))
         .routes(routes!(rooms::decline))
         .routes(routes!(rooms::close))

@@ -300,3 +300,33 @@ impl From<pb::TeamMember> for TeamMember {
         }
     }
 }
+
+/// A room's visitor as agents see them beside the chat (`GET
+/// /rooms/{id}/visitor`, the `visitor` frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct VisitorDetails {
+    pub name: String,
+    pub email: Option<String>,
+    /// web, telegram, messenger or wechat.
+    pub channel: String,
+    /// Their first question.
+    pub subject: Option<String>,
+    /// They left a message while no agent was online: they may be gone;
+    /// answer by email.
+    pub offline_message: bool,
+    /// Their other rooms, newest first (at most 20).
+    pub earlier_rooms: Vec<Room>,
+}
+
+impl From<pb::VisitorDetails> for VisitorDetails {
+    fn from(v: pb::VisitorDetails) -> Self {
+        Self {
+            name: v.name,
+            email: v.email,
+            channel: channel_name(v.channel).into(),
+            subject: v.subject,
+            offline_message: v.offline_message,
+            earlier_rooms: v.earlier_rooms.into_iter().map(Room::from).collect(),
+        }
+    }
+}

@@ -45,6 +45,10 @@ pub enum ClientFrame {
     },
     /// An agent reads the team's presence and load.
     Team {},
+    /// An agent reads a room's visitor details.
+    Visitor {
+        room_id: String,
+    },
     Ping {},
 }
 
@@ -111,6 +115,8 @@ pub enum AckResult {
     Agent { agent: json::TeamMember },
     /// team.
     Team { agents: Vec<json::TeamMember> },
+    /// visitor.
+    Visitor { visitor: json::VisitorDetails },
 }
 
 /// Who a typing indicator comes from (no id: the other side needs none).

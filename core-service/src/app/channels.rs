@@ -90,6 +90,7 @@ impl Core {
                         .open_room(CreateRoom {
                             name: inbound::customer_name(&msg.display_name, external_id),
                             email: None,
+                            offline_message: false,
                             message: first,
                             channel: Some(msg.channel),
                             external_id: Some(external_id.to_string()),

@@ -21,6 +21,18 @@ pub struct NewRoom {
     pub visitor_address: Option<String>,
     pub subject: Option<String>,
     pub created_at: Millis,
+    /// Opened while no agent was online: the visitor left a message, and
+    /// the room waits in the queue longer than an idle one.
+    pub left_offline: bool,
+}
+
+/// A room's visitor as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorRecord {
+    pub channel: crate::domain::Channel,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+    pub left_offline: bool,
 }
 
 /// Which rooms to list.
@@ -108,7 +120,20 @@ pub trait RoomStore: Send + Sync {
     /// Rooms this agent declined (to hide them from their queue).
     async fn declined_by(&self, agent_id: &str) -> CoreResult<Vec<String>>;
     /// Ids of queued or engaged rooms with no message since `before`.
-    async fn idle_rooms(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>>;
+    /// Open rooms with no message since `before`; a queued room left
+    /// while nobody was online only once it is also older than `offline_before`.
+    async fn idle_rooms(&self, before: Millis, offline_before: Millis, limit: u64)
+    -> CoreResult<Vec<String>>;
+    /// What agents may know of a room's visitor beyond the Room object.
+    async fn visitor_of(&self, room_id: &str) -> CoreResult<Option<VisitorRecord>>;
+    /// The visitor's other rooms, newest first: a web visitor's by email
+    /// (case-insensitive), a messenger customer's by their platform id.
+    async fn rooms_of_visitor(
+        &self,
+        visitor: &VisitorRecord,
+        except: &str,
+        limit: u64,
+    ) -> CoreResult<Vec<Room>>;
     /// Engaged rooms, for the grace timer: (room id, agent id, engaged at).
     async fn engaged_rooms(&self) -> CoreResult<Vec<(String, String, Millis)>>;
     /// Per agent, how many rooms they hold (engaged) now.

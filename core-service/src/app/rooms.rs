@@ -28,6 +28,8 @@ pub struct CreateRoom {
     pub message: Option<String>,
     pub channel: Option<Channel>,
     pub external_id: Option<String>,
+    /// Left through the widget's offline form: waits longer in the queue.
+    pub offline_message: bool,
     /// The first message's idempotency key (a messenger's message id).
     pub first_client_id: Option<String>,
     /// Set by `create_room`: the tag of the visitor's address.
@@ -40,6 +42,24 @@ pub struct CreatedRoom {
     pub room: Room,
     pub visitor_token: String,
     pub expires_in: u64,
+}
+
+/// Most earlier rooms of a visitor shown next to their chat.
+const EARLIER_ROOMS: u64 = 20;
+
+/// What an agent sees of a room's visitor beside the chat.
+#[derive(Debug, Clone)]
+pub struct VisitorDetails {
+    pub name: String,
+    pub email: Option<String>,
+    pub channel: Channel,
+    /// Their first question.
+    pub subject: Option<String>,
+    /// They left a message while no agent was online (and may be gone:
+    /// answer by email).
+    pub left_offline: bool,
+    /// Their other conversations, newest first.
+    pub earlier_rooms: Vec<Room>,
 }
 
 /// One `Message` event per stored message, for `audience`.
@@ -146,6 +166,7 @@ impl Core {
             visitor_address: req.visitor_address.clone(),
             subject,
             created_at: now,
+            left_offline: req.offline_message,
         };
         let make = Box::new(|room: &Room, first: &[Message]| {
             let mut events =
@@ -170,6 +191,24 @@ impl Core {
         let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
         p.check_read(&room)?;
         Ok(room)
+    }
+
+    /// The visitor of a room the agent may read: their email, whether they
+    /// left a message while nobody was online, and their other
+    /// conversations (listed; reading those still needs access to them).
+    pub async fn visitor(&self, p: &Principal, room_id: &str) -> CoreResult<VisitorDetails> {
+        p.agent()?;
+        let room = self.room(p, room_id).await?;
+        let v = self.store.visitor_of(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
+        let earlier_rooms = self.store.rooms_of_visitor(&v, room_id, EARLIER_ROOMS).await?;
+        Ok(VisitorDetails {
+            name: room.visitor.name,
+            email: v.email,
+            channel: room.channel,
+            subject: room.subject,
+            left_offline: v.left_offline,
+            earlier_rooms,
+        })
     }
 
     /// Agents only; without rooms.view_all: the queue and their own rooms.

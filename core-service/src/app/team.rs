@@ -51,8 +51,13 @@ impl Core {
     /// The calling agent sets themselves away (no new rooms offered, their
     /// rooms kept) or back online. Every replica hears of it and changes
     /// what it offers their live subscriptions at once, without ending them.
-    pub async fn set_away(&self, p: &Principal, away: bool) -> CoreResult<TeamMember> {
+    pub async fn set_status(&self, p: &Principal, chosen: Option<AgentStatus>) -> CoreResult<TeamMember> {
         let me = p.agent()?;
+        let away = match chosen {
+            Some(AgentStatus::Online) => false,
+            Some(AgentStatus::Away) => true,
+            _ => return Err(CoreError::invalid("status", "must be online or away")),
+        };
         if !self.store.set_away(&me.id, away).await? {
             return Err(CoreError::not_found("agent"));
         }

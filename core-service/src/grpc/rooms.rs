@@ -27,6 +27,7 @@ impl RoomService for RoomsApi {
                     message: r.message,
                     channel: wire::channel_from(r.channel),
                     external_id: r.external_id,
+                    offline_message: r.offline_message,
                     first_client_id: None,
                     visitor_address: None,
                 },
@@ -67,6 +68,19 @@ impl RoomService for RoomsApi {
         let p = principal(&req)?;
         let r = req.get_ref();
         Ok(Response::new(wire::room(self.0.close(&p, &r.room_id, r.message.as_deref()).await?)))
+    }
+
+    async fn get_visitor(&self, req: Request<pb::GetRoomRequest>) -> Reply<pb::VisitorDetails> {
+        let p = principal(&req)?;
+        let v = self.0.visitor(&p, &req.get_ref().room_id).await?;
+        Ok(Response::new(pb::VisitorDetails {
+            name: v.name,
+            email: v.email,
+            channel: wire::channel(v.channel) as i32,
+            subject: v.subject,
+            offline_message: v.left_offline,
+            earlier_rooms: v.earlier_rooms.into_iter().map(wire::room).collect(),
+        }))
     }
 
     async fn transfer_room(&self, req: Request<pb::TransferRoomRequest>) -> Reply<pb::Room> {

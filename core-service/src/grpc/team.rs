@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
 use crate::app::Core;
-use crate::error::CoreError;
+use crate::domain::AgentStatus;
 use crate::wire;
 
 pub struct TeamApi(pub Arc<Core>);
@@ -24,12 +24,13 @@ impl TeamService for TeamApi {
 
     async fn set_availability(&self, req: Request<pb::SetAvailabilityRequest>) -> Reply<pb::TeamMember> {
         let p = principal(&req)?;
-        let away = match pb::AgentStatus::try_from(req.get_ref().status) {
-            Ok(pb::AgentStatus::Online) => false,
-            Ok(pb::AgentStatus::Away) => true,
-            _ => return Err(CoreError::invalid("status", "must be online or away").into()),
+        let chosen = match pb::AgentStatus::try_from(req.get_ref().status) {
+            Ok(pb::AgentStatus::Online) => Some(AgentStatus::Online),
+            Ok(pb::AgentStatus::Away) => Some(AgentStatus::Away),
+            Ok(pb::AgentStatus::Offline) => Some(AgentStatus::Offline),
+            _ => None,
         };
-        Ok(Response::new(wire::team_member(self.0.set_away(&p, away).await?)))
+        Ok(Response::new(wire::team_member(self.0.set_status(&p, chosen).await?)))
     }
 
     async fn get_availability(&self, _: Request<pb::GetAvailabilityRequest>) -> Reply<pb::Availability> {

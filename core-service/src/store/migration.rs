@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(RoomAddress),
             Box::new(NoIndexOnLastMessage),
             Box::new(AgentAway),
+            Box::new(RoomLeftOffline),
         ]
     }
 }
@@ -642,5 +643,42 @@ impl MigrationTrait for AgentAway {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(Table::alter().table(AgentsAway::Table).drop_column(AgentsAway::Away).to_owned()).await
+    }
+}
+
+/// `rooms.left_offline`: a room opened while no agent was online waits in
+/// the queue for `LIVECHAT_OFFLINE_ROOM_WAIT_SECS`, not the idle timeout.
+struct RoomLeftOffline;
+
+impl MigrationName for RoomLeftOffline {
+    fn name(&self) -> &str {
+        "m20261129_000009_room_left_offline"
+    }
+}
+
+#[derive(DeriveIden)]
+enum RoomsOffline {
+    #[sea_orm(iden = "rooms")]
+    Table,
+    LeftOffline,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RoomLeftOffline {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(RoomsOffline::Table)
+                .add_column(ColumnDef::new(RoomsOffline::LeftOffline).boolean().not_null().default(false))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter().table(RoomsOffline::Table).drop_column(RoomsOffline::LeftOffline).to_owned(),
+        )
+        .await
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use super::entity::{decline, room};
 use super::messages::append_in;
 use super::{SqlStore, convert, is_unique_violation};
-use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomStore};
+use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomStore, VisitorRecord};
 use crate::domain::{AgentChange, Channel, Event, Message, Millis, Room, RoomStatus, Transition};
 use crate::error::{CoreError, CoreResult};
 
@@ -38,6 +38,7 @@ impl RoomStore for SqlStore {
             last_seq: Set(0),
             ended_at: Set(None),
             end_message: Set(None),
+            left_offline: Set(new.left_offline),
         }
         .insert(&txn)
         .await
@@ -222,18 +223,62 @@ impl RoomStore for SqlStore {
         Ok(rows.into_iter().map(|d| d.room_id).collect())
     }
 
-    async fn idle_rooms(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>> {
+    async fn idle_rooms(
+        &self,
+        before: Millis,
+        offline_before: Millis,
+        limit: u64,
+    ) -> CoreResult<Vec<String>> {
+        let still_waiting = Condition::all()
+            .add(room::Column::Status.eq(RoomStatus::Queued.as_str()))
+            .add(room::Column::LeftOffline.eq(true))
+            .add(room::Column::LastMessageAt.gte(offline_before));
         let rows: Vec<String> = room::Entity::find()
             .select_only()
             .column(room::Column::Id)
             .filter(room::Column::Status.is_in([RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str()]))
             .filter(room::Column::LastMessageAt.lt(before))
+            .filter(still_waiting.not())
             .order_by_asc(room::Column::LastMessageAt)
             .limit(limit)
             .into_tuple()
             .all(&self.db)
             .await?;
         Ok(rows)
+    }
+
+    async fn visitor_of(&self, room_id: &str) -> CoreResult<Option<VisitorRecord>> {
+        let Some(row) = room::Entity::find_by_id(room_id).one(&self.db).await? else { return Ok(None) };
+        let channel =
+            Channel::parse(&row.channel).ok_or_else(|| convert::corrupt("channel", &row.channel))?;
+        Ok(Some(VisitorRecord {
+            channel,
+            email: row.visitor_email,
+            external_id: row.external_id,
+            left_offline: row.left_offline,
+        }))
+    }
+
+    async fn rooms_of_visitor(&self, v: &VisitorRecord, except: &str, limit: u64) -> CoreResult<Vec<Room>> {
+        let same = match (&v.external_id, &v.email) {
+            (Some(external), _) => Condition::all()
+                .add(room::Column::Channel.eq(v.channel.as_str()))
+                .add(room::Column::ExternalId.eq(external.as_str())),
+            (None, Some(email)) => {
+                use sea_orm::sea_query::{ExprTrait, Func};
+                let lower = Expr::expr(Func::lower(Expr::col(room::Column::VisitorEmail)));
+                Condition::all().add(ExprTrait::eq(lower, email.to_lowercase()))
+            }
+            (None, None) => return Ok(vec![]),
+        };
+        let rows = room::Entity::find()
+            .filter(same)
+            .filter(room::Column::Id.ne(except))
+            .order_by_desc(room::Column::CreatedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(convert::room).collect()
     }
 
     async fn count_by_status(&self) -> CoreResult<Vec<(RoomStatus, u64)>> {

@@ -293,7 +293,7 @@ mod tests {
     fn events_are_routed_by_what_they_are_about() {
         let keys: Vec<String> = every_kind().iter().map(|e| seal(e).routing_key).collect();
         assert!(keys[..6].iter().all(|k| k == "room.r-1"), "{keys:?}");
-        assert_eq!(keys[6..], ["agent.a-1", "agent.a-1"]);
+        assert_eq!(keys[6..], ["agent.a-1", "agent.a-1", "agent.a-1"]);
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub struct CreateRoomRequest {
     pub email: Option<String>,
     /// The first question; stored as seq 1.
     pub message: Option<String>,
+    /// Left through the widget's offline form (no agent online): the room
+    /// waits in the queue for LIVECHAT_OFFLINE_ROOM_WAIT_SECS rather than
+    /// expiring after room_idle_timeout_secs.
+    #[serde(default)]
+    pub offline_message: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,6 +74,7 @@ pub async fn create(
         message: b.message,
         channel: pb::Channel::Web as i32,
         external_id: None,
+        offline_message: b.offline_message,
     };
     let r = s.core.rooms().create_room(livechat_proto::client::from_client(req, client)).await?.into_inner();
     let room = r.room.ok_or_else(|| ApiError::internal("the core returned no room"))?;
@@ -105,6 +111,20 @@ pub async fn get(
 ) -> ApiResult<Json<json::Room>> {
     let req = authed(pb::GetRoomRequest { room_id: id }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.rooms().get_room(req).await?.into_inner().into()))
+}
+
+/// The room's visitor beside the chat: email, whether they wrote while
+/// nobody was online, their other rooms. Agents with access only.
+#[utoipa::path(get, path = "/rooms/{id}/visitor", tag = "rooms", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = json::VisitorDetails), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn visitor(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<Json<json::VisitorDetails>> {
+    let req = authed(pb::GetRoomRequest { room_id: id }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.rooms().get_visitor(req).await?.into_inner().into()))
 }
 
 /// Take a queued room; of many concurrent accepts exactly one wins.

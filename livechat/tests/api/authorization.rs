@@ -71,6 +71,9 @@ enum Need {
     /// Reading the (queued) room: its visitor, an agent who may accept it
     /// or sees every room.
     ReadRoom,
+    /// What only agents read of the room (its visitor's details): an agent
+    /// who may accept it or sees every room; never a visitor.
+    ReadRoomAsAgent,
     /// Writing in the queued room: its visitor; an agent who may read it is
     /// told to accept first (409); anyone else is refused.
     WriteRoom,
@@ -96,6 +99,7 @@ impl Need {
             Need::Agent => (!caller.is_agent()).then_some(403),
             Need::Permission(p) => (!caller.has(p)).then_some(403),
             Need::ReadRoom => (!reads_room).then_some(403),
+            Need::ReadRoomAsAgent => (!(reads_room && caller.is_agent())).then_some(403),
             Need::WriteRoom if caller == Caller::Visitor => None,
             Need::WriteRoom | Need::ManageRoom if caller.is_agent() && reads_room => Some(409),
             Need::WriteRoom | Need::ManageRoom => Some(403),
@@ -207,6 +211,10 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
             Some(json!({})),
             Need::ManageRoom,
         ),
+        (Method::GET, "/rooms/{id}/visitor", format!("/rooms/{room}/visitor"), None, Need::ReadRoomAsAgent),
+        (Method::GET, "/team", "/team".into(), None, Need::Agent),
+        (Method::PUT, "/presence", "/presence".into(), Some(json!({"status": "away"})), Need::Agent),
+        (Method::GET, "/availability", "/availability".into(), None, Need::Public),
         (Method::GET, "/openapi.json", "/openapi.json".into(), None, Need::Public),
         // The operator routes, beside the API (probes and Prometheus).
         (Method::GET, "ops:/healthz", "/healthz".into(), None, Need::Public),
@@ -314,8 +322,13 @@ async fn every_rest_route_answers_every_caller_as_the_matrix_says() {
     assert!(wrong.is_empty(), "{} answers differ from the matrix:\n{}", wrong.len(), wrong.join("\n"));
 }
 
-/// Every RPC of livechat.v1 that takes no token.
-const PUBLIC_RPCS: [&str; 2] = ["/livechat.v1.AuthService/Login", "/livechat.v1.RoomService/CreateRoom"];
+/// Every RPC of livechat.v1 that takes no token (GetAvailability answers
+/// a yes or no, for the widget).
+const PUBLIC_RPCS: [&str; 3] = [
+    "/livechat.v1.AuthService/Login",
+    "/livechat.v1.RoomService/CreateRoom",
+    "/livechat.v1.TeamService/GetAvailability",
+];
 
 /// RPCs a visitor's token may call without naming a room.
 const VISITOR_RPCS: [&str; 2] = ["/livechat.v1.EventService/Subscribe", "/livechat.v1.AuthService/WhoAmI"];

@@ -67,6 +67,7 @@ impl Session {
             ClientFrame::History { .. }
             | ClientFrame::Typing { .. }
             | ClientFrame::Team {}
+            | ClientFrame::Visitor { .. }
             | ClientFrame::Presence { .. }
             | ClientFrame::Ping {} => true,
             ClientFrame::Send { client_id, .. } => client_id.is_some(),
@@ -146,6 +147,11 @@ impl Session {
                 AckResult::Team {
                     agents: r.into_inner().agents.into_iter().map(json::TeamMember::from).collect(),
                 }
+            }
+            ClientFrame::Visitor { room_id } => {
+                let r =
+                    self.core.rooms().get_visitor(authed(pb::GetRoomRequest { room_id }, t, None)?).await?;
+                AckResult::Visitor { visitor: r.into_inner().into() }
             }
             ClientFrame::Ping {} => AckResult::Nothing {},
         })

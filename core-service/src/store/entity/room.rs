@@ -25,6 +25,8 @@ pub struct Model {
     pub last_seq: i64,
     pub ended_at: Option<i64>,
     pub end_message: Option<String>,
+    /// Opened while no agent was online (migration 9).
+    pub left_offline: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
