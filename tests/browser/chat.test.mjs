@@ -1,7 +1,10 @@
-// A visitor asks in the widget, an agent logs into the console in a second
-// browser context, accepts, they chat (with a canned response and an HTML
-// injection attempt), the agent closes. Screenshots go to
-// target/screenshots/ for a person to look at.
+// An agent logs into the console, a visitor asks in the widget (another
+// browser context), the agent accepts, they chat (with a canned response
+// and an HTML injection attempt), a reload keeps unread counts honest, the
+// chat is transferred to a colleague who sees the whole conversation and
+// closes it; an agent away leaves the widget offering to leave a message;
+// the console fits a phone; network errors say what they are.
+// Screenshots go to target/screenshots/ for a person to look at.
 //
 // Usage: LIVECHAT_URL=http://127.0.0.1:PORT ADMIN_PASSWORD=... node chat.test.mjs
 import { chromium } from "playwright-core";
@@ -26,6 +29,8 @@ async function api(path, { method = "GET", token, body } = {}) {
 
 const admin = await api("/auth/login", { method: "POST", body: { username: "admin", password: adminPassword } });
 await api("/agents", { method: "POST", token: admin.access_token, body: { username: "bea", password: "bea-password", name: "Bea", group: "agent" } });
+await api("/agents", { method: "POST", token: admin.access_token, body: { username: "cal", password: "cal-password", name: "Cal", group: "agent" } });
+const beaToken = (await api("/auth/login", { method: "POST", body: { username: "bea", password: "bea-password" } })).access_token;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -49,27 +54,36 @@ const newPage = async (name) => {
   return page;
 };
 
+const logIn = async (page, username, password) => {
+  await page.goto(`${base}/`);
+  await page.locator("#login").getByLabel("Username").fill(username);
+  await page.locator("#login").getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("#app").waitFor();
+  await page.locator("#conn[data-state='connected']").waitFor();
+};
+
 try {
-  // The visitor asks for help.
+  // The agent logs in first.
+  const agent = await newPage("console");
+  await logIn(agent, "bea", "bea-password");
+  assert.equal(await agent.locator("#login").isVisible(), false, "the login form hides after login");
+
+  // The visitor asks for help: someone is online, so it is a chat.
   const visitor = await newPage("widget");
   await visitor.goto(`${base}/widget`);
   await visitor.getByLabel("Your name").fill("Ana");
+  await visitor.getByLabel("Email (optional)").fill("ana@example.com");
   await visitor.getByLabel("How can we help?").fill("My order #1234 did not arrive");
   await visitor.getByRole("button", { name: "Start chat" }).click();
   await visitor.getByText("Waiting for an agent").waitFor();
   assert.equal(await visitor.locator("#start").isVisible(), false, "the start form hides once the chat starts");
   await visitor.screenshot({ path: `${shots}/1-widget-waiting.png` });
 
-  // The agent logs in and sees the request in the queue.
-  const agent = await newPage("console");
-  await agent.goto(`${base}/`);
-  await agent.locator("#login").getByLabel("Username").fill("bea");
-  await agent.locator("#login").getByLabel("Password").fill("bea-password");
-  await agent.getByRole("button", { name: "Log in" }).click();
+  // The agent sees the request in the queue, and the tab title counts it.
   const request = agent.locator("#queue li", { hasText: "Ana" });
-  await agent.locator("#app").waitFor();
-  assert.equal(await agent.locator("#login").isVisible(), false, "the login form hides after login");
   await request.waitFor();
+  assert.match(await agent.title(), /^\(1\) /, "the tab title counts what waits");
   await agent.screenshot({ path: `${shots}/2-console-queue.png` });
   await request.getByRole("button", { name: "Accept" }).click();
 
@@ -113,10 +127,22 @@ try {
   await canned.getByLabel("Shortcut").fill("ship");
   await canned.getByLabel("Title").fill("Shipping delay");
   await canned.getByLabel("Text").fill("Your parcel is on its way and should arrive within 2 days.");
+  await api("/canned-responses", { method: "POST", token: beaToken, body: { shortcut: "shelf", title: "On the shelf", body: "It is back on the shelf." } });
   await canned.getByRole("button", { name: "Save" }).click();
   await agent.locator("#canned-list").getByText("/ship").waitFor();
   await agent.getByRole("button", { name: "Chats" }).click();
+  // The arrow keys move through the suggestions (Bea has /shelf too).
   await agent.locator("#text").fill("/sh");
+  await agent.locator("#suggest").getByText("/shelf").waitFor();
+  const options = agent.locator("#suggest button");
+  assert.equal(await options.count(), 2);
+  const selected = () => agent.locator("#suggest button.selected").textContent();
+  const firstChoice = await selected();
+  await agent.locator("#text").press("ArrowDown");
+  assert.notEqual(await selected(), firstChoice, "ArrowDown moves the choice");
+  await agent.locator("#text").press("ArrowUp");
+  assert.equal(await selected(), firstChoice, "ArrowUp moves it back");
+  await agent.locator("#text").fill("/shi");
   await agent.locator("#suggest").getByText("/ship").waitFor();
   await agent.locator("#text").press("Tab");
   assert.equal(await agent.locator("#text").inputValue(), "Your parcel is on its way and should arrive within 2 days.");
@@ -125,10 +151,29 @@ try {
   await agent.screenshot({ path: `${shots}/3-console-chat.png` });
   await visitor.screenshot({ path: `${shots}/4-widget-chat.png` });
 
+  // Beside the chat, the agent sees the visitor's first question.
+  await agent.locator("#visitor-panel").getByText("My order #1234 did not arrive").waitFor();
+
   // A refresh of the widget brings the conversation back.
   await visitor.reload();
   await visitor.getByText("Your parcel is on its way").waitFor();
   await visitor.getByText("Hi Ana, let me check that for you.").waitFor();
+
+  // A reload of the console: everything was read, so no unread badge (not
+  // the number of messages loaded); a new message while no chat is open
+  // counts one, in the badge and in the tab title.
+  await agent.reload();
+  await agent.locator("#conn[data-state='connected']").waitFor();
+  const anaTab = agent.locator("#mine li", { hasText: "Ana" });
+  await anaTab.waitFor();
+  assert.equal(await anaTab.locator(".badge").count(), 0, "nothing unread after a reload");
+  await visitor.locator("#text").fill("Are you still there?");
+  await visitor.locator("#text").press("Enter");
+  await anaTab.locator(".badge", { hasText: "1" }).waitFor();
+  assert.match(await agent.title(), /^\(1\) /);
+  await anaTab.locator("button").click();
+  await agent.locator("#messages").getByText("Are you still there?").waitFor();
+  assert.equal(await anaTab.locator(".badge").count(), 0, "read once opened");
 
   // A second console of Bea's sends the chat back to the queue while the
   // first one is reconnecting: on its welcome, the first one lets the chat
@@ -146,15 +191,68 @@ try {
   assert.equal(await agent.locator("#composer").isVisible(), false, "no message box for a chat that is not ours");
   await agent.locator("#queue li", { hasText: "Ana" }).getByRole("button", { name: "Accept" }).click();
   await agent.locator("#composer").waitFor();
+  await second.close();
 
-  // The agent closes; the visitor sees the end.
-  await agent.getByRole("button", { name: "Close chat" }).click();
+  // Bea transfers the chat to Cal, picked from the team list with his
+  // presence and load; Cal's console shows it as new, with the whole
+  // conversation, without a reload.
+  const cal = await newPage("cal's console");
+  await logIn(cal, "cal", "cal-password");
+  await agent.locator("#transfer-to").focus();
+  const toCal = agent.locator("#transfer-to option", { hasText: "To Cal — online, 0 chats" });
+  await toCal.waitFor({ state: "attached" });
+  await agent.locator("#transfer-to").selectOption({ label: await toCal.textContent() });
+  await agent.getByRole("button", { name: "Transfer" }).click();
+  await agent.getByText("This chat was transferred to Cal.").waitFor();
+  const calTab = cal.locator("#mine li", { hasText: "Ana" });
+  await calTab.locator(".new").waitFor();
+  await calTab.locator("button").click();
+  await cal.locator("#messages").getByText("My order #1234 did not arrive").waitFor();
+  await cal.locator("#messages").getByText("Cal has entered the chat").waitFor();
+  await cal.screenshot({ path: `${shots}/5-console-transferred.png` });
+
+  // Cal closes; the visitor sees the end.
+  await cal.getByRole("button", { name: "Close chat" }).click();
   await visitor.getByText("This chat has been closed. Thank you!").first().waitFor();
   await visitor.getByRole("button", { name: "Start a new chat" }).waitFor();
   assert.equal(await visitor.locator("#composer").isVisible(), false, "no composer in an ended chat");
-  await agent.getByText("This chat is closed.").waitFor();
-  await agent.screenshot({ path: `${shots}/5-console-closed.png` });
+  await cal.getByText("This chat is closed.").waitFor();
   await visitor.screenshot({ path: `${shots}/6-widget-closed.png` });
+
+  // Both agents go away: the widget offers to leave a message, with the
+  // email required, and the message waits in the queue for them.
+  for (const page of [agent, cal]) {
+    await page.locator("#my-status").selectOption("away");
+    await page.locator("#away-note").waitFor();
+  }
+  await visitor.getByRole("button", { name: "Start a new chat" }).click();
+  await visitor.getByRole("button", { name: "Leave a message" }).waitFor();
+  assert.equal(await visitor.getByLabel("Email").getAttribute("required"), "", "an email is needed to answer");
+  await visitor.getByLabel("Your name").fill("Ana");
+  await visitor.getByLabel("Email").fill("ana@example.com");
+  await visitor.getByLabel("How can we help?").fill("Please call me back about my refund");
+  await visitor.getByRole("button", { name: "Leave a message" }).click();
+  await visitor.getByText("we will answer at ana@example.com").waitFor();
+  await visitor.screenshot({ path: `${shots}/7-widget-left-a-message.png` });
+  assert.equal(await agent.locator("#queue li", { hasText: "refund" }).count(), 0, "away: not offered");
+  await agent.locator("#my-status").selectOption("online");
+  const left = agent.locator("#queue li", { hasText: "refund" });
+  await left.waitFor();
+  await left.getByRole("button", { name: "Accept" }).click();
+  await agent.locator("#visitor-panel").getByText("Left a message while nobody was online").waitFor();
+  await agent.locator("#visitor-panel a[href='mailto:ana@example.com']").waitFor();
+  // Her earlier conversation is listed beside it.
+  await agent.locator("#visitor-panel .earlier li", { hasText: "My order #1234" }).waitFor();
+  await agent.screenshot({ path: `${shots}/8-console-left-message.png` });
+
+  // On a phone the console fits the screen.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const small = await phone.newPage();
+  small.on("pageerror", (e) => errors.push(`phone: ${e.message}`));
+  await logIn(small, "cal", "cal-password");
+  const width = await small.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the console is ${width}px wide on a 390px phone`);
+  await small.screenshot({ path: `${shots}/9-console-phone.png` });
 
   // With the server out of reach, both pages say so: not "wrong password",
   // not a start button that does nothing.
@@ -171,7 +269,7 @@ try {
     route.fulfill({ status: 502, contentType: "text/html", body: "<html><body>Bad Gateway</body></html>" }));
   await offline.getByRole("button", { name: "Log in" }).click();
   await offline.locator("#login-error").getByText("The service is unavailable right now").waitFor();
-  await offline.screenshot({ path: `${shots}/7-console-offline.png` });
+  await offline.screenshot({ path: `${shots}/10-console-offline.png` });
   const offlineWidget = await newPage("widget offline");
   await offlineWidget.route("**/api/v1/**", (route) => route.abort("connectionrefused"));
   await offlineWidget.goto(`${base}/widget`);
@@ -179,7 +277,7 @@ try {
   await offlineWidget.getByLabel("How can we help?").fill("Hello?");
   await offlineWidget.getByRole("button", { name: "Start chat" }).click();
   await offlineWidget.locator("#start-error").getByText("Cannot reach the server").waitFor();
-  await offlineWidget.screenshot({ path: `${shots}/8-widget-offline.png` });
+  await offlineWidget.screenshot({ path: `${shots}/11-widget-offline.png` });
 
   assert.deepEqual(errors, [], "no script errors on any page");
   console.log("browser test passed; screenshots in", shots);

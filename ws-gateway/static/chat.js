@@ -134,6 +134,17 @@ export class LiveSocket {
     if (this.ws) this.ws.close(1000);
   }
 
+  /** Connects again at once: a fresh welcome (the queue as the server sees it now). */
+  restart() {
+    if (this.ws) {
+      this.ws.onclose = null;
+      for (const [, p] of this.pending) p.reject(Object.assign(new Error("disconnected"), { code: "unavailable" }));
+      this.pending.clear();
+      this.ws.close(1000);
+    }
+    this.connect();
+  }
+
   emit(type, frame) {
     const h = this.handlers[type];
     if (h) h(frame);
@@ -217,4 +228,19 @@ export function typingNotifier(fn) {
     clearTimeout(timer);
     timer = setTimeout(() => { on = false; fn(false); }, 2000);
   };
+}
+
+/** Whether a scrolled list shows its end (so a new message may scroll it). */
+export function atBottom(list, slack = 60) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < slack;
+}
+
+/**
+ * Puts older messages' items at the top of `list` keeping what the reader
+ * looks at where it is (so one scroll to the top loads one page, not all).
+ */
+export function prependKeepingPlace(list, items) {
+  const before = list.scrollHeight - list.scrollTop;
+  list.prepend(...items);
+  list.scrollTop = list.scrollHeight - before;
 }

@@ -1,10 +1,18 @@
 // The agent console: queue with Accept/Decline, chats with history,
 // typing and canned responses, close/transfer, and admin pages.
-import { LiveSocket, api, describe, el, textWithLinks, timeOf, typingNotifier } from "/assets/chat.js";
+import { LiveSocket, api, atBottom, describe, el, prependKeepingPlace, textWithLinks, timeOf, typingNotifier } from "/assets/chat.js";
 
 const KEY = "livechat.agent";
 const $ = (id) => document.getElementById(id);
-const state = { token: null, me: null, live: null, queue: new Map(), rooms: new Map(), active: null, canned: [] };
+const state = {
+  token: null, me: null, live: null, queue: new Map(), rooms: new Map(), active: null, canned: [],
+  // Presence: away agents are offered no new requests.
+  away: false, team: [],
+  // The last seq read per room (kept in this browser, per agent), so that
+  // unread counts survive a reload.
+  read: {},
+  muted: localStorage.getItem("livechat.muted") === "1",
+};
 
 // ---- session -------------------------------------------------------------
 function loggedOut(message) {
@@ -20,6 +28,8 @@ $("login").addEventListener("submit", async (e) => {
   try {
     const r = await api("/auth/login", { method: "POST", body: { username: $("login-username").value, password: $("login-password").value } });
     sessionStorage.setItem(KEY, JSON.stringify({ token: r.access_token, agent: r.agent }));
+    // A click is the moment a browser lets a page ask to notify.
+    if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
     start(r.access_token, r.agent);
   } catch (err) {
     $("login-error").textContent =
@@ -36,16 +46,19 @@ function start(token, agent) {
   $("login").hidden = true;
   $("app").hidden = false;
   $("me").textContent = `${agent.name} (${agent.group})`;
+  state.read = JSON.parse(localStorage.getItem(readKey()) || "{}");
+  renderSound();
   state.live = new LiveSocket(token, handlers);
   state.live.connect();
   loadCanned();
   probeAdmin();
+  loadRecentlyClosed();
 }
 
 // ---- live events ---------------------------------------------------------
 const handlers = {
   status: (s) => {
-    const text = { connecting: "Connecting…", connected: "Online", reconnecting: "Reconnecting…", "signed-out": "Signed out" }[s] || s;
+    const text = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", "signed-out": "Signed out" }[s] || s;
     $("conn").textContent = text;
     $("conn").dataset.state = s;
   },
@@ -63,26 +76,50 @@ const handlers = {
     for (const r of f.rooms) upsertRoom(r);
     renderLists();
     if (state.active) renderRoom();
+    loadTeam();
   },
   history: (f) => {
     const r = state.rooms.get(f.room_id);
-    if (r && r.messages.length === 0) r.hasMore = f.has_more;
+    if (!r) return;
+    if (r.messages.length === 0) r.hasMore = f.has_more;
+    r.historyLoaded = true;
+    // What a history frame carries was said before: counted, not announced.
+    if (f.messages.length) r.replayedUpTo = Math.max(r.replayedUpTo, f.messages[f.messages.length - 1].seq);
     if (f.room_id === state.active) renderRoom();
   },
   message: (m) => {
     const r = state.rooms.get(m.room_id);
-    if (!r) return;
+    if (!r || r.messages.some((x) => x.seq === m.seq)) return;
     r.messages.push(m);
-    if (m.room_id !== state.active || document.hidden) r.unread += 1;
-    if (m.room_id === state.active) appendMessage(m);
+    const mine = m.sender.kind === "agent" && m.sender.id === state.me.id;
+    if (m.room_id === state.active && !document.hidden) {
+      markRead(r);
+    } else if (!mine && m.sender.kind !== "system" && m.seq > (state.read[m.room_id] || 0)) {
+      r.unread += 1;
+      if (m.seq > r.replayedUpTo && m.sender.kind === "visitor") alertAgent(r.room.visitor.name, m.content);
+    }
+    if (m.room_id === state.active) appendMessage(m, mine);
     renderLists();
   },
-  room_queued: (f) => { state.queue.set(f.room.id, f.room); renderLists(); },
+  room_queued: (f) => {
+    if (state.away) return;
+    const isNew = !state.queue.has(f.room.id);
+    state.queue.set(f.room.id, f.room);
+    renderLists();
+    if (isNew) alertAgent(`New chat request from ${f.room.visitor.name}`, f.room.subject || "");
+  },
   room_taken: (f) => { state.queue.delete(f.room_id); renderLists(); },
   room_updated: (f) => {
     const room = f.room;
-    if (room.status === "engaged" && room.agent && room.agent.id === state.me.id) upsertRoom(room);
-    else if (state.rooms.has(room.id)) {
+    if (room.status === "engaged" && room.agent && room.agent.id === state.me.id) {
+      const before = state.rooms.get(room.id);
+      const r = upsertRoom(room);
+      // Given to us by someone else (a transfer): new, and announced.
+      if (!before || before.gone) {
+        r.isNew = room.id !== state.active;
+        alertAgent("A chat was transferred to you", room.visitor.name);
+      }
+    } else if (state.rooms.has(room.id)) {
       const r = state.rooms.get(room.id);
       r.room = room;
       if (room.status === "queued" || (room.status === "engaged" && room.agent.id !== state.me.id)) {
@@ -111,10 +148,126 @@ const handlers = {
 function upsertRoom(room) {
   const r = state.rooms.get(room.id);
   if (r) { r.room = room; r.gone = null; return r; }
-  const fresh = { room, messages: [], unread: 0, hasMore: false, typing: "", gone: null };
+  const fresh = { room, messages: [], unread: 0, hasMore: false, typing: "", gone: null, replayedUpTo: 0,
+    historyLoaded: false, isNew: false, visitor: null };
   state.rooms.set(room.id, fresh);
   return fresh;
 }
+
+// Chats we closed (or that expired) in the last day stay in the list after
+// a reload, read-only, so that an agent can look back at them.
+async function loadRecentlyClosed() {
+  const since = Date.now() - 24 * 3600 * 1000;
+  for (const status of ["closed", "expired"]) {
+    try {
+      const list = await api(`/rooms?mine=true&status=${status}`, { token: state.token });
+      for (const room of list.rooms) {
+        if (state.rooms.has(room.id) || Date.parse(room.last_message_at) < since) continue;
+        const r = upsertRoom(room);
+        r.gone = status === "expired" ? "This chat expired after a period of inactivity." : "This chat is closed.";
+      }
+    } catch (_) { /* the list is a convenience */ }
+  }
+  renderLists();
+}
+
+// ---- unread counts and notifications ----------------------------------------
+function readKey() { return `livechat.read.${state.me.id}`; }
+
+function markRead(r) {
+  r.unread = 0;
+  r.isNew = false;
+  const last = r.messages.reduce((max, m) => Math.max(max, m.seq), 0);
+  if (last > (state.read[r.room.id] || 0)) {
+    state.read[r.room.id] = last;
+    try { localStorage.setItem(readKey(), JSON.stringify(state.read)); } catch (_) { /* full: counts reset on reload */ }
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  const r = state.rooms.get(state.active);
+  if (!document.hidden && r) { markRead(r); renderLists(); }
+});
+
+/** A sound (unless muted) and, when the tab is in the background, a desktop notification. */
+function alertAgent(title, body) {
+  if (!state.muted) beep();
+  if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+    try { new Notification(title, { body: body.slice(0, 140), tag: "livechat" }); } catch (_) { /* not allowed here */ }
+  }
+}
+
+function beep() {
+  try {
+    state.audio ||= new AudioContext();
+    const ctx = state.audio;
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    tone.frequency.value = 880;
+    gain.gain.setValueAtTime(0.08, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.25);
+    tone.connect(gain).connect(ctx.destination);
+    tone.start();
+    tone.stop(ctx.currentTime + 0.25);
+  } catch (_) { /* no audio: the title and badges still tell */ }
+}
+
+function renderSound() {
+  $("sound").textContent = state.muted ? "Sound off" : "Sound on";
+  $("sound").setAttribute("aria-pressed", String(!state.muted));
+}
+$("sound").addEventListener("click", () => {
+  state.muted = !state.muted;
+  localStorage.setItem("livechat.muted", state.muted ? "1" : "0");
+  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+  renderSound();
+});
+
+function updateTitle() {
+  const waiting = state.queue.size + [...state.rooms.values()].reduce((n, r) => n + r.unread + (r.isNew ? 1 : 0), 0);
+  document.title = waiting ? `(${waiting}) livechat — agent console` : "livechat — agent console";
+}
+
+// ---- presence and the team ----------------------------------------------------
+async function loadTeam() {
+  try {
+    const ack = await state.live.request({ type: "team" });
+    state.team = ack.agents;
+    const me = ack.agents.find((a) => a.id === state.me.id);
+    if (me) setAway(me.status === "away");
+    renderTransferList();
+  } catch (_) { /* offered again on the next welcome */ }
+}
+
+function renderTransferList() {
+  const keep = $("transfer-to").value;
+  const colleagues = state.team.filter((a) => a.id !== state.me.id && a.accepts_rooms);
+  $("transfer-to").replaceChildren(el("option", { value: "" }, "Back to the queue"),
+    ...colleagues.map((a) => el("option", { value: a.id, selected: a.id === keep },
+      `To ${a.name} — ${a.status}, ${a.open_rooms} chat${a.open_rooms === 1 ? "" : "s"}`)));
+}
+$("transfer-to").addEventListener("focus", loadTeam);
+
+function setAway(away) {
+  state.away = away;
+  $("my-status").value = away ? "away" : "online";
+  $("away-note").hidden = !away;
+  if (away) state.queue.clear();
+  renderLists();
+}
+
+$("my-status").addEventListener("change", async () => {
+  const status = $("my-status").value;
+  try {
+    const ack = await state.live.request({ type: "presence", status });
+    setAway(ack.agent.status === "away");
+    // Back online: a fresh welcome brings the queue as it is now.
+    if (!state.away) state.live.restart();
+  } catch (err) {
+    $("my-status").value = state.away ? "away" : "online";
+    alert(describe(err));
+  }
+});
 
 // ---- lists ---------------------------------------------------------------
 // Where the customer writes from: the web widget or their messenger.
@@ -122,6 +275,11 @@ const CHANNELS = { web: "Web", telegram: "Telegram", messenger: "Messenger", wec
 function channelTag(channel) {
   const name = CHANNELS[channel] || channel;
   return el("span", { class: `channel channel-${channel}`, title: `Writes from ${name}` }, name);
+}
+
+function lastMessageOf(r) {
+  for (let i = r.messages.length - 1; i >= 0; i--) if (r.messages[i].sender.kind !== "system") return r.messages[i];
+  return null;
 }
 
 function renderLists() {
@@ -133,13 +291,22 @@ function renderLists() {
     el("div", { class: "row" },
       el("button", { type: "button", onclick: () => accept(room.id) }, "Accept"),
       el("button", { type: "button", class: "secondary", onclick: () => decline(room.id) }, "Decline")))));
-  if (!queue.length) $("queue").append(el("li", { class: "empty" }, "Nobody is waiting."));
-  const mine = [...state.rooms.values()];
-  $("mine").replaceChildren(...mine.map((r) => el("li", {},
-    el("button", { type: "button", class: `room-tab${r.room.id === state.active ? " active" : ""}${r.gone ? " gone" : ""}`,
-      "aria-current": r.room.id === state.active ? "true" : false, onclick: () => open(r.room.id) },
-      channelTag(r.room.channel), r.room.visitor.name, r.unread ? el("span", { class: "badge", "aria-label": `${r.unread} unread` }, String(r.unread)) : null))));
+  if (!queue.length && !state.away) $("queue").append(el("li", { class: "empty" }, "Nobody is waiting."));
+  // Open chats first, newest activity first; ended ones after them.
+  const mine = [...state.rooms.values()].sort((a, b) =>
+    (a.gone ? 1 : 0) - (b.gone ? 1 : 0) || b.room.last_message_at.localeCompare(a.room.last_message_at));
+  $("mine").replaceChildren(...mine.map((r) => {
+    const last = lastMessageOf(r);
+    return el("li", {},
+      el("button", { type: "button", class: `room-tab${r.room.id === state.active ? " active" : ""}${r.gone ? " gone" : ""}`,
+        "aria-current": r.room.id === state.active ? "true" : false, onclick: () => open(r.room.id) },
+        el("span", { class: "tab-head" }, channelTag(r.room.channel), el("strong", {}, r.room.visitor.name),
+          r.isNew ? el("span", { class: "new" }, "New") : null,
+          r.unread ? el("span", { class: "badge", "aria-label": `${r.unread} unread` }, String(r.unread)) : null),
+        last ? el("span", { class: "preview" }, `${last.content.slice(0, 80)} · ${timeOf(last.created_at)}`) : null));
+  }));
   if (!mine.length) $("mine").append(el("li", { class: "empty" }, "No open chats."));
+  updateTitle();
 }
 
 async function accept(id) {
@@ -165,10 +332,39 @@ async function decline(id) {
 function open(id) {
   state.active = id;
   const r = state.rooms.get(id);
-  r.unread = 0;
+  markRead(r);
   renderLists();
-  renderRoom();
+  renderRoom({ jump: true });
   $("text").focus();
+  // Engaged chats get their history from the server; ended ones listed
+  // after a reload are read once opened.
+  if (r.gone && !r.historyLoaded) loadOlder(r, { first: true });
+  loadVisitor(r);
+}
+
+async function loadVisitor(r) {
+  if (!r.visitor) {
+    try { r.visitor = (await state.live.request({ type: "visitor", room_id: r.room.id })).visitor; } catch (_) { return; }
+  }
+  if (r.room.id === state.active) renderVisitor(r);
+}
+
+function renderVisitor(r) {
+  const v = r.visitor;
+  if (!v) { $("visitor-panel").replaceChildren(); return; }
+  const row = (label, value) => (value ? [el("dt", {}, label), el("dd", {}, value)] : []);
+  const earlier = v.earlier_rooms.map((room) => el("li", {},
+    el("span", { class: "sub" }, `${timeOf(room.created_at)} · ${room.status}`), el("br"), room.subject || "(no question)"));
+  $("visitor-panel").replaceChildren(
+    el("h3", {}, "Visitor"),
+    v.offline_message ? el("p", { class: "notice" }, "Left a message while nobody was online: answer by email.") : null,
+    el("dl", {},
+      row("Name", v.name),
+      row("Email", v.email ? el("a", { href: `mailto:${v.email}` }, v.email) : null),
+      row("Channel", CHANNELS[v.channel] || v.channel),
+      row("First question", v.subject)),
+    el("h3", {}, "Earlier conversations"),
+    earlier.length ? el("ul", { class: "earlier" }, ...earlier) : el("p", { class: "sub" }, "None."));
 }
 
 function messageItem(m) {
@@ -179,13 +375,22 @@ function messageItem(m) {
     el("time", { datetime: m.created_at }, timeOf(m.created_at)));
 }
 
-function appendMessage(m) {
+// A new message scrolls the list only for a reader at its end (or for
+// what they sent themselves); someone reading older messages is told below.
+function appendMessage(m, mine) {
+  const list = $("messages");
+  const follow = mine || atBottom(list);
   const li = messageItem(m);
-  $("messages").append(li);
-  li.scrollIntoView({ block: "end" });
+  list.append(li);
+  if (follow) li.scrollIntoView({ block: "end" });
+  else $("new-below").hidden = false;
 }
+$("new-below").addEventListener("click", () => {
+  $("messages").lastElementChild?.scrollIntoView({ block: "end" });
+  $("new-below").hidden = true;
+});
 
-function renderRoom() {
+function renderRoom({ jump = false } = {}) {
   const r = state.rooms.get(state.active);
   $("no-room").hidden = !!r;
   $("room").hidden = !r;
@@ -193,27 +398,52 @@ function renderRoom() {
   $("room-title").replaceChildren(channelTag(r.room.channel), r.room.visitor.name);
   $("room-sub").textContent = r.room.subject || "";
   r.messages.sort((a, b) => a.seq - b.seq);
-  $("messages").replaceChildren(...r.messages.map(messageItem));
+  const list = $("messages");
+  const follow = jump || atBottom(list);
+  const fromEnd = list.scrollHeight - list.scrollTop;
+  list.replaceChildren(...r.messages.map(messageItem));
+  if (follow) { list.lastElementChild?.scrollIntoView({ block: "end" }); $("new-below").hidden = true; }
+  else list.scrollTop = list.scrollHeight - fromEnd;
   $("older").hidden = !r.hasMore;
   $("typing").textContent = r.typing;
   $("room-ended").hidden = !r.gone;
   $("room-ended").textContent = r.gone || "";
   for (const id of ["composer", "close-room", "transfer", "transfer-to"]) $(id).hidden = !!r.gone;
-  const last = $("messages").lastElementChild;
-  if (last) last.scrollIntoView({ block: "end" });
+  renderVisitor(r);
 }
 
-$("older").addEventListener("click", async () => {
-  const r = state.rooms.get(state.active);
-  const first = r.messages.length ? r.messages[0].seq : undefined;
-  const page = await state.live.request({ type: "history", room_id: r.room.id, before_seq: first });
-  const known = new Set(r.messages.map((m) => m.seq));
-  r.messages.unshift(...page.messages.filter((m) => !known.has(m.seq)));
-  r.hasMore = page.has_more;
-  renderRoom();
-  $("messages").firstElementChild?.scrollIntoView({ block: "start" });
+// One page per click or per scroll to the top; the reader keeps their place.
+let loadingOlder = false;
+async function loadOlder(r, { first = false } = {}) {
+  if (loadingOlder) return;
+  loadingOlder = true;
+  try {
+    const before = r.messages.length ? r.messages.reduce((min, m) => Math.min(min, m.seq), Infinity) : undefined;
+    const page = await state.live.request({ type: "history", room_id: r.room.id, before_seq: first ? undefined : before });
+    const known = new Set(r.messages.map((m) => m.seq));
+    const older = page.messages.filter((m) => !known.has(m.seq));
+    r.messages.push(...older);
+    r.messages.sort((a, b) => a.seq - b.seq);
+    r.hasMore = page.has_more;
+    r.historyLoaded = true;
+    if (r.room.id !== state.active) return;
+    if (first) renderRoom({ jump: true });
+    else {
+      prependKeepingPlace($("messages"), older.map(messageItem));
+      $("older").hidden = !r.hasMore;
+    }
+  } catch (err) {
+    if (!first) alert(describe(err));
+  } finally {
+    loadingOlder = false;
+  }
+}
+$("older").addEventListener("click", () => loadOlder(state.rooms.get(state.active)));
+$("messages").addEventListener("scroll", () => {
+  const list = $("messages");
+  if (list.scrollTop < 8 && !$("older").hidden) loadOlder(state.rooms.get(state.active));
+  if (atBottom(list)) $("new-below").hidden = true;
 });
-$("messages").addEventListener("scroll", () => { if ($("messages").scrollTop === 0 && !$("older").hidden) $("older").click(); });
 
 const notifyTyping = typingNotifier((typing) => {
   if (state.active) state.live.request({ type: "typing", room_id: state.active, typing }).catch(() => {});
@@ -221,10 +451,15 @@ const notifyTyping = typingNotifier((typing) => {
 
 $("text").addEventListener("input", () => { notifyTyping(); suggest(); });
 $("text").addEventListener("keydown", (e) => {
-  const first = $("suggest").querySelector("button");
-  if ((e.key === "Tab" || e.key === "Enter") && !e.shiftKey && !$("suggest").hidden && first) {
+  const options = [...$("suggest").querySelectorAll("button")];
+  const open = !$("suggest").hidden && options.length > 0;
+  if (open && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
     e.preventDefault();
-    first.click();
+    const step = e.key === "ArrowDown" ? 1 : -1;
+    selectSuggestion((state.suggestIndex + step + options.length) % options.length);
+  } else if (open && (e.key === "Tab" || e.key === "Enter") && !e.shiftKey) {
+    e.preventDefault();
+    options[state.suggestIndex]?.click();
   } else if (e.key === "Enter" && !e.shiftKey) {
     e.preventDefault();
     $("composer").requestSubmit();
@@ -261,12 +496,24 @@ function suggest() {
   if (!text.startsWith("/")) { box.hidden = true; return; }
   const q = text.slice(1).toLowerCase();
   const hits = state.canned.filter((c) => c.shortcut.toLowerCase().startsWith(q)).slice(0, 6);
-  box.replaceChildren(...hits.map((c) => el("li", {}, el("button", { type: "button", onclick: () => {
-    $("text").value = c.body;
-    box.hidden = true;
-    $("text").focus();
-  } }, el("strong", {}, `/${c.shortcut}`), ` ${c.title}`))));
+  box.replaceChildren(...hits.map((c, i) => el("li", {}, el("button", { type: "button", id: `suggest-${i}`, role: "option",
+    onclick: () => {
+      $("text").value = c.body;
+      box.hidden = true;
+      $("text").focus();
+    } }, el("strong", {}, `/${c.shortcut}`), ` ${c.title}`))));
   box.hidden = hits.length === 0;
+  selectSuggestion(0);
+}
+
+/** Marks the canned response Enter or Tab would take (ArrowUp/ArrowDown move it). */
+function selectSuggestion(i) {
+  state.suggestIndex = i;
+  $("suggest").querySelectorAll("button").forEach((b, j) => {
+    b.classList.toggle("selected", i === j);
+    b.setAttribute("aria-selected", String(i === j));
+  });
+  $("text").setAttribute("aria-activedescendant", `suggest-${i}`);
 }
 
 async function loadCanned() {
@@ -326,8 +573,6 @@ async function probeAdmin() {
     const [agents, groups] = await Promise.all([api("/agents", { token: state.token }), api("/groups", { token: state.token })]);
     $("nav-admin").hidden = false;
     $("agent-group").replaceChildren(...groups.groups.map((g) => el("option", { value: g.name, selected: g.name === "agent" }, g.name)));
-    $("transfer-to").replaceChildren(el("option", { value: "" }, "Back to the queue"),
-      ...agents.agents.filter((a) => a.id !== state.me.id && !a.disabled).map((a) => el("option", { value: a.id }, `To ${a.name}`)));
     renderAgents(agents.agents);
   } catch (_) { $("nav-admin").hidden = true; }
 }

@@ -1,12 +1,16 @@
 // The visitor widget: ask for an agent, wait, chat, see the end. The
 // visitor token lives in localStorage so a refresh restores the chat.
-import { LiveSocket, api, describe, el, textWithLinks, timeOf, typingNotifier } from "/assets/chat.js";
+import { LiveSocket, api, atBottom, describe, el, prependKeepingPlace, textWithLinks, timeOf, typingNotifier } from "/assets/chat.js";
 
 const KEY = "livechat.visitor";
 const $ = (id) => document.getElementById(id);
 let live = null;
 let me = null;
 let room = null;
+// Left through the offline form: the email the answer will go to.
+let leftFor = null;
+let hasMore = false;
+let oldest = null;
 
 function status(text) { $("widget-status").textContent = text; }
 
@@ -14,11 +18,26 @@ function showStart() {
   $("start").hidden = false;
   $("chat").hidden = true;
   status("");
+  checkAvailability();
+}
+
+// Nobody online: the form becomes "leave a message", with the email required.
+async function checkAvailability() {
+  let offline = false;
+  try { offline = !(await api("/availability")).agents_online; } catch (_) { /* unknown: offer the chat */ }
+  $("start").dataset.offline = offline ? "1" : "";
+  $("start-intro").textContent = offline
+    ? "Nobody is online right now. Leave a message and we will answer by email."
+    : "Ask a question and the next available agent will answer.";
+  $("start-email-label").textContent = offline ? "Email" : "Email (optional)";
+  $("start-email").required = offline;
+  $("start-submit").textContent = offline ? "Leave a message" : "Start chat";
 }
 
 function roomState(r) {
   room = r;
-  if (r.status === "queued") status("Waiting for an agent… you are in the queue, someone will be with you shortly.");
+  if (r.status === "queued" && leftFor) status(`Thank you! Nobody is online right now; we will answer at ${leftFor}. If someone comes online they will answer here too.`);
+  else if (r.status === "queued") status("Waiting for an agent… you are in the queue, someone will be with you shortly.");
   else if (r.status === "engaged") status(`You are chatting with ${r.agent ? r.agent.name : "an agent"}.`);
 }
 
@@ -29,16 +48,43 @@ function ended(text) {
   status("This chat has ended.");
 }
 
-function render(m) {
+function item(m) {
   const mine = me && m.sender.kind === "visitor";
-  const li = el("li", { class: `msg ${m.sender.kind}${mine ? " mine" : ""}`, "data-seq": m.seq },
+  return el("li", { class: `msg ${m.sender.kind}${mine ? " mine" : ""}`, "data-seq": m.seq },
     m.sender.kind === "system" ? null : el("span", { class: "who" }, mine ? "You" : m.sender.name),
     el("span", { class: "text" }, textWithLinks(m.content)),
     el("time", { datetime: m.created_at }, timeOf(m.created_at)));
-  const list = $("messages");
-  list.append(li);
-  li.scrollIntoView({ block: "end" });
 }
+
+function render(m) {
+  const list = $("messages");
+  const follow = m.sender.kind === "visitor" || atBottom(list);
+  const li = item(m);
+  list.append(li);
+  if (oldest === null || m.seq < oldest) oldest = m.seq;
+  if (follow) li.scrollIntoView({ block: "end" });
+}
+
+// After a refresh only the newest page is shown: older ones on request,
+// one page per click or scroll to the top.
+let loadingOlder = false;
+async function loadOlder() {
+  if (loadingOlder || !hasMore || !room) return;
+  loadingOlder = true;
+  try {
+    const page = await live.request({ type: "history", room_id: room.id, before_seq: oldest ?? undefined });
+    prependKeepingPlace($("messages"), page.messages.filter((m) => m.seq < (oldest ?? Infinity)).map(item));
+    if (page.messages.length) oldest = Math.min(oldest ?? Infinity, page.messages[0].seq);
+    hasMore = page.has_more;
+    $("older").hidden = !hasMore;
+  } catch (err) {
+    status(describe(err));
+  } finally {
+    loadingOlder = false;
+  }
+}
+$("older").addEventListener("click", loadOlder);
+$("messages").addEventListener("scroll", () => { if ($("messages").scrollTop < 8) loadOlder(); });
 
 function connect(token) {
   $("start").hidden = true;
@@ -46,9 +92,13 @@ function connect(token) {
   $("composer").hidden = false;
   $("ended").hidden = true;
   $("messages").replaceChildren();
+  oldest = null;
   live = new LiveSocket(token, {
     status: (s) => { if (s === "reconnecting") status("Connection lost — reconnecting…"); },
     welcome: (f) => { me = f.user; if (f.rooms[0]) roomState(f.rooms[0]); },
+    history: (f) => {
+      if (oldest === null) { hasMore = f.has_more; $("older").hidden = !hasMore; }
+    },
     message: render,
     room_updated: (f) => roomState(f.room),
     room_closed: (f) => ended(f.message || "This chat has ended."),
@@ -64,9 +114,12 @@ $("start").addEventListener("submit", async (e) => {
   const body = { name: $("start-name").value, message: $("start-message").value };
   const email = $("start-email").value.trim();
   if (email) body.email = email;
+  const offline = $("start").dataset.offline === "1";
+  if (offline) body.offline_message = true;
   try {
     const r = await api("/rooms", { method: "POST", body });
-    localStorage.setItem(KEY, JSON.stringify({ token: r.visitor_token, room_id: r.room.id }));
+    leftFor = offline ? email : null;
+    localStorage.setItem(KEY, JSON.stringify({ token: r.visitor_token, room_id: r.room.id, left_for: leftFor }));
     connect(r.visitor_token);
   } catch (err) {
     $("start-error").textContent = describe(err);
@@ -96,9 +149,10 @@ $("composer").addEventListener("submit", async (e) => {
 $("restart").addEventListener("click", () => {
   if (live) live.close();
   localStorage.removeItem(KEY);
+  leftFor = null;
   $("messages").replaceChildren();
   showStart();
 });
 
 const saved = JSON.parse(localStorage.getItem(KEY) || "null");
-if (saved && saved.token) connect(saved.token); else showStart();
+if (saved && saved.token) { leftFor = saved.left_for || null; connect(saved.token); } else showStart();
