@@ -133,7 +133,10 @@ const handlers = {
   room_closed: (f) => {
     state.queue.delete(f.room_id);
     const r = state.rooms.get(f.room_id);
-    if (r) r.gone = f.reason === "expired" ? "This chat expired after a period of inactivity." : "This chat is closed.";
+    if (r) {
+      r.gone = f.reason === "expired" ? "This chat expired after a period of inactivity." : "This chat is closed.";
+      r.typing = "";
+    }
     renderLists();
     if (f.room_id === state.active) renderRoom();
   },

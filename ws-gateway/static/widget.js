@@ -42,6 +42,7 @@ function roomState(r) {
 }
 
 function ended(text) {
+  $("typing").textContent = "";
   $("composer").hidden = true;
   $("ended").hidden = false;
   $("ended-text").textContent = text;

@@ -138,6 +138,28 @@ async fn typing_is_relayed_to_the_other_side_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typist_whose_connection_drops_stops_typing_at_once() {
+    let app = spawn_app_without_limits().await;
+    let admin = app.admin().await;
+    let (room, mut visitor) = visitor_in_room(&app, "Ana", "Hello").await;
+    app.accepted(&admin, &room.id).await;
+    let (mut agent, _) = app.ws_welcomed(&admin.token).await;
+    agent.expect_type("history").await;
+    visitor.ack(json!({"type": "typing", "room_id": room.id, "typing": true})).await;
+    assert_eq!(agent.wait_for_type("typing").await["typing"], true);
+
+    // The page closes mid-sentence: no `typing: false` from the client. The
+    // gateway says it when the connection ends, well before the indicator
+    // would lapse on its own (6 s).
+    visitor.close().await;
+    let ended = tokio::time::timeout(Duration::from_secs(3), agent.wait_for_type("typing"))
+        .await
+        .expect("told when the connection ended, not when the indicator lapsed");
+    assert_eq!(ended["typing"], false, "{ended}");
+    assert_eq!(ended["from"]["kind"], "visitor");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pages_by_before_seq_and_after_seq_oldest_first() {
     let app = spawn_app_without_limits().await;
     let admin = app.admin().await;

@@ -46,8 +46,17 @@ impl Session {
             ClientFrame::Accept { room_id } => Some(room_id.clone()),
             _ => None,
         };
+        // A send ends its sender's typing, as a `typing: false` does.
+        let typing = match &frame {
+            ClientFrame::Typing { room_id, typing } => Some((room_id.clone(), *typing)),
+            ClientFrame::Send { room_id, .. } if !self.typing_in.is_empty() => Some((room_id.clone(), false)),
+            _ => None,
+        };
         match self.call_with_retry(frame).await {
             Ok(fields) => {
+                if let Some((room_id, typing)) = typing {
+                    self.typed(&room_id, typing);
+                }
                 self.send(&ServerFrame::ack(req_id, fields))?;
                 match accepted_room {
                     Some(room_id) => self.send_history(&room_id).await,

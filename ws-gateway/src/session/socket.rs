@@ -44,6 +44,9 @@ pub(super) struct Session {
     /// The agent this connection belongs to (None for a visitor): a room
     /// given to them comes with its history.
     pub agent_id: Option<String>,
+    /// Rooms where this connection said `typing: true` last: when it ends,
+    /// the other side is told `typing: false` at once.
+    pub typing_in: Vec<String>,
 }
 
 /// A connection's events: the core's stream (`Right`, always so after a
@@ -72,7 +75,15 @@ pub(super) async fn serve<W, R, E, Ev>(
     let (out, rx) = mpsc::channel(cfg.outbound_queue);
     let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
     let budgets = Budgets::new(cfg.limits, Instant::now());
-    let mut s = Session { core, token, out, rooms: Delivery::default(), budgets, agent_id: None };
+    let mut s = Session {
+        core,
+        token,
+        out,
+        rooms: Delivery::default(),
+        budgets,
+        agent_id: None,
+        typing_in: Vec::new(),
+    };
 
     // The handlers that call the core are boxed while they run: their
     // futures (a whole gRPC call) would otherwise be part of this one,
@@ -136,6 +147,7 @@ pub(super) async fn serve<W, R, E, Ev>(
             writer.abort();
         }
     }
+    s.stop_typing();
     drop(s);
     let _ = writer.await;
     metrics::gauge!("livechat_ws_connections").decrement(1.0);
@@ -191,6 +203,28 @@ fn closing_for_read_error(e: &(dyn std::error::Error + 'static)) -> Closing {
 }
 
 impl Session {
+    /// The connection ends while its person was typing: tell the other
+    /// side now rather than when the indicator lapses.
+    fn stop_typing(&mut self) {
+        for room_id in std::mem::take(&mut self.typing_in) {
+            let (core, token) = (self.core.clone(), self.token.clone());
+            tokio::spawn(async move {
+                let req = pb::SetTypingRequest { room_id, typing: false };
+                if let Ok(req) = livechat_proto::client::authed(req, &token, None) {
+                    let _ = core.messages().set_typing(req).await;
+                }
+            });
+        }
+    }
+
+    /// Keeps `typing_in` in step with what the client said.
+    pub fn typed(&mut self, room_id: &str, typing: bool) {
+        self.typing_in.retain(|r| r != room_id);
+        if typing {
+            self.typing_in.push(room_id.to_string());
+        }
+    }
+
     /// Queues a frame; a full queue means the client is not keeping up.
     pub fn push(&self, msg: Message) -> Step {
         match self.out.try_send(msg) {
