@@ -122,6 +122,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::close))
         .routes(routes!(rooms::transfer))
         .routes(routes!(messages::history, messages::send))
+        .routes(routes!(messages::notes, messages::add_note))
         .routes(routes!(canned::list, canned::create))
         .routes(routes!(canned::update, canned::delete))
         .routes(routes!(admin::get_settings, admin::put_settings))

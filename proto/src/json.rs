@@ -330,3 +330,30 @@ impl From<pb::VisitorDetails> for VisitorDetails {
         }
     }
 }
+
+/// An agent's private note in a room (never shown to the visitor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Note {
+    pub id: String,
+    pub room_id: String,
+    pub author: Person,
+    pub content: String,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub created_at: String,
+    /// The room's last message seq when it was written: it sits after
+    /// that message.
+    pub after_seq: u64,
+}
+
+impl From<pb::Note> for Note {
+    fn from(n: pb::Note) -> Self {
+        Self {
+            id: n.id,
+            room_id: n.room_id,
+            author: n.author.map(Person::from).unwrap_or(Person { id: String::new(), name: String::new() }),
+            content: n.content,
+            created_at: time(n.created_at_ms),
+            after_seq: n.after_seq,
+        }
+    }
+}

@@ -44,8 +44,13 @@ const newPage = async (name) => {
   await ctx.addInitScript(() => {
     const Native = window.WebSocket;
     window.__sockets = [];
+    window.__frames = [];
     window.WebSocket = class extends Native {
-      constructor(...args) { super(...args); window.__sockets.push(this); }
+      constructor(...args) {
+        super(...args);
+        window.__sockets.push(this);
+        this.addEventListener("message", (e) => window.__frames.push(String(e.data)));
+      }
     };
   });
   const page = await ctx.newPage();
@@ -150,6 +155,20 @@ try {
   await visitor.getByText("Your parcel is on its way").waitFor();
   await agent.screenshot({ path: `${shots}/3-console-chat.png` });
   await visitor.screenshot({ path: `${shots}/4-widget-chat.png` });
+
+  // A private note: in the agent's chat, never on the visitor's page or socket.
+  await agent.locator("#as-note").check();
+  await agent.locator("#text").fill("VIP customer, be generous");
+  await agent.locator("#text").press("Enter");
+  await agent.locator("#messages .note", { hasText: "VIP customer, be generous" }).waitFor();
+  await agent.locator("#as-note").uncheck();
+  await agent.locator("#text").fill("Checking with the warehouse now.");
+  await agent.locator("#text").press("Enter");
+  await visitor.getByText("Checking with the warehouse now.").waitFor();
+  assert.equal(await visitor.getByText("VIP customer").count(), 0, "the visitor never sees a note");
+  const seen = await visitor.evaluate(() => window.__frames || []);
+  assert.ok(seen.some((f) => f.includes("Checking with the warehouse now.")), "the visitor's frames are recorded");
+  assert.ok(!seen.some((f) => f.includes("VIP customer")), "nor does the visitor's WebSocket carry it");
 
   // Beside the chat, the agent sees the visitor's first question.
   await agent.locator("#visitor-panel").getByText("My order #1234 did not arrive").waitFor();

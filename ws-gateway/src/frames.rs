@@ -49,6 +49,15 @@ pub enum ClientFrame {
     Visitor {
         room_id: String,
     },
+    /// An agent writes a private note (agents only).
+    Note {
+        room_id: String,
+        content: String,
+    },
+    /// An agent reads a room's notes.
+    Notes {
+        room_id: String,
+    },
     Ping {},
 }
 
@@ -117,6 +126,10 @@ pub enum AckResult {
     Team { agents: Vec<json::TeamMember> },
     /// visitor.
     Visitor { visitor: json::VisitorDetails },
+    /// note.
+    Note { note: json::Note },
+    /// notes.
+    Notes { notes: Vec<json::Note> },
 }
 
 /// Who a typing indicator comes from (no id: the other side needs none).
@@ -174,6 +187,9 @@ pub enum ServerFrame {
     },
     RoomUpdated {
         room: json::Room,
+    },
+    Note {
+        note: json::Note,
     },
     RoomClosed {
         room_id: String,
@@ -245,6 +261,7 @@ pub fn event(kind: pb::event::Kind) -> Option<ServerFrame> {
         Kind::RoomQueued(e) => ServerFrame::RoomQueued { room: e.room?.into() },
         Kind::RoomTaken(e) => ServerFrame::RoomTaken { room_id: e.room_id, agent: e.agent?.into() },
         Kind::Message(e) => ServerFrame::Message { message: e.message?.into() },
+        Kind::Note(e) => ServerFrame::Note { note: e.note?.into() },
         Kind::Typing(e) => {
             let from = e.from?;
             ServerFrame::Typing {

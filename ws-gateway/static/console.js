@@ -101,6 +101,12 @@ const handlers = {
     if (m.room_id === state.active) appendMessage(m, mine);
     renderLists();
   },
+  note: (f) => {
+    const r = state.rooms.get(f.note.room_id);
+    if (!r || r.notes.some((n) => n.id === f.note.id)) return;
+    r.notes.push(f.note);
+    if (f.note.room_id === state.active) renderRoom();
+  },
   room_queued: (f) => {
     if (state.away) return;
     const isNew = !state.queue.has(f.room.id);
@@ -152,7 +158,7 @@ function upsertRoom(room) {
   const r = state.rooms.get(room.id);
   if (r) { r.room = room; r.gone = null; return r; }
   const fresh = { room, messages: [], unread: 0, hasMore: false, typing: "", gone: null, replayedUpTo: 0,
-    historyLoaded: false, isNew: false, visitor: null };
+    historyLoaded: false, isNew: false, visitor: null, notes: [], notesLoaded: false };
   state.rooms.set(room.id, fresh);
   return fresh;
 }
@@ -343,6 +349,40 @@ function open(id) {
   // after a reload are read once opened.
   if (r.gone && !r.historyLoaded) loadOlder(r, { first: true });
   loadVisitor(r);
+  loadNotes(r);
+}
+
+async function loadNotes(r) {
+  if (r.notesLoaded) return;
+  try {
+    const ack = await state.live.request({ type: "notes", room_id: r.room.id });
+    const known = new Set(r.notes.map((n) => n.id));
+    r.notes.push(...ack.notes.filter((n) => !known.has(n.id)));
+    r.notesLoaded = true;
+    if (r.room.id === state.active) renderRoom();
+  } catch (_) { /* shown once the room is opened again */ }
+}
+
+function noteItem(n) {
+  return el("li", { class: "msg note", "data-note": n.id },
+    el("span", { class: "who" }, `Private note · ${n.author.id === state.me.id ? "You" : n.author.name}`),
+    el("span", { class: "text" }, textWithLinks(n.content)),
+    el("time", { datetime: n.created_at }, timeOf(n.created_at)));
+}
+
+/** Messages in seq order, each note right after the message it followed. */
+function conversationItems(r) {
+  const notes = [...r.notes].sort((a, b) => a.after_seq - b.after_seq || a.created_at.localeCompare(b.created_at));
+  const items = [];
+  let i = 0;
+  const first = r.messages.length ? r.messages[0].seq : Infinity;
+  for (; i < notes.length && notes[i].after_seq < first; i++) if (!r.hasMore) items.push(noteItem(notes[i]));
+  for (const m of r.messages) {
+    items.push(messageItem(m));
+    for (; i < notes.length && notes[i].after_seq <= m.seq; i++) items.push(noteItem(notes[i]));
+  }
+  for (; i < notes.length; i++) items.push(noteItem(notes[i]));
+  return items;
 }
 
 async function loadVisitor(r) {
@@ -404,7 +444,7 @@ function renderRoom({ jump = false } = {}) {
   const list = $("messages");
   const follow = jump || atBottom(list);
   const fromEnd = list.scrollHeight - list.scrollTop;
-  list.replaceChildren(...r.messages.map(messageItem));
+  list.replaceChildren(...conversationItems(r));
   if (follow) { list.lastElementChild?.scrollIntoView({ block: "end" }); $("new-below").hidden = true; }
   else list.scrollTop = list.scrollHeight - fromEnd;
   $("older").hidden = !r.hasMore;
@@ -412,6 +452,7 @@ function renderRoom({ jump = false } = {}) {
   $("room-ended").hidden = !r.gone;
   $("room-ended").textContent = r.gone || "";
   for (const id of ["composer", "close-room", "transfer", "transfer-to"]) $(id).hidden = !!r.gone;
+  $("composer").classList.toggle("noting", $("as-note").checked);
   renderVisitor(r);
 }
 
@@ -432,7 +473,11 @@ async function loadOlder(r, { first = false } = {}) {
     if (r.room.id !== state.active) return;
     if (first) renderRoom({ jump: true });
     else {
-      prependKeepingPlace($("messages"), older.map(messageItem));
+      // Notes among the older page come with it.
+      const list = $("messages");
+      const fromEnd = list.scrollHeight - list.scrollTop;
+      list.replaceChildren(...conversationItems(r));
+      list.scrollTop = list.scrollHeight - fromEnd;
       $("older").hidden = !r.hasMore;
     }
   } catch (err) {
@@ -476,12 +521,22 @@ $("composer").addEventListener("submit", async (e) => {
   if (!content.trim() || !state.active) return;
   $("text").value = "";
   $("suggest").hidden = true;
+  const asNote = $("as-note").checked;
   try {
-    await state.live.request({ type: "send", room_id: state.active, content, client_id: state.live.newClientId() });
+    if (asNote) {
+      const ack = await state.live.request({ type: "note", room_id: state.active, content });
+      handlers.note({ note: ack.note });
+    } else {
+      await state.live.request({ type: "send", room_id: state.active, content, client_id: state.live.newClientId() });
+    }
   } catch (err) {
     $("text").value = content;
     alert(`Not sent: ${err.message}`);
   }
+});
+$("as-note").addEventListener("change", () => {
+  $("composer").classList.toggle("noting", $("as-note").checked);
+  $("text").focus();
 });
 $("close-room").addEventListener("click", async () => {
   if (!confirm("Close this chat?")) return;

@@ -11,6 +11,7 @@ pub mod clock;
 mod events;
 pub mod hub;
 mod messages;
+mod notes;
 pub mod ports;
 mod principal_cache;
 pub mod relay;

@@ -230,6 +230,15 @@ pub trait Directory: Send + Sync {
     async fn meta_init(&self, key: &str, value: &str) -> CoreResult<String>;
 }
 
+/// Agents' private notes in rooms.
+#[async_trait]
+pub trait NoteStore: Send + Sync {
+    /// Stores the note, with its events in the outbox when there is one.
+    async fn add_note(&self, note: &crate::domain::Note, events: &[Event]) -> CoreResult<()>;
+    /// Oldest first.
+    async fn notes(&self, room_id: &str, limit: u64) -> CoreResult<Vec<crate::domain::Note>>;
+}
+
 /// A canned response as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CannedRecord {
@@ -352,6 +361,7 @@ pub trait Health: Send + Sync {
 pub trait Store:
     RoomStore
     + MessageStore
+    + NoteStore
     + Directory
     + CannedStore
     + SettingsStore
@@ -365,6 +375,7 @@ pub trait Store:
 impl<T> Store for T where
     T: RoomStore
         + MessageStore
+        + NoteStore
         + Directory
         + CannedStore
         + SettingsStore

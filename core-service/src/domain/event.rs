@@ -21,6 +21,10 @@ pub enum EventKind {
     Message {
         message: Message,
     },
+    /// A private note: its audience is agents only.
+    NoteAdded {
+        note: super::Note,
+    },
     Typing {
         room_id: String,
         from: Sender,

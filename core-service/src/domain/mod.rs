@@ -6,6 +6,7 @@ pub mod error;
 pub mod event;
 pub mod inbound;
 pub mod login;
+pub mod note;
 pub mod outbound;
 pub mod permission;
 pub mod presence;
@@ -16,6 +17,7 @@ pub mod value;
 
 pub use error::{DomainError, FieldError};
 pub use event::{Audience, Event, EventKind};
+pub use note::Note;
 pub use permission::{Permission, PermissionSet};
 pub use presence::{AgentStatus, TeamMember};
 pub use room::{Channel, EndReason, Message, Person, Room, RoomStatus, Sender, SenderKind};

@@ -32,6 +32,18 @@ impl MessageService for MessagesApi {
         }))
     }
 
+    async fn add_note(&self, req: Request<pb::AddNoteRequest>) -> Reply<pb::Note> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        Ok(Response::new(wire::note(self.0.add_note(&p, &r.room_id, &r.content).await?)))
+    }
+
+    async fn list_notes(&self, req: Request<pb::ListNotesRequest>) -> Reply<pb::ListNotesResponse> {
+        let p = principal(&req)?;
+        let notes = self.0.notes(&p, &req.get_ref().room_id).await?;
+        Ok(Response::new(pb::ListNotesResponse { notes: notes.into_iter().map(wire::note).collect() }))
+    }
+
     async fn set_typing(&self, req: Request<pb::SetTypingRequest>) -> Reply<pb::SetTypingResponse> {
         let p = principal(&req)?;
         let r = req.get_ref();

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(NoIndexOnLastMessage),
             Box::new(AgentAway),
             Box::new(RoomLeftOffline),
+            Box::new(Notes),
         ]
     }
 }
@@ -680,5 +681,60 @@ impl MigrationTrait for RoomLeftOffline {
             Table::alter().table(RoomsOffline::Table).drop_column(RoomsOffline::LeftOffline).to_owned(),
         )
         .await
+    }
+}
+
+/// `notes`: agents' private notes, per room, in their own table so that
+/// message seqs stay gapless for the visitor.
+struct Notes;
+
+impl MigrationName for Notes {
+    fn name(&self) -> &str {
+        "m20261129_000010_notes"
+    }
+}
+
+#[derive(DeriveIden)]
+enum NotesTable {
+    #[sea_orm(iden = "notes")]
+    Table,
+    Id,
+    RoomId,
+    AuthorId,
+    AuthorName,
+    Content,
+    CreatedAt,
+    AfterSeq,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Notes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(NotesTable::Table)
+                .col(ColumnDef::new(NotesTable::Id).string_len(36).not_null().primary_key())
+                .col(ColumnDef::new(NotesTable::RoomId).string_len(36).not_null())
+                .col(ColumnDef::new(NotesTable::AuthorId).string_len(36).not_null())
+                .col(ColumnDef::new(NotesTable::AuthorName).string().not_null())
+                .col(ColumnDef::new(NotesTable::Content).text().not_null())
+                .col(ColumnDef::new(NotesTable::CreatedAt).big_integer().not_null())
+                .col(ColumnDef::new(NotesTable::AfterSeq).big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("notes_room_created")
+                .table(NotesTable::Table)
+                .col(NotesTable::RoomId)
+                .col(NotesTable::CreatedAt)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(NotesTable::Table).to_owned()).await
     }
 }

@@ -15,6 +15,7 @@ pub mod entity;
 mod login;
 mod messages;
 pub mod migration;
+mod notes;
 mod outbox;
 mod reachability;
 mod rooms;

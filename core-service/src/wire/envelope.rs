@@ -29,6 +29,7 @@ fn routing_key(e: &Event) -> String {
         | EventKind::Typing { room_id, .. }
         | EventKind::RoomClosed { room_id, .. } => format!("room.{room_id}"),
         EventKind::Message { message } => format!("room.{}", message.room_id),
+        EventKind::NoteAdded { note } => format!("room.{}", note.room_id),
         EventKind::AgentRevoked { agent_id }
         | EventKind::AgentRightsChanged { agent_id }
         | EventKind::AgentAway { agent_id, .. } => format!("agent.{agent_id}"),
@@ -52,6 +53,7 @@ pub fn seal(e: &Event) -> Sealed {
         EventKind::Message { message } => {
             Kind::Message(pb::MessageStored { message: Some(super::message(message)) })
         }
+        EventKind::NoteAdded { note } => Kind::NoteAdded(pb::NoteAdded { note: Some(super::note(note)) }),
         EventKind::Typing { room_id, from, typing } => {
             Kind::Typing(pb::Typing { room_id, from: Some(super::sender(from)), typing })
         }
@@ -102,6 +104,19 @@ pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
             EventKind::RoomTaken { room_id: e.room_id, agent: person(e.agent.ok_or_else(missing)?) }
         }
         Kind::Message(e) => EventKind::Message { message: message(e.message.ok_or_else(missing)?)? },
+        Kind::NoteAdded(e) => {
+            let n = e.note.ok_or_else(missing)?;
+            EventKind::NoteAdded {
+                note: crate::domain::Note {
+                    id: n.id,
+                    room_id: n.room_id,
+                    author: person(n.author.ok_or_else(missing)?),
+                    content: n.content,
+                    created_at: n.created_at_ms,
+                    after_seq: n.after_seq,
+                },
+            }
+        }
         Kind::Typing(e) => EventKind::Typing {
             room_id: e.room_id,
             from: sender(e.from.ok_or_else(missing)?)?,

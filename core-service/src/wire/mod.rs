@@ -11,7 +11,7 @@ use livechat_proto::v1 as pb;
 use crate::app::ports::{AgentRecord, CannedRecord};
 use crate::app::{CannedScope, Snapshot};
 use crate::domain::{
-    AgentStatus, Channel, Event, EventKind, Message, PermissionSet, Person, Room, RoomStatus, Sender,
+    AgentStatus, Channel, Event, EventKind, Message, Note, PermissionSet, Person, Room, RoomStatus, Sender,
     SenderKind, Settings, SettingsUpdate, TeamMember,
 };
 
@@ -94,6 +94,17 @@ pub fn message(m: Message) -> pb::Message {
     }
 }
 
+pub fn note(n: Note) -> pb::Note {
+    pb::Note {
+        id: n.id,
+        room_id: n.room_id,
+        author: Some(person(n.author)),
+        content: n.content,
+        created_at_ms: n.created_at,
+        after_seq: n.after_seq,
+    }
+}
+
 pub fn agent(a: AgentRecord) -> pb::Agent {
     pb::Agent { id: a.id, username: a.username, name: a.name, group: a.group, disabled: a.disabled }
 }
@@ -167,6 +178,7 @@ pub fn event(e: &Event) -> Option<pb::Event> {
             Kind::RoomTaken(pb::RoomTaken { room_id, agent: Some(person(agent)) })
         }
         EventKind::Message { message: m } => Kind::Message(pb::MessageStored { message: Some(message(m)) }),
+        EventKind::NoteAdded { note: n } => Kind::Note(pb::NoteAdded { note: Some(note(n)) }),
         EventKind::Typing { room_id, from, typing } => {
             Kind::Typing(pb::Typing { room_id, from: Some(sender(from)), typing })
         }

@@ -7,7 +7,7 @@ use livechat_proto::{json, v1 as pb};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::ApiResult;
+use super::{ApiResult, created};
 use crate::AppState;
 use crate::core_call::{Token, authed};
 use crate::extract::{JsonBody, QueryParams, RequestId};
@@ -79,4 +79,47 @@ pub async fn send(
     let message = r.message.ok_or_else(|| ApiError::internal("the core returned no message"))?;
     let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(message.into())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NoteRequest {
+    pub content: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoteList {
+    /// Oldest first.
+    pub notes: Vec<json::Note>,
+}
+
+/// The room's private notes, for agents who may read the room.
+#[utoipa::path(get, path = "/rooms/{id}/notes", tag = "messages", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = NoteList), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn notes(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<Json<NoteList>> {
+    let req = authed(pb::ListNotesRequest { room_id: id }, &token, rid.0.as_deref())?;
+    let r = s.core.messages().list_notes(req).await?.into_inner();
+    Ok(Json(NoteList { notes: r.notes.into_iter().map(json::Note::from).collect() }))
+}
+
+/// A private note: agents who may read the room see it; the visitor and
+/// their messenger never do.
+#[utoipa::path(post, path = "/rooms/{id}/notes", tag = "messages", params(("id" = String, Path)), request_body = NoteRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = json::Note), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_note(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<NoteRequest>,
+) -> ApiResult<(StatusCode, Json<json::Note>)> {
+    let req = authed(pb::AddNoteRequest { room_id: id, content: b.content }, &token, rid.0.as_deref())?;
+    let note = s.core.messages().add_note(req).await?.into_inner();
+    Ok(created(note.into()))
 }

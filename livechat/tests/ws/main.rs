@@ -14,6 +14,7 @@ mod expiry;
 mod handshake;
 mod limits;
 mod liveness;
+mod notes;
 mod offline;
 mod pages;
 mod presence;

@@ -77,6 +77,7 @@ impl Session {
             | ClientFrame::Typing { .. }
             | ClientFrame::Team {}
             | ClientFrame::Visitor { .. }
+            | ClientFrame::Notes { .. }
             | ClientFrame::Presence { .. }
             | ClientFrame::Ping {} => true,
             ClientFrame::Send { client_id, .. } => client_id.is_some(),
@@ -161,6 +162,15 @@ impl Session {
                 let r =
                     self.core.rooms().get_visitor(authed(pb::GetRoomRequest { room_id }, t, None)?).await?;
                 AckResult::Visitor { visitor: r.into_inner().into() }
+            }
+            ClientFrame::Note { room_id, content } => {
+                let req = authed(pb::AddNoteRequest { room_id, content }, t, None)?;
+                AckResult::Note { note: self.core.messages().add_note(req).await?.into_inner().into() }
+            }
+            ClientFrame::Notes { room_id } => {
+                let req = authed(pb::ListNotesRequest { room_id }, t, None)?;
+                let notes = self.core.messages().list_notes(req).await?.into_inner().notes;
+                AckResult::Notes { notes: notes.into_iter().map(json::Note::from).collect() }
             }
             ClientFrame::Ping {} => AckResult::Nothing {},
         })

@@ -9,6 +9,7 @@ pub mod group;
 pub mod login_failure;
 pub mod message;
 pub mod meta;
+pub mod note;
 pub mod outbox;
 pub mod presence;
 pub mod room;
