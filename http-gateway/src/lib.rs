@@ -87,7 +87,7 @@ impl FromRef<AppState> for OpsState {
 #[openapi(
     info(title = "livechat REST API", version = "1", description = "The livechat wire contract v1 (docs/protocol.md): rooms, messages, canned responses, administration and the team's presence."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "team"), (name = "operations"))
+    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "team"), (name = "ratings"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -117,6 +117,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::list))
         .routes(routes!(rooms::get))
         .routes(routes!(rooms::visitor))
+        .routes(routes!(rooms::rate, rooms::rating))
+        .routes(routes!(rooms::ratings_report))
         .routes(routes!(rooms::accept))
         .routes(routes!(rooms::decline))
         .routes(routes!(rooms::close))

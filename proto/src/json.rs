@@ -357,3 +357,92 @@ impl From<pb::Note> for Note {
         }
     }
 }
+
+/// A visitor's rating of an ended chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Rating {
+    /// 1 (bad) to 5 (great).
+    pub score: u32,
+    pub comment: Option<String>,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub created_at: String,
+}
+
+impl From<pb::Rating> for Rating {
+    fn from(r: pb::Rating) -> Self {
+        Self { score: r.score, comment: r.comment, created_at: time(r.created_at_ms) }
+    }
+}
+
+/// How many ratings and their average (two decimals).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RatingTally {
+    pub count: u64,
+    pub average: f64,
+}
+
+impl From<pb::RatingTally> for RatingTally {
+    fn from(t: pb::RatingTally) -> Self {
+        Self { count: t.count, average: t.average }
+    }
+}
+
+/// One agent's ratings in a report.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentRatings {
+    pub agent: Person,
+    pub count: u64,
+    pub average: f64,
+}
+
+/// One day's ratings in a report.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DayRatings {
+    /// YYYY-MM-DD (UTC).
+    pub day: String,
+    pub count: u64,
+    pub average: f64,
+}
+
+/// Ratings of the last `days` days, by agent and by day.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RatingsReport {
+    pub days: u32,
+    /// Null when nothing was rated.
+    pub overall: Option<RatingTally>,
+    pub by_agent: Vec<AgentRatings>,
+    pub by_day: Vec<DayRatings>,
+}
+
+impl From<pb::RatingsReportResponse> for RatingsReport {
+    fn from(r: pb::RatingsReportResponse) -> Self {
+        let zero = || RatingTally { count: 0, average: 0.0 };
+        Self {
+            days: r.days,
+            overall: r.overall.map(RatingTally::from),
+            by_agent: r
+                .by_agent
+                .into_iter()
+                .map(|a| {
+                    let t = a.tally.map_or_else(zero, RatingTally::from);
+                    AgentRatings {
+                        agent: a
+                            .agent
+                            .map(Person::from)
+                            .unwrap_or(Person { id: String::new(), name: String::new() }),
+                        count: t.count,
+                        average: t.average,
+                    }
+                })
+                .collect(),
+            by_day: r
+                .by_day
+                .into_iter()
+                .map(|d| {
+                    let t = d.tally.map_or_else(zero, RatingTally::from);
+                    DayRatings { day: d.day, count: t.count, average: t.average }
+                })
+                .collect(),
+        }
+    }
+}

@@ -236,7 +236,20 @@ try {
   await visitor.getByRole("button", { name: "Start a new chat" }).waitFor();
   assert.equal(await visitor.locator("#composer").isVisible(), false, "no composer in an ended chat");
   await cal.getByText("This chat is closed.").waitFor();
-  await visitor.screenshot({ path: `${shots}/6-widget-closed.png` });
+
+  // The widget asks for a rating; Cal sees it on the closed chat.
+  await visitor.getByText("How did we do?").waitFor();
+  await visitor.getByRole("radio", { name: "5" }).check();
+  await visitor.getByLabel("Anything to add?").fill("Cal sorted it out, thanks");
+  await visitor.getByRole("button", { name: "Send rating" }).click();
+  await visitor.getByText("Thank you for your feedback!").waitFor();
+  await visitor.screenshot({ path: `${shots}/6-widget-closed-rated.png` });
+  await cal.reload();
+  await cal.locator("#mine li", { hasText: "Ana" }).locator("button").click();
+  await cal.getByText("Rated 5/5 by the visitor: “Cal sorted it out, thanks”").waitFor();
+  // A supervisor's report counts it (the admin has rooms.view_all).
+  const report = await api("/reports/ratings", { token: admin.access_token });
+  assert.equal(report.by_agent.find((a) => a.agent.name === "Cal")?.average, 5);
 
   // Both agents go away: the widget offers to leave a message, with the
   // email required, and the message waits in the queue for them.

@@ -58,6 +58,12 @@ pub enum ClientFrame {
     Notes {
         room_id: String,
     },
+    /// The visitor rates their ended chat.
+    Rate {
+        room_id: String,
+        score: u32,
+        comment: Option<String>,
+    },
     Ping {},
 }
 
@@ -130,6 +136,8 @@ pub enum AckResult {
     Note { note: json::Note },
     /// notes.
     Notes { notes: Vec<json::Note> },
+    /// rate.
+    Rating { rating: json::Rating },
 }
 
 /// Who a typing indicator comes from (no id: the other side needs none).

@@ -52,6 +52,7 @@ function start(token, agent) {
   state.live.connect();
   loadCanned();
   probeAdmin();
+  probeReports();
   loadRecentlyClosed();
 }
 
@@ -350,6 +351,14 @@ function open(id) {
   if (r.gone && !r.historyLoaded) loadOlder(r, { first: true });
   loadVisitor(r);
   loadNotes(r);
+  loadRating(r);
+}
+
+// An ended chat shows the visitor's rating, once they gave one.
+async function loadRating(r) {
+  if (!r.gone || r.rating) return;
+  try { r.rating = await api(`/rooms/${encodeURIComponent(r.room.id)}/rating`, { token: state.token }); } catch (_) { return; }
+  if (r.room.id === state.active) renderRoom();
 }
 
 async function loadNotes(r) {
@@ -450,6 +459,9 @@ function renderRoom({ jump = false } = {}) {
   $("older").hidden = !r.hasMore;
   $("typing").textContent = r.typing;
   $("room-ended").hidden = !r.gone;
+  $("room-rating").hidden = !r.rating;
+  $("room-rating").textContent = r.rating
+    ? `Rated ${r.rating.score}/5 by the visitor${r.rating.comment ? `: “${r.rating.comment}”` : "."}` : "";
   $("room-ended").textContent = r.gone || "";
   for (const id of ["composer", "close-room", "transfer", "transfer-to"]) $(id).hidden = !!r.gone;
   $("composer").classList.toggle("noting", $("as-note").checked);
@@ -690,14 +702,29 @@ $("agent-form").addEventListener("submit", async (e) => {
 });
 
 // ---- navigation ------------------------------------------------------------
+async function loadReport() {
+  const r = await api("/reports/ratings?days=30", { token: state.token });
+  const avg = (x) => x.average.toFixed(2);
+  $("report-overall").textContent = r.overall
+    ? `${r.overall.count} rating${r.overall.count === 1 ? "" : "s"}, ${avg(r.overall)} on average.` : "No ratings yet.";
+  $("report-agents").replaceChildren(...r.by_agent.map((a) => el("tr", {}, el("td", {}, a.agent.name), el("td", {}, String(a.count)), el("td", {}, avg(a)))));
+  $("report-days").replaceChildren(...r.by_day.map((d) => el("tr", {}, el("td", {}, d.day), el("td", {}, String(d.count)), el("td", {}, avg(d)))));
+}
+
+async function probeReports() {
+  try { await loadReport(); $("nav-reports").hidden = false; } catch (_) { $("nav-reports").hidden = true; }
+}
+
 function show(view) {
-  for (const v of ["chats", "canned", "admin"]) {
+  for (const v of ["chats", "canned", "reports", "admin"]) {
     $(`view-${v}`).hidden = v !== view;
     $(`nav-${v}`).setAttribute("aria-pressed", String(v === view));
   }
   if (view === "admin") loadSettings().catch((err) => alert(err.message));
   if (view === "canned") loadCanned();
+  if (view === "reports") loadReport().catch((err) => alert(describe(err)));
 }
+$("nav-reports").addEventListener("click", () => show("reports"));
 $("nav-chats").addEventListener("click", () => show("chats"));
 $("nav-canned").addEventListener("click", () => show("canned"));
 $("nav-admin").addEventListener("click", () => show("admin"));

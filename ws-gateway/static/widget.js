@@ -43,6 +43,7 @@ function roomState(r) {
 
 function ended(text) {
   $("typing").textContent = "";
+  offerRating();
   $("composer").hidden = true;
   $("ended").hidden = false;
   $("ended-text").textContent = text;
@@ -87,11 +88,40 @@ async function loadOlder() {
 $("older").addEventListener("click", loadOlder);
 $("messages").addEventListener("scroll", () => { if ($("messages").scrollTop < 8) loadOlder(); });
 
+// After the end: a rating, once. A reload asks whether it was given.
+async function offerRating() {
+  const saved = JSON.parse(localStorage.getItem(KEY) || "null");
+  if (!saved || !room) return;
+  let rated = false;
+  try { rated = !!(await api(`/rooms/${encodeURIComponent(room.id)}/rating`, { token: saved.token })); } catch (_) { /* 404: not yet */ }
+  $("rate").hidden = rated;
+  $("rated").hidden = !rated;
+}
+
+$("rate").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const saved = JSON.parse(localStorage.getItem(KEY) || "null");
+  const score = Number(new FormData($("rate")).get("score"));
+  const comment = $("rate-comment").value.trim();
+  try {
+    await api(`/rooms/${encodeURIComponent(room.id)}/rating`, { method: "POST", token: saved.token,
+      body: comment ? { score, comment } : { score } });
+    $("rate").hidden = true;
+    $("rated").hidden = false;
+  } catch (err) {
+    if (err.code === "conflict") { $("rate").hidden = true; $("rated").hidden = false; return; }
+    $("rate-error").textContent = describe(err);
+  }
+});
+
 function connect(token) {
   $("start").hidden = true;
   $("chat").hidden = false;
   $("composer").hidden = false;
   $("ended").hidden = true;
+  $("rate").hidden = true;
+  $("rated").hidden = true;
+  $("rate").reset();
   $("messages").replaceChildren();
   oldest = null;
   live = new LiveSocket(token, {

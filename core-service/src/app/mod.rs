@@ -14,6 +14,7 @@ mod messages;
 mod notes;
 pub mod ports;
 mod principal_cache;
+mod ratings;
 pub mod relay;
 mod room_order;
 mod rooms;

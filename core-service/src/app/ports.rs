@@ -124,6 +124,16 @@ pub trait RoomStore: Send + Sync {
     /// while nobody was online only once it is also older than `offline_before`.
     async fn idle_rooms(&self, before: Millis, offline_before: Millis, limit: u64)
     -> CoreResult<Vec<String>>;
+    /// Stores the visitor's rating of an ended room; false when the room is
+    /// not closed or expired, or is rated already.
+    async fn rate(&self, room_id: &str, rating: &crate::domain::Rating) -> CoreResult<bool>;
+    async fn rating(&self, room_id: &str) -> CoreResult<Option<crate::domain::Rating>>;
+    /// Rated rooms whose rating came at or after `since`, at most `limit`.
+    async fn rated_since(
+        &self,
+        since: Millis,
+        limit: u64,
+    ) -> CoreResult<Vec<crate::domain::rating::RatedChat>>;
     /// What agents may know of a room's visitor beyond the Room object.
     async fn visitor_of(&self, room_id: &str) -> CoreResult<Option<VisitorRecord>>;
     /// The visitor's other rooms, newest first: a web visitor's by email

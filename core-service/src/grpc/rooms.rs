@@ -83,6 +83,26 @@ impl RoomService for RoomsApi {
         }))
     }
 
+    async fn rate_room(&self, req: Request<pb::RateRoomRequest>) -> Reply<pb::Rating> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        Ok(Response::new(wire::rating(self.0.rate(&p, &r.room_id, r.score, r.comment.as_deref()).await?)))
+    }
+
+    async fn get_rating(&self, req: Request<pb::GetRoomRequest>) -> Reply<pb::Rating> {
+        let p = principal(&req)?;
+        Ok(Response::new(wire::rating(self.0.rating(&p, &req.get_ref().room_id).await?)))
+    }
+
+    async fn ratings_report(
+        &self,
+        req: Request<pb::RatingsReportRequest>,
+    ) -> Reply<pb::RatingsReportResponse> {
+        let p = principal(&req)?;
+        let days = req.get_ref().days;
+        Ok(Response::new(wire::ratings_report(days, self.0.ratings_report(&p, days).await?)))
+    }
+
     async fn transfer_room(&self, req: Request<pb::TransferRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
         let r = req.get_ref();

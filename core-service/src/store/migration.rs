@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(AgentAway),
             Box::new(RoomLeftOffline),
             Box::new(Notes),
+            Box::new(Ratings),
         ]
     }
 }
@@ -736,5 +737,68 @@ impl MigrationTrait for Notes {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(NotesTable::Table).to_owned()).await
+    }
+}
+
+/// The visitor's rating of an ended room, kept on the room; indexed by
+/// when it came, for the supervisors' report.
+struct Ratings;
+
+impl MigrationName for Ratings {
+    fn name(&self) -> &str {
+        "m20261129_000011_ratings"
+    }
+}
+
+#[derive(DeriveIden)]
+enum RoomsRating {
+    #[sea_orm(iden = "rooms")]
+    Table,
+    RatingScore,
+    RatingComment,
+    RatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Ratings {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters a table one column at a time.
+        m.alter_table(
+            Table::alter()
+                .table(RoomsRating::Table)
+                .add_column(ColumnDef::new(RoomsRating::RatingScore).small_integer().null())
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(RoomsRating::Table)
+                .add_column(ColumnDef::new(RoomsRating::RatingComment).text().null())
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(RoomsRating::Table)
+                .add_column(ColumnDef::new(RoomsRating::RatedAt).big_integer().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("rooms_rated_at")
+                .table(RoomsRating::Table)
+                .col(RoomsRating::RatedAt)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("rooms_rated_at").to_owned()).await?;
+        for col in [RoomsRating::RatingScore, RoomsRating::RatingComment, RoomsRating::RatedAt] {
+            m.alter_table(Table::alter().table(RoomsRating::Table).drop_column(col).to_owned()).await?;
+        }
+        Ok(())
     }
 }

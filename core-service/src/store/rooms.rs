@@ -8,7 +8,8 @@ use super::entity::{decline, room};
 use super::messages::append_in;
 use super::{SqlStore, convert, is_unique_violation};
 use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomStore, VisitorRecord};
-use crate::domain::{AgentChange, Channel, Event, Message, Millis, Room, RoomStatus, Transition};
+use crate::domain::rating::RatedChat;
+use crate::domain::{AgentChange, Channel, Event, Message, Millis, Rating, Room, RoomStatus, Transition};
 use crate::error::{CoreError, CoreResult};
 
 #[async_trait]
@@ -39,6 +40,9 @@ impl RoomStore for SqlStore {
             ended_at: Set(None),
             end_message: Set(None),
             left_offline: Set(new.left_offline),
+            rating_score: Set(None),
+            rating_comment: Set(None),
+            rated_at: Set(None),
         }
         .insert(&txn)
         .await
@@ -245,6 +249,56 @@ impl RoomStore for SqlStore {
             .all(&self.db)
             .await?;
         Ok(rows)
+    }
+
+    async fn rate(&self, room_id: &str, r: &Rating) -> CoreResult<bool> {
+        let done = room::Entity::update_many()
+            .col_expr(room::Column::RatingScore, Expr::value(i16::from(r.score)))
+            .col_expr(room::Column::RatingComment, Expr::value(r.comment.clone()))
+            .col_expr(room::Column::RatedAt, Expr::value(r.created_at))
+            .filter(room::Column::Id.eq(room_id))
+            .filter(room::Column::Status.is_in([RoomStatus::Closed.as_str(), RoomStatus::Expired.as_str()]))
+            .filter(room::Column::RatingScore.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected > 0)
+    }
+
+    async fn rating(&self, room_id: &str) -> CoreResult<Option<Rating>> {
+        let Some(row) = room::Entity::find_by_id(room_id).one(&self.db).await? else { return Ok(None) };
+        Ok(match (row.rating_score, row.rated_at) {
+            (Some(score), Some(at)) => {
+                Some(Rating { score: score.clamp(1, 5) as u8, comment: row.rating_comment, created_at: at })
+            }
+            _ => None,
+        })
+    }
+
+    async fn rated_since(&self, since: Millis, limit: u64) -> CoreResult<Vec<RatedChat>> {
+        let rows: Vec<(Option<String>, Option<String>, Option<i16>, Option<i64>)> = room::Entity::find()
+            .select_only()
+            .columns([
+                room::Column::AgentId,
+                room::Column::AgentName,
+                room::Column::RatingScore,
+                room::Column::RatedAt,
+            ])
+            .filter(room::Column::RatedAt.gte(since))
+            .order_by_asc(room::Column::RatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(agent_id, agent_name, score, at)| {
+                Some(RatedChat {
+                    agent: agent_id.zip(agent_name).map(|(id, name)| crate::domain::Person { id, name }),
+                    score: score?.clamp(1, 5) as u8,
+                    rated_at: at?,
+                })
+            })
+            .collect())
     }
 
     async fn visitor_of(&self, room_id: &str) -> CoreResult<Option<VisitorRecord>> {

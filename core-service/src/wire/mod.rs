@@ -210,3 +210,22 @@ pub fn team_member(m: TeamMember) -> pb::TeamMember {
         accepts_rooms: m.accepts_rooms,
     }
 }
+
+pub fn rating(r: crate::domain::Rating) -> pb::Rating {
+    pb::Rating { score: u32::from(r.score), comment: r.comment, created_at_ms: r.created_at }
+}
+
+pub fn ratings_report(days: u32, r: crate::domain::RatingsReport) -> pb::RatingsReportResponse {
+    use crate::domain::rating::Tally;
+    let tally = |t: Tally| pb::RatingTally { count: t.count, average: t.average };
+    pb::RatingsReportResponse {
+        days,
+        overall: r.overall.map(tally),
+        by_agent: r
+            .by_agent
+            .into_iter()
+            .map(|(a, t)| pb::AgentRatings { agent: Some(person(a)), tally: Some(tally(t)) })
+            .collect(),
+        by_day: r.by_day.into_iter().map(|(day, t)| pb::DayRatings { day, tally: Some(tally(t)) }).collect(),
+    }
+}

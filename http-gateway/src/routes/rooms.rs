@@ -184,3 +184,58 @@ pub async fn transfer(
         authed(pb::TransferRoomRequest { room_id: id, agent_id: b.agent_id }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.rooms().transfer_room(req).await?.into_inner().into()))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RateRequest {
+    /// 1 (bad) to 5 (great).
+    pub score: u32,
+    pub comment: Option<String>,
+}
+
+/// The room's visitor rates it once it has ended; once.
+#[utoipa::path(post, path = "/rooms/{id}/rating", tag = "ratings", params(("id" = String, Path)), request_body = RateRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = json::Rating), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn rate(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<RateRequest>,
+) -> ApiResult<(StatusCode, Json<json::Rating>)> {
+    let req = pb::RateRoomRequest { room_id: id, score: b.score, comment: b.comment };
+    let r = s.core.rooms().rate_room(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
+    Ok(created(r.into()))
+}
+
+/// The room's rating, for its visitor and agents who may read the room.
+#[utoipa::path(get, path = "/rooms/{id}/rating", tag = "ratings", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = json::Rating), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn rating(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(id): Path<String>,
+) -> ApiResult<Json<json::Rating>> {
+    let req = authed(pb::GetRoomRequest { room_id: id }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.rooms().get_rating(req).await?.into_inner().into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// The last this many days (1..366, default 30).
+    pub days: Option<u32>,
+}
+
+/// Ratings by agent and by day, for supervisors (rooms.view_all).
+#[utoipa::path(get, path = "/reports/ratings", tag = "ratings", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = json::RatingsReport), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn ratings_report(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    QueryParams(q): QueryParams<ReportQuery>,
+) -> ApiResult<Json<json::RatingsReport>> {
+    let req = authed(pb::RatingsReportRequest { days: q.days.unwrap_or(30) }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.rooms().ratings_report(req).await?.into_inner().into()))
+}

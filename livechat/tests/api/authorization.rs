@@ -74,6 +74,12 @@ enum Need {
     /// What only agents read of the room (its visitor's details): an agent
     /// who may accept it or sees every room; never a visitor.
     ReadRoomAsAgent,
+    /// Something of the room that does not exist yet (its rating): those
+    /// who may read the room get 404, others 403.
+    ReadRoomNotFound,
+    /// Rating the (queued) room: its visitor is told it has not ended
+    /// (409); everyone else is refused.
+    RateRoom,
     /// Writing in the queued room: its visitor; an agent who may read it is
     /// told to accept first (409); anyone else is refused.
     WriteRoom,
@@ -100,6 +106,8 @@ impl Need {
             Need::Permission(p) => (!caller.has(p)).then_some(403),
             Need::ReadRoom => (!reads_room).then_some(403),
             Need::ReadRoomAsAgent => (!(reads_room && caller.is_agent())).then_some(403),
+            Need::ReadRoomNotFound => Some(if reads_room { 404 } else { 403 }),
+            Need::RateRoom => Some(if caller == Caller::Visitor { 409 } else { 403 }),
             Need::WriteRoom if caller == Caller::Visitor => None,
             Need::WriteRoom | Need::ManageRoom if caller.is_agent() && reads_room => Some(409),
             Need::WriteRoom | Need::ManageRoom => Some(403),
@@ -221,6 +229,22 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
             Need::ReadRoomAsAgent,
         ),
         (Method::GET, "/team", "/team".into(), None, Need::Agent),
+        // The queued room has no rating: readers are told 404, others 403.
+        (Method::GET, "/rooms/{id}/rating", format!("/rooms/{room}/rating"), None, Need::ReadRoomNotFound),
+        (
+            Method::POST,
+            "/rooms/{id}/rating",
+            format!("/rooms/{room}/rating"),
+            Some(json!({"score": 5})),
+            Need::RateRoom,
+        ),
+        (
+            Method::GET,
+            "/reports/ratings",
+            "/reports/ratings".into(),
+            None,
+            Need::Permission("rooms.view_all"),
+        ),
         (Method::PUT, "/presence", "/presence".into(), Some(json!({"status": "away"})), Need::Agent),
         (Method::GET, "/availability", "/availability".into(), None, Need::Public),
         (Method::GET, "/openapi.json", "/openapi.json".into(), None, Need::Public),

@@ -17,6 +17,7 @@ mod openapi;
 mod ops;
 mod permissions;
 mod rate_limits;
+mod ratings;
 mod revocation;
 mod rooms;
 mod security;

@@ -172,6 +172,10 @@ impl Session {
                 let notes = self.core.messages().list_notes(req).await?.into_inner().notes;
                 AckResult::Notes { notes: notes.into_iter().map(json::Note::from).collect() }
             }
+            ClientFrame::Rate { room_id, score, comment } => {
+                let req = authed(pb::RateRoomRequest { room_id, score, comment }, t, None)?;
+                AckResult::Rating { rating: self.core.rooms().rate_room(req).await?.into_inner().into() }
+            }
             ClientFrame::Ping {} => AckResult::Nothing {},
         })
     }

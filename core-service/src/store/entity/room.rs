@@ -27,6 +27,10 @@ pub struct Model {
     pub end_message: Option<String>,
     /// Opened while no agent was online (migration 9).
     pub left_offline: bool,
+    /// The visitor's rating once it ended (migration 11): 1..=5.
+    pub rating_score: Option<i16>,
+    pub rating_comment: Option<String>,
+    pub rated_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
