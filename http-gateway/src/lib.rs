@@ -119,6 +119,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::visitor))
         .routes(routes!(rooms::rate, rooms::rating))
         .routes(routes!(rooms::ratings_report))
+        .routes(routes!(rooms::past))
         .routes(routes!(rooms::accept))
         .routes(routes!(rooms::decline))
         .routes(routes!(rooms::close))

@@ -277,6 +277,23 @@ try {
   await agent.locator("#visitor-panel .earlier li", { hasText: "My order #1234" }).waitFor();
   await agent.screenshot({ path: `${shots}/8-console-left-message.png` });
 
+  // Past conversations: Cal (who closed it) finds the first chat by a word
+  // from it and opens it read-only; Bea, who handed it over, no longer does.
+  await cal.getByRole("button", { name: "History" }).click();
+  await cal.locator("#history-q").fill("warehouse");
+  await cal.getByRole("button", { name: "Search" }).click();
+  const found = cal.locator("#history-list li", { hasText: "My order #1234" });
+  await found.waitFor();
+  assert.equal(await cal.locator("#history-list li").count(), 1, "only the chat with that word");
+  await found.locator("button").click();
+  await cal.locator("#messages").getByText("Checking with the warehouse now.").waitFor();
+  assert.equal(await cal.locator("#composer").isVisible(), false, "a past chat is read-only");
+  await agent.getByRole("button", { name: "History" }).click();
+  await agent.locator("#history-q").fill("warehouse");
+  await agent.getByRole("button", { name: "Search" }).click();
+  await agent.locator("#history-list").getByText("Nothing found.").waitFor();
+  await agent.getByRole("button", { name: "Chats" }).click();
+
   // On a phone the console fits the screen.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const small = await phone.newPage();

@@ -702,6 +702,40 @@ $("agent-form").addEventListener("submit", async (e) => {
 });
 
 // ---- navigation ------------------------------------------------------------
+// ---- past conversations ------------------------------------------------------
+const past = { q: "", next: null };
+
+async function loadPast({ more = false } = {}) {
+  const params = new URLSearchParams({ limit: "30" });
+  if (past.q) params.set("q", past.q);
+  if (more && past.next) params.set("before", past.next);
+  const page = await api(`/conversations?${params}`, { token: state.token });
+  past.next = page.next;
+  const items = page.rooms.map((room) => el("li", { class: "room-item" },
+    el("button", { type: "button", class: "room-tab", onclick: () => openPast(room) },
+      el("span", { class: "tab-head" }, channelTag(room.channel), el("strong", {}, room.visitor.name),
+        el("span", { class: "sub" }, ` · ${timeOf(room.created_at)} · ${room.status}${room.agent ? ` · ${room.agent.name}` : ""}`)),
+      room.subject ? el("span", { class: "preview" }, room.subject) : null)));
+  if (more) $("history-list").append(...items);
+  else $("history-list").replaceChildren(...items);
+  if (!more && !items.length) $("history-list").append(el("li", { class: "empty" }, past.q ? "Nothing found." : "No past conversations yet."));
+  $("history-more").hidden = !past.next;
+}
+
+function openPast(room) {
+  const r = state.rooms.get(room.id) || upsertRoom(room);
+  if (!r.gone) r.gone = room.status === "expired" ? "This chat expired after a period of inactivity." : "This chat is closed.";
+  show("chats");
+  open(room.id);
+}
+
+$("history-search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  past.q = $("history-q").value.trim();
+  loadPast().catch((err) => alert(describe(err)));
+});
+$("history-more").addEventListener("click", () => loadPast({ more: true }).catch((err) => alert(describe(err))));
+
 async function loadReport() {
   const r = await api("/reports/ratings?days=30", { token: state.token });
   const avg = (x) => x.average.toFixed(2);
@@ -716,14 +750,16 @@ async function probeReports() {
 }
 
 function show(view) {
-  for (const v of ["chats", "canned", "reports", "admin"]) {
+  for (const v of ["chats", "history", "canned", "reports", "admin"]) {
     $(`view-${v}`).hidden = v !== view;
     $(`nav-${v}`).setAttribute("aria-pressed", String(v === view));
   }
   if (view === "admin") loadSettings().catch((err) => alert(err.message));
   if (view === "canned") loadCanned();
   if (view === "reports") loadReport().catch((err) => alert(describe(err)));
+  if (view === "history") loadPast().catch((err) => alert(describe(err)));
 }
+$("nav-history").addEventListener("click", () => show("history"));
 $("nav-reports").addEventListener("click", () => show("reports"));
 $("nav-chats").addEventListener("click", () => show("chats"));
 $("nav-canned").addEventListener("click", () => show("canned"));

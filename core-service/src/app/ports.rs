@@ -35,6 +35,18 @@ pub struct VisitorRecord {
     pub left_offline: bool,
 }
 
+/// A search through ended rooms, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSearch {
+    /// Case-insensitive text in the visitor's name, email or any message.
+    pub text: Option<String>,
+    /// Only rooms this agent last held.
+    pub agent_id: Option<String>,
+    /// Rooms older than this room id (ids sort by creation): the next page.
+    pub before_id: Option<String>,
+    pub limit: u64,
+}
+
 /// Which rooms to list.
 #[derive(Debug, Clone, Default)]
 pub struct RoomFilter {
@@ -134,6 +146,8 @@ pub trait RoomStore: Send + Sync {
         since: Millis,
         limit: u64,
     ) -> CoreResult<Vec<crate::domain::rating::RatedChat>>;
+    /// Closed and expired rooms matching the search, newest first.
+    async fn search_rooms(&self, s: &RoomSearch) -> CoreResult<Vec<Room>>;
     /// What agents may know of a room's visitor beyond the Room object.
     async fn visitor_of(&self, room_id: &str) -> CoreResult<Option<VisitorRecord>>;
     /// The visitor's other rooms, newest first: a web visitor's by email

@@ -211,6 +211,41 @@ impl Core {
         })
     }
 
+    /// Past conversations (closed and expired), newest first, a page at a
+    /// time, with an optional text search over the visitor's name and
+    /// email and every message. Agents with rooms.view_all search all of
+    /// them; others the rooms they handled. Returns the page and the
+    /// cursor of the next one.
+    pub async fn past_rooms(
+        &self,
+        p: &Principal,
+        text: Option<&str>,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> CoreResult<(Vec<Room>, Option<String>)> {
+        let a = p.agent()?;
+        let limit = match limit {
+            None => 50,
+            Some(n @ 1..=200) => n,
+            Some(_) => return Err(CoreError::invalid("limit", "must be between 1 and 200")),
+        };
+        if text.is_some_and(|t| t.chars().count() > 200) {
+            return Err(CoreError::invalid("q", "must be at most 200 characters"));
+        }
+        let search = super::ports::RoomSearch {
+            text: text.map(str::to_string),
+            agent_id: (!a.permissions.contains(Permission::RoomsViewAll)).then(|| a.id.clone()),
+            before_id: before.filter(|b| !b.is_empty()).map(str::to_string),
+            limit: u64::from(limit) + 1,
+        };
+        let mut rooms = self.store.search_rooms(&search).await?;
+        let next = (rooms.len() > limit as usize).then(|| {
+            rooms.truncate(limit as usize);
+            rooms.last().map(|r| r.id.clone())
+        });
+        Ok((rooms, next.flatten()))
+    }
+
     /// Agents only; without rooms.view_all: the queue and their own rooms.
     pub async fn rooms(
         &self,

@@ -103,6 +103,16 @@ impl RoomService for RoomsApi {
         Ok(Response::new(wire::ratings_report(days, self.0.ratings_report(&p, days).await?)))
     }
 
+    async fn search_rooms(&self, req: Request<pb::SearchRoomsRequest>) -> Reply<pb::SearchRoomsResponse> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        let (rooms, next) = self.0.past_rooms(&p, r.q.as_deref(), r.before.as_deref(), r.limit).await?;
+        Ok(Response::new(pb::SearchRoomsResponse {
+            rooms: rooms.into_iter().map(wire::room).collect(),
+            next,
+        }))
+    }
+
     async fn transfer_room(&self, req: Request<pb::TransferRoomRequest>) -> Reply<pb::Room> {
         let p = principal(&req)?;
         let r = req.get_ref();

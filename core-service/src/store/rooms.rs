@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::entity::{decline, room};
+use super::entity::{decline, message, room};
 use super::messages::append_in;
 use super::{SqlStore, convert, is_unique_violation};
-use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomStore, VisitorRecord};
+use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomSearch, RoomStore, VisitorRecord};
 use crate::domain::rating::RatedChat;
 use crate::domain::{AgentChange, Channel, Event, Message, Millis, Rating, Room, RoomStatus, Transition};
 use crate::error::{CoreError, CoreResult};
@@ -299,6 +299,36 @@ impl RoomStore for SqlStore {
                 })
             })
             .collect())
+    }
+
+    async fn search_rooms(&self, s: &RoomSearch) -> CoreResult<Vec<Room>> {
+        use sea_orm::sea_query::{ExprTrait, Func, LikeExpr, Query};
+        let mut q = room::Entity::find()
+            .filter(room::Column::Status.is_in([RoomStatus::Closed.as_str(), RoomStatus::Expired.as_str()]));
+        if let Some(agent) = &s.agent_id {
+            q = q.filter(room::Column::AgentId.eq(agent.as_str()));
+        }
+        if let Some(before) = &s.before_id {
+            q = q.filter(room::Column::Id.lt(before.as_str()));
+        }
+        if let Some(text) = s.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+            let lower = |c: room::Column| Expr::expr(Func::lower(Expr::col(c)));
+            let in_messages = Query::select()
+                .column(message::Column::RoomId)
+                .from(message::Entity)
+                .and_where(Expr::expr(Func::lower(Expr::col(message::Column::Content))).like(pattern()))
+                .to_owned();
+            q = q.filter(
+                Condition::any()
+                    .add(lower(room::Column::VisitorName).like(pattern()))
+                    .add(lower(room::Column::VisitorEmail).like(pattern()))
+                    .add(room::Column::Id.in_subquery(in_messages)),
+            );
+        }
+        let rows = q.order_by_desc(room::Column::Id).limit(s.limit).all(&self.db).await?;
+        rows.into_iter().map(convert::room).collect()
     }
 
     async fn visitor_of(&self, room_id: &str) -> CoreResult<Option<VisitorRecord>> {

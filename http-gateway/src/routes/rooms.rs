@@ -239,3 +239,36 @@ pub async fn ratings_report(
     let req = authed(pb::RatingsReportRequest { days: q.days.unwrap_or(30) }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.rooms().ratings_report(req).await?.into_inner().into()))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PastQuery {
+    /// Case-insensitive text in the visitor's name or email or any message.
+    pub q: Option<String>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+    /// 1..200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PastRooms {
+    /// Newest first.
+    pub rooms: Vec<json::Room>,
+    /// Pass as `before` for the next page; null on the last one.
+    pub next: Option<String>,
+}
+
+/// Past conversations (closed and expired), newest first: every one with
+/// rooms.view_all, else the caller's own.
+#[utoipa::path(get, path = "/conversations", tag = "rooms", params(PastQuery), security(("bearer" = [])),
+    responses((status = 200, body = PastRooms), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn past(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    QueryParams(q): QueryParams<PastQuery>,
+) -> ApiResult<Json<PastRooms>> {
+    let req = pb::SearchRoomsRequest { q: q.q, before: q.before, limit: q.limit };
+    let r = s.core.rooms().search_rooms(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
+    Ok(Json(PastRooms { rooms: r.rooms.into_iter().map(json::Room::from).collect(), next: r.next }))
+}

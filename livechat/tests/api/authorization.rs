@@ -229,6 +229,7 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
             Need::ReadRoomAsAgent,
         ),
         (Method::GET, "/team", "/team".into(), None, Need::Agent),
+        (Method::GET, "/conversations", "/conversations".into(), None, Need::Agent),
         // The queued room has no rating: readers are told 404, others 403.
         (Method::GET, "/rooms/{id}/rating", format!("/rooms/{room}/rating"), None, Need::ReadRoomNotFound),
         (

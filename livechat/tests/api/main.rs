@@ -9,6 +9,7 @@ mod auth;
 mod authorization;
 mod canned;
 mod concurrency;
+mod conversations;
 mod escalation;
 mod history;
 mod idempotency;
