@@ -35,7 +35,10 @@ const beaToken = (await api("/auth/login", { method: "POST", body: { username: "
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    // The pretend shop and the server are both on this machine; a real
+    // shop is a public site loading from a public server.
+    "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights"],
 });
 const errors = [];
 const newPage = async (name) => {
@@ -302,6 +305,30 @@ try {
   const width = await small.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `the console is ${width}px wide on a 390px phone`);
   await small.screenshot({ path: `${shots}/9-console-phone.png` });
+
+  // The widget on a customer's own site: one script tag, a launcher, the
+  // chat in a frame of the livechat server. An agent answers it.
+  const shop = await newPage("shop");
+  const shopUrl = `${base.replace("127.0.0.1", "localhost")}/pretend-shop`;
+  await shop.route(shopUrl, (route) => route.fulfill({
+    contentType: "text/html",
+    body: `<!doctype html><title>Shop</title><h1>Shoes</h1><script src="${base}/embed.js" async></script>`,
+  }));
+  await shop.goto(shopUrl);
+  await shop.getByRole("button", { name: "Chat with us" }).click();
+  const chat = shop.frameLocator("iframe[title='Chat with us']");
+  await chat.getByLabel("Your name").fill("Gus");
+  await chat.getByLabel("How can we help?").fill("Do you have size 46?");
+  await chat.getByRole("button", { name: "Start chat" }).click();
+  await chat.getByText("Waiting for an agent").waitFor();
+  await agent.locator("#queue li", { hasText: "size 46" }).waitFor();
+  await shop.screenshot({ path: `${shots}/12-widget-embedded.png` });
+  await chat.getByRole("button", { name: "Minimise the chat" }).click();
+  await shop.getByRole("button", { name: "Chat with us" }).waitFor();
+  assert.equal(await shop.locator("iframe").isVisible(), false, "minimised");
+  // The shop's own styles do not reach the launcher.
+  const color = await shop.getByRole("button", { name: "Chat with us" }).evaluate((b) => getComputedStyle(b).backgroundColor);
+  assert.equal(color, "rgb(35, 87, 198)");
 
   // With the server out of reach, both pages say so: not "wrong password",
   // not a start button that does nothing.

@@ -1,5 +1,7 @@
-//! The agent console (`/`) and the demo visitor widget (`/widget`): static
-//! files built into the binary, so running livechat needs no Node build.
+//! The agent console (`/`), the visitor widget (`/widget`), the script a
+//! customer pastes into their own site (`/embed.js`) and its demo page
+//! (`/widget/demo`): static files built into the binary, so running
+//! livechat needs no Node build.
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -72,11 +74,19 @@ pub fn router<S: Clone + Send + Sync + 'static>(embedding: &WidgetEmbedding) -> 
         .route("/assets/widget.js", asset!("../static/widget.js", "text/javascript; charset=utf-8"))
         .route("/assets/chat.js", asset!("../static/chat.js", "text/javascript; charset=utf-8"))
         .route("/assets/app.css", asset!("../static/app.css", "text/css; charset=utf-8"))
+        .route("/widget/demo", asset!("../static/demo.html", "text/html; charset=utf-8"))
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT.into_response() }));
     let pages = PAGE_HEADERS.into_iter().fold(pages, |pages, (name, value)| {
         pages.layer(SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value)))
     });
-    pages.merge(widget(embedding))
+    // The embed script runs on the customer's pages, under their policy.
+    let embed = Router::new()
+        .route("/embed.js", asset!("../static/embed.js", "text/javascript; charset=utf-8"))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    pages.merge(widget(embedding)).merge(embed)
 }
 
 /// The widget page, which the sites in `embedding` may frame. (No

@@ -185,5 +185,13 @@ $("restart").addEventListener("click", () => {
   showStart();
 });
 
+// Inside a customer's site (embed.js): fill the frame, and let the visitor
+// minimise it from here too.
+if (new URLSearchParams(location.search).has("embedded")) {
+  document.body.classList.add("embedded");
+  $("minimise").hidden = false;
+  $("minimise").addEventListener("click", () => parent.postMessage({ livechat: "minimise" }, "*"));
+}
+
 const saved = JSON.parse(localStorage.getItem(KEY) || "null");
 if (saved && saved.token) { leftFor = saved.left_for || null; connect(saved.token); } else showStart();

@@ -7,7 +7,7 @@ use livechat_test_support::app::*;
 #[tokio::test]
 async fn the_pages_allow_only_their_own_scripts_and_only_this_origin_to_frame_them() {
     let app = spawn_app().await;
-    for path in ["/", "/widget", "/assets/console.js", "/assets/app.css"] {
+    for path in ["/", "/widget", "/widget/demo", "/assets/console.js", "/assets/app.css"] {
         let r = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let h = r.headers();
@@ -19,7 +19,7 @@ async fn the_pages_allow_only_their_own_scripts_and_only_this_origin_to_frame_th
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
     }
     // The pages themselves hold no inline script or style for the policy to block.
-    for path in ["/", "/widget"] {
+    for path in ["/", "/widget", "/widget/demo"] {
         let html =
             app.client.get(format!("{}{path}", app.address)).send().await.unwrap().text().await.unwrap();
         assert!(
@@ -45,4 +45,21 @@ async fn the_widget_may_be_framed_by_the_sites_an_operator_allows_and_the_consol
     let csp = console.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.ends_with("frame-ancestors 'self'"), "{csp}");
     assert_eq!(console.headers()["x-frame-options"], "SAMEORIGIN");
+}
+
+#[tokio::test]
+async fn the_embed_script_is_served_for_other_sites_to_load() {
+    let app = spawn_app().await;
+    let r = app.client.get(format!("{}/embed.js", app.address)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // It runs under the host site's policy, not ours, and frames /widget.
+    assert!(!r.headers().contains_key("content-security-policy"));
+    let js = r.text().await.unwrap();
+    assert!(js.contains("/widget?embedded=1"), "the script opens the widget page");
+    // The demo page uses it, from this origin.
+    let demo =
+        app.client.get(format!("{}/widget/demo", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(demo.contains(r#"<script src="/embed.js" async></script>"#), "{demo}");
 }
