@@ -70,13 +70,6 @@ pub struct CoreConfig {
           value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub open_rooms_per_ip: u32,
 
-    /// How long a room opened while no agent was online waits in the queue
-    /// for one, in seconds, before it expires (the visitor left a message;
-    /// room_idle_timeout_secs still applies once an agent has it).
-    #[arg(long, env = "LIVECHAT_OFFLINE_ROOM_WAIT_SECS", default_value_t = 7 * 86400,
-          value_parser = clap::value_parser!(u64).range(60..=90 * 86400))]
-    pub offline_room_wait_secs: u64,
-
     /// Lifetime of an agent's access token, in seconds.
     #[arg(long, env = "LIVECHAT_AGENT_TOKEN_TTL_SECS", default_value_t = 8 * 3600,
           value_parser = clap::value_parser!(u64).range(60..=30 * 86400))]
@@ -121,7 +114,6 @@ impl CoreConfig {
             amqp_exchange: "livechat.events".into(),
             rooms_per_ip_per_min: 30,
             open_rooms_per_ip: 10,
-            offline_room_wait_secs: 7 * 86400,
             login_failures_per_address: 5,
             login_failures_per_user: 50,
             agent_token_ttl_secs: 8 * 3600,

@@ -111,7 +111,6 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         },
         rooms_per_ip_per_min: config.rooms_per_ip_per_min,
         open_rooms_per_ip: config.open_rooms_per_ip,
-        offline_room_wait_secs: config.offline_room_wait_secs,
     };
     let keys = auth::TokenKeys::new(secret.as_bytes());
     let core = Core::new(store, bus, hub, keys, policies, replica_id, config.clock.clone());

@@ -129,6 +129,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(canned::list, canned::create))
         .routes(routes!(canned::update, canned::delete))
         .routes(routes!(admin::get_settings, admin::put_settings))
+        .routes(routes!(admin::get_workspace_settings, admin::put_workspace_settings))
         .routes(routes!(admin::list_agents, admin::create_agent))
         .routes(routes!(admin::patch_agent, admin::delete_agent))
         .routes(routes!(admin::list_groups, admin::create_group))

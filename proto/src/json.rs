@@ -446,3 +446,23 @@ impl From<pb::RatingsReportResponse> for RatingsReport {
         }
     }
 }
+
+/// Workspace settings: beyond the v1 settings object (`GET/PUT
+/// /workspace-settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WorkspaceSettings {
+    /// How long a message left through the widget's offline form waits in
+    /// the queue (seconds).
+    pub offline_room_wait_secs: u64,
+    /// Sites that may show the widget in a frame.
+    pub widget_allowed_origins: Vec<String>,
+}
+
+impl From<pb::WorkspaceSettings> for WorkspaceSettings {
+    fn from(s: pb::WorkspaceSettings) -> Self {
+        Self {
+            offline_room_wait_secs: s.offline_room_wait_secs,
+            widget_allowed_origins: s.widget_allowed_origins,
+        }
+    }
+}

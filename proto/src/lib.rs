@@ -10,6 +10,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod json;
+pub mod origin;
 pub mod replicas;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

@@ -72,6 +72,21 @@ const logIn = async (page, username, password) => {
 };
 
 try {
+  // The admin lists a site that may show the widget, in the console (a
+  // pretend shop on another origin of this machine: the browser does not
+  // let a public origin load from loopback). Done before any widget page
+  // is served, so no gateway holds the old list.
+  const shopOrigin = base.replace("127.0.0.1", "localhost");
+  const adminPage = await newPage("admin console");
+  await logIn(adminPage, "admin", adminPassword);
+  await adminPage.getByRole("button", { name: "Admin" }).click();
+  await adminPage.locator("#ws-offline-wait").waitFor();
+  await adminPage.getByLabel("Sites that may show the widget").fill(`${shopOrigin}/`);
+  await adminPage.locator("#workspace-form").getByRole("button", { name: "Save" }).click();
+  await adminPage.locator("#workspace-error").getByText("Saved.").waitFor();
+  assert.equal(await adminPage.getByLabel("Sites that may show the widget").inputValue(), shopOrigin, "kept as an origin");
+  await adminPage.close();
+
   // The agent logs in first.
   const agent = await newPage("console");
   await logIn(agent, "bea", "bea-password");
@@ -306,10 +321,11 @@ try {
   assert.ok(width <= 390, `the console is ${width}px wide on a 390px phone`);
   await small.screenshot({ path: `${shots}/9-console-phone.png` });
 
-  // The widget on a customer's own site: one script tag, a launcher, the
-  // chat in a frame of the livechat server. An agent answers it.
+  // The widget on a customer's own site (listed by the admin at the
+  // start): one script tag, a launcher, the chat in a frame of the
+  // livechat server.
   const shop = await newPage("shop");
-  const shopUrl = `${base.replace("127.0.0.1", "localhost")}/pretend-shop`;
+  const shopUrl = `${shopOrigin}/pretend-shop`;
   await shop.route(shopUrl, (route) => route.fulfill({
     contentType: "text/html",
     body: `<!doctype html><title>Shop</title><h1>Shoes</h1><script src="${base}/embed.js" async></script>`,

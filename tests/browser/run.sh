@@ -22,9 +22,7 @@ work=$(mktemp -d)
 export LIVECHAT_DATABASE_URL="sqlite://$work/livechat.db?mode=rwc"
 export LIVECHAT_ADMIN_PASSWORD="browser-test-admin"
 export LIVECHAT_LISTEN="127.0.0.1:$web" LIVECHAT_GRPC_LISTEN="127.0.0.1:$grpc" LIVECHAT_LOG_FORMAT=json
-# The test's pretend shop (another origin on this machine: the browser
-# does not let a public origin load from loopback) may frame the widget.
-export LIVECHAT_WIDGET_FRAME_ANCESTORS="http://localhost:$web"
+
 "$target/debug/livechat" >"$work/livechat.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT

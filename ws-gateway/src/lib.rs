@@ -72,7 +72,8 @@ impl std::fmt::Debug for WsState {
 
 /// `/ws` plus the pages.
 pub fn router(state: WsState) -> Router {
-    let pages = pages::router(&state.session.embedding);
+    let frames = Arc::new(pages::WidgetFrames::new(state.core.clone(), &state.session.embedding));
+    let pages = pages::router(frames);
     Router::new().route("/ws", get(upgrade)).merge(pages).with_state(state)
 }
 

@@ -3,10 +3,16 @@
 //! (`/widget/demo`): static files built into the binary, so running
 //! livechat needs no Node build.
 
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use livechat_proto::client::CoreClient;
+pub use livechat_proto::origin::parse_origin;
+use livechat_proto::v1 as pb;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The pages load only their own scripts, styles and connections (no
@@ -15,37 +21,62 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
      form-action 'self'; frame-ancestors 'self'";
 
-/// Which sites may show the visitor widget in a frame (the console never).
+/// Which sites may show the visitor widget in a frame (the console never):
+/// these, from the operator, plus those an admin lists in the workspace
+/// settings (`widget_allowed_origins`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WidgetEmbedding {
     /// Origins allowed to frame /widget, comma-separated
-    /// (https://shop.example.com); empty: this origin only.
+    /// (https://shop.example.com), besides those an admin sets at run time;
+    /// empty: this origin and the admin's list only.
     #[arg(long, env = "LIVECHAT_WIDGET_FRAME_ANCESTORS", value_delimiter = ',', value_parser = parse_origin)]
     pub widget_frame_ancestors: Vec<String>,
 }
 
-/// An origin as a CSP source: scheme, host and port, nothing else (a path,
-/// a query or a `;` would change what the policy says).
-pub fn parse_origin(raw: &str) -> Result<String, String> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not an origin: {e}"))?;
-    let plain = matches!(url.scheme(), "http" | "https")
-        && url.username().is_empty()
-        && url.password().is_none()
-        && matches!(url.path(), "" | "/")
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && url.host_str().is_some();
-    if !plain {
-        return Err(format!("{raw:?} is not an origin like https://shop.example.com"));
-    }
-    Ok(url.origin().ascii_serialization())
+/// The widget page's policy: the pages' own, framed by these origins too.
+fn widget_policy(origins: &[String]) -> String {
+    let extra: String = origins.iter().map(|o| format!(" {o}")).collect();
+    CONTENT_SECURITY_POLICY.replace("frame-ancestors 'self'", &format!("frame-ancestors 'self'{extra}"))
 }
 
-impl WidgetEmbedding {
-    /// The widget page's policy: the pages' own, framed by these origins too.
-    fn widget_policy(&self) -> String {
-        let extra: String = self.widget_frame_ancestors.iter().map(|o| format!(" {o}")).collect();
-        CONTENT_SECURITY_POLICY.replace("frame-ancestors 'self'", &format!("frame-ancestors 'self'{extra}"))
+/// How long the admin's list of sites is reused before the core is asked
+/// again: a change reaches every gateway within this.
+const WIDGET_ORIGINS_FRESH: Duration = Duration::from_secs(5);
+
+/// The sites that may frame the widget now: the operator's, and the
+/// admin's as the core last said (asked again after `WIDGET_ORIGINS_FRESH`;
+/// while the core does not answer, the last answer stands).
+pub struct WidgetFrames {
+    core: CoreClient,
+    fixed: Vec<String>,
+    known: RwLock<Option<(Instant, Vec<String>)>>,
+}
+
+impl WidgetFrames {
+    pub fn new(core: CoreClient, embedding: &WidgetEmbedding) -> Self {
+        Self { core, fixed: embedding.widget_frame_ancestors.clone(), known: RwLock::new(None) }
+    }
+
+    async fn origins(&self) -> Vec<String> {
+        let cached = self.known.read().expect("widget origins lock poisoned").clone();
+        let admins = match cached {
+            Some((at, list)) if at.elapsed() < WIDGET_ORIGINS_FRESH => list,
+            stale => match self.core.admin().get_widget_policy(pb::GetWidgetPolicyRequest {}).await {
+                Ok(r) => {
+                    // Checked by the core already; checked again, since
+                    // they go into a header.
+                    let list: Vec<String> =
+                        r.into_inner().allowed_origins.iter().filter_map(|o| parse_origin(o).ok()).collect();
+                    *self.known.write().expect("widget origins lock poisoned") =
+                        Some((Instant::now(), list.clone()));
+                    list
+                }
+                Err(_) => stale.map(|(_, list)| list).unwrap_or_default(),
+            },
+        };
+        let mut all = self.fixed.clone();
+        all.extend(admins.into_iter().filter(|o| !self.fixed.contains(o)));
+        all
     }
 }
 
@@ -67,7 +98,7 @@ macro_rules! asset {
 }
 
 /// Routes for the pages and their scripts and styles.
-pub fn router<S: Clone + Send + Sync + 'static>(embedding: &WidgetEmbedding) -> Router<S> {
+pub fn router<S: Clone + Send + Sync + 'static>(frames: Arc<WidgetFrames>) -> Router<S> {
     let pages = Router::new()
         .route("/", asset!("../static/console.html", "text/html; charset=utf-8"))
         .route("/assets/console.js", asset!("../static/console.js", "text/javascript; charset=utf-8"))
@@ -86,29 +117,35 @@ pub fn router<S: Clone + Send + Sync + 'static>(embedding: &WidgetEmbedding) -> 
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
-    pages.merge(widget(embedding)).merge(embed)
+    pages.merge(widget(frames)).merge(embed)
 }
 
-/// The widget page, which the sites in `embedding` may frame. (No
-/// X-Frame-Options then: it cannot name several sites, and browsers that
-/// know frame-ancestors ignore it.)
-fn widget<S: Clone + Send + Sync + 'static>(embedding: &WidgetEmbedding) -> Router<S> {
-    let policy = HeaderValue::from_str(&embedding.widget_policy()).expect("origins are checked at start");
-    let page = Router::new()
-        .route("/widget", asset!("../static/widget.html", "text/html; charset=utf-8"))
-        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, policy));
-    let page = if embedding.widget_frame_ancestors.is_empty() {
-        page.layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("SAMEORIGIN"),
-        ))
-    } else {
-        page
-    };
-    // nosniff and Referrer-Policy, as on every page.
-    PAGE_HEADERS[2..].iter().fold(page, |page, (name, value)| {
-        page.layer(SetResponseHeaderLayer::overriding(name.clone(), HeaderValue::from_static(value)))
-    })
+/// The widget page, which the allowed sites may frame. (No X-Frame-Options
+/// then: it cannot name several sites, and browsers that know
+/// frame-ancestors ignore it.)
+fn widget<S: Clone + Send + Sync + 'static>(frames: Arc<WidgetFrames>) -> Router<S> {
+    let page = get(move || {
+        let frames = frames.clone();
+        async move {
+            let origins = frames.origins().await;
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            // Every origin passed parse_origin: a valid header value.
+            if let Ok(policy) = HeaderValue::from_str(&widget_policy(&origins)) {
+                headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+            }
+            if origins.is_empty() {
+                headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+            }
+            // nosniff and Referrer-Policy, as on every page.
+            for (name, value) in &PAGE_HEADERS[2..] {
+                headers.insert(name.clone(), HeaderValue::from_static(value));
+            }
+            (headers, include_str!("../static/widget.html"))
+        }
+    });
+    Router::new().route("/widget", page)
 }
 
 #[cfg(test)]
@@ -116,25 +153,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_origins_become_frame_ancestors() {
-        assert_eq!(parse_origin("https://shop.example.com").unwrap(), "https://shop.example.com");
-        assert_eq!(parse_origin("https://shop.example.com:8443/").unwrap(), "https://shop.example.com:8443");
-        for bad in [
-            "https://x.com; script-src *",
-            "https://x.com/path",
-            "javascript:alert(1)",
-            "*",
-            "https://u:p@x.com",
-        ] {
-            assert!(parse_origin(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn the_widget_may_be_framed_by_the_allowed_sites_only() {
-        let embedding = WidgetEmbedding { widget_frame_ancestors: vec!["https://shop.example.com".into()] };
-        let policy = embedding.widget_policy();
+        let policy = widget_policy(&["https://shop.example.com".into()]);
         assert!(policy.contains("frame-ancestors 'self' https://shop.example.com"), "{policy}");
-        assert_eq!(WidgetEmbedding::default().widget_policy(), CONTENT_SECURITY_POLICY);
+        assert_eq!(widget_policy(&[]), CONTENT_SECURITY_POLICY);
     }
 }

@@ -671,6 +671,29 @@ async function loadSettings() {
   ]), el("p", { id: "settings-error", class: "error", role: "alert" }), el("div", {}, el("button", { type: "submit" }, "Save settings")));
 }
 
+async function loadWorkspace() {
+  const w = await api("/workspace-settings", { token: state.token });
+  $("ws-offline-wait").value = w.offline_room_wait_secs;
+  $("ws-origins").value = w.widget_allowed_origins.join("\n");
+}
+
+$("workspace-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = {
+    offline_room_wait_secs: Number($("ws-offline-wait").value),
+    widget_allowed_origins: $("ws-origins").value.split("\n").map((o) => o.trim()).filter(Boolean),
+  };
+  try {
+    const w = await api("/workspace-settings", { method: "PUT", token: state.token, body });
+    $("ws-origins").value = w.widget_allowed_origins.join("\n");
+    $("workspace-error").className = "ok";
+    $("workspace-error").textContent = "Saved.";
+  } catch (err) {
+    $("workspace-error").className = "error";
+    $("workspace-error").textContent = describe(err);
+  }
+});
+
 $("settings-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const body = {};
@@ -754,7 +777,10 @@ function show(view) {
     $(`view-${v}`).hidden = v !== view;
     $(`nav-${v}`).setAttribute("aria-pressed", String(v === view));
   }
-  if (view === "admin") loadSettings().catch((err) => alert(err.message));
+  if (view === "admin") {
+    loadSettings().catch((err) => alert(err.message));
+    loadWorkspace().catch((err) => alert(err.message));
+  }
   if (view === "canned") loadCanned();
   if (view === "reports") loadReport().catch((err) => alert(describe(err)));
   if (view === "history") loadPast().catch((err) => alert(describe(err)));

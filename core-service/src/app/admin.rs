@@ -37,6 +37,12 @@ impl Core {
         Ok(next)
     }
 
+    /// The sites that may frame the widget: public (every browser sees
+    /// them in the widget page's policy anyway), for the ws-gateway.
+    pub async fn widget_origins(&self) -> CoreResult<Vec<String>> {
+        Ok(self.settings.get().await?.widget_allowed_origins)
+    }
+
     pub async fn agents(&self, p: &Principal) -> CoreResult<Vec<AgentRecord>> {
         p.agent_with(Permission::AgentsManage)?;
         self.store.agents().await

@@ -49,8 +49,6 @@ pub struct Policies {
     pub rooms_per_ip_per_min: u32,
     /// Rooms one client address may have open at once.
     pub open_rooms_per_ip: u32,
-    /// How long a room opened while nobody was online waits in the queue.
-    pub offline_room_wait_secs: u64,
 }
 
 /// One core replica's use cases and the dependencies they share.

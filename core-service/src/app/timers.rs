@@ -25,7 +25,7 @@ impl Core {
     pub async fn expire_idle_rooms(&self) -> CoreResult<usize> {
         let settings = self.settings.get().await?;
         let idle_before = self.now_ms() - settings.room_idle_timeout_secs as i64 * 1000;
-        let offline_before = self.now_ms() - self.policies.offline_room_wait_secs as i64 * 1000;
+        let offline_before = self.now_ms() - settings.offline_room_wait_secs as i64 * 1000;
         let mut expired = 0;
         for room_id in self.store.idle_rooms(idle_before, offline_before, EXPIRE_BATCH).await? {
             if self.expire(&room_id, idle_before).await? {

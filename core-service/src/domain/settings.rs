@@ -1,6 +1,8 @@
-//! The run-time settings of docs/protocol.md: defaults, limits and validation of
-//! a partial update (all keys or none).
+//! The run-time settings of docs/protocol.md, and the workspace settings
+//! stored beside them: defaults, limits and validation of a partial update
+//! (all keys or none).
 
+use livechat_proto::origin::parse_origin;
 use serde::{Deserialize, Serialize};
 
 use super::value::{Checks, text};
@@ -16,7 +18,22 @@ pub struct Settings {
     pub agent_leave_message: String,
     pub close_message: String,
     pub max_message_chars: u32,
+    /// Workspace settings (beyond the v1 settings object, whose keys the
+    /// contract fixes): how long a message left through the widget's
+    /// offline form waits in the queue.
+    #[serde(default = "default_offline_wait")]
+    pub offline_room_wait_secs: u64,
+    /// Sites (origins) that may show the widget in a frame (embed.js).
+    #[serde(default)]
+    pub widget_allowed_origins: Vec<String>,
 }
+
+fn default_offline_wait() -> u64 {
+    7 * 86_400
+}
+
+/// Most sites the widget may be embedded in.
+pub const MAX_WIDGET_ORIGINS: usize = 50;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -28,6 +45,8 @@ impl Default for Settings {
             agent_leave_message: "{agent} has left the chat".into(),
             close_message: "This chat has been closed. Thank you!".into(),
             max_message_chars: 4000,
+            offline_room_wait_secs: default_offline_wait(),
+            widget_allowed_origins: Vec::new(),
         }
     }
 }
@@ -45,6 +64,8 @@ pub struct SettingsUpdate {
     pub agent_leave_message: Option<String>,
     pub close_message: Option<String>,
     pub max_message_chars: Option<u32>,
+    pub offline_room_wait_secs: Option<u64>,
+    pub widget_allowed_origins: Option<Vec<String>>,
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
@@ -98,6 +119,32 @@ impl Settings {
                 *slot = v;
             }
         }
+        if let Some(v) = u.offline_room_wait_secs
+            && let Some(v) = c.check(in_range("offline_room_wait_secs", v, 60, 7_776_000))
+        {
+            next.offline_room_wait_secs = v;
+        }
+        if let Some(origins) = &u.widget_allowed_origins {
+            let mut parsed: Vec<String> = Vec::new();
+            let mut bad = None;
+            for o in origins {
+                match parse_origin(o) {
+                    Ok(o) if !parsed.contains(&o) => parsed.push(o),
+                    Ok(_) => {}
+                    Err(e) => bad = bad.or(Some(e)),
+                }
+            }
+            if let Some(e) = bad {
+                c.push(FieldError::new("widget_allowed_origins", e));
+            } else if parsed.len() > MAX_WIDGET_ORIGINS {
+                c.push(FieldError::new(
+                    "widget_allowed_origins",
+                    format!("at most {MAX_WIDGET_ORIGINS} sites"),
+                ));
+            } else {
+                next.widget_allowed_origins = parsed;
+            }
+        }
         c.finish()?;
         Ok(next)
     }
@@ -115,6 +162,34 @@ mod tests {
         assert_eq!(s.agent_grace_secs, 30);
         assert_eq!(s.max_message_chars, 4000);
         assert_eq!(s.close_message, "This chat has been closed. Thank you!");
+    }
+
+    #[test]
+    fn widget_origins_are_plain_origins_kept_once() {
+        let next = Settings::default()
+            .apply(&SettingsUpdate {
+                widget_allowed_origins: Some(vec![
+                    "https://shop.example.com/".into(),
+                    "https://shop.example.com".into(),
+                    "http://localhost:8080".into(),
+                ]),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(next.widget_allowed_origins, vec!["https://shop.example.com", "http://localhost:8080"]);
+        for bad in [
+            "https://x.com; script-src *",
+            "https://x.com/path",
+            "javascript:alert(1)",
+            "*",
+            "https://u:p@x.com",
+        ] {
+            let r = Settings::default().apply(&SettingsUpdate {
+                widget_allowed_origins: Some(vec![bad.into()]),
+                ..Default::default()
+            });
+            assert!(r.is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -26,6 +26,29 @@ impl AdminService for AdminApi {
         Ok(Response::new(wire::settings(self.0.update_settings(&p, &update).await?)))
     }
 
+    async fn get_workspace_settings(
+        &self,
+        req: Request<pb::GetWorkspaceSettingsRequest>,
+    ) -> Reply<pb::WorkspaceSettings> {
+        let p = principal(&req)?;
+        Ok(Response::new(wire::workspace_settings(&self.0.settings(&p).await?)))
+    }
+
+    // The workspace keys are part of the stored settings: one validation,
+    // one cache, one "all or none".
+    async fn update_workspace_settings(
+        &self,
+        req: Request<pb::UpdateWorkspaceSettingsRequest>,
+    ) -> Reply<pb::WorkspaceSettings> {
+        let p = principal(&req)?;
+        let update = wire::workspace_update(req.into_inner());
+        Ok(Response::new(wire::workspace_settings(&self.0.update_settings(&p, &update).await?)))
+    }
+
+    async fn get_widget_policy(&self, _: Request<pb::GetWidgetPolicyRequest>) -> Reply<pb::WidgetPolicy> {
+        Ok(Response::new(pb::WidgetPolicy { allowed_origins: self.0.widget_origins().await? }))
+    }
+
     async fn list_agents(&self, req: Request<pb::ListAgentsRequest>) -> Reply<pb::ListAgentsResponse> {
         let p = principal(&req)?;
         let agents = self.0.agents(&p).await?;

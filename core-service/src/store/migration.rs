@@ -649,7 +649,7 @@ impl MigrationTrait for AgentAway {
 }
 
 /// `rooms.left_offline`: a room opened while no agent was online waits in
-/// the queue for `LIVECHAT_OFFLINE_ROOM_WAIT_SECS`, not the idle timeout.
+/// the queue for the `offline_room_wait_secs` setting, not the idle timeout.
 struct RoomLeftOffline;
 
 impl MigrationName for RoomLeftOffline {

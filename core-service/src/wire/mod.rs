@@ -154,6 +154,23 @@ pub fn settings_update(u: pb::UpdateSettingsRequest) -> SettingsUpdate {
         agent_leave_message: u.agent_leave_message,
         close_message: u.close_message,
         max_message_chars: u.max_message_chars,
+        offline_room_wait_secs: None,
+        widget_allowed_origins: None,
+    }
+}
+
+pub fn workspace_settings(s: &Settings) -> pb::WorkspaceSettings {
+    pb::WorkspaceSettings {
+        offline_room_wait_secs: s.offline_room_wait_secs,
+        widget_allowed_origins: s.widget_allowed_origins.clone(),
+    }
+}
+
+pub fn workspace_update(u: pb::UpdateWorkspaceSettingsRequest) -> SettingsUpdate {
+    SettingsUpdate {
+        offline_room_wait_secs: u.offline_room_wait_secs,
+        widget_allowed_origins: u.widget_allowed_origins.map(|l| l.origins),
+        ..SettingsUpdate::default()
     }
 }
 

@@ -203,3 +203,42 @@ pub async fn put_group(
     let r = s.core.admin().update_group(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
 }
+
+/// Any subset of the workspace settings; unknown keys are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceUpdate {
+    /// 60..7776000 seconds.
+    pub offline_room_wait_secs: Option<u64>,
+    /// Origins like https://shop.example.com; replaces the list.
+    pub widget_allowed_origins: Option<Vec<String>>,
+}
+
+/// Workspace settings, beyond the v1 settings object (any agent may read them).
+#[utoipa::path(get, path = "/workspace-settings", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = json::WorkspaceSettings), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn get_workspace_settings(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+) -> ApiResult<Json<json::WorkspaceSettings>> {
+    let req = authed(pb::GetWorkspaceSettingsRequest {}, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.admin().get_workspace_settings(req).await?.into_inner().into()))
+}
+
+/// Change any subset (settings.manage); if one key is bad nothing changes.
+#[utoipa::path(put, path = "/workspace-settings", tag = "admin", request_body = WorkspaceUpdate, security(("bearer" = [])),
+    responses((status = 200, body = json::WorkspaceSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_workspace_settings(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    JsonBody(b): JsonBody<WorkspaceUpdate>,
+) -> ApiResult<Json<json::WorkspaceSettings>> {
+    let req = pb::UpdateWorkspaceSettingsRequest {
+        offline_room_wait_secs: b.offline_room_wait_secs,
+        widget_allowed_origins: b.widget_allowed_origins.map(|origins| pb::OriginList { origins }),
+    };
+    let r = s.core.admin().update_workspace_settings(authed(req, &token, rid.0.as_deref())?).await?;
+    Ok(Json(r.into_inner().into()))
+}

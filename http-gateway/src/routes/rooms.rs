@@ -21,7 +21,7 @@ pub struct CreateRoomRequest {
     /// The first question; stored as seq 1.
     pub message: Option<String>,
     /// Left through the widget's offline form (no agent online): the room
-    /// waits in the queue for LIVECHAT_OFFLINE_ROOM_WAIT_SECS rather than
+    /// waits in the queue for the offline_room_wait_secs workspace setting rather than
     /// expiring after room_idle_timeout_secs.
     #[serde(default)]
     pub offline_message: bool,

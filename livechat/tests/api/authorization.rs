@@ -176,6 +176,14 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
             Some(json!({"history_load_count": 5})),
             Need::Permission("settings.manage"),
         ),
+        (Method::GET, "/workspace-settings", "/workspace-settings".into(), None, Need::Agent),
+        (
+            Method::PUT,
+            "/workspace-settings",
+            "/workspace-settings".into(),
+            Some(json!({"offline_room_wait_secs": 3600})),
+            Need::Permission("settings.manage"),
+        ),
         (Method::GET, "/canned-responses", "/canned-responses".into(), None, Need::Agent),
         (Method::POST, "/canned-responses", "/canned-responses".into(), Some(canned.clone()), Need::Agent),
         (
@@ -356,11 +364,13 @@ async fn every_rest_route_answers_every_caller_as_the_matrix_says() {
 }
 
 /// Every RPC of livechat.v1 that takes no token (GetAvailability answers
-/// a yes or no, for the widget).
-const PUBLIC_RPCS: [&str; 3] = [
+/// a yes or no, for the widget; GetWidgetPolicy what every browser reads in
+/// the widget page's policy anyway).
+const PUBLIC_RPCS: [&str; 4] = [
     "/livechat.v1.AuthService/Login",
     "/livechat.v1.RoomService/CreateRoom",
     "/livechat.v1.TeamService/GetAvailability",
+    "/livechat.v1.AdminService/GetWidgetPolicy",
 ];
 
 /// RPCs a visitor's token may call without naming a room.

@@ -1,5 +1,5 @@
 //! When no agent is online the widget offers to leave a message: the room
-//! waits in the queue for LIVECHAT_OFFLINE_ROOM_WAIT_SECS rather than
+//! waits in the queue for the offline_room_wait_secs workspace setting rather than
 //! expiring after room_idle_timeout_secs, and the agent who takes it sees
 //! the visitor's email and their earlier conversations.
 
@@ -54,11 +54,16 @@ async fn a_message_left_while_nobody_is_online_waits_for_an_agent_past_the_idle_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_left_offline_expires_once_the_offline_wait_runs_out() {
-    let app = spawn_configured(|c| c.core.offline_room_wait_secs = 600).await;
+    let app = spawn_app_without_limits().await;
+    let admin = app.admin().await;
+    // An admin shortens the wait at run time; a bad value changes nothing.
+    let r = app.put("/workspace-settings", Some(&admin.token), json!({"offline_room_wait_secs": 600})).await;
+    assert_eq!(r.json(200)["offline_room_wait_secs"], 600);
+    let bad = app.put("/workspace-settings", Some(&admin.token), json!({"offline_room_wait_secs": 5})).await;
+    bad.invalid_field("offline_room_wait_secs");
     let r =
         app.post("/rooms", None, json!({"name": "Ana", "message": "Anyone?", "offline_message": true})).await;
     let id = r.json(201)["room"]["id"].as_str().unwrap().to_string();
-    let admin = app.admin().await;
     app.advance_clock(Duration::from_secs(590)).await;
     assert_eq!(app.room(&admin.token, &id).await["status"], "queued");
     app.advance_clock(Duration::from_secs(15)).await;

@@ -63,3 +63,42 @@ async fn the_embed_script_is_served_for_other_sites_to_load() {
         app.client.get(format!("{}/widget/demo", app.address)).send().await.unwrap().text().await.unwrap();
     assert!(demo.contains(r#"<script src="/embed.js" async></script>"#), "{demo}");
 }
+
+#[tokio::test]
+async fn an_admin_lets_a_site_frame_the_widget_at_run_time() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let r = app
+        .put(
+            "/workspace-settings",
+            Some(&admin.token),
+            serde_json::json!({"widget_allowed_origins": ["https://shop.example.com/", "https://blog.example.org"]}),
+        )
+        .await;
+    assert_eq!(
+        r.json(200)["widget_allowed_origins"],
+        serde_json::json!(["https://shop.example.com", "https://blog.example.org"])
+    );
+    let widget = app.client.get(format!("{}/widget", app.address)).send().await.unwrap();
+    let csp = widget.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(
+        csp.contains("frame-ancestors 'self' https://shop.example.com https://blog.example.org"),
+        "{csp}"
+    );
+    assert!(!widget.headers().contains_key("x-frame-options"));
+    // The console stays unframeable; a bad origin is refused, nothing changes.
+    let console = app.client.get(format!("{}/", app.address)).send().await.unwrap();
+    assert!(
+        console.headers()["content-security-policy"].to_str().unwrap().ends_with("frame-ancestors 'self'")
+    );
+    let bad = app
+        .put(
+            "/workspace-settings",
+            Some(&admin.token),
+            serde_json::json!({"widget_allowed_origins": ["https://x.com; script-src *"]}),
+        )
+        .await;
+    bad.invalid_field("widget_allowed_origins");
+    let now = app.get("/workspace-settings", Some(&admin.token)).await;
+    assert_eq!(now.json(200)["widget_allowed_origins"].as_array().unwrap().len(), 2);
+}
