@@ -279,6 +279,19 @@ mod tests {
                 },
             ),
             Event::new(
+                Audience { agents: vec!["a-1".into(), "a-2".into()], ..Audience::default() },
+                EventKind::NoteAdded {
+                    note: crate::domain::Note {
+                        id: "n-1".into(),
+                        room_id: "r-1".into(),
+                        author: Person { id: "a-2".into(), name: "Cal".into() },
+                        content: "between us".into(),
+                        created_at: 3_000,
+                        after_seq: 3,
+                    },
+                },
+            ),
+            Event::new(
                 Audience { agents: vec!["a-1".into()], ..Audience::default() },
                 EventKind::AgentRevoked { agent_id: "a-1".into() },
             ),
@@ -307,8 +320,8 @@ mod tests {
     #[test]
     fn events_are_routed_by_what_they_are_about() {
         let keys: Vec<String> = every_kind().iter().map(|e| seal(e).routing_key).collect();
-        assert!(keys[..6].iter().all(|k| k == "room.r-1"), "{keys:?}");
-        assert_eq!(keys[6..], ["agent.a-1", "agent.a-1", "agent.a-1"]);
+        assert!(keys[..7].iter().all(|k| k == "room.r-1"), "{keys:?}");
+        assert_eq!(keys[7..], ["agent.a-1", "agent.a-1", "agent.a-1"]);
     }
 
     #[test]

@@ -243,6 +243,20 @@ impl Live {
         }
     }
 
+    /// Every frame that comes within `d` (without reconnecting).
+    pub async fn frames_for(&mut self, d: Duration) -> Vec<Value> {
+        let until = tokio::time::Instant::now() + d;
+        let mut frames = Vec::new();
+        while tokio::time::Instant::now() < until {
+            match self.pump_one(Duration::from_millis(100)).await {
+                Ok(Some(v)) => frames.push(v),
+                Ok(None) => {}
+                Err(()) => break,
+            }
+        }
+        frames
+    }
+
     /// Reads frames for `d`, reconnecting (and filling gaps) if dropped.
     pub async fn drain(&mut self, d: Duration) {
         let until = tokio::time::Instant::now() + d;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use client::{Live, Rest};
 use cluster::{ADMIN_PASSWORD, Cluster, PostgresOutage, RabbitOutage, services};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Faults hit the shared broker: one scenario at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -124,6 +124,56 @@ async fn an_accept_race_across_two_cores_has_exactly_one_winner() {
     let wins = answers.iter().filter(|a| a["type"] == "ack").count();
     let conflicts = answers.iter().filter(|a| a["code"] == "conflict").count();
     assert_eq!((wins, conflicts), (1, 5), "{answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_away_and_a_private_note_hold_across_cores_and_gateways() {
+    needs_services!();
+    let _one = SERIAL.lock().await;
+    let cluster = Cluster::start(2, 2).await;
+    let rest = Rest::new(cluster.api());
+    let admin = rest.login("admin", ADMIN_PASSWORD).await;
+    let bea = rest.agent(&admin, "bea").await;
+    let cal = rest.agent(&admin, "cal").await;
+    let (first, visitor) = rest.room("Ana").await;
+    let mut bea_ws = Live::connect(cluster.ws(0, &bea), &first).await;
+    let mut cal_ws = Live::connect(cluster.ws(1, &cal), &first).await;
+    let ack = bea_ws.request(json!({"type": "presence", "status": "away"})).await;
+    assert_eq!(ack["agent"]["status"], "away", "{ack}");
+
+    // Whichever core stores the next request, every replica stops offering
+    // it to Bea; Cal gets it.
+    let (second, _) = rest.room("Ben").await;
+    cal_ws
+        .wait_for("the new room", |f| f["type"] == "room_queued" && f["room"]["id"] == second.as_str())
+        .await;
+    let frames = bea_ws.frames_for(Duration::from_secs(1)).await;
+    assert!(!frames.iter().any(|f| f["type"] == "room_queued"), "away, yet offered: {frames:?}");
+    // Cal, on the other gateway, sees her away.
+    let team = cal_ws.request(json!({"type": "team"})).await;
+    let away: Vec<&Value> =
+        team["agents"].as_array().unwrap().iter().filter(|a| a["status"] == "away").collect();
+    assert_eq!(away.len(), 1, "{team}");
+    assert_eq!(away[0]["name"], "bea");
+
+    // Cal takes Ana's room and writes a note from gateway 1; his tab on
+    // gateway 0 sees it, Ana's connection (gateway 0) never does.
+    let ack = cal_ws.request(json!({"type": "accept", "room_id": first})).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let mut cal_other = Live::connect(cluster.ws(0, &cal), &first).await;
+    let mut ana = Live::connect(cluster.ws(0, &visitor), &first).await;
+    let note = cal_ws
+        .request(json!({"type": "note", "room_id": first, "content": "refund approved by finance"}))
+        .await;
+    assert_eq!(note["type"], "ack", "{note}");
+    cal_other
+        .wait_for("the note", |f| f["type"] == "note" && f["note"]["content"] == "refund approved by finance")
+        .await;
+    cal_ws.send("Good news, Ana", "c1").await;
+    ana.wait_for("the reply", |f| f["type"] == "message" && f["message"]["content"] == "Good news, Ana")
+        .await;
+    let frames = ana.frames_for(Duration::from_millis(500)).await;
+    assert!(!frames.iter().any(|f| f.to_string().contains("refund approved")), "{frames:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
