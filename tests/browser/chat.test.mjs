@@ -284,16 +284,19 @@ try {
   await visitor.getByRole("button", { name: "Leave a message" }).click();
   await visitor.getByText("we will answer at ana@example.com").waitFor();
   await visitor.screenshot({ path: `${shots}/7-widget-left-a-message.png` });
-  assert.equal(await agent.locator("#queue li", { hasText: "refund" }).count(), 0, "away: not offered");
-  await agent.locator("#my-status").selectOption("online");
-  const left = agent.locator("#queue li", { hasText: "refund" });
+  assert.equal(await cal.locator("#queue li", { hasText: "refund" }).count(), 0, "away: not offered");
+  await cal.locator("#my-status").selectOption("online");
+  const left = cal.locator("#queue li", { hasText: "refund" });
   await left.waitFor();
   await left.getByRole("button", { name: "Accept" }).click();
-  await agent.locator("#visitor-panel").getByText("Left a message while nobody was online").waitFor();
-  await agent.locator("#visitor-panel a[href='mailto:ana@example.com']").waitFor();
-  // Her earlier conversation is listed beside it.
-  await agent.locator("#visitor-panel .earlier li", { hasText: "My order #1234" }).waitFor();
-  await agent.screenshot({ path: `${shots}/8-console-left-message.png` });
+  await cal.locator("#visitor-panel").getByText("Left a message while nobody was online").waitFor();
+  await cal.locator("#visitor-panel a[href='mailto:ana@example.com']").waitFor();
+  // Her earlier conversation, which Cal closed, is listed beside it.
+  await cal.locator("#visitor-panel .earlier li", { hasText: "My order #1234" }).waitFor();
+  await cal.screenshot({ path: `${shots}/8-console-left-message.png` });
+  // Bea comes back online too (she takes the shop's visitor below).
+  await agent.locator("#my-status").selectOption("online");
+  await agent.locator("#away-note").waitFor({ state: "hidden" });
 
   // Past conversations: Cal (who closed it) finds the first chat by a word
   // from it and opens it read-only; Bea, who handed it over, no longer does.

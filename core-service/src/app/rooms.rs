@@ -194,13 +194,16 @@ impl Core {
     }
 
     /// The visitor of a room the agent may read: their email, whether they
-    /// left a message while nobody was online, and their other
-    /// conversations (listed; reading those still needs access to them).
+    /// left a message while nobody was online, and those of their other
+    /// conversations the agent may read too (all of them with
+    /// rooms.view_all; otherwise the ones they handled, or that wait in
+    /// the queue).
     pub async fn visitor(&self, p: &Principal, room_id: &str) -> CoreResult<VisitorDetails> {
         p.agent()?;
         let room = self.room(p, room_id).await?;
         let v = self.store.visitor_of(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
-        let earlier_rooms = self.store.rooms_of_visitor(&v, room_id, EARLIER_ROOMS).await?;
+        let mut earlier_rooms = self.store.rooms_of_visitor(&v, room_id, EARLIER_ROOMS).await?;
+        earlier_rooms.retain(|r| p.can_read(r));
         Ok(VisitorDetails {
             name: room.visitor.name,
             email: v.email,

@@ -79,8 +79,15 @@ async fn an_agent_sees_the_visitors_email_and_earlier_rooms_and_a_visitor_sees_n
         .post("/rooms", None, json!({"name": "Ana", "email": "ana@example.com", "message": "First"}))
         .await;
     let first_id = first.json(201)["room"]["id"].as_str().unwrap().to_string();
-    app.accepted(&admin, &first_id).await;
-    app.close(&admin.token, &first_id, None).await.json(200);
+    app.accepted(&bea, &first_id).await;
+    app.close(&bea.token, &first_id, None).await.json(200);
+    // A conversation of hers that Bea had nothing to do with.
+    let other_agents = app
+        .post("/rooms", None, json!({"name": "Ana", "email": "ana@example.com", "message": "Second"}))
+        .await;
+    let other_agents_id = other_agents.json(201)["room"]["id"].as_str().unwrap().to_string();
+    app.accepted(&admin, &other_agents_id).await;
+    app.close(&admin.token, &other_agents_id, None).await.json(200);
     let _stranger = app.post("/rooms", None, json!({"name": "Zed", "email": "zed@example.com"})).await;
     let again = app
         .post("/rooms", None, json!({"name": "Ana B.", "email": "ANA@example.com", "message": "Again"}))
@@ -92,11 +99,18 @@ async fn an_agent_sees_the_visitors_email_and_earlier_rooms_and_a_visitor_sees_n
     let v = r.json(200);
     assert_eq!(v["name"], "Ana B.");
     assert_eq!(v["offline_message"], false);
+    // Bea sees the earlier room she handled, not the one she could not read.
     assert_eq!(room_ids(&json!({"rooms": v["earlier_rooms"]})), vec![first_id.clone()], "{v}");
     assert_room_shape(&v["earlier_rooms"][0]);
     assert_eq!(v["earlier_rooms"][0]["status"], "closed");
-    // Listed, but its messages stay Bea's business only if she had access.
-    app.history(&bea.token, &first_id, "").await.problem(403, "forbidden");
+    app.history(&bea.token, &other_agents_id, "").await.problem(403, "forbidden");
+    // A supervisor (rooms.view_all) sees both, newest first.
+    let supervisor = app.create_agent("supervisor").await;
+    let r = app.get(&format!("/rooms/{again_id}/visitor"), Some(&supervisor.token)).await;
+    assert_eq!(
+        room_ids(&json!({"rooms": r.json(200)["earlier_rooms"]})),
+        vec![other_agents_id.clone(), first_id.clone()]
+    );
 
     // The visitor's own token does not open it, nor does another room's.
     let token = again["visitor_token"].as_str().unwrap();
