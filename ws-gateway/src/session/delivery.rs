@@ -70,21 +70,31 @@ impl Gap {
     }
 }
 
+/// What one connection has been shown of a room.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    /// The last seq delivered.
+    last: u64,
+    /// Whether a history frame went out for it (live messages alone are
+    /// its newest, not its past).
+    history: bool,
+}
+
 /// One connection's delivery state, per room.
 #[derive(Debug, Default)]
 pub struct Delivery {
-    /// Last seq delivered per room; a room is here once it has been shown.
-    delivered: HashMap<String, u64>,
+    /// Per room, once it has been shown: the last seq delivered and
+    /// whether its history went out. One map, one entry per room: every
+    /// idle connection pays for it.
+    shown: HashMap<String, Shown>,
     /// Rooms this connection was told are closed or expired.
     told_ended: HashSet<String>,
-    /// Rooms this connection has sent a history frame for.
-    with_history: HashSet<String>,
 }
 
 impl Delivery {
     /// Decides what to do with a live message of `room_id`.
     pub fn judge(&self, room_id: &str, seq: u64) -> Verdict {
-        match self.delivered.get(room_id).copied() {
+        match self.shown.get(room_id).map(|s| s.last) {
             Some(last) if seq <= last => Verdict::Duplicate,
             Some(last) if seq - last > 1 => Verdict::FillGapFirst(Gap::new(last, seq)),
             _ => Verdict::Deliver,
@@ -94,10 +104,10 @@ impl Delivery {
     /// A message went out (live, or filling a gap): later ones are judged
     /// against it.
     pub fn delivered(&mut self, room_id: &str, seq: u64) {
-        match self.delivered.get_mut(room_id) {
-            Some(last) => *last = seq,
+        match self.shown.get_mut(room_id) {
+            Some(s) => s.last = seq,
             None => {
-                self.delivered.insert(room_id.to_owned(), seq);
+                self.shown.insert(room_id.to_owned(), Shown { last: seq, history: false });
             }
         }
     }
@@ -106,27 +116,26 @@ impl Delivery {
     /// counts as shown even when the page was empty, and nothing it already
     /// delivered is forgotten.
     pub fn history_shown(&mut self, room_id: &str, newest: Option<u64>) {
-        if !self.with_history.contains(room_id) {
-            self.with_history.insert(room_id.to_owned());
-        }
         let seq = newest.unwrap_or(0);
-        match self.delivered.get_mut(room_id) {
-            Some(last) => *last = (*last).max(seq),
+        match self.shown.get_mut(room_id) {
+            Some(s) => {
+                s.last = s.last.max(seq);
+                s.history = true;
+            }
             None => {
-                self.delivered.insert(room_id.to_owned(), seq);
+                self.shown.insert(room_id.to_owned(), Shown { last: seq, history: true });
             }
         }
     }
 
-    /// Whether no history frame has gone out for the room yet (live
-    /// messages alone do not count: they are its newest, not its past).
+    /// Whether no history frame has gone out for the room yet.
     pub fn needs_history(&self, room_id: &str) -> bool {
-        !self.with_history.contains(room_id)
+        !self.shown.get(room_id).is_some_and(|s| s.history)
     }
 
     /// After subscribing again: what to send for a room of the snapshot.
     pub fn catch_up(&self, room_id: &str) -> CatchUp {
-        match self.delivered.get(room_id).copied() {
+        match self.shown.get(room_id).map(|s| s.last) {
             Some(last) => CatchUp::Missed(Gap::new(last, u64::MAX)),
             None => CatchUp::New,
         }
