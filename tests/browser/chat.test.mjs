@@ -107,6 +107,7 @@ try {
   const request = agent.locator("#queue li", { hasText: "Ana" });
   await request.waitFor();
   assert.match(await agent.title(), /^\(1\) /, "the tab title counts what waits");
+  assert.equal(await agent.locator("#favicon").getAttribute("data-count"), "1", "and so does the tab's icon");
   await agent.screenshot({ path: `${shots}/2-console-queue.png` });
   await request.getByRole("button", { name: "Accept" }).click();
 

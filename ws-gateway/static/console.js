@@ -236,6 +236,36 @@ $("sound").addEventListener("click", () => {
 function updateTitle() {
   const waiting = state.queue.size + [...state.rooms.values()].reduce((n, r) => n + r.unread + (r.isNew ? 1 : 0), 0);
   document.title = waiting ? `(${waiting}) livechat — agent console` : "livechat — agent console";
+  updateFavicon(waiting);
+}
+
+// The tab's icon: a speech bubble, with a red count while something waits.
+let faviconShown = null;
+function updateFavicon(waiting) {
+  const label = waiting > 99 ? "99+" : waiting ? String(waiting) : "";
+  if (label === faviconShown) return;
+  faviconShown = label;
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 32;
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return;
+  ctx.fillStyle = "#2357c6";
+  ctx.beginPath();
+  ctx.arc(14, 14, 12, 0, 2 * Math.PI);
+  ctx.fill();
+  if (label) {
+    ctx.fillStyle = "#d93025";
+    ctx.beginPath();
+    ctx.arc(22, 10, 10, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.fillStyle = "#fff";
+    ctx.font = `bold ${label.length > 1 ? 11 : 14}px sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, 22, 11);
+  }
+  $("favicon").href = canvas.toDataURL("image/png");
+  $("favicon").dataset.count = label;
 }
 
 // ---- presence and the team ----------------------------------------------------
