@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+#[derive(Clone)]
 pub struct Rest {
     base: String,
     http: reqwest::Client,
@@ -102,6 +103,13 @@ pub struct Totals {
     pub accept_latency: Mutex<Option<Histogram<u64>>>,
     /// Room id → when the bench created it (for accept latency).
     pub created: Mutex<HashMap<String, Instant>>,
+    /// Flash crowd: every agent's sighting of every new room counts (and
+    /// is timed), not only the first.
+    pub every_sighting: std::sync::atomic::AtomicBool,
+    /// `room_queued` frames agents received.
+    pub queued_seen: AtomicU64,
+    /// Connections the server ended before the bench stopped, by close code.
+    pub ended_early: Mutex<HashMap<u16, u64>>,
 }
 
 impl Totals {
@@ -209,8 +217,26 @@ pub async fn connect(
             };
             let Some(Ok(Message::Text(text))) = frame else {
                 match frame {
+                    Some(Ok(Message::Close(close))) => {
+                        let code = close.map_or(1005, |c| u16::from(c.code));
+                        *totals
+                            .ended_early
+                            .lock()
+                            .expect("no holder of the totals panics")
+                            .entry(code)
+                            .or_default() += 1;
+                        break;
+                    }
                     Some(Ok(_)) => continue,
-                    _ => break,
+                    _ => {
+                        *totals
+                            .ended_early
+                            .lock()
+                            .expect("no holder of the totals panics")
+                            .entry(1006)
+                            .or_default() += 1;
+                        break;
+                    }
                 }
             };
             let f = match serde_json::from_str::<Frame>(&text) {
@@ -272,6 +298,21 @@ pub async fn connect(
                 }
                 ("ack", None) if f.req_id.as_deref() == Some("a") => {
                     totals.accepted.fetch_add(1, Ordering::Relaxed);
+                }
+                ("room_queued", _) if totals.every_sighting.load(Ordering::Relaxed) => {
+                    totals.queued_seen.fetch_add(1, Ordering::Relaxed);
+                    if let Some(room) = f.room
+                        && let Some(at) = totals
+                            .created
+                            .lock()
+                            .expect("no holder of the totals panics")
+                            .get(room.id.as_ref())
+                            .copied()
+                        && let Some(h) =
+                            totals.accept_latency.lock().expect("no holder of the totals panics").as_mut()
+                    {
+                        let _ = h.record((at.elapsed().as_micros() as u64).max(1));
+                    }
                 }
                 ("room_queued", _) => {
                     if let Some(room) = f.room

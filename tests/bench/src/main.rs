@@ -6,6 +6,7 @@
 //! ```text
 //! livechat-bench --url http://127.0.0.1:8080 --admin-password … --rooms 500 --agents 50 --rate 5000 --duration 30
 //! livechat-bench --url … --admin-password … --idle 1000 --pid $(pidof livechat)
+//! livechat-bench --url … --admin-password … --flash 10000 --arrive-secs 60 --agents 100
 //! ```
 
 mod client;
@@ -58,6 +59,15 @@ struct Cli {
     /// report memory per connection of --pid.
     #[arg(long)]
     idle: Option<usize>,
+    /// Instead of chatting: a flash crowd of this many visitors arriving
+    /// evenly over --arrive-secs while --agents agents are online; reports
+    /// the arrival rate reached, whether every room reached every agent's
+    /// queue, and agents the server disconnected.
+    #[arg(long)]
+    flash: Option<usize>,
+    /// Seconds over which the flash crowd arrives.
+    #[arg(long, default_value_t = 60)]
+    arrive_secs: u64,
     /// The server process to measure (RSS and CPU from /proc).
     #[arg(long)]
     pid: Option<u32>,
@@ -98,6 +108,9 @@ async fn main() -> anyhow::Result<()> {
 
     if let Some(n) = cli.idle {
         return idle(&cli, &rest, &ws_base, n, totals, stop).await;
+    }
+    if let Some(n) = cli.flash {
+        return flash_crowd(&cli, &rest, &admin, &ws_base, n, totals, stop).await;
     }
 
     // Agents, one connection each; set up a few at a time (each costs the
@@ -392,5 +405,126 @@ async fn idle(
         println!("  per idle connection  {:.1} KiB (rooms stored, visitor connected)", per / 1024.0);
     }
     drop(conns);
+    Ok(())
+}
+
+/// A flash crowd: `n` visitors arrive evenly over `--arrive-secs` (each
+/// opens a room and its WebSocket) while `--agents` agents watch the queue.
+async fn flash_crowd(
+    cli: &Cli,
+    rest: &Rest,
+    admin: &str,
+    ws_base: &str,
+    n: usize,
+    totals: Arc<Totals>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    totals.every_sighting.store(true, Ordering::Relaxed);
+    let bar = progress(cli.agents as u64, "agents");
+    let agents: Vec<client::Conn> = futures::stream::iter(0..cli.agents)
+        .map(|i| {
+            let (totals, stop, bar) = (totals.clone(), stop.clone(), bar.clone());
+            async move {
+                let token = rest.agent(admin, i).await?;
+                let mut c = client::connect(ws_base, &token, "agent", totals, stop).await?;
+                client::welcomed(&mut c).await?;
+                bar.inc(1);
+                anyhow::Ok(c)
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    bar.finish_and_clear();
+
+    let cpu_before = cli.pid.and_then(proc::cpu_micros);
+    let every = Duration::from_secs_f64(cli.arrive_secs as f64 / n.max(1) as f64);
+    let started = Instant::now();
+    let bar = progress(n as u64, "visitors");
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut arrivals = Vec::with_capacity(n);
+    for i in 0..n {
+        tick.tick().await;
+        let (totals, stop, bar, rest, ws_base) =
+            (totals.clone(), stop.clone(), bar.clone(), rest.clone(), ws_base.to_string());
+        arrivals.push(tokio::spawn(async move {
+            let asked = Instant::now();
+            let (room, token) = rest.room(i).await?;
+            totals.created.lock().expect("no holder of the totals panics").insert(room, asked);
+            let mut c = client::connect(&ws_base, &token, "visitor", totals, stop).await?;
+            client::welcomed(&mut c).await?;
+            bar.inc(1);
+            anyhow::Ok(c)
+        }));
+    }
+    let mut visitors = Vec::with_capacity(n);
+    let mut failed = 0usize;
+    for a in arrivals {
+        match a.await {
+            Ok(Ok(c)) => visitors.push(c),
+            _ => failed += 1,
+        }
+    }
+    bar.finish_and_clear();
+    let arrived_in = started.elapsed().as_secs_f64();
+    let expected = (n - failed) as u64 * cli.agents as u64;
+    let waiting = Instant::now();
+    while totals.queued_seen.load(Ordering::Relaxed) < expected && waiting.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all_seen_in = started.elapsed().as_secs_f64();
+    let cpu_after = cli.pid.and_then(proc::cpu_micros);
+    let seen = totals.queued_seen.load(Ordering::Relaxed);
+    let ended: Vec<(u16, u64)> = {
+        let e = totals.ended_early.lock().expect("no holder of the totals panics");
+        let mut v: Vec<(u16, u64)> = e.iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_unstable();
+        v
+    };
+    let (p50, p99, max) = {
+        let h = totals.accept_latency.lock().expect("no holder of the totals panics");
+        let h = h.as_ref().expect("set in Totals::new");
+        (pct(h, 0.5), pct(h, 0.99), h.max() as f64 / 1000.0)
+    };
+    let cpu_s = cpu_before.zip(cpu_after).map(|(b, a)| (a - b) as f64 / 1e6);
+    let report = json!({
+        "visitors": n, "agents": cli.agents, "arrive_secs": cli.arrive_secs, "failed_arrivals": failed,
+        "arrived_in_seconds": arrived_in, "arrival_rate_per_sec": (n - failed) as f64 / arrived_in,
+        "queue_sightings": seen, "queue_sightings_expected": expected, "all_seen_after_seconds": all_seen_in,
+        "queued_latency_ms": {"p50": p50, "p99": p99, "max": max},
+        "connections_ended_by_server": ended, "server_cpu_seconds": cpu_s,
+    });
+    if cli.json {
+        println!("{report:#}");
+    } else {
+        println!(
+            "livechat-bench: flash crowd of {n} visitors over {} s, {} agents online",
+            cli.arrive_secs, cli.agents
+        );
+        println!(
+            "  arrived            {} in {arrived_in:.1} s ({:.0} visitors/s), {failed} failed",
+            n - failed,
+            (n - failed) as f64 / arrived_in
+        );
+        println!(
+            "  queue sightings    {seen} of {expected} (every room on every agent's queue) after {all_seen_in:.1} s"
+        );
+        println!(
+            "  room_queued latency p50 {p50:.1} ms  p99 {p99:.1} ms  max {max:.1} ms (request sent → agent's frame)"
+        );
+        println!(
+            "  ended by server    {}",
+            if ended.is_empty() { "none".to_string() } else { format!("{ended:?} (close code, count)") }
+        );
+        if let Some(cpu) = cpu_s {
+            println!("  server CPU         {cpu:.1} s");
+        }
+    }
+    let _ = (agents, visitors);
+    anyhow::ensure!(failed == 0 && seen == expected && ended.is_empty(), "the flash crowd did not hold");
     Ok(())
 }
