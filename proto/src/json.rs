@@ -3,7 +3,7 @@
 //! the protobuf objects the core returns.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::v1 as pb;
@@ -280,12 +280,21 @@ pub fn agent_status_name(raw: i32) -> &'static str {
     }
 }
 
-/// The AgentStatus an agent may choose for themselves, by its wire name.
-pub fn chosen_status(name: &str) -> Option<pb::AgentStatus> {
-    match name {
-        "online" => Some(pb::AgentStatus::Online),
-        "away" => Some(pb::AgentStatus::Away),
-        _ => None,
+/// What an agent may set their own presence to (`PUT /presence`, the
+/// `presence` frame): offline is not a choice, it is having no connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChosenStatus {
+    Online,
+    Away,
+}
+
+impl From<ChosenStatus> for pb::AgentStatus {
+    fn from(s: ChosenStatus) -> Self {
+        match s {
+            ChosenStatus::Online => pb::AgentStatus::Online,
+            ChosenStatus::Away => pb::AgentStatus::Away,
+        }
     }
 }
 

@@ -41,7 +41,7 @@ pub enum ClientFrame {
     },
     /// An agent sets themselves online or away.
     Presence {
-        status: ChosenStatus,
+        status: json::ChosenStatus,
     },
     /// An agent reads the team's presence and load.
     Team {},
@@ -65,14 +65,6 @@ pub enum ClientFrame {
         comment: Option<String>,
     },
     Ping {},
-}
-
-/// What an agent may set their presence to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChosenStatus {
-    Online,
-    Away,
 }
 
 /// Why a client frame could not be understood.

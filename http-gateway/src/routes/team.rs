@@ -19,18 +19,10 @@ pub struct TeamList {
     pub agents: Vec<json::TeamMember>,
 }
 
-/// What an agent may choose for themselves.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ChosenStatus {
-    Online,
-    Away,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetPresence {
     /// online, or away (keeps your rooms, offers you no new ones).
-    pub status: ChosenStatus,
+    pub status: json::ChosenStatus,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,11 +49,8 @@ pub async fn set(
     rid: RequestId,
     JsonBody(b): JsonBody<SetPresence>,
 ) -> ApiResult<Json<json::TeamMember>> {
-    let status = match b.status {
-        ChosenStatus::Online => pb::AgentStatus::Online,
-        ChosenStatus::Away => pb::AgentStatus::Away,
-    };
-    let req = authed(pb::SetAvailabilityRequest { status: status as i32 }, &token, rid.0.as_deref())?;
+    let status = pb::AgentStatus::from(b.status) as i32;
+    let req = authed(pb::SetAvailabilityRequest { status }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.team().set_availability(req).await?.into_inner().into()))
 }
 

@@ -113,28 +113,8 @@ async fn main() -> anyhow::Result<()> {
         return flash_crowd(&cli, &rest, &admin, &ws_base, n, totals, stop).await;
     }
 
-    // Agents, one connection each; set up a few at a time (each costs the
-    // server two PBKDF2 hashes, by design).
     let setup = Instant::now();
-    let bar = progress(cli.agents as u64, "agents");
-    let agents: Vec<client::Conn> = futures::stream::iter(0..cli.agents)
-        .map(|i| {
-            let (rest, admin, totals, stop, bar, ws_base) =
-                (&rest, &admin, totals.clone(), stop.clone(), bar.clone(), &ws_base);
-            async move {
-                let token = rest.agent(admin, i).await?;
-                let mut c = client::connect(ws_base, &token, "agent", totals, stop).await?;
-                client::welcomed(&mut c).await?;
-                bar.inc(1);
-                anyhow::Ok(c)
-            }
-        })
-        .buffered(SETUP_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
-    bar.finish_and_clear();
+    let agents = connect_agents(cli.agents, &rest, &admin, &ws_base, &totals, &stop).await?;
 
     // Rooms: the visitor asks, an agent accepts over WebSocket.
     let bar = progress(cli.rooms as u64, "rooms");
@@ -372,6 +352,37 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n` agents, one welcomed connection each, set up a few at a time (each
+/// costs the server two PBKDF2 hashes, by design).
+async fn connect_agents(
+    n: usize,
+    rest: &Rest,
+    admin: &str,
+    ws_base: &str,
+    totals: &Arc<Totals>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<client::Conn>> {
+    let bar = progress(n as u64, "agents");
+    let agents = futures::stream::iter(0..n)
+        .map(|i| {
+            let (totals, stop, bar) = (totals.clone(), stop.clone(), bar.clone());
+            async move {
+                let token = rest.agent(admin, i).await?;
+                let mut c = client::connect(ws_base, &token, "agent", totals, stop).await?;
+                client::welcomed(&mut c).await?;
+                bar.inc(1);
+                anyhow::Ok(c)
+            }
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    bar.finish_and_clear();
+    Ok(agents)
+}
+
 /// Holds `n` idle visitor connections and reports memory per connection.
 async fn idle(
     cli: &Cli,
@@ -431,24 +442,7 @@ async fn flash_crowd(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     totals.every_sighting.store(true, Ordering::Relaxed);
-    let bar = progress(cli.agents as u64, "agents");
-    let agents: Vec<client::Conn> = futures::stream::iter(0..cli.agents)
-        .map(|i| {
-            let (totals, stop, bar) = (totals.clone(), stop.clone(), bar.clone());
-            async move {
-                let token = rest.agent(admin, i).await?;
-                let mut c = client::connect(ws_base, &token, "agent", totals, stop).await?;
-                client::welcomed(&mut c).await?;
-                bar.inc(1);
-                anyhow::Ok(c)
-            }
-        })
-        .buffered(SETUP_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()?;
-    bar.finish_and_clear();
+    let agents = connect_agents(cli.agents, rest, admin, ws_base, &totals, &stop).await?;
 
     let cpu_before = cli.pid.and_then(proc::cpu_micros);
     let every = Duration::from_secs_f64(cli.arrive_secs as f64 / n.max(1) as f64);

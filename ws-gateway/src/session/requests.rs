@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::close;
 use super::flood::{Costly, Verdict};
 use super::socket::{Closing, Session, Step};
-use crate::frames::{self, AckResult, ChosenStatus, ClientFrame, ServerFrame};
+use crate::frames::{self, AckResult, ClientFrame, ServerFrame};
 
 impl Session {
     pub async fn on_text(&mut self, text: &str) -> Step {
@@ -144,11 +144,7 @@ impl Session {
                 room(self.core.rooms().transfer_room(authed(req, t, None)?).await?.into_inner())
             }
             ClientFrame::Presence { status } => {
-                let status = match status {
-                    ChosenStatus::Online => pb::AgentStatus::Online,
-                    ChosenStatus::Away => pb::AgentStatus::Away,
-                };
-                let req = pb::SetAvailabilityRequest { status: status as i32 };
+                let req = pb::SetAvailabilityRequest { status: pb::AgentStatus::from(status) as i32 };
                 let me = self.core.team().set_availability(authed(req, t, None)?).await?.into_inner();
                 AckResult::Agent { agent: me.into() }
             }
