@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "livechat/v1/admin.proto",
         "livechat/v1/events.proto",
         "livechat/v1/team.proto",
+        "livechat/v1/webhooks.proto",
         "livechat/v1/bus.proto",
     ];
     let fds = protox::compile(files, ["."])?;

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod store;
+pub mod webhook_sender;
 pub mod wire;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct Running {
     /// Cancel to stop the timers and end live streams.
     pub stop: CancellationToken,
     timers: tokio::task::JoinHandle<()>,
+    /// The webhook dispatcher, which settles its tries in flight on stop.
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Running {
@@ -51,10 +54,12 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    /// Stops the timers and waits for them to record presence one last time.
+    /// Stops the timers and waits for them to record presence one last
+    /// time, and for the webhook tries in flight to be recorded.
     pub async fn shutdown(self) {
         self.stop.cancel();
         let _ = self.timers.await;
+        let _ = self.webhooks.await;
     }
 }
 
@@ -113,7 +118,8 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         open_rooms_per_ip: config.open_rooms_per_ip,
     };
     let keys = auth::TokenKeys::new(secret.as_bytes());
-    let core = Core::new(store, bus, hub, keys, policies, replica_id, config.clock.clone());
+    let sender = Arc::new(webhook_sender::HttpWebhookSender);
+    let core = Core::new(store, bus, hub, keys, policies, replica_id, config.clock.clone(), sender);
 
     let configured = config.admin_password.as_ref().map(Secret::expose);
     if let Some(generated) = core.bootstrap_admin(configured).await? {
@@ -130,6 +136,7 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
             .run_timers(Duration::from_millis(config.timer_interval_ms), stop.clone().cancelled_owned()),
     );
     tokio::spawn(core.clone().run_relay(stop.clone().cancelled_owned()));
+    let webhooks = tokio::spawn(core.clone().run_webhook_dispatcher(stop.clone().cancelled_owned()));
     if let Some(url) = &config.amqp_url {
         // Customers' messages from the channel adapters.
         let consume = bus::inbound::consume(
@@ -140,7 +147,7 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         );
         tokio::spawn(consume);
     }
-    Ok(Running { core, stop, timers })
+    Ok(Running { core, stop, timers, webhooks })
 }
 
 /// Runs the core's gRPC server on `listener` until `shutdown` resolves,

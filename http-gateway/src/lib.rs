@@ -43,7 +43,7 @@ use utoipa_axum::routes;
 pub use config::HttpConfig;
 pub use core_call::CoreClient;
 use problem::ApiError;
-use routes::{admin, auth, canned, docs, messages, rooms, team};
+use routes::{admin, auth, canned, docs, messages, rooms, team, webhooks};
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -87,7 +87,7 @@ impl FromRef<AppState> for OpsState {
 #[openapi(
     info(title = "livechat REST API", version = "1", description = "The livechat wire contract v1 (docs/protocol.md): rooms, messages, canned responses, administration and the team's presence."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "team"), (name = "ratings"), (name = "operations"))
+    tags((name = "auth"), (name = "rooms"), (name = "messages"), (name = "canned responses"), (name = "admin"), (name = "team"), (name = "ratings"), (name = "webhooks"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -136,6 +136,10 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::put_group))
         .routes(routes!(team::list))
         .routes(routes!(team::set))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::patch, webhooks::delete))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
         .route_layer(from_fn_with_state(state.clone(), middleware::rate_limit))
         .route_layer(from_fn(middleware::require_bearer));
     public.merge(protected)

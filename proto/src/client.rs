@@ -16,7 +16,7 @@ use crate::v1::{
     admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
     canned_response_service_client::CannedResponseServiceClient, event_service_client::EventServiceClient,
     message_service_client::MessageServiceClient, room_service_client::RoomServiceClient,
-    team_service_client::TeamServiceClient,
+    team_service_client::TeamServiceClient, webhook_service_client::WebhookServiceClient,
 };
 
 /// Whatever carries gRPC requests to the core. Boxed so that the gateways
@@ -148,6 +148,9 @@ impl CoreClient {
     }
     pub fn team(&self) -> TeamServiceClient<Transport> {
         TeamServiceClient::new(self.transport())
+    }
+    pub fn webhooks(&self) -> WebhookServiceClient<Transport> {
+        WebhookServiceClient::new(self.transport())
     }
 }
 

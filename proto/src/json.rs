@@ -465,6 +465,8 @@ pub struct WorkspaceSettings {
     pub offline_room_wait_secs: u64,
     /// Sites that may show the widget in a frame.
     pub widget_allowed_origins: Vec<String>,
+    /// Private networks (CIDRs) that webhooks may reach.
+    pub webhook_allowed_networks: Vec<String>,
 }
 
 impl From<pb::WorkspaceSettings> for WorkspaceSettings {
@@ -472,6 +474,85 @@ impl From<pb::WorkspaceSettings> for WorkspaceSettings {
         Self {
             offline_room_wait_secs: s.offline_room_wait_secs,
             widget_allowed_origins: s.widget_allowed_origins,
+            webhook_allowed_networks: s.webhook_allowed_networks,
+        }
+    }
+}
+
+/// A webhook endpoint. `secret` appears once: in the answer that creates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// room.queued, room.accepted, room.transferred, room.closed,
+    /// room.expired, message.created, room.rated.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub created_at: String,
+    /// The HMAC-SHA256 key of `X-Livechat-Signature`; store it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl From<pb::Webhook> for Webhook {
+    fn from(w: pb::Webhook) -> Self {
+        Self {
+            id: w.id,
+            url: w.url,
+            events: w.events,
+            enabled: w.enabled,
+            created_at: time(w.created_at_ms),
+            secret: (!w.secret.is_empty()).then_some(w.secret),
+        }
+    }
+}
+
+/// One event for one endpoint, and how its tries went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WebhookDelivery {
+    /// Also the `X-Livechat-Delivery` and `Idempotency-Key` the endpoint got.
+    pub id: String,
+    pub webhook_id: String,
+    /// The event type, or `ping` for a test event.
+    pub event_type: String,
+    /// Null for a test event.
+    pub room_id: Option<String>,
+    /// pending, delivered or failed (given up after 24 hours of retries).
+    pub state: String,
+    pub attempts: u32,
+    pub created_at: String,
+    pub last_attempt_at: Option<String>,
+    /// When the next try is due (pending deliveries only).
+    pub next_attempt_at: Option<String>,
+    /// The last answer's HTTP status; null when there was none.
+    pub last_status: Option<u32>,
+    pub last_error: Option<String>,
+    /// How long the last try took; null before the first.
+    pub last_response_ms: Option<u32>,
+}
+
+impl From<pb::WebhookDelivery> for WebhookDelivery {
+    fn from(d: pb::WebhookDelivery) -> Self {
+        let state = match pb::DeliveryState::try_from(d.state) {
+            Ok(pb::DeliveryState::Delivered) => "delivered",
+            Ok(pb::DeliveryState::Failed) => "failed",
+            _ => "pending",
+        };
+        let tried = d.attempts > 0;
+        Self {
+            id: d.id,
+            webhook_id: d.webhook_id,
+            event_type: d.event_type,
+            room_id: (!d.room_id.is_empty()).then_some(d.room_id),
+            state: state.to_string(),
+            attempts: d.attempts,
+            created_at: time(d.created_at_ms),
+            last_attempt_at: tried.then(|| time(d.last_attempt_at_ms)),
+            next_attempt_at: (state == "pending").then(|| time(d.next_attempt_at_ms)),
+            last_status: (d.last_status != 0).then_some(d.last_status),
+            last_error: (!d.last_error.is_empty()).then_some(d.last_error),
+            last_response_ms: tried.then_some(d.last_response_ms),
         }
     }
 }

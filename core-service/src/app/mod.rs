@@ -22,6 +22,7 @@ mod settings_cache;
 mod team;
 pub mod timers;
 pub mod typists;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -33,10 +34,11 @@ pub use clock::Clock;
 pub use events::Snapshot;
 pub use hub::{Ended, Hub, Subscription};
 pub use rooms::{CreateRoom, CreatedRoom, VisitorDetails};
+pub use webhooks::WebhookChanges;
 
 use crate::auth::TokenKeys;
 use crate::domain::{Event, Millis};
-use ports::{Bus, Store};
+use ports::{Bus, Store, WebhookSender};
 use settings_cache::SettingsCache;
 
 /// Token lifetimes and abuse limits, from configuration.
@@ -74,6 +76,12 @@ pub struct Core {
     typists: typists::Typists,
     /// The anonymous "is anyone online" answer, reused for a second.
     availability: team::AvailabilityCache,
+    /// Sends webhook deliveries.
+    webhook_sender: Arc<dyn WebhookSender>,
+    /// Whether any enabled webhook endpoint exists (changes then wake the
+    /// dispatcher).
+    webhooks_on: std::sync::atomic::AtomicBool,
+    webhook_wakeup: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Core {
@@ -91,6 +99,7 @@ impl Core {
         policies: Policies,
         replica_id: String,
         clock: Clock,
+        webhook_sender: Arc<dyn WebhookSender>,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings: SettingsCache::new(store.clone()),
@@ -111,6 +120,9 @@ impl Core {
             draining: std::sync::atomic::AtomicBool::new(false),
             typists: typists::Typists::default(),
             availability: team::AvailabilityCache::default(),
+            webhook_sender,
+            webhooks_on: std::sync::atomic::AtomicBool::new(false),
+            webhook_wakeup: tokio::sync::Notify::new(),
         })
     }
 
@@ -158,6 +170,7 @@ impl Core {
     /// they are already committed and the relay is woken to publish them;
     /// with the in-process bus they are published now.
     async fn deliver(&self, events: Vec<Event>) {
+        self.wake_webhooks();
         if events.iter().any(|e| matches!(e.kind, crate::domain::EventKind::Outbound { .. })) {
             self.outbound_wakeup.notify_waiters();
         }
@@ -165,6 +178,14 @@ impl Core {
             self.relay_wakeup.notify_one();
         } else {
             self.publish(events).await;
+        }
+    }
+
+    /// A stored change may have written webhook deliveries: the
+    /// dispatcher looks (only when some endpoint exists).
+    fn wake_webhooks(&self) {
+        if self.webhooks_on.load(std::sync::atomic::Ordering::Relaxed) {
+            self.webhook_wakeup.notify_one();
         }
     }
 

@@ -374,6 +374,79 @@ pub trait LoginRecords: Send + Sync {
     async fn prune_login_failures(&self, before: Millis) -> CoreResult<()>;
 }
 
+/// A delivery a dispatcher claimed, with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    /// The row, and the claim that lets this dispatcher settle it.
+    pub row: i64,
+    pub lease: String,
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub url: String,
+    pub secret: String,
+    pub topic: String,
+    pub body: String,
+    /// Tries before this one.
+    pub attempts: u32,
+    pub created_at: Millis,
+}
+
+/// How a try ended, and what follows.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at: Millis,
+    /// The HTTP status, 0 without an answer.
+    pub status: u16,
+    pub error: Option<String>,
+    pub response_ms: u32,
+    /// Delivered, failed for good, or pending until `retry_at`.
+    pub state: crate::domain::webhook::DeliveryState,
+    pub retry_at: Millis,
+}
+
+/// Webhook endpoints and their deliveries. Changes record their
+/// deliveries themselves, in their own transaction, for the endpoints
+/// last loaded by `refresh_webhook_routes`.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_webhook(&self, w: &crate::domain::webhook::Webhook) -> CoreResult<()>;
+    /// Oldest first.
+    async fn webhooks(&self) -> CoreResult<Vec<crate::domain::webhook::Webhook>>;
+    async fn webhook(&self, id: &str) -> CoreResult<Option<crate::domain::webhook::Webhook>>;
+    /// False when there is no such endpoint.
+    async fn update_webhook(&self, w: &crate::domain::webhook::Webhook) -> CoreResult<bool>;
+    /// Deletes the endpoint and its deliveries; false when there was none.
+    async fn delete_webhook(&self, id: &str) -> CoreResult<bool>;
+    /// Reads which endpoints take which events, for the changes that
+    /// follow; whether any enabled endpoint exists.
+    async fn refresh_webhook_routes(&self) -> CoreResult<bool>;
+    /// Queues a ping to one endpoint.
+    async fn queue_ping(&self, webhook_id: &str, now: Millis) -> CoreResult<crate::domain::webhook::Delivery>;
+    /// Claims, until `lease_until`, up to `limit` deliveries that are due,
+    /// each the oldest pending one of its endpoint and room, of enabled
+    /// endpoints, and no more of an endpoint's than `per_endpoint` minus
+    /// the tries it has in flight (`busy`).
+    async fn claim_due_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        busy: &std::collections::HashMap<String, usize>,
+        per_endpoint: usize,
+        limit: u64,
+    ) -> CoreResult<Vec<DueDelivery>>;
+    /// Records a try of a claimed delivery (ignored if the claim was lost).
+    async fn settle_delivery(&self, row: i64, lease: &str, attempt: &Attempt) -> CoreResult<()>;
+    /// An endpoint's deliveries, newest first, older than `before` if given.
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        before: Option<&str>,
+        limit: u64,
+    ) -> CoreResult<Vec<crate::domain::webhook::Delivery>>;
+    /// Forgets delivered and failed deliveries made before `before`.
+    async fn prune_deliveries(&self, before: Millis) -> CoreResult<u64>;
+}
+
 /// Readiness of the storage.
 pub trait Health: Send + Sync {
     /// False while the database is known to be down: calls are refused at
@@ -392,6 +465,7 @@ pub trait Store:
     + PresenceStore
     + OutboxStore
     + LoginRecords
+    + WebhookStore
     + Health
 {
 }
@@ -406,6 +480,7 @@ impl<T> Store for T where
         + PresenceStore
         + OutboxStore
         + LoginRecords
+        + WebhookStore
         + Health
 {
 }
@@ -422,4 +497,33 @@ pub trait Bus: Send + Sync {
     fn healthy(&self) -> bool {
         true
     }
+}
+
+/// A webhook POST as the dispatcher makes it.
+#[derive(Debug, Clone)]
+pub struct WebhookPost {
+    pub url: String,
+    /// Header name and value pairs besides Content-Type.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// How a POST ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// The endpoint answered with this status.
+    Answered(u16),
+    /// No answer: why, in words for the admin.
+    Failed(String),
+}
+
+/// Sends webhook POSTs, only to addresses `domain::webhook::may_send_to`
+/// allows for the given networks (checked on what each name resolves to,
+/// at the moment of sending, so a name cannot be pointed elsewhere later).
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn post(&self, post: WebhookPost, allowed: &[ipnet::IpNet]) -> PostOutcome;
+    /// Whether an endpoint may be registered: refused (with why) when its
+    /// host is, or resolves now to, an address that is not allowed.
+    async fn check_target(&self, url: &url::Url, allowed: &[ipnet::IpNet]) -> Result<(), String>;
 }

@@ -34,6 +34,7 @@ impl Core {
         if !self.store.rate(room_id, &rating).await? {
             return Err(CoreError::Conflict("this chat is rated already".into()));
         }
+        self.wake_webhooks();
         metrics::counter!("livechat_ratings_total", "score" => rating.score.to_string()).increment(1);
         Ok(rating)
     }

@@ -15,6 +15,7 @@ pub mod room;
 pub mod settings;
 pub mod transition;
 pub mod value;
+pub mod webhook;
 
 pub use error::{DomainError, FieldError};
 pub use event::{Audience, Event, EventKind};

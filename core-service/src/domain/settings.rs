@@ -26,6 +26,11 @@ pub struct Settings {
     /// Sites (origins) that may show the widget in a frame (embed.js).
     #[serde(default)]
     pub widget_allowed_origins: Vec<String>,
+    /// Networks (CIDRs) that webhooks may reach although they are not
+    /// public: none by default, so an endpoint cannot be pointed at the
+    /// server's own neighbourhood (see `webhook::may_send_to`).
+    #[serde(default)]
+    pub webhook_allowed_networks: Vec<String>,
 }
 
 fn default_offline_wait() -> u64 {
@@ -34,6 +39,8 @@ fn default_offline_wait() -> u64 {
 
 /// Most sites the widget may be embedded in.
 pub const MAX_WIDGET_ORIGINS: usize = 50;
+/// Most private networks webhooks may be let into.
+pub const MAX_WEBHOOK_NETWORKS: usize = 20;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -47,6 +54,7 @@ impl Default for Settings {
             max_message_chars: 4000,
             offline_room_wait_secs: default_offline_wait(),
             widget_allowed_origins: Vec::new(),
+            webhook_allowed_networks: Vec::new(),
         }
     }
 }
@@ -66,6 +74,7 @@ pub struct SettingsUpdate {
     pub max_message_chars: Option<u32>,
     pub offline_room_wait_secs: Option<u64>,
     pub widget_allowed_origins: Option<Vec<String>>,
+    pub webhook_allowed_networks: Option<Vec<String>>,
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
@@ -143,6 +152,24 @@ impl Settings {
                 ));
             } else {
                 next.widget_allowed_origins = parsed;
+            }
+        }
+        if let Some(raw) = &u.webhook_allowed_networks {
+            match super::webhook::parse_networks(raw) {
+                Err(e) => c.push(FieldError::new("webhook_allowed_networks", e)),
+                Ok(nets) if nets.len() > MAX_WEBHOOK_NETWORKS => c.push(FieldError::new(
+                    "webhook_allowed_networks",
+                    format!("at most {MAX_WEBHOOK_NETWORKS} networks"),
+                )),
+                Ok(nets) => {
+                    let mut kept: Vec<String> = Vec::new();
+                    for n in nets.iter().map(ToString::to_string) {
+                        if !kept.contains(&n) {
+                            kept.push(n);
+                        }
+                    }
+                    next.webhook_allowed_networks = kept;
+                }
             }
         }
         c.finish()?;

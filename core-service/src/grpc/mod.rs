@@ -11,6 +11,7 @@ mod rooms;
 pub mod status;
 mod team;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use livechat_proto::v1::{
     admin_service_server::AdminServiceServer, auth_service_server::AuthServiceServer,
     canned_response_service_server::CannedResponseServiceServer, event_service_server::EventServiceServer,
     message_service_server::MessageServiceServer, room_service_server::RoomServiceServer,
-    team_service_server::TeamServiceServer,
+    team_service_server::TeamServiceServer, webhook_service_server::WebhookServiceServer,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +44,7 @@ fn livechat_services(core: &Arc<Core>, stop: &CancellationToken) -> tonic::servi
         .add_service(CannedResponseServiceServer::new(canned::CannedApi(core.clone())))
         .add_service(AdminServiceServer::new(admin::AdminApi(core.clone())))
         .add_service(TeamServiceServer::new(team::TeamApi(core.clone())))
+        .add_service(WebhookServiceServer::new(webhooks::WebhooksApi(core.clone())))
         .add_service(EventServiceServer::new(events::EventsApi { core: core.clone(), stop: stop.clone() }));
     b
 }

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(RoomLeftOffline),
             Box::new(Notes),
             Box::new(Ratings),
+            Box::new(Webhooks),
         ]
     }
 }
@@ -800,5 +801,125 @@ impl MigrationTrait for Ratings {
             m.alter_table(Table::alter().table(RoomsRating::Table).drop_column(col).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// `webhooks` and `webhook_deliveries`: endpoints, and one row per event
+/// and endpoint written with the change (so a committed change is never
+/// lost to an endpoint). Indexed for the dispatcher's two questions: which
+/// deliveries are due, and is one the oldest pending of its endpoint and
+/// room (per-room order).
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &str {
+        "m20261129_000012_webhooks"
+    }
+}
+
+#[derive(DeriveIden)]
+enum WebhooksTable {
+    #[sea_orm(iden = "webhooks")]
+    Table,
+    Id,
+    Url,
+    Events,
+    Enabled,
+    Secret,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Deliveries {
+    #[sea_orm(iden = "webhook_deliveries")]
+    Table,
+    Id,
+    DeliveryId,
+    WebhookId,
+    RoomKey,
+    Topic,
+    Body,
+    State,
+    Attempts,
+    CreatedAt,
+    NextAttemptAt,
+    LastAttemptAt,
+    LastStatus,
+    LastError,
+    LastResponseMs,
+    LeaseUntil,
+    LeaseToken,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(WebhooksTable::Table)
+                .col(ColumnDef::new(WebhooksTable::Id).string_len(36).not_null().primary_key())
+                .col(ColumnDef::new(WebhooksTable::Url).text().not_null())
+                .col(ColumnDef::new(WebhooksTable::Events).text().not_null())
+                .col(ColumnDef::new(WebhooksTable::Enabled).boolean().not_null())
+                .col(ColumnDef::new(WebhooksTable::Secret).text().not_null())
+                .col(ColumnDef::new(WebhooksTable::CreatedAt).big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Deliveries::Table)
+                .col(ColumnDef::new(Deliveries::Id).big_integer().not_null().auto_increment().primary_key())
+                .col(ColumnDef::new(Deliveries::DeliveryId).string_len(36).not_null().unique_key())
+                .col(ColumnDef::new(Deliveries::WebhookId).string_len(36).not_null())
+                .col(ColumnDef::new(Deliveries::RoomKey).string_len(36).not_null())
+                .col(ColumnDef::new(Deliveries::Topic).string_len(32).not_null())
+                .col(ColumnDef::new(Deliveries::Body).text().not_null())
+                .col(ColumnDef::new(Deliveries::State).string_len(16).not_null())
+                .col(ColumnDef::new(Deliveries::Attempts).integer().not_null().default(0))
+                .col(ColumnDef::new(Deliveries::CreatedAt).big_integer().not_null())
+                .col(ColumnDef::new(Deliveries::NextAttemptAt).big_integer().not_null())
+                .col(ColumnDef::new(Deliveries::LastAttemptAt).big_integer().not_null().default(0))
+                .col(ColumnDef::new(Deliveries::LastStatus).integer().not_null().default(0))
+                .col(ColumnDef::new(Deliveries::LastError).text().null())
+                .col(ColumnDef::new(Deliveries::LastResponseMs).integer().not_null().default(0))
+                .col(ColumnDef::new(Deliveries::LeaseUntil).big_integer().not_null().default(0))
+                .col(ColumnDef::new(Deliveries::LeaseToken).string_len(36).null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("webhook_deliveries_order")
+                .table(Deliveries::Table)
+                .col(Deliveries::WebhookId)
+                .col(Deliveries::RoomKey)
+                .col(Deliveries::State)
+                .col(Deliveries::Id)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("webhook_deliveries_due")
+                .table(Deliveries::Table)
+                .col(Deliveries::State)
+                .col(Deliveries::NextAttemptAt)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("webhook_deliveries_room")
+                .table(Deliveries::Table)
+                .col(Deliveries::RoomKey)
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Deliveries::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(WebhooksTable::Table).to_owned()).await
     }
 }

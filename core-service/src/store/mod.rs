@@ -20,6 +20,7 @@ mod outbox;
 mod reachability;
 mod rooms;
 mod settings;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +67,8 @@ pub struct SqlStore {
     appends: Option<append_queue::AppendQueue>,
     /// Whether the server answers, watched beside the pool.
     reachability: reachability::Reachability,
+    /// Which webhook endpoints take which events (see `webhooks`).
+    webhook_routes: webhooks::WebhookRoutes,
 }
 
 impl SqlStore {
@@ -111,7 +114,14 @@ impl SqlStore {
         } else {
             reachability::Reachability::watch_postgres(url)?
         };
-        let mut store = Self { db, outbox, writer, appends: None, reachability };
+        let mut store = Self {
+            db,
+            outbox,
+            writer,
+            appends: None,
+            reachability,
+            webhook_routes: webhooks::WebhookRoutes::default(),
+        };
         if store.writer.is_some() {
             store.appends = Some(append_queue::AppendQueue::start(store.clone()));
         }

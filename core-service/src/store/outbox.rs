@@ -15,13 +15,14 @@ use crate::wire::envelope;
 
 impl SqlStore {
     /// Writes `events` to the outbox in the caller's transaction, when this
-    /// store uses one.
+    /// store uses one, and the webhook deliveries they make (always).
     pub(super) async fn record_events<C: ConnectionTrait>(
         &self,
         txn: &C,
         events: &[Event],
         now: Millis,
     ) -> Result<(), sea_orm::DbErr> {
+        self.record_webhook_events(txn, events, now).await?;
         let (replica, only_outbound) = match &self.outbox {
             OutboxMode::Off => return Ok(()),
             OutboxMode::Broker { replica } => (replica.as_str(), false),

@@ -252,6 +252,7 @@ impl RoomStore for SqlStore {
     }
 
     async fn rate(&self, room_id: &str, r: &Rating) -> CoreResult<bool> {
+        let (_turn, txn) = self.begin_write().await?;
         let done = room::Entity::update_many()
             .col_expr(room::Column::RatingScore, Expr::value(i16::from(r.score)))
             .col_expr(room::Column::RatingComment, Expr::value(r.comment.clone()))
@@ -259,9 +260,17 @@ impl RoomStore for SqlStore {
             .filter(room::Column::Id.eq(room_id))
             .filter(room::Column::Status.is_in([RoomStatus::Closed.as_str(), RoomStatus::Expired.as_str()]))
             .filter(room::Column::RatingScore.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(done.rows_affected > 0)
+        let rated = done.rows_affected > 0;
+        if rated {
+            let subject =
+                crate::domain::webhook::Subject::Rating { room_id: room_id.to_string(), rating: r.clone() };
+            let o = crate::domain::webhook::Occurrence { topic: crate::domain::webhook::Topic::RoomRated, subject };
+            self.record_occurrences(&txn, &[o], r.created_at).await?;
+        }
+        txn.commit().await?;
+        Ok(rated)
     }
 
     async fn rating(&self, room_id: &str) -> CoreResult<Option<Rating>> {

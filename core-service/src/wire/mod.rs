@@ -5,6 +5,7 @@
 //! each other.
 
 pub mod envelope;
+pub mod webhook;
 
 use livechat_proto::v1 as pb;
 
@@ -156,6 +157,7 @@ pub fn settings_update(u: pb::UpdateSettingsRequest) -> SettingsUpdate {
         max_message_chars: u.max_message_chars,
         offline_room_wait_secs: None,
         widget_allowed_origins: None,
+        webhook_allowed_networks: None,
     }
 }
 
@@ -163,6 +165,7 @@ pub fn workspace_settings(s: &Settings) -> pb::WorkspaceSettings {
     pb::WorkspaceSettings {
         offline_room_wait_secs: s.offline_room_wait_secs,
         widget_allowed_origins: s.widget_allowed_origins.clone(),
+        webhook_allowed_networks: s.webhook_allowed_networks.clone(),
     }
 }
 
@@ -170,6 +173,7 @@ pub fn workspace_update(u: pb::UpdateWorkspaceSettingsRequest) -> SettingsUpdate
     SettingsUpdate {
         offline_room_wait_secs: u.offline_room_wait_secs,
         widget_allowed_origins: u.widget_allowed_origins.map(|l| l.origins),
+        webhook_allowed_networks: u.webhook_allowed_networks.map(|l| l.networks),
         ..SettingsUpdate::default()
     }
 }
@@ -244,5 +248,39 @@ pub fn ratings_report(days: u32, r: crate::domain::RatingsReport) -> pb::Ratings
             .map(|(a, t)| pb::AgentRatings { agent: Some(person(a)), tally: Some(tally(t)) })
             .collect(),
         by_day: r.by_day.into_iter().map(|(day, t)| pb::DayRatings { day, tally: Some(tally(t)) }).collect(),
+    }
+}
+
+pub fn webhook(w: crate::domain::webhook::Webhook) -> pb::Webhook {
+    pb::Webhook {
+        id: w.id,
+        url: w.url,
+        events: w.topics.iter().map(|t| t.as_str().to_string()).collect(),
+        enabled: w.enabled,
+        created_at_ms: w.created_at,
+        secret: w.secret,
+    }
+}
+
+pub fn delivery(d: crate::domain::webhook::Delivery) -> pb::WebhookDelivery {
+    use crate::domain::webhook::DeliveryState;
+    let state = match d.state {
+        DeliveryState::Pending => pb::DeliveryState::Pending,
+        DeliveryState::Delivered => pb::DeliveryState::Delivered,
+        DeliveryState::Failed => pb::DeliveryState::Failed,
+    };
+    pb::WebhookDelivery {
+        id: d.id,
+        webhook_id: d.webhook_id,
+        event_type: d.topic,
+        room_id: d.room_id,
+        state: state as i32,
+        attempts: d.attempts,
+        created_at_ms: d.created_at,
+        last_attempt_at_ms: d.last_attempt_at,
+        next_attempt_at_ms: d.next_attempt_at,
+        last_status: u32::from(d.last_status),
+        last_error: d.last_error.unwrap_or_default(),
+        last_response_ms: d.last_response_ms,
     }
 }

@@ -212,6 +212,8 @@ pub struct WorkspaceUpdate {
     pub offline_room_wait_secs: Option<u64>,
     /// Origins like https://shop.example.com; replaces the list.
     pub widget_allowed_origins: Option<Vec<String>>,
+    /// Private networks webhooks may reach, like 10.0.0.0/8; replaces the list.
+    pub webhook_allowed_networks: Option<Vec<String>>,
 }
 
 /// Workspace settings, beyond the v1 settings object (any agent may read them).
@@ -238,6 +240,7 @@ pub async fn put_workspace_settings(
     let req = pb::UpdateWorkspaceSettingsRequest {
         offline_room_wait_secs: b.offline_room_wait_secs,
         widget_allowed_origins: b.widget_allowed_origins.map(|origins| pb::OriginList { origins }),
+        webhook_allowed_networks: b.webhook_allowed_networks.map(|networks| pb::NetworkList { networks }),
     };
     let r = s.core.admin().update_workspace_settings(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod messages;
 pub mod rooms;
 pub mod team;
+pub mod webhooks;
 
 use axum::Json;
 use axum::http::StatusCode;

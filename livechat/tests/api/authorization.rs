@@ -115,11 +115,16 @@ impl Need {
     }
 }
 
+/// A webhook endpoint at a public address literal (registered without a
+/// DNS lookup; nothing in these tests is sent to it but a ping).
+const PUBLIC_ENDPOINT: &str = "https://93.184.216.34/hooks";
+
 /// The ids the routes are called with.
 struct Scene {
     room: String,
     admin_id: String,
     canned_id: String,
+    webhook_id: String,
 }
 
 /// Every REST route, with a valid body, and who it is for.
@@ -128,6 +133,8 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
     let new_agent =
         json!({"username": "newcomer", "password": "newcomer-pass-1", "name": "N", "group": "agent"});
     let canned = json!({"shortcut": "hi", "title": "Hi", "body": "Hello!"});
+    let webhook = json!({"url": PUBLIC_ENDPOINT, "events": ["room.rated"]});
+    let hook = format!("/webhooks/{}", s.webhook_id);
     vec![
         (
             Method::POST,
@@ -256,6 +263,25 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
         ),
         (Method::PUT, "/presence", "/presence".into(), Some(json!({"status": "away"})), Need::Agent),
         (Method::GET, "/availability", "/availability".into(), None, Need::Public),
+        (Method::GET, "/webhooks", "/webhooks".into(), None, Need::Permission("settings.manage")),
+        (Method::POST, "/webhooks", "/webhooks".into(), Some(webhook.clone()), Need::Permission("settings.manage")),
+        (Method::GET, "/webhooks/{id}", hook.clone(), None, Need::Permission("settings.manage")),
+        (
+            Method::PATCH,
+            "/webhooks/{id}",
+            hook.clone(),
+            Some(json!({"enabled": true})),
+            Need::Permission("settings.manage"),
+        ),
+        (Method::DELETE, "/webhooks/{id}", hook.clone(), None, Need::Permission("settings.manage")),
+        (Method::POST, "/webhooks/{id}/test", format!("{hook}/test"), None, Need::Permission("settings.manage")),
+        (
+            Method::GET,
+            "/webhooks/{id}/deliveries",
+            format!("{hook}/deliveries"),
+            None,
+            Need::Permission("settings.manage"),
+        ),
         (Method::GET, "/openapi.json", "/openapi.json".into(), None, Need::Public),
         // The operator routes, beside the API (probes and Prometheus).
         (Method::GET, "ops:/healthz", "/healthz".into(), None, Need::Public),
@@ -275,10 +301,12 @@ async fn every_rest_route_answers_every_caller_as_the_matrix_says() {
     let canned = app
         .post("/canned-responses", Some(&admin), json!({"shortcut": "mine", "title": "Mine", "body": "x"}))
         .await;
+    let webhook = app.post("/webhooks", Some(&admin), json!({"url": PUBLIC_ENDPOINT, "events": ["room.rated"]})).await;
     let scene = Scene {
         room: room.id.clone(),
         admin_id: admin_id.clone(),
         canned_id: canned.json(201)["id"].as_str().unwrap().into(),
+        webhook_id: webhook.json(201)["id"].as_str().unwrap().into(),
     };
 
     // One group and one agent per permission, and one with none.

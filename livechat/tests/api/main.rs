@@ -23,3 +23,4 @@ mod revocation;
 mod rooms;
 mod security;
 mod settings;
+mod webhooks;

@@ -11,6 +11,7 @@
 //!   streams and forged tokens.
 //! - [`channels`]: fake messenger platforms and customers writing through them.
 //! - [`shapes`]: docs/protocol.md object shapes, seqs and times.
+//! - [`webhooks`]: an integration's endpoint that checks signatures.
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
@@ -20,6 +21,7 @@ pub mod database;
 pub mod grpc;
 pub mod rest;
 pub mod shapes;
+pub mod webhooks;
 pub mod ws;
 
 /// The HS256 secret every test server signs with, so that tests can forge

@@ -14,3 +14,5 @@ pub mod outbox;
 pub mod presence;
 pub mod room;
 pub mod setting;
+pub mod webhook;
+pub mod webhook_delivery;

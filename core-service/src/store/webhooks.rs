@@ -1,0 +1,348 @@
+//! Webhook endpoints and their deliveries. A change's deliveries are
+//! written by `record_occurrences`, inside the change's transaction, for
+//! the endpoints this replica last loaded (`refresh_webhook_routes`, after
+//! every change of an endpoint here and every second); dispatchers of any
+//! replica claim due rows with a lease, so each try is made by one of them.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement, Value,
+};
+
+use super::SqlStore;
+use super::entity::{webhook, webhook_delivery as delivery};
+use crate::app::ports::{Attempt, DueDelivery, WebhookStore};
+use crate::domain::webhook::{Delivery, DeliveryState, Occurrence, Subject, Topic, Webhook};
+use crate::domain::{Event, Millis, new_id};
+use crate::error::CoreResult;
+use crate::wire;
+
+/// Which enabled endpoint takes which event types, as last loaded.
+#[derive(Debug, Default, Clone)]
+pub struct WebhookRoutes(Arc<RwLock<Arc<[(String, Vec<Topic>)]>>>);
+
+impl WebhookRoutes {
+    fn get(&self) -> Arc<[(String, Vec<Topic>)]> {
+        self.0.read().expect("routes lock").clone()
+    }
+
+    fn set(&self, routes: Vec<(String, Vec<Topic>)>) {
+        *self.0.write().expect("routes lock") = routes.into();
+    }
+}
+
+fn from_row(r: webhook::Model) -> Webhook {
+    Webhook {
+        id: r.id,
+        url: r.url,
+        topics: r.events.split(',').filter_map(Topic::parse).collect(),
+        enabled: r.enabled,
+        created_at: r.created_at,
+        secret: r.secret,
+    }
+}
+
+fn to_row(w: &Webhook) -> webhook::ActiveModel {
+    webhook::ActiveModel {
+        id: Set(w.id.clone()),
+        url: Set(w.url.clone()),
+        events: Set(w.topics.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")),
+        enabled: Set(w.enabled),
+        secret: Set(w.secret.clone()),
+        created_at: Set(w.created_at),
+    }
+}
+
+fn delivery_from_row(r: delivery::Model) -> Delivery {
+    Delivery {
+        id: r.delivery_id,
+        webhook_id: r.webhook_id,
+        topic: r.topic,
+        room_id: r.room_key,
+        state: DeliveryState::parse(&r.state).unwrap_or(DeliveryState::Pending),
+        attempts: r.attempts.max(0) as u32,
+        created_at: r.created_at,
+        last_attempt_at: r.last_attempt_at,
+        next_attempt_at: r.next_attempt_at,
+        last_status: r.last_status.clamp(0, 999) as u16,
+        last_error: r.last_error,
+        last_response_ms: r.last_response_ms.max(0) as u32,
+    }
+}
+
+fn new_delivery(webhook_id: &str, o: &Occurrence, data: &serde_json::Value, now: Millis) -> delivery::ActiveModel {
+    let delivery_id = new_id();
+    delivery::ActiveModel {
+        id: Default::default(),
+        body: Set(wire::webhook::body(&delivery_id, o.topic.as_str(), now, data)),
+        delivery_id: Set(delivery_id),
+        webhook_id: Set(webhook_id.to_string()),
+        room_key: Set(o.room_id().to_string()),
+        topic: Set(o.topic.as_str().to_string()),
+        state: Set(DeliveryState::Pending.as_str().to_string()),
+        attempts: Set(0),
+        created_at: Set(now),
+        next_attempt_at: Set(now),
+        last_attempt_at: Set(0),
+        last_status: Set(0),
+        last_error: Set(None),
+        last_response_ms: Set(0),
+        lease_until: Set(0),
+        lease_token: Set(None),
+    }
+}
+
+impl SqlStore {
+    /// Writes the deliveries of a change's events, in its transaction.
+    pub(super) async fn record_webhook_events<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        events: &[Event],
+        now: Millis,
+    ) -> Result<(), sea_orm::DbErr> {
+        if self.webhook_routes.get().is_empty() {
+            return Ok(());
+        }
+        self.record_occurrences(txn, &crate::domain::webhook::occurrences(events), now).await
+    }
+
+    /// Writes one delivery per occurrence and endpoint that takes it.
+    pub(super) async fn record_occurrences<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        occurrences: &[Occurrence],
+        now: Millis,
+    ) -> Result<(), sea_orm::DbErr> {
+        let routes = self.webhook_routes.get();
+        let mut rows = Vec::new();
+        for o in occurrences {
+            let mut data = None;
+            for (webhook_id, _) in routes.iter().filter(|(_, topics)| topics.contains(&o.topic)) {
+                let data = data.get_or_insert_with(|| wire::webhook::data(o));
+                rows.push(new_delivery(webhook_id, o, data, now));
+            }
+        }
+        if !rows.is_empty() {
+            delivery::Entity::insert_many(rows).exec(txn).await?;
+        }
+        Ok(())
+    }
+
+    /// `?` placeholders as this backend writes them.
+    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        let backend = self.db.get_database_backend();
+        let sql = if backend == DbBackend::Postgres {
+            let mut n = 0;
+            sql.chars()
+                .map(|c| {
+                    if c == '?' {
+                        n += 1;
+                        format!("${n}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            sql.to_string()
+        };
+        Statement::from_sql_and_values(backend, sql, values)
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct RowId {
+    id: i64,
+}
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn create_webhook(&self, w: &Webhook) -> CoreResult<()> {
+        to_row(w).insert(&self.db).await?;
+        Ok(())
+    }
+
+    async fn webhooks(&self) -> CoreResult<Vec<Webhook>> {
+        let rows = webhook::Entity::find()
+            .order_by_asc(webhook::Column::CreatedAt)
+            .order_by_asc(webhook::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(from_row).collect())
+    }
+
+    async fn webhook(&self, id: &str) -> CoreResult<Option<Webhook>> {
+        Ok(webhook::Entity::find_by_id(id).one(&self.db).await?.map(from_row))
+    }
+
+    async fn update_webhook(&self, w: &Webhook) -> CoreResult<bool> {
+        let done = webhook::Entity::update_many()
+            .col_expr(webhook::Column::Url, Expr::value(w.url.clone()))
+            .col_expr(
+                webhook::Column::Events,
+                Expr::value(w.topics.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")),
+            )
+            .col_expr(webhook::Column::Enabled, Expr::value(w.enabled))
+            .filter(webhook::Column::Id.eq(&w.id))
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected > 0)
+    }
+
+    async fn delete_webhook(&self, id: &str) -> CoreResult<bool> {
+        let (_turn, txn) = self.begin_write().await?;
+        delivery::Entity::delete_many().filter(delivery::Column::WebhookId.eq(id)).exec(&txn).await?;
+        let done = webhook::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(done.rows_affected > 0)
+    }
+
+    async fn refresh_webhook_routes(&self) -> CoreResult<bool> {
+        let rows = webhook::Entity::find().filter(webhook::Column::Enabled.eq(true)).all(&self.db).await?;
+        let any = !rows.is_empty();
+        self.webhook_routes.set(rows.into_iter().map(from_row).map(|w| (w.id, w.topics)).collect());
+        Ok(any)
+    }
+
+    async fn queue_ping(&self, webhook_id: &str, now: Millis) -> CoreResult<Delivery> {
+        let o = Occurrence { topic: Topic::Ping, subject: Subject::Ping { webhook_id: webhook_id.to_string() } };
+        let row = new_delivery(webhook_id, &o, &wire::webhook::data(&o), now);
+        let (_turn, txn) = self.begin_write().await?;
+        let stored = row.insert(&txn).await?;
+        txn.commit().await?;
+        Ok(delivery_from_row(stored))
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        busy: &std::collections::HashMap<String, usize>,
+        per_endpoint: usize,
+        limit: u64,
+    ) -> CoreResult<Vec<DueDelivery>> {
+        // The oldest pending delivery of each endpoint and room is the only
+        // one that may go: a room's events reach an endpoint in order.
+        let due = self.statement(
+            "SELECT d.id AS id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.state = 'pending' AND w.enabled AND d.next_attempt_at <= ? AND d.lease_until <= ? \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.webhook_id = d.webhook_id \
+               AND p.room_key = d.room_key AND p.state = 'pending' AND p.id < d.id) \
+             ORDER BY d.id LIMIT ?",
+            vec![now.into(), now.into(), (limit.saturating_mul(4) as i64).into()],
+        );
+        let candidates: Vec<i64> = RowId::find_by_statement(due).all(&self.db).await?.into_iter().map(|r| r.id).collect();
+        if candidates.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut slots = busy.clone();
+        let rows: Vec<delivery::Model> = delivery::Entity::find()
+            .filter(delivery::Column::Id.is_in(candidates))
+            .order_by_asc(delivery::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                let n = slots.entry(r.webhook_id.clone()).or_insert(0);
+                *n += 1;
+                *n <= per_endpoint
+            })
+            .take(limit as usize)
+            .collect();
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let lease = new_id();
+        let (_turn, txn) = self.begin_write().await?;
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(lease_until))
+            .col_expr(delivery::Column::LeaseToken, Expr::value(Some(lease.clone())))
+            .filter(delivery::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .filter(delivery::Column::State.eq(DeliveryState::Pending.as_str()))
+            .filter(delivery::Column::LeaseUntil.lte(now))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        let claimed = delivery::Entity::find()
+            .filter(delivery::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .filter(delivery::Column::LeaseToken.eq(&lease))
+            .order_by_asc(delivery::Column::Id)
+            .all(&self.db)
+            .await?;
+        let ids: Vec<String> = claimed.iter().map(|r| r.webhook_id.clone()).collect();
+        let endpoints: std::collections::HashMap<String, Webhook> = webhook::Entity::find()
+            .filter(webhook::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), from_row(r)))
+            .collect();
+        Ok(claimed
+            .into_iter()
+            .filter_map(|r| {
+                let w = endpoints.get(&r.webhook_id)?;
+                Some(DueDelivery {
+                    row: r.id,
+                    lease: lease.clone(),
+                    delivery_id: r.delivery_id,
+                    webhook_id: r.webhook_id,
+                    url: w.url.clone(),
+                    secret: w.secret.clone(),
+                    topic: r.topic,
+                    body: r.body,
+                    attempts: r.attempts.max(0) as u32,
+                    created_at: r.created_at,
+                })
+            })
+            .collect())
+    }
+
+    async fn settle_delivery(&self, row: i64, lease: &str, a: &Attempt) -> CoreResult<()> {
+        let (_turn, txn) = self.begin_write().await?;
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::State, Expr::value(a.state.as_str()))
+            .col_expr(delivery::Column::Attempts, sea_orm::sea_query::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1))
+            .col_expr(delivery::Column::LastAttemptAt, Expr::value(a.at))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(a.retry_at))
+            .col_expr(delivery::Column::LastStatus, Expr::value(i32::from(a.status)))
+            .col_expr(delivery::Column::LastError, Expr::value(a.error.clone()))
+            .col_expr(delivery::Column::LastResponseMs, Expr::value(a.response_ms.min(i32::MAX as u32) as i32))
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
+            .col_expr(delivery::Column::LeaseToken, Expr::value(Option::<String>::None))
+            .filter(delivery::Column::Id.eq(row))
+            .filter(delivery::Column::LeaseToken.eq(lease))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn deliveries(&self, webhook_id: &str, before: Option<&str>, limit: u64) -> CoreResult<Vec<Delivery>> {
+        let mut q = delivery::Entity::find().filter(delivery::Column::WebhookId.eq(webhook_id));
+        if let Some(before) = before {
+            let Some(cursor) =
+                delivery::Entity::find().filter(delivery::Column::DeliveryId.eq(before)).one(&self.db).await?
+            else {
+                return Ok(vec![]);
+            };
+            q = q.filter(delivery::Column::Id.lt(cursor.id));
+        }
+        let rows = q.order_by_desc(delivery::Column::Id).limit(limit).all(&self.db).await?;
+        Ok(rows.into_iter().map(delivery_from_row).collect())
+    }
+
+    async fn prune_deliveries(&self, before: Millis) -> CoreResult<u64> {
+        let (_turn, txn) = self.begin_write().await?;
+        let done = delivery::Entity::delete_many()
+            .filter(delivery::Column::State.ne(DeliveryState::Pending.as_str()))
+            .filter(delivery::Column::CreatedAt.lt(before))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(done.rows_affected)
+    }
+}
