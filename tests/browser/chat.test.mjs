@@ -10,6 +10,7 @@
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
 
 const base = process.env.LIVECHAT_URL;
 const adminPassword = process.env.ADMIN_PASSWORD;
@@ -85,6 +86,32 @@ try {
   await adminPage.locator("#workspace-form").getByRole("button", { name: "Save" }).click();
   await adminPage.locator("#workspace-error").getByText("Saved.").waitFor();
   assert.equal(await adminPage.getByLabel("Sites that may show the widget").inputValue(), shopOrigin, "kept as an origin");
+
+  // The admin connects an integration: a webhook to a receiver on this
+  // machine (its network allowed first), shown its secret once, and a
+  // test event that arrives and shows as delivered.
+  const hooks = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => { body += c; });
+    req.on("end", () => { hooks.push({ headers: req.headers, body: JSON.parse(body) }); res.writeHead(204).end(); });
+  });
+  await new Promise((ok) => receiver.listen(0, "127.0.0.1", ok));
+  await adminPage.getByLabel("Private networks webhooks may reach").fill("127.0.0.0/8");
+  await adminPage.locator("#workspace-form").getByRole("button", { name: "Save" }).click();
+  await adminPage.locator("#workspace-error").getByText("Saved.").waitFor();
+  await adminPage.getByLabel("Endpoint URL").fill(`http://127.0.0.1:${receiver.address().port}/hooks`);
+  await adminPage.getByRole("button", { name: "Add webhook" }).click();
+  await adminPage.locator("#webhook-secret").getByText("whsec_").waitFor();
+  await adminPage.getByRole("button", { name: "Send test event" }).click();
+  await adminPage.locator("#delivery-list").getByText("ping").waitFor();
+  for (let i = 0; i < 100 && hooks.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(hooks[0]?.body.type, "ping", "the receiver got the test event");
+  assert.match(hooks[0].headers["x-livechat-signature"], /^t=\d+,v1=[0-9a-f]{64}$/);
+  await adminPage.getByRole("button", { name: "Deliveries" }).click();
+  await adminPage.locator("#delivery-list").getByText("HTTP 204").waitFor();
+  await adminPage.screenshot({ path: `${shots}/console-webhooks.png`, fullPage: true });
+  receiver.close();
   await adminPage.close();
 
   // The agent logs in first.

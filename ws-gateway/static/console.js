@@ -705,13 +705,71 @@ async function loadWorkspace() {
   const w = await api("/workspace-settings", { token: state.token });
   $("ws-offline-wait").value = w.offline_room_wait_secs;
   $("ws-origins").value = w.widget_allowed_origins.join("\n");
+  $("ws-webhook-networks").value = w.webhook_allowed_networks.join("\n");
 }
+
+// ---- webhooks --------------------------------------------------------------
+const WEBHOOK_EVENTS = ["room.queued", "room.accepted", "room.transferred", "room.closed", "room.expired", "message.created", "room.rated"];
+$("webhook-events").append(...WEBHOOK_EVENTS.map((name) => el("label", { class: "check" },
+  el("input", { type: "checkbox", name: "webhook-event", value: name, checked: name !== "message.created" }), ` ${name}`)));
+
+async function loadWebhooks() {
+  const { webhooks } = await api("/webhooks", { token: state.token });
+  $("webhook-list").replaceChildren(...webhooks.map((w) => el("tr", {},
+    el("td", {}, w.url), el("td", {}, w.events.join(", ")), el("td", {}, w.enabled ? "on" : "off"),
+    el("td", {}, [
+      el("button", { type: "button", class: "secondary", onclick: () => showDeliveries(w) }, "Deliveries"),
+      el("button", { type: "button", class: "secondary", onclick: async () => {
+        try { await api(`/webhooks/${w.id}/test`, { method: "POST", token: state.token }); } catch (err) { alert(describe(err)); }
+        showDeliveries(w);
+      } }, "Send test event"),
+      el("button", { type: "button", class: "secondary", onclick: async () => {
+        try { await api(`/webhooks/${w.id}`, { method: "PATCH", token: state.token, body: { enabled: !w.enabled } }); } catch (err) { alert(describe(err)); }
+        loadWebhooks();
+      } }, w.enabled ? "Turn off" : "Turn on"),
+      el("button", { type: "button", class: "danger", onclick: async () => {
+        if (!confirm(`Delete the webhook to ${w.url}?`)) return;
+        try { await api(`/webhooks/${w.id}`, { method: "DELETE", token: state.token }); } catch (err) { alert(describe(err)); }
+        $("webhook-deliveries").hidden = true;
+        loadWebhooks();
+      } }, "Delete")]))));
+}
+
+async function showDeliveries(w) {
+  const { deliveries } = await api(`/webhooks/${w.id}/deliveries?limit=50`, { token: state.token });
+  $("webhook-deliveries-url").textContent = w.url;
+  $("delivery-list").replaceChildren(...deliveries.map((d) => el("tr", {},
+    el("td", {}, new Date(d.created_at).toLocaleString()),
+    el("td", {}, d.event_type),
+    el("td", {}, d.state === "pending" && d.next_attempt_at ? `pending, next try ${new Date(d.next_attempt_at).toLocaleTimeString()}` : d.state),
+    el("td", {}, String(d.attempts)),
+    el("td", {}, d.last_status ? `HTTP ${d.last_status}` : (d.last_error || "")),
+    el("td", {}, d.last_response_ms == null ? "" : `${d.last_response_ms} ms`))));
+  $("webhook-deliveries").hidden = false;
+}
+
+$("webhook-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const events = [...document.querySelectorAll("input[name=webhook-event]:checked")].map((c) => c.value);
+  try {
+    const w = await api("/webhooks", { method: "POST", token: state.token, body: { url: $("webhook-url").value, events } });
+    $("webhook-url").value = "";
+    $("webhook-error").textContent = "";
+    // Shown once: the server never returns it again.
+    $("webhook-secret").textContent = `Signing secret (copy it now, it is not shown again): ${w.secret}`;
+    $("webhook-secret").hidden = false;
+    loadWebhooks();
+  } catch (err) {
+    $("webhook-error").textContent = describe(err);
+  }
+});
 
 $("workspace-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const body = {
     offline_room_wait_secs: Number($("ws-offline-wait").value),
     widget_allowed_origins: $("ws-origins").value.split("\n").map((o) => o.trim()).filter(Boolean),
+    webhook_allowed_networks: $("ws-webhook-networks").value.split("\n").map((o) => o.trim()).filter(Boolean),
   };
   try {
     const w = await api("/workspace-settings", { method: "PUT", token: state.token, body });
@@ -810,6 +868,7 @@ function show(view) {
   if (view === "admin") {
     loadSettings().catch((err) => alert(err.message));
     loadWorkspace().catch((err) => alert(err.message));
+    loadWebhooks().catch((err) => alert(err.message));
   }
   if (view === "canned") loadCanned();
   if (view === "reports") loadReport().catch((err) => alert(describe(err)));
