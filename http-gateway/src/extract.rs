@@ -115,14 +115,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Token {
+impl FromRequestParts<crate::AppState> for Token {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        parts
+    async fn from_request_parts(parts: &mut Parts, s: &crate::AppState) -> Result<Self, ApiError> {
+        let Token(bearer, _) = parts
             .extensions
             .get::<Token>()
             .cloned()
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        let ClientIp(client) = ClientIp::from_request_parts(parts, s).await.unwrap_or(ClientIp(None));
+        Ok(Token(bearer, client))
     }
 }
 

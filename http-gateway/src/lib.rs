@@ -134,6 +134,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::patch_agent, admin::delete_agent))
         .routes(routes!(admin::list_groups, admin::create_group))
         .routes(routes!(admin::put_group))
+        .routes(routes!(admin::audit))
         .routes(routes!(team::list))
         .routes(routes!(team::set))
         .routes(routes!(webhooks::list, webhooks::create))

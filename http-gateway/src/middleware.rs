@@ -30,7 +30,7 @@ pub async fn require_bearer(mut req: Request, next: Next) -> Response {
         .filter(|t| !t.is_empty());
     match token {
         Some(t) => {
-            req.extensions_mut().insert(Token(t));
+            req.extensions_mut().insert(Token(t, None));
             next.run(req).await
         }
         None => ApiError::unauthorized("a bearer token is required").into_response(),
@@ -99,7 +99,7 @@ fn check(
 
 /// Requests per bearer token.
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(Token(t)) = req.extensions().get::<Token>()
+    if let Some(Token(t, _)) = req.extensions().get::<Token>()
         && let Err(not_until) = {
             use std::hash::BuildHasher;
             let key = state.limits.token_hasher.hash_one(t);

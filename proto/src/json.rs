@@ -467,6 +467,11 @@ pub struct WorkspaceSettings {
     pub widget_allowed_origins: Vec<String>,
     /// Private networks (CIDRs) that webhooks may reach.
     pub webhook_allowed_networks: Vec<String>,
+    /// How long the audit trail keeps an entry (days).
+    pub audit_retention_days: u32,
+    /// Closed and expired rooms older than this many days have their
+    /// visitor's data erased; 0 keeps them.
+    pub closed_room_retention_days: u32,
 }
 
 impl From<pb::WorkspaceSettings> for WorkspaceSettings {
@@ -475,6 +480,8 @@ impl From<pb::WorkspaceSettings> for WorkspaceSettings {
             offline_room_wait_secs: s.offline_room_wait_secs,
             widget_allowed_origins: s.widget_allowed_origins,
             webhook_allowed_networks: s.webhook_allowed_networks,
+            audit_retention_days: s.audit_retention_days,
+            closed_room_retention_days: s.closed_room_retention_days,
         }
     }
 }
@@ -553,6 +560,43 @@ impl From<pb::WebhookDelivery> for WebhookDelivery {
             last_status: (d.last_status != 0).then_some(d.last_status),
             last_error: (!d.last_error.is_empty()).then_some(d.last_error),
             last_response_ms: tried.then_some(d.last_response_ms),
+        }
+    }
+}
+
+/// One administrative action of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    #[schema(example = "2026-11-23T10:00:00.123Z")]
+    pub at: String,
+    /// Who did it; null for a failed login.
+    pub actor: Option<Person>,
+    /// The client's address, as the gateway saw it.
+    pub address: Option<String>,
+    /// agent.created, agent.updated, agent.deleted, group.created,
+    /// group.updated, settings.updated, webhook.created, webhook.updated,
+    /// webhook.deleted, login.failed, login.locked_out, visitor.exported,
+    /// visitor.erased.
+    pub action: String,
+    /// An agent's or webhook's id, a group's name, the username tried, a room.
+    pub target: Option<String>,
+    /// What changed (`{"field":{"from","to"}}`) or what was made; never a
+    /// password or secret.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<pb::AuditEntry> for AuditEntry {
+    fn from(e: pb::AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            at: time(e.at_ms),
+            actor: e.actor.map(Person::from),
+            address: (!e.address.is_empty()).then_some(e.address),
+            action: e.action,
+            target: (!e.target.is_empty()).then_some(e.target),
+            details: serde_json::from_str(&e.details_json).unwrap_or(serde_json::Value::Null),
         }
     }
 }

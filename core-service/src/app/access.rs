@@ -12,6 +12,9 @@ pub struct AgentPrincipal {
     pub name: String,
     pub group: String,
     pub permissions: PermissionSet,
+    /// The client's address as the gateway saw it (the audit trail's
+    /// "from where"), when it said.
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// An authenticated visitor; their token opens exactly one room.
@@ -133,6 +136,7 @@ mod tests {
                 name: id.into(),
                 group: "g".into(),
                 permissions: perms.iter().copied().collect(),
+                address: None,
             },
             0,
         )

@@ -9,7 +9,14 @@ use crate::domain::{
     Audience, Event, EventKind, FieldError, Permission, PermissionSet, Person, Settings, SettingsUpdate,
     new_id,
 };
+use crate::domain::audit::{AuditAction, changes, made};
 use crate::error::{CoreError, CoreResult};
+use serde_json::json;
+
+/// An agent's fields as the audit trail compares them.
+fn agent_fields(a: &AgentRecord) -> serde_json::Value {
+    json!({ "username": a.username, "name": a.name, "group": a.group, "disabled": a.disabled })
+}
 
 /// Changes an admin makes to an agent.
 #[derive(Debug, Clone, Default)]
@@ -29,11 +36,16 @@ impl Core {
 
     /// All given keys or none.
     pub async fn update_settings(&self, p: &Principal, u: &SettingsUpdate) -> CoreResult<Settings> {
-        p.agent_with(Permission::SettingsManage)?;
+        let me = p.agent_with(Permission::SettingsManage)?;
         let current = self.store.load_settings().await?;
         let next = current.apply(u)?;
         self.store.save_settings(&next).await?;
         self.settings.put(next.clone());
+        let as_json = |s: &Settings| serde_json::to_value(s).unwrap_or_default();
+        let changed = changes(&as_json(&current), &as_json(&next));
+        if changed.as_object().is_some_and(|c| !c.is_empty()) {
+            self.audit(me, AuditAction::SettingsUpdated, "settings", changed).await;
+        }
         Ok(next)
     }
 
@@ -76,7 +88,9 @@ impl Core {
             permissions: PermissionSet::default(),
             away: false,
         };
-        self.store.create_agent(record, self.now_ms()).await
+        let created = self.store.create_agent(record, self.now_ms()).await?;
+        self.audit(me, AuditAction::AgentCreated, &created.id, made(agent_fields(&created))).await;
+        Ok(created)
     }
 
     pub async fn update_agent(&self, p: &Principal, id: &str, u: AgentUpdate) -> CoreResult<AgentRecord> {
@@ -105,6 +119,7 @@ impl Core {
             None => None,
         };
         let disabling = u.disabled == Some(true) && !current.disabled;
+        let new_password = password_hash.is_some();
         let revoke = password_hash.is_some() || disabling;
         let changes = AgentChanges {
             name: name.map(DisplayName::into_inner),
@@ -115,6 +130,11 @@ impl Core {
         };
         let updated =
             self.store.update_agent(id, changes).await?.ok_or_else(|| CoreError::not_found("agent"))?;
+        let mut changed = crate::domain::audit::changes(&agent_fields(&current), &agent_fields(&updated));
+        if new_password && let Some(c) = changed.as_object_mut() {
+            c.insert("password".into(), json!({ "changed": true }));
+        }
+        self.audit(me, AuditAction::AgentUpdated, &updated.id, changed).await;
         self.principals.forget(&updated.id);
         if revoke {
             self.revoke(&updated.id).await;
@@ -139,6 +159,7 @@ impl Core {
         }
         self.principals.forget(id);
         self.revoke(id).await;
+        self.audit(me, AuditAction::AgentDeleted, &agent.id, agent_fields(&agent)).await;
         self.give_back_all(&Person { id: agent.id, name: agent.name }).await
     }
 
@@ -202,6 +223,7 @@ impl Core {
             return Err(CoreError::forbidden("a group cannot have permissions you do not have"));
         }
         self.store.create_group(&name, perms).await?;
+        self.audit(me, AuditAction::GroupCreated, &name, json!({ "permissions": perms.names() })).await;
         Ok(perms)
     }
 
@@ -226,6 +248,8 @@ impl Core {
         if !self.store.update_group(&name, perms).await? {
             return Err(CoreError::not_found("group"));
         }
+        let changed = changes(&json!({ "permissions": before.names() }), &json!({ "permissions": perms.names() }));
+        self.audit(me, AuditAction::GroupUpdated, &name, changed).await;
         // Permissions of every agent in the group changed.
         self.principals.forget_all();
         let members = self.store.agents().await?.into_iter().filter(|a| a.group == name).map(|a| a.id);

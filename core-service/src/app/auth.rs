@@ -10,7 +10,9 @@ use super::ports::AgentRecord;
 use super::{AgentPrincipal, Core, Principal, VisitorPrincipal, clock};
 use crate::auth::{Role, password};
 use crate::domain::value::Username;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::{login, new_id, permission::ADMIN_GROUP};
+use serde_json::json;
 use crate::error::{CoreError, CoreResult};
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -66,10 +68,42 @@ impl Core {
                     metrics::counter!("livechat_login_failures_total").increment(1);
                     let both = [account_key.clone(), address_key.clone()];
                     self.store.login_failed(&both, now, now - login::WINDOW_MS).await?;
+                    self.audit_failed_login(account.as_deref().unwrap_or_default(), from, &both).await?;
                 }
             }
         }
         outcome
+    }
+
+    /// Records the failure, and a lockout when this failure is the one
+    /// that makes the throttle start refusing (once per lockout, so that
+    /// attempts refused meanwhile add nothing to the trail).
+    async fn audit_failed_login(&self, account: &str, from: Option<IpAddr>, keys: &[String; 2]) -> CoreResult<()> {
+        let entry = |action, details| AuditEntry {
+            id: 0,
+            at: self.now_ms(),
+            actor: None,
+            address: from.map(|a| a.to_string()),
+            action,
+            target: Some(account.to_string()),
+            details,
+        };
+        self.record_audit(entry(AuditAction::LoginFailed, json!({}))).await;
+        let policy = self.policies.login;
+        let failures = self.store.login_failures(keys).await?;
+        let count = |key: &String| failures.iter().find(|(k, _)| k == key).map_or(0, |(_, f)| f.count);
+        let (account_count, address_count) = (count(&keys[0]), count(&keys[1]));
+        let locked = if address_count == policy.failures_per_address {
+            Some(("address", address_count))
+        } else if account_count == policy.failures_per_account {
+            Some(("account", account_count))
+        } else {
+            None
+        };
+        if let Some((by, failures)) = locked {
+            self.record_audit(entry(AuditAction::LoginLockedOut, json!({ "by": by, "failures": failures }))).await;
+        }
+        Ok(())
     }
 
     /// Refuses (429) while this address backs off from this account, or
@@ -165,6 +199,7 @@ impl Core {
                         name: agent.name,
                         group: agent.group,
                         permissions: agent.permissions,
+                        address: None,
                     },
                     claims.exp,
                 ))

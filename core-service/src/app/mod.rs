@@ -4,6 +4,7 @@
 
 pub mod access;
 mod admin;
+mod audit;
 mod auth;
 mod canned;
 pub mod channels;
@@ -82,6 +83,8 @@ pub struct Core {
     /// dispatcher).
     webhooks_on: std::sync::atomic::AtomicBool,
     webhook_wakeup: tokio::sync::Notify,
+    /// When retention rules last ran (`timers::keep_house_if_due`).
+    housekept_at: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Core {
@@ -123,6 +126,7 @@ impl Core {
             webhook_sender,
             webhooks_on: std::sync::atomic::AtomicBool::new(false),
             webhook_wakeup: tokio::sync::Notify::new(),
+            housekept_at: std::sync::atomic::AtomicI64::new(0),
         })
     }
 

@@ -447,6 +447,25 @@ pub trait WebhookStore: Send + Sync {
     async fn prune_deliveries(&self, before: Millis) -> CoreResult<u64>;
 }
 
+/// Which entries of the audit trail to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub action: Option<crate::domain::audit::AuditAction>,
+    pub actor_id: Option<String>,
+    /// Entries older than this id (the next page).
+    pub before_id: Option<i64>,
+    pub limit: u64,
+}
+
+/// The audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, entry: &crate::domain::audit::AuditEntry) -> CoreResult<()>;
+    async fn audit_log(&self, q: &AuditQuery) -> CoreResult<Vec<crate::domain::audit::AuditEntry>>;
+    /// Forgets entries made before `before`.
+    async fn prune_audit(&self, before: Millis) -> CoreResult<u64>;
+}
+
 /// Readiness of the storage.
 pub trait Health: Send + Sync {
     /// False while the database is known to be down: calls are refused at
@@ -466,6 +485,7 @@ pub trait Store:
     + OutboxStore
     + LoginRecords
     + WebhookStore
+    + AuditStore
     + Health
 {
 }
@@ -481,6 +501,7 @@ impl<T> Store for T where
         + OutboxStore
         + LoginRecords
         + WebhookStore
+        + AuditStore
         + Health
 {
 }

@@ -1,5 +1,6 @@
 //! The core's clocks: rooms that expire after inactivity, agents whose
-//! grace runs out, and this replica's presence heartbeat.
+//! grace runs out, this replica's presence heartbeat, and the hourly
+//! retention rules (audit trail, webhook deliveries, visitors' data).
 //!
 //! Both timers work from stored timestamps (last message, presence rows),
 //! so they survive restarts and any replica may run them: each change is a
@@ -20,6 +21,8 @@ pub const PRESENCE_STALE_MS: i64 = 3 * 5_000;
 /// Expired rooms handled per tick (the rest wait for the next one).
 const EXPIRE_BATCH: u64 = 500;
 
+/// How often retention rules run (on the core's clock).
+const HOUSEKEEPING_EVERY_MS: crate::domain::Millis = 3_600_000;
 impl Core {
     /// Expires every room idle for longer than room_idle_timeout_secs.
     pub async fn expire_idle_rooms(&self) -> CoreResult<usize> {
@@ -114,6 +117,20 @@ impl Core {
         self.store.record_presence(&self.replica_id, &counts, self.now_ms()).await
     }
 
+    /// Hourly, on the core's clock (so a test that moves it sees it done):
+    /// forgets audit entries and settled webhook deliveries past their
+    /// time, and erases visitors' data of rooms past the retention setting.
+    async fn keep_house_if_due(&self) {
+        let now = self.now_ms();
+        let last = self.housekept_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last < HOUSEKEEPING_EVERY_MS {
+            return;
+        }
+        self.housekept_at.store(now, std::sync::atomic::Ordering::Relaxed);
+        log_failure("pruning the audit trail", self.prune_audit().await);
+        log_failure("forgetting settled webhook deliveries", self.prune_deliveries().await);
+    }
+
     /// One round of the timers: what is due by now is done when it returns.
     pub async fn run_timers_once(&self) {
         let started_at = self.now_ms();
@@ -122,6 +139,7 @@ impl Core {
         // Endpoints another replica changed (this one's own changes are
         // read at once).
         log_failure("reading webhook endpoints", self.refresh_webhooks().await);
+        self.keep_house_if_due().await;
         let lapsed = self.typists.lapsed(self.now_ms());
         if !lapsed.is_empty() {
             self.publish(lapsed).await;

@@ -15,6 +15,7 @@ use rand::RngCore as _;
 
 use super::ports::{Attempt, DueDelivery, PostOutcome, WebhookPost};
 use super::{Core, Principal};
+use crate::domain::audit::{AuditAction, changes};
 use crate::domain::webhook::{self, AfterFailure, Delivery, DeliveryState, Webhook};
 use crate::domain::{Millis, Permission, new_id};
 use crate::error::{CoreError, CoreResult};
@@ -44,6 +45,12 @@ fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// An endpoint as the audit trail shows it: never its secret.
+fn audit_fields(w: &Webhook) -> serde_json::Value {
+    let events: Vec<&str> = w.topics.iter().map(|t| t.as_str()).collect();
+    serde_json::json!({ "url": w.url, "events": events, "enabled": w.enabled })
 }
 
 /// Without its secret: only the answer that creates it shows that.
@@ -93,7 +100,7 @@ impl Core {
         events: &[String],
         enabled: bool,
     ) -> CoreResult<Webhook> {
-        p.agent_with(Permission::SettingsManage)?;
+        let me = p.agent_with(Permission::SettingsManage)?;
         let topics = webhook::parse_topics(events);
         let url = self.checked_url(url).await;
         let (url, topics) = match (url, topics) {
@@ -112,12 +119,14 @@ impl Core {
         let w = Webhook { id: new_id(), url, topics, enabled, created_at: self.now_ms(), secret: new_secret() };
         self.store.create_webhook(&w).await?;
         self.refresh_webhooks().await?;
+        self.audit(me, AuditAction::WebhookCreated, &w.id, audit_fields(&w)).await;
         Ok(w)
     }
 
     pub async fn update_webhook(&self, p: &Principal, id: &str, c: WebhookChanges) -> CoreResult<Webhook> {
-        p.agent_with(Permission::SettingsManage)?;
+        let me = p.agent_with(Permission::SettingsManage)?;
         let mut w = self.store.webhook(id).await?.ok_or_else(|| CoreError::not_found("webhook"))?;
+        let before = audit_fields(&w);
         if let Some(url) = &c.url {
             w.url = self.checked_url(url).await?;
         }
@@ -131,6 +140,7 @@ impl Core {
             return Err(CoreError::not_found("webhook"));
         }
         self.refresh_webhooks().await?;
+        self.audit(me, AuditAction::WebhookUpdated, &w.id, changes(&before, &audit_fields(&w))).await;
         if w.enabled {
             self.webhook_wakeup.notify_one();
         }
@@ -138,11 +148,14 @@ impl Core {
     }
 
     pub async fn delete_webhook(&self, p: &Principal, id: &str) -> CoreResult<()> {
-        p.agent_with(Permission::SettingsManage)?;
+        let me = p.agent_with(Permission::SettingsManage)?;
+        let w = self.store.webhook(id).await?.ok_or_else(|| CoreError::not_found("webhook"))?;
         if !self.store.delete_webhook(id).await? {
             return Err(CoreError::not_found("webhook"));
         }
-        self.refresh_webhooks().await
+        self.refresh_webhooks().await?;
+        self.audit(me, AuditAction::WebhookDeleted, id, audit_fields(&w)).await;
+        Ok(())
     }
 
     /// Queues a `ping` to the endpoint, whatever events it takes.
@@ -168,6 +181,11 @@ impl Core {
         self.store.deliveries(id, before.filter(|b| !b.is_empty()), u64::from(limit)).await
     }
 
+    /// Forgets delivered and failed deliveries past a week (the timers).
+    pub(super) async fn prune_deliveries(&self) -> CoreResult<u64> {
+        self.store.prune_deliveries(self.now_ms() - KEEP_SETTLED_MS).await
+    }
+
     /// Sends deliveries until `shutdown`, then waits for the tries in
     /// flight to be settled (each ends within the request deadline).
     pub async fn run_webhook_dispatcher(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
@@ -177,7 +195,6 @@ impl Core {
         tokio::pin!(shutdown);
         let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let mut tries = tokio::task::JoinSet::new();
-        let mut prune = tokio::time::interval(Duration::from_secs(3600));
         loop {
             let claimed = self.claim_deliveries(&busy).await;
             for due in claimed {
@@ -202,11 +219,6 @@ impl Core {
                 _ = self.webhook_wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 Some(_) = tries.join_next(), if !tries.is_empty() => {}
-                _ = prune.tick() => {
-                    if let Err(e) = self.store.prune_deliveries(self.now_ms() - KEEP_SETTLED_MS).await {
-                        tracing::warn!(error = %e, "forgetting old webhook deliveries failed");
-                    }
-                }
             }
         }
         while tries.join_next().await.is_some() {}

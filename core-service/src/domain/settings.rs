@@ -31,6 +31,17 @@ pub struct Settings {
     /// server's own neighbourhood (see `webhook::may_send_to`).
     #[serde(default)]
     pub webhook_allowed_networks: Vec<String>,
+    /// How long the audit trail keeps an entry.
+    #[serde(default = "default_audit_retention")]
+    pub audit_retention_days: u32,
+    /// Closed and expired rooms older than this many days have their
+    /// visitor's data erased (0: kept until erased by hand).
+    #[serde(default)]
+    pub closed_room_retention_days: u32,
+}
+
+fn default_audit_retention() -> u32 {
+    365
 }
 
 fn default_offline_wait() -> u64 {
@@ -55,6 +66,8 @@ impl Default for Settings {
             offline_room_wait_secs: default_offline_wait(),
             widget_allowed_origins: Vec::new(),
             webhook_allowed_networks: Vec::new(),
+            audit_retention_days: default_audit_retention(),
+            closed_room_retention_days: 0,
         }
     }
 }
@@ -75,6 +88,8 @@ pub struct SettingsUpdate {
     pub offline_room_wait_secs: Option<u64>,
     pub widget_allowed_origins: Option<Vec<String>>,
     pub webhook_allowed_networks: Option<Vec<String>>,
+    pub audit_retention_days: Option<u32>,
+    pub closed_room_retention_days: Option<u32>,
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
@@ -153,6 +168,16 @@ impl Settings {
             } else {
                 next.widget_allowed_origins = parsed;
             }
+        }
+        if let Some(v) = u.audit_retention_days
+            && let Some(v) = c.check(in_range("audit_retention_days", v, 1, super::audit::MAX_RETENTION_DAYS))
+        {
+            next.audit_retention_days = v;
+        }
+        if let Some(v) = u.closed_room_retention_days
+            && let Some(v) = c.check(in_range("closed_room_retention_days", v, 0, 36_500))
+        {
+            next.closed_room_retention_days = v;
         }
         if let Some(raw) = &u.webhook_allowed_networks {
             match super::webhook::parse_networks(raw) {

@@ -49,6 +49,20 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::WidgetPolicy { allowed_origins: self.0.widget_origins().await? }))
     }
 
+    async fn list_audit_log(&self, req: Request<pb::ListAuditLogRequest>) -> Reply<pb::ListAuditLogResponse> {
+        let p = principal(&req)?;
+        let r = req.get_ref();
+        let limit = if r.limit == 0 { 50 } else { r.limit.min(200) };
+        let entries =
+            self.0.audit_log(&p, Some(&r.action), Some(&r.actor_id), Some(&r.before), limit).await?;
+        let next = if entries.len() as u32 == limit {
+            entries.last().map(|e| e.id.to_string()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListAuditLogResponse { entries: entries.into_iter().map(wire::audit_entry).collect(), next }))
+    }
+
     async fn list_agents(&self, req: Request<pb::ListAgentsRequest>) -> Reply<pb::ListAgentsResponse> {
         let p = principal(&req)?;
         let agents = self.0.agents(&p).await?;

@@ -70,7 +70,21 @@ where
         let core = self.core.clone();
         Box::pin(async move {
             if let Some(token) = bearer(req.headers()).map(str::to_owned) {
-                let result = core.authenticate(Some(&token)).await.map_err(Arc::new);
+                let address = req
+                    .headers()
+                    .get(livechat_proto::client::CLIENT_ADDRESS)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                let result = core
+                    .authenticate(Some(&token))
+                    .await
+                    .map(|mut p| {
+                        if let Principal::Agent(a, _) = &mut p {
+                            a.address = address;
+                        }
+                        p
+                    })
+                    .map_err(Arc::new);
                 req.extensions_mut().insert(Authenticated(result));
             }
             inner.call(req).await

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(Notes),
             Box::new(Ratings),
             Box::new(Webhooks),
+            Box::new(AuditLog),
         ]
     }
 }
@@ -921,5 +922,62 @@ impl MigrationTrait for Webhooks {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Deliveries::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(WebhooksTable::Table).to_owned()).await
+    }
+}
+
+/// `audit_log`: administrative actions, newest read first, filtered by
+/// action or actor, pruned by age.
+struct AuditLog;
+
+impl MigrationName for AuditLog {
+    fn name(&self) -> &str {
+        "m20261129_000013_audit_log"
+    }
+}
+
+#[derive(DeriveIden)]
+enum Audit {
+    #[sea_orm(iden = "audit_log")]
+    Table,
+    Id,
+    At,
+    ActorId,
+    ActorName,
+    Address,
+    Action,
+    Target,
+    Details,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditLog {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Audit::Table)
+                .col(ColumnDef::new(Audit::Id).big_integer().not_null().auto_increment().primary_key())
+                .col(ColumnDef::new(Audit::At).big_integer().not_null())
+                .col(ColumnDef::new(Audit::ActorId).string_len(36).null())
+                .col(ColumnDef::new(Audit::ActorName).string().null())
+                .col(ColumnDef::new(Audit::Address).string_len(64).null())
+                .col(ColumnDef::new(Audit::Action).string_len(32).not_null())
+                .col(ColumnDef::new(Audit::Target).string().null())
+                .col(ColumnDef::new(Audit::Details).text().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("audit_log_at").table(Audit::Table).col(Audit::At).to_owned()).await?;
+        m.create_index(
+            Index::create().name("audit_log_action").table(Audit::Table).col(Audit::Action).col(Audit::Id).to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("audit_log_actor").table(Audit::Table).col(Audit::ActorId).col(Audit::Id).to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Audit::Table).to_owned()).await
     }
 }

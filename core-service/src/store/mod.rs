@@ -8,6 +8,7 @@
 //! message is inserted), and client_id idempotency (a unique index).
 
 mod append_queue;
+mod audit;
 mod canned;
 mod convert;
 mod directory;

@@ -158,6 +158,8 @@ pub fn settings_update(u: pb::UpdateSettingsRequest) -> SettingsUpdate {
         offline_room_wait_secs: None,
         widget_allowed_origins: None,
         webhook_allowed_networks: None,
+        audit_retention_days: None,
+        closed_room_retention_days: None,
     }
 }
 
@@ -166,6 +168,8 @@ pub fn workspace_settings(s: &Settings) -> pb::WorkspaceSettings {
         offline_room_wait_secs: s.offline_room_wait_secs,
         widget_allowed_origins: s.widget_allowed_origins.clone(),
         webhook_allowed_networks: s.webhook_allowed_networks.clone(),
+        audit_retention_days: s.audit_retention_days,
+        closed_room_retention_days: s.closed_room_retention_days,
     }
 }
 
@@ -174,6 +178,8 @@ pub fn workspace_update(u: pb::UpdateWorkspaceSettingsRequest) -> SettingsUpdate
         offline_room_wait_secs: u.offline_room_wait_secs,
         widget_allowed_origins: u.widget_allowed_origins.map(|l| l.origins),
         webhook_allowed_networks: u.webhook_allowed_networks.map(|l| l.networks),
+        audit_retention_days: u.audit_retention_days,
+        closed_room_retention_days: u.closed_room_retention_days,
         ..SettingsUpdate::default()
     }
 }
@@ -282,5 +288,17 @@ pub fn delivery(d: crate::domain::webhook::Delivery) -> pb::WebhookDelivery {
         last_status: u32::from(d.last_status),
         last_error: d.last_error.unwrap_or_default(),
         last_response_ms: d.last_response_ms,
+    }
+}
+
+pub fn audit_entry(e: crate::domain::audit::AuditEntry) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: e.id.to_string(),
+        at_ms: e.at,
+        actor: e.actor.map(person),
+        address: e.address.unwrap_or_default(),
+        action: e.action.as_str().to_string(),
+        target: e.target.unwrap_or_default(),
+        details_json: e.details.to_string(),
     }
 }

@@ -214,6 +214,10 @@ pub struct WorkspaceUpdate {
     pub widget_allowed_origins: Option<Vec<String>>,
     /// Private networks webhooks may reach, like 10.0.0.0/8; replaces the list.
     pub webhook_allowed_networks: Option<Vec<String>>,
+    /// 1..3650 days.
+    pub audit_retention_days: Option<u32>,
+    /// 0 (keep) or 1..36500 days.
+    pub closed_room_retention_days: Option<u32>,
 }
 
 /// Workspace settings, beyond the v1 settings object (any agent may read them).
@@ -241,7 +245,51 @@ pub async fn put_workspace_settings(
         offline_room_wait_secs: b.offline_room_wait_secs,
         widget_allowed_origins: b.widget_allowed_origins.map(|origins| pb::OriginList { origins }),
         webhook_allowed_networks: b.webhook_allowed_networks.map(|networks| pb::NetworkList { networks }),
+        audit_retention_days: b.audit_retention_days,
+        closed_room_retention_days: b.closed_room_retention_days,
     };
     let r = s.core.admin().update_workspace_settings(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Only this action (agent.created, login.failed, ...).
+    pub action: Option<String>,
+    /// Only what this agent did.
+    pub actor_id: Option<String>,
+    /// The `next` of the previous page.
+    pub before: Option<String>,
+    /// 1..200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub entries: Vec<json::AuditEntry>,
+    /// Pass as `before` for the next page; null on the last one.
+    pub next: Option<String>,
+}
+
+/// The audit trail of administrative actions (settings.manage).
+#[utoipa::path(get, path = "/audit", tag = "admin", params(AuditQuery), security(("bearer" = [])),
+    responses((status = 200, body = AuditPage), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn audit(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    crate::extract::QueryParams(q): crate::extract::QueryParams<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    let req = pb::ListAuditLogRequest {
+        action: q.action.unwrap_or_default(),
+        actor_id: q.actor_id.unwrap_or_default(),
+        before: q.before.unwrap_or_default(),
+        limit: q.limit.unwrap_or(0),
+    };
+    let r = s.core.admin().list_audit_log(authed(req, &token, rid.0.as_deref())?).await?.into_inner();
+    Ok(Json(AuditPage {
+        entries: r.entries.into_iter().map(json::AuditEntry::from).collect(),
+        next: (!r.next.is_empty()).then_some(r.next),
+    }))
 }

@@ -263,6 +263,7 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
         ),
         (Method::PUT, "/presence", "/presence".into(), Some(json!({"status": "away"})), Need::Agent),
         (Method::GET, "/availability", "/availability".into(), None, Need::Public),
+        (Method::GET, "/audit", "/audit".into(), None, Need::Permission("settings.manage")),
         (Method::GET, "/webhooks", "/webhooks".into(), None, Need::Permission("settings.manage")),
         (Method::POST, "/webhooks", "/webhooks".into(), Some(webhook.clone()), Need::Permission("settings.manage")),
         (Method::GET, "/webhooks/{id}", hook.clone(), None, Need::Permission("settings.manage")),

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
+mod audit;
 mod auth;
 mod authorization;
 mod canned;

@@ -3,6 +3,7 @@
 //! sort them the same way.
 
 pub mod agent;
+pub mod audit;
 pub mod canned;
 pub mod decline;
 pub mod group;
