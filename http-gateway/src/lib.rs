@@ -135,6 +135,8 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_groups, admin::create_group))
         .routes(routes!(admin::put_group))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::export_visitor))
+        .routes(routes!(admin::erase_visitor))
         .routes(routes!(team::list))
         .routes(routes!(team::set))
         .routes(routes!(webhooks::list, webhooks::create))

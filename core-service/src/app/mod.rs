@@ -23,6 +23,7 @@ mod settings_cache;
 mod team;
 pub mod timers;
 pub mod typists;
+mod visitor_data;
 mod webhooks;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use clock::Clock;
 pub use events::Snapshot;
 pub use hub::{Ended, Hub, Subscription};
 pub use rooms::{CreateRoom, CreatedRoom, VisitorDetails};
+pub use visitor_data::ExportedRoom;
 pub use webhooks::WebhookChanges;
 
 use crate::auth::TokenKeys;

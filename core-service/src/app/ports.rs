@@ -466,6 +466,25 @@ pub trait AuditStore: Send + Sync {
     async fn prune_audit(&self, before: Millis) -> CoreResult<u64>;
 }
 
+/// Visitors' data requests: finding what is held about someone, and
+/// erasing it.
+#[async_trait]
+pub trait VisitorDataStore: Send + Sync {
+    /// The rooms of the visitor the selector names, oldest first, at most `limit`.
+    async fn rooms_of_subject(
+        &self,
+        who: &crate::domain::data_request::VisitorSelector,
+        limit: u64,
+    ) -> CoreResult<Vec<Room>>;
+    /// In one transaction: the rooms' visitor name, email, platform id,
+    /// address tag, subject and rating comment, their messages' and notes'
+    /// text, their webhook deliveries' bodies and their rows left in the
+    /// outbox are replaced or removed; the rooms stay. (rooms, messages).
+    async fn erase_rooms(&self, room_ids: &[String], now: Millis) -> CoreResult<(u64, u64)>;
+    /// Ended rooms not erased yet whose last message is older than `before`.
+    async fn rooms_past_retention(&self, before: Millis, limit: u64) -> CoreResult<Vec<String>>;
+}
+
 /// Readiness of the storage.
 pub trait Health: Send + Sync {
     /// False while the database is known to be down: calls are refused at
@@ -486,6 +505,7 @@ pub trait Store:
     + LoginRecords
     + WebhookStore
     + AuditStore
+    + VisitorDataStore
     + Health
 {
 }
@@ -502,6 +522,7 @@ impl<T> Store for T where
         + LoginRecords
         + WebhookStore
         + AuditStore
+        + VisitorDataStore
         + Health
 {
 }

@@ -129,6 +129,7 @@ impl Core {
         self.housekept_at.store(now, std::sync::atomic::Ordering::Relaxed);
         log_failure("pruning the audit trail", self.prune_audit().await);
         log_failure("forgetting settled webhook deliveries", self.prune_deliveries().await);
+        log_failure("erasing rooms past their retention", self.erase_past_retention().await);
     }
 
     /// One round of the timers: what is due by now is done when it returns.

@@ -3,6 +3,7 @@
 //! tonic or the wire; everything here is unit-tested in place.
 
 pub mod audit;
+pub mod data_request;
 pub mod error;
 pub mod event;
 pub mod inbound;

@@ -7,9 +7,18 @@ use tonic::{Request, Response, Status};
 
 use super::auth_layer::principal;
 use crate::app::{AgentUpdate, Core};
+use crate::domain::data_request::VisitorSelector;
+use crate::error::CoreError;
 use crate::wire;
 
 pub struct AdminApi(pub Arc<Core>);
+
+/// Whom a data request names (after the caller's rights: a visitor is
+/// told no, not what a good request would look like).
+fn selector(r: &pb::VisitorDataRequest) -> Result<VisitorSelector, Status> {
+    VisitorSelector::parse(Some(&r.room_id), Some(&r.email), Some(&r.channel), Some(&r.external_id))
+        .map_err(|e| super::status::to_status(&CoreError::from(e)))
+}
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -61,6 +70,23 @@ impl AdminService for AdminApi {
             String::new()
         };
         Ok(Response::new(pb::ListAuditLogResponse { entries: entries.into_iter().map(wire::audit_entry).collect(), next }))
+    }
+
+    async fn export_visitor_data(&self, req: Request<pb::VisitorDataRequest>) -> Reply<pb::VisitorDataDocument> {
+        let p = principal(&req)?;
+        self.0.may_handle_visitor_data(&p)?;
+        let who = selector(req.get_ref())?;
+        let rooms = self.0.export_visitor(&p, &who).await?;
+        let document = wire::visitor_export(rooms, self.0.now_ms());
+        Ok(Response::new(pb::VisitorDataDocument { document_json: document.to_string() }))
+    }
+
+    async fn erase_visitor_data(&self, req: Request<pb::VisitorDataRequest>) -> Reply<pb::EraseVisitorDataResponse> {
+        let p = principal(&req)?;
+        self.0.may_handle_visitor_data(&p)?;
+        let who = selector(req.get_ref())?;
+        let (rooms, messages) = self.0.erase_visitor(&p, &who).await?;
+        Ok(Response::new(pb::EraseVisitorDataResponse { rooms, messages }))
     }
 
     async fn list_agents(&self, req: Request<pb::ListAgentsRequest>) -> Reply<pb::ListAgentsResponse> {

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(Ratings),
             Box::new(Webhooks),
             Box::new(AuditLog),
+            Box::new(RoomErased),
         ]
     }
 }
@@ -979,5 +980,40 @@ impl MigrationTrait for AuditLog {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Audit::Table).to_owned()).await
+    }
+}
+
+/// `rooms.erased_at`: when the room's visitor data was erased (by an
+/// admin's request or the retention setting), so that the retention rule
+/// erases each room once.
+struct RoomErased;
+
+impl MigrationName for RoomErased {
+    fn name(&self) -> &str {
+        "m20261129_000014_room_erased"
+    }
+}
+
+#[derive(DeriveIden)]
+enum RoomsErased {
+    #[sea_orm(iden = "rooms")]
+    Table,
+    ErasedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RoomErased {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(RoomsErased::Table)
+                .add_column(ColumnDef::new(RoomsErased::ErasedAt).big_integer().null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(RoomsErased::Table).drop_column(RoomsErased::ErasedAt).to_owned()).await
     }
 }

@@ -21,6 +21,7 @@ mod outbox;
 mod reachability;
 mod rooms;
 mod settings;
+mod visitor_data;
 mod webhooks;
 
 use std::sync::Arc;

@@ -43,6 +43,7 @@ impl RoomStore for SqlStore {
             rating_score: Set(None),
             rating_comment: Set(None),
             rated_at: Set(None),
+            erased_at: Set(None),
         }
         .insert(&txn)
         .await

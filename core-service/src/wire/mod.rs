@@ -302,3 +302,30 @@ pub fn audit_entry(e: crate::domain::audit::AuditEntry) -> pb::AuditEntry {
         details_json: e.details.to_string(),
     }
 }
+
+/// A visitor's export: their rooms in the REST shapes, with what only
+/// admins see (email, platform, notes), as one JSON document.
+pub fn visitor_export(rooms: Vec<crate::app::ExportedRoom>, now: crate::domain::Millis) -> serde_json::Value {
+    use livechat_proto::json;
+    let rooms: Vec<serde_json::Value> = rooms
+        .into_iter()
+        .map(|r| {
+            let visitor = r.visitor.map(|v| {
+                serde_json::json!({
+                    "channel": v.channel.as_str(),
+                    "email": v.email,
+                    "external_id": v.external_id,
+                    "left_offline": v.left_offline,
+                })
+            });
+            serde_json::json!({
+                "room": json::Room::from(room(r.room)),
+                "visitor": visitor,
+                "rating": r.rating.map(|x| json::Rating::from(rating(x))),
+                "messages": r.messages.into_iter().map(|m| json::Message::from(message(m))).collect::<Vec<_>>(),
+                "notes": r.notes.into_iter().map(|n| json::Note::from(note(n))).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "exported_at": livechat_proto::json::time(now), "rooms": rooms })
+}

@@ -293,3 +293,65 @@ pub async fn audit(
         next: (!r.next.is_empty()).then_some(r.next),
     }))
 }
+
+/// Whom a data request is about: exactly one of `room_id`; `email`;
+/// `channel` (telegram, messenger, wechat) with `external_id`.
+#[derive(Debug, Deserialize, utoipa::IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorQuery {
+    pub room_id: Option<String>,
+    pub email: Option<String>,
+    pub channel: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl VisitorQuery {
+    fn request(self) -> pb::VisitorDataRequest {
+        pb::VisitorDataRequest {
+            room_id: self.room_id.unwrap_or_default(),
+            email: self.email.unwrap_or_default(),
+            channel: self.channel.unwrap_or_default(),
+            external_id: self.external_id.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erased {
+    /// Rooms whose visitor data was erased (they stay, for reports).
+    pub rooms: u64,
+    /// Messages whose text was replaced.
+    pub messages: u64,
+}
+
+/// Everything held about a visitor, as one JSON document (settings.manage
+/// and rooms.view_all): their rooms with the visitor's details, every
+/// message, the agents' notes and the rating.
+#[utoipa::path(get, path = "/visitor-data", tag = "admin", params(VisitorQuery), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn export_visitor(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    crate::extract::QueryParams(q): crate::extract::QueryParams<VisitorQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let r = s.core.admin().export_visitor_data(authed(q.request(), &token, rid.0.as_deref())?).await?;
+    let document = serde_json::from_str(&r.into_inner().document_json)
+        .map_err(|e| crate::problem::ApiError::internal(format!("the core's export does not parse: {e}")))?;
+    Ok(Json(document))
+}
+
+/// Erase a visitor's data (settings.manage and rooms.view_all): names,
+/// email, platform id and every text of their rooms are replaced; the
+/// rooms and their counts stay. 409 while one of their rooms is open.
+#[utoipa::path(post, path = "/visitor-data/erase", tag = "admin", request_body = VisitorQuery, security(("bearer" = [])),
+    responses((status = 200, body = Erased), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn erase_visitor(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    JsonBody(b): JsonBody<VisitorQuery>,
+) -> ApiResult<Json<Erased>> {
+    let r = s.core.admin().erase_visitor_data(authed(b.request(), &token, rid.0.as_deref())?).await?.into_inner();
+    Ok(Json(Erased { rooms: r.rooms, messages: r.messages }))
+}

@@ -68,6 +68,8 @@ enum Need {
     Agent,
     /// An agent with this permission.
     Permission(&'static str),
+    /// An agent with all of these permissions.
+    Permissions(&'static [&'static str]),
     /// Reading the (queued) room: its visitor, an agent who may accept it
     /// or sees every room.
     ReadRoom,
@@ -104,6 +106,7 @@ impl Need {
             Need::Public => None,
             Need::Agent => (!caller.is_agent()).then_some(403),
             Need::Permission(p) => (!caller.has(p)).then_some(403),
+            Need::Permissions(ps) => (!ps.iter().all(|p| caller.has(p))).then_some(403),
             Need::ReadRoom => (!reads_room).then_some(403),
             Need::ReadRoomAsAgent => (!(reads_room && caller.is_agent())).then_some(403),
             Need::ReadRoomNotFound => Some(if reads_room { 404 } else { 403 }),
@@ -264,6 +267,20 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
         (Method::PUT, "/presence", "/presence".into(), Some(json!({"status": "away"})), Need::Agent),
         (Method::GET, "/availability", "/availability".into(), None, Need::Public),
         (Method::GET, "/audit", "/audit".into(), None, Need::Permission("settings.manage")),
+        (
+            Method::GET,
+            "/visitor-data",
+            format!("/visitor-data?room_id={room}"),
+            None,
+            Need::Permissions(&["settings.manage", "rooms.view_all"]),
+        ),
+        (
+            Method::POST,
+            "/visitor-data/erase",
+            "/visitor-data/erase".into(),
+            Some(json!({"room_id": room})),
+            Need::Permissions(&["settings.manage", "rooms.view_all"]),
+        ),
         (Method::GET, "/webhooks", "/webhooks".into(), None, Need::Permission("settings.manage")),
         (Method::POST, "/webhooks", "/webhooks".into(), Some(webhook.clone()), Need::Permission("settings.manage")),
         (Method::GET, "/webhooks/{id}", hook.clone(), None, Need::Permission("settings.manage")),

@@ -24,4 +24,5 @@ mod revocation;
 mod rooms;
 mod security;
 mod settings;
+mod visitor_data;
 mod webhooks;

@@ -133,3 +133,42 @@ fn database_name_is_replaced_and_the_query_kept() {
     );
     assert_eq!(with_database_name("postgres://h:5432", "lc_1"), "postgres://h:5432/lc_1");
 }
+
+/// Every `table.column` of the database at `url` where `needle` appears
+/// in some row (text columns as they are; binary ones as text and, on
+/// PostgreSQL, in their hex form): what an erasure test needs to say
+/// "nothing of it is left anywhere", without knowing the schema.
+pub async fn columns_containing(url: &str, needle: &str) -> Vec<String> {
+    use sea_orm::{DbBackend, Statement};
+    let db = sea_orm::Database::connect(url).await.expect("connect to the test database");
+    let backend = db.get_database_backend();
+    let listing = match backend {
+        DbBackend::Sqlite => {
+            "SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table'"
+        }
+        _ => {
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema()"
+        }
+    };
+    let columns = db.query_all_raw(Statement::from_string(backend, listing)).await.expect("list columns");
+    let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut hits = Vec::new();
+    for row in columns {
+        let table: String = row.try_get("", "t").unwrap();
+        let column: String = row.try_get("", "c").unwrap();
+        let sql = format!(r#"SELECT CAST("{column}" AS TEXT) AS v FROM "{table}""#);
+        let values = db.query_all_raw(Statement::from_string(backend, sql)).await.expect("read a column");
+        let found = values.iter().any(|v| {
+            v.try_get::<Option<String>>("", "v")
+                .ok()
+                .flatten()
+                .is_some_and(|text| text.contains(needle) || text.contains(&hex))
+        });
+        if found {
+            hits.push(format!("{table}.{column}"));
+        }
+    }
+    hits
+}

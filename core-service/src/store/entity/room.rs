@@ -31,6 +31,8 @@ pub struct Model {
     pub rating_score: Option<i16>,
     pub rating_comment: Option<String>,
     pub rated_at: Option<i64>,
+    /// When its visitor's data was erased (migration 14).
+    pub erased_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
