@@ -135,6 +135,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_groups, admin::create_group))
         .routes(routes!(admin::put_group))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::get_capacity, admin::put_capacity))
         .routes(routes!(admin::export_visitor))
         .routes(routes!(admin::erase_visitor))
         .routes(routes!(team::list))

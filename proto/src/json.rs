@@ -472,6 +472,10 @@ pub struct WorkspaceSettings {
     /// Closed and expired rooms older than this many days have their
     /// visitor's data erased; 0 keeps them.
     pub closed_room_retention_days: u32,
+    /// manual or automatic.
+    pub assignment_mode: String,
+    /// Rooms automatic assignment hands one agent at once, by default.
+    pub agent_capacity: u32,
 }
 
 impl From<pb::WorkspaceSettings> for WorkspaceSettings {
@@ -482,6 +486,8 @@ impl From<pb::WorkspaceSettings> for WorkspaceSettings {
             webhook_allowed_networks: s.webhook_allowed_networks,
             audit_retention_days: s.audit_retention_days,
             closed_room_retention_days: s.closed_room_retention_days,
+            assignment_mode: s.assignment_mode,
+            agent_capacity: s.agent_capacity,
         }
     }
 }

@@ -87,6 +87,8 @@ impl Core {
             token_version: 0,
             permissions: PermissionSet::default(),
             away: false,
+            capacity: None,
+            last_assigned_at: 0,
         };
         let created = self.store.create_agent(record, self.now_ms()).await?;
         self.audit(me, AuditAction::AgentCreated, &created.id, made(agent_fields(&created))).await;

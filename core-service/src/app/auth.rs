@@ -227,6 +227,8 @@ impl Core {
             token_version: 0,
             permissions: Default::default(),
             away: false,
+            capacity: None,
+            last_assigned_at: 0,
         };
         match self.store.create_agent(record, self.now_ms()).await {
             Ok(_) => Ok(generated.then_some(password)),

@@ -4,6 +4,7 @@
 
 pub mod access;
 mod admin;
+mod assignment;
 mod audit;
 mod auth;
 mod canned;

@@ -215,6 +215,11 @@ pub struct AgentRecord {
     pub permissions: PermissionSet,
     /// Set themselves away: connected, but offered no new rooms.
     pub away: bool,
+    /// Rooms automatic assignment may hand them at once (None: the
+    /// workspace's `agent_capacity`).
+    pub capacity: Option<u32>,
+    /// When automatic assignment last handed them a room (0: never).
+    pub last_assigned_at: Millis,
 }
 
 /// Changes to an agent; None leaves a field as it is.
@@ -241,6 +246,9 @@ pub trait Directory: Send + Sync {
     /// Records that the agent set themselves away (or back online); false
     /// when there is no such agent.
     async fn set_away(&self, id: &str, away: bool) -> CoreResult<bool>;
+    /// Sets (or, None, clears) the agent's own capacity; false when there
+    /// is no such agent.
+    async fn set_capacity(&self, id: &str, capacity: Option<u32>) -> CoreResult<bool>;
     /// Deletes the agent and their personal canned responses.
     async fn delete_agent(&self, id: &str) -> CoreResult<bool>;
     async fn groups(&self) -> CoreResult<Vec<(String, PermissionSet)>>;

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use super::ports::{NewMessage, NewRoom, RoomFilter};
 use super::{Core, Principal};
+use crate::domain::assignment::AssignmentMode;
 use crate::domain::outbound;
 use crate::domain::room::render_agent_text;
 use crate::domain::value::{Checks, DisplayName, Email, MessageContent};
@@ -73,6 +74,20 @@ pub(super) fn room_messages(audience: Audience, room: &Room, messages: &[Message
     let mut events = message_events(audience, messages);
     events.extend(outbound::events(room, messages));
     events
+}
+
+/// The events of a queued room taken by `agent` (accepted, or handed out
+/// by automatic assignment). Those who declined never saw it queued: they
+/// get no `room_taken`.
+pub(super) fn taken_events(decliners: Vec<String>, agent: Person) -> crate::app::ports::MakeEvents<'static> {
+    Box::new(move |room: &Room, messages: &[Message]| {
+        let mut events = vec![
+            Event::new(Audience::acceptors(decliners), EventKind::RoomTaken { room_id: room.id.clone(), agent }),
+            Event::new(Audience::room(room), EventKind::RoomUpdated { room: room.clone() }),
+        ];
+        events.extend(room_messages(Audience::room(room), room, messages));
+        events
+    })
 }
 
 /// A system message about to be stored.
@@ -176,6 +191,7 @@ impl Core {
         });
         let (room, _, events) = self.store.create_room(new, first, make).await?;
         self.deliver(events).await;
+        self.assign_if_automatic(&room.id).await;
 
         let ttl = self.policies.visitor_secs;
         let visitor_token = self
@@ -276,19 +292,7 @@ impl Core {
         let now = self.now_ms();
         let join = system_message(render_agent_text(&settings.agent_join_message, &agent.name), now);
         let t = Transition::Accept { agent: agent.clone() };
-        // Those who declined never saw it queued: they get no room_taken.
-        let decliners = self.store.decliners(room_id).await?;
-        let make = Box::new(move |room: &Room, messages: &[Message]| {
-            let mut events = vec![
-                Event::new(
-                    Audience::acceptors(decliners),
-                    EventKind::RoomTaken { room_id: room.id.clone(), agent },
-                ),
-                Event::new(Audience::room(room), EventKind::RoomUpdated { room: room.clone() }),
-            ];
-            events.extend(room_messages(Audience::room(room), room, messages));
-            events
-        });
+        let make = taken_events(self.store.decliners(room_id).await?, agent);
         let _turn = self.room_order.lock(room_id).await;
         let Some((room, _, events)) = self.store.transition(room_id, &t, vec![join], now, make).await? else {
             return Err(self.why_not(room_id, RoomStatus::Engaged).await);
@@ -300,6 +304,13 @@ impl Core {
     pub async fn decline(&self, p: &Principal, room_id: &str) -> CoreResult<()> {
         let a = p.agent()?;
         let room = self.store.room(room_id).await?.ok_or_else(|| CoreError::not_found("room"))?;
+        if room.is_engaged_by(&a.id) && self.settings.get().await?.assignment() == AssignmentMode::Automatic {
+            // Handed to them by automatic assignment: it goes to the next
+            // agent (or back to the queue), never to them again.
+            self.store.decline(room_id, &a.id, self.now_ms()).await?;
+            self.give_back(room_id, &p.person()).await?;
+            return Ok(());
+        }
         if room.status != RoomStatus::Queued {
             return Err(CoreError::Conflict(format!("room is {}, not queued", room.status.as_str())));
         }
@@ -431,6 +442,9 @@ impl Core {
             return Ok(None);
         };
         self.deliver(events).await;
+        // The room's turn ends before it is handed to someone else.
+        drop(_turn);
+        self.assign_if_automatic(&room.id).await;
         Ok(Some(room))
     }
 

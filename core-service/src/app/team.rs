@@ -85,22 +85,28 @@ impl Core {
         Ok(available)
     }
 
-    async fn team_now(&self) -> CoreResult<Vec<TeamMember>> {
-        let agents: Vec<_> = self.store.agents().await?.into_iter().filter(|a| !a.disabled).collect();
-        let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
-        let local = self.hub.connected_agents();
-        let live: HashSet<String> = self
+    /// Which of these agents hold a live subscription on any replica.
+    pub(super) async fn live_agents(&self, ids: &[String]) -> CoreResult<HashSet<String>> {
+        let mut live: HashSet<String> = self
             .store
-            .presence(&ids, self.now_ms() - PRESENCE_STALE_MS)
+            .presence(ids, self.now_ms() - PRESENCE_STALE_MS)
             .await?
             .into_iter()
             .filter_map(|(id, live, _)| live.then_some(id))
             .collect();
+        live.extend(self.hub.connected_agents().into_iter().filter(|a| ids.contains(a)));
+        Ok(live)
+    }
+
+    async fn team_now(&self) -> CoreResult<Vec<TeamMember>> {
+        let agents: Vec<_> = self.store.agents().await?.into_iter().filter(|a| !a.disabled).collect();
+        let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+        let live = self.live_agents(&ids).await?;
         let load: HashMap<String, u64> = self.store.engaged_counts().await?.into_iter().collect();
         Ok(agents
             .into_iter()
             .map(|a| TeamMember {
-                status: AgentStatus::of(local.contains(&a.id) || live.contains(&a.id), a.away),
+                status: AgentStatus::of(live.contains(&a.id), a.away),
                 open_rooms: load.get(&a.id).copied().unwrap_or(0).min(u32::MAX as u64) as u32,
                 accepts_rooms: a.permissions.contains(Permission::RoomsAccept),
                 id: a.id,

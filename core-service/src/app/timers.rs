@@ -137,6 +137,7 @@ impl Core {
         let started_at = self.now_ms();
         log_failure("expiring idle rooms", self.expire_idle_rooms().await);
         log_failure("requeueing rooms of absent agents", self.requeue_absent_agents().await);
+        log_failure("assigning waiting rooms", self.assign_waiting_rooms().await);
         // Endpoints another replica changed (this one's own changes are
         // read at once).
         log_failure("reading webhook endpoints", self.refresh_webhooks().await);

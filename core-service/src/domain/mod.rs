@@ -2,6 +2,7 @@
 //! validated values, settings and events. Nothing here knows tokio, sea-orm,
 //! tonic or the wire; everything here is unit-tested in place.
 
+pub mod assignment;
 pub mod audit;
 pub mod data_request;
 pub mod error;

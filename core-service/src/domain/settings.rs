@@ -38,6 +38,33 @@ pub struct Settings {
     /// visitor's data erased (0: kept until erased by hand).
     #[serde(default)]
     pub closed_room_retention_days: u32,
+    /// `manual` (agents accept from the queue) or `automatic` (queued
+    /// rooms are handed out, see `assignment`).
+    #[serde(default = "default_assignment_mode")]
+    pub assignment_mode: String,
+    /// Rooms automatic assignment hands one agent at once, unless the
+    /// agent has a capacity of their own.
+    #[serde(default = "default_agent_capacity")]
+    pub agent_capacity: u32,
+}
+
+fn default_assignment_mode() -> String {
+    super::assignment::AssignmentMode::Manual.as_str().to_string()
+}
+
+fn default_agent_capacity() -> u32 {
+    3
+}
+
+/// Most rooms one agent may be given at once.
+pub const MAX_AGENT_CAPACITY: u32 = 100;
+
+impl Settings {
+    /// How queued rooms find their agent.
+    pub fn assignment(&self) -> super::assignment::AssignmentMode {
+        super::assignment::AssignmentMode::parse(&self.assignment_mode)
+            .unwrap_or(super::assignment::AssignmentMode::Manual)
+    }
 }
 
 fn default_audit_retention() -> u32 {
@@ -68,6 +95,8 @@ impl Default for Settings {
             webhook_allowed_networks: Vec::new(),
             audit_retention_days: default_audit_retention(),
             closed_room_retention_days: 0,
+            assignment_mode: default_assignment_mode(),
+            agent_capacity: default_agent_capacity(),
         }
     }
 }
@@ -90,6 +119,8 @@ pub struct SettingsUpdate {
     pub webhook_allowed_networks: Option<Vec<String>>,
     pub audit_retention_days: Option<u32>,
     pub closed_room_retention_days: Option<u32>,
+    pub assignment_mode: Option<String>,
+    pub agent_capacity: Option<u32>,
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
@@ -178,6 +209,17 @@ impl Settings {
             && let Some(v) = c.check(in_range("closed_room_retention_days", v, 0, 36_500))
         {
             next.closed_room_retention_days = v;
+        }
+        if let Some(mode) = &u.assignment_mode {
+            match super::assignment::AssignmentMode::parse(mode) {
+                Some(m) => next.assignment_mode = m.as_str().to_string(),
+                None => c.push(FieldError::new("assignment_mode", "manual or automatic")),
+            }
+        }
+        if let Some(v) = u.agent_capacity
+            && let Some(v) = c.check(in_range("agent_capacity", v, 1, MAX_AGENT_CAPACITY))
+        {
+            next.agent_capacity = v;
         }
         if let Some(raw) = &u.webhook_allowed_networks {
             match super::webhook::parse_networks(raw) {

@@ -9,6 +9,11 @@ use super::{Millis, Person, RoomStatus};
 pub enum Transition {
     /// queued → engaged by `agent`.
     Accept { agent: Person },
+    /// queued → engaged by `agent`, handed out by automatic assignment,
+    /// if the agent holds fewer than `capacity` rooms at that moment
+    /// (counted under a lock on the agent, so replicas assigning at once
+    /// never take an agent past it).
+    Assign { agent: Person, capacity: u32 },
     /// engaged → closed; `by_agent` must hold the room unless None
     /// (rooms.manage_all).
     Close { by_agent: Option<String>, text: String },
@@ -35,6 +40,8 @@ pub struct Precondition {
     pub statuses: &'static [RoomStatus],
     pub agent_id: Option<String>,
     pub idle_before: Option<Millis>,
+    /// This agent must hold fewer than this many engaged rooms.
+    pub capacity: Option<(String, u32)>,
 }
 
 /// What a transition writes.
@@ -50,15 +57,21 @@ impl Transition {
     pub fn precondition(&self) -> Precondition {
         use RoomStatus::*;
         match self {
-            Self::Accept { .. } => Precondition { statuses: &[Queued], agent_id: None, idle_before: None },
+            Self::Accept { .. } => Precondition { statuses: &[Queued], agent_id: None, idle_before: None, capacity: None },
+            Self::Assign { agent, capacity } => Precondition {
+                statuses: &[Queued],
+                agent_id: None,
+                idle_before: None,
+                capacity: Some((agent.id.clone(), *capacity)),
+            },
             Self::Close { by_agent, .. } => {
-                Precondition { statuses: &[Engaged], agent_id: by_agent.clone(), idle_before: None }
+                Precondition { statuses: &[Engaged], agent_id: by_agent.clone(), idle_before: None, capacity: None }
             }
             Self::Requeue { from_agent } | Self::Transfer { from_agent, .. } => {
-                Precondition { statuses: &[Engaged], agent_id: Some(from_agent.clone()), idle_before: None }
+                Precondition { statuses: &[Engaged], agent_id: Some(from_agent.clone()), idle_before: None, capacity: None }
             }
             Self::Expire { idle_before, .. } => {
-                Precondition { statuses: &[Queued, Engaged], agent_id: None, idle_before: Some(*idle_before) }
+                Precondition { statuses: &[Queued, Engaged], agent_id: None, idle_before: Some(*idle_before), capacity: None }
             }
         }
     }
@@ -66,7 +79,7 @@ impl Transition {
     pub fn effect(&self) -> Effect {
         use RoomStatus::*;
         match self {
-            Self::Accept { agent } => {
+            Self::Accept { agent } | Self::Assign { agent, .. } => {
                 Effect { status: Engaged, agent: AgentChange::Set(agent.clone()), end_message: None }
             }
             Self::Close { text, .. } => {

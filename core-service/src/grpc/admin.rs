@@ -89,6 +89,20 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::EraseVisitorDataResponse { rooms, messages }))
     }
 
+    async fn get_agent_capacity(&self, req: Request<pb::GetAgentCapacityRequest>) -> Reply<pb::AgentCapacity> {
+        let p = principal(&req)?;
+        let agent_id = req.into_inner().agent_id;
+        let (capacity, effective_capacity) = self.0.capacity(&p, &agent_id).await?;
+        Ok(Response::new(pb::AgentCapacity { agent_id, capacity, effective_capacity }))
+    }
+
+    async fn set_agent_capacity(&self, req: Request<pb::SetAgentCapacityRequest>) -> Reply<pb::AgentCapacity> {
+        let p = principal(&req)?;
+        let r = req.into_inner();
+        let (capacity, effective_capacity) = self.0.set_capacity(&p, &r.agent_id, r.capacity).await?;
+        Ok(Response::new(pb::AgentCapacity { agent_id: r.agent_id, capacity, effective_capacity }))
+    }
+
     async fn list_agents(&self, req: Request<pb::ListAgentsRequest>) -> Reply<pb::ListAgentsResponse> {
         let p = principal(&req)?;
         let agents = self.0.agents(&p).await?;

@@ -29,6 +29,8 @@ fn record(a: agent::Model, perms: PermissionSet) -> AgentRecord {
         token_version: a.token_version,
         permissions: perms,
         away: a.away,
+        capacity: a.capacity.map(|c| c.max(0) as u32),
+        last_assigned_at: a.last_assigned_at,
     }
 }
 
@@ -79,6 +81,8 @@ impl Directory for SqlStore {
             disabled: Set(a.disabled),
             away: Set(a.away),
             created_at: Set(created_at),
+            capacity: Set(a.capacity.map(|c| c.min(i32::MAX as u32) as i32)),
+            last_assigned_at: Set(0),
         };
         match row.insert(&self.db).await {
             Ok(_) => Ok(self.agent(&a.id).await?.expect("just inserted")),
@@ -115,6 +119,16 @@ impl Directory for SqlStore {
     async fn set_away(&self, id: &str, away: bool) -> CoreResult<bool> {
         let done = agent::Entity::update_many()
             .col_expr(agent::Column::Away, sea_orm::sea_query::Expr::value(away))
+            .filter(agent::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected > 0)
+    }
+
+    async fn set_capacity(&self, id: &str, capacity: Option<u32>) -> CoreResult<bool> {
+        let value = capacity.map(|c| c.min(i32::MAX as u32) as i32);
+        let done = agent::Entity::update_many()
+            .col_expr(agent::Column::Capacity, sea_orm::sea_query::Expr::value(value))
             .filter(agent::Column::Id.eq(id))
             .exec(&self.db)
             .await?;

@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(Webhooks),
             Box::new(AuditLog),
             Box::new(RoomErased),
+            Box::new(AgentCapacity),
         ]
     }
 }
@@ -1015,5 +1016,51 @@ impl MigrationTrait for RoomErased {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(Table::alter().table(RoomsErased::Table).drop_column(RoomsErased::ErasedAt).to_owned()).await
+    }
+}
+
+/// `agents.capacity` (None: the workspace default) and
+/// `agents.last_assigned_at`, for automatic assignment's load limit and
+/// its round robin.
+struct AgentCapacity;
+
+impl MigrationName for AgentCapacity {
+    fn name(&self) -> &str {
+        "m20261129_000015_agent_capacity"
+    }
+}
+
+#[derive(DeriveIden)]
+enum AgentsCapacity {
+    #[sea_orm(iden = "agents")]
+    Table,
+    Capacity,
+    LastAssignedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AgentCapacity {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(AgentsCapacity::Table)
+                .add_column(ColumnDef::new(AgentsCapacity::Capacity).integer().null())
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(AgentsCapacity::Table)
+                .add_column(ColumnDef::new(AgentsCapacity::LastAssignedAt).big_integer().not_null().default(0))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in [AgentsCapacity::Capacity, AgentsCapacity::LastAssignedAt] {
+            m.alter_table(Table::alter().table(AgentsCapacity::Table).drop_column(col).to_owned()).await?;
+        }
+        Ok(())
     }
 }

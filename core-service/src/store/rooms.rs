@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::entity::{decline, message, room};
+use super::entity::{agent, decline, message, room};
 use super::messages::append_in;
 use super::{SqlStore, convert, is_unique_violation};
 use crate::app::ports::{MakeEvents, NewMessage, NewRoom, RoomFilter, RoomSearch, RoomStore, VisitorRecord};
@@ -183,6 +183,25 @@ impl RoomStore for SqlStore {
         }
 
         let (_turn, txn) = self.begin_write().await?;
+        if let Some((agent_id, capacity)) = &pre.capacity {
+            // Stamping the agent locks their row (PostgreSQL; SQLite has
+            // one writer) until this commits: assignments to the same
+            // agent from any replica count their rooms one after another.
+            agent::Entity::update_many()
+                .col_expr(agent::Column::LastAssignedAt, Expr::value(now))
+                .filter(agent::Column::Id.eq(agent_id.as_str()))
+                .exec(&txn)
+                .await?;
+            let held = room::Entity::find()
+                .filter(room::Column::AgentId.eq(agent_id.as_str()))
+                .filter(room::Column::Status.eq(RoomStatus::Engaged.as_str()))
+                .count(&txn)
+                .await?;
+            if held >= u64::from(*capacity) {
+                txn.rollback().await?;
+                return Ok(None);
+            }
+        }
         if update.exec(&txn).await?.rows_affected == 0 {
             txn.rollback().await?;
             return Ok(None);

@@ -160,6 +160,8 @@ pub fn settings_update(u: pb::UpdateSettingsRequest) -> SettingsUpdate {
         webhook_allowed_networks: None,
         audit_retention_days: None,
         closed_room_retention_days: None,
+        assignment_mode: None,
+        agent_capacity: None,
     }
 }
 
@@ -170,6 +172,8 @@ pub fn workspace_settings(s: &Settings) -> pb::WorkspaceSettings {
         webhook_allowed_networks: s.webhook_allowed_networks.clone(),
         audit_retention_days: s.audit_retention_days,
         closed_room_retention_days: s.closed_room_retention_days,
+        assignment_mode: s.assignment_mode.clone(),
+        agent_capacity: s.agent_capacity,
     }
 }
 
@@ -180,6 +184,8 @@ pub fn workspace_update(u: pb::UpdateWorkspaceSettingsRequest) -> SettingsUpdate
         webhook_allowed_networks: u.webhook_allowed_networks.map(|l| l.networks),
         audit_retention_days: u.audit_retention_days,
         closed_room_retention_days: u.closed_room_retention_days,
+        assignment_mode: u.assignment_mode,
+        agent_capacity: u.agent_capacity,
         ..SettingsUpdate::default()
     }
 }

@@ -218,6 +218,10 @@ pub struct WorkspaceUpdate {
     pub audit_retention_days: Option<u32>,
     /// 0 (keep) or 1..36500 days.
     pub closed_room_retention_days: Option<u32>,
+    /// manual or automatic.
+    pub assignment_mode: Option<String>,
+    /// 1..100 rooms per agent.
+    pub agent_capacity: Option<u32>,
 }
 
 /// Workspace settings, beyond the v1 settings object (any agent may read them).
@@ -247,6 +251,8 @@ pub async fn put_workspace_settings(
         webhook_allowed_networks: b.webhook_allowed_networks.map(|networks| pb::NetworkList { networks }),
         audit_retention_days: b.audit_retention_days,
         closed_room_retention_days: b.closed_room_retention_days,
+        assignment_mode: b.assignment_mode,
+        agent_capacity: b.agent_capacity,
     };
     let r = s.core.admin().update_workspace_settings(authed(req, &token, rid.0.as_deref())?).await?;
     Ok(Json(r.into_inner().into()))
@@ -354,4 +360,55 @@ pub async fn erase_visitor(
 ) -> ApiResult<Json<Erased>> {
     let r = s.core.admin().erase_visitor_data(authed(b.request(), &token, rid.0.as_deref())?).await?.into_inner();
     Ok(Json(Erased { rooms: r.rooms, messages: r.messages }))
+}
+
+/// How many rooms automatic assignment may hand an agent at once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Capacity {
+    pub agent_id: String,
+    /// The agent's own number; null: the workspace's agent_capacity.
+    pub capacity: Option<u32>,
+    /// The number in force.
+    pub effective_capacity: u32,
+}
+
+impl From<pb::AgentCapacity> for Capacity {
+    fn from(c: pb::AgentCapacity) -> Self {
+        Self { agent_id: c.agent_id, capacity: c.capacity, effective_capacity: c.effective_capacity }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCapacity {
+    /// 1..100, or null for the workspace's agent_capacity.
+    pub capacity: Option<u32>,
+}
+
+/// An agent's capacity for automatic assignment (agents.manage).
+#[utoipa::path(get, path = "/agents/{id}/capacity", tag = "admin", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Capacity), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_capacity(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(agent_id): Path<String>,
+) -> ApiResult<Json<Capacity>> {
+    let req = authed(pb::GetAgentCapacityRequest { agent_id }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.admin().get_agent_capacity(req).await?.into_inner().into()))
+}
+
+/// Set an agent's capacity, or clear it (null) for the workspace's.
+#[utoipa::path(put, path = "/agents/{id}/capacity", tag = "admin", params(("id" = String, Path)), request_body = SetCapacity,
+    security(("bearer" = [])),
+    responses((status = 200, body = Capacity), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_capacity(
+    State(s): State<AppState>,
+    token: Token,
+    rid: RequestId,
+    Path(agent_id): Path<String>,
+    JsonBody(b): JsonBody<SetCapacity>,
+) -> ApiResult<Json<Capacity>> {
+    let req = authed(pb::SetAgentCapacityRequest { agent_id, capacity: b.capacity }, &token, rid.0.as_deref())?;
+    Ok(Json(s.core.admin().set_agent_capacity(req).await?.into_inner().into()))
 }

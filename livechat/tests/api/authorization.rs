@@ -165,6 +165,20 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
         ),
         (Method::GET, "/groups", "/groups".into(), None, Need::Permission("agents.manage")),
         (
+            Method::GET,
+            "/agents/{id}/capacity",
+            format!("/agents/{}/capacity", s.admin_id),
+            None,
+            Need::Permission("agents.manage"),
+        ),
+        (
+            Method::PUT,
+            "/agents/{id}/capacity",
+            format!("/agents/{}/capacity", s.admin_id),
+            Some(json!({"capacity": 5})),
+            Need::Permission("agents.manage"),
+        ),
+        (
             Method::POST,
             "/groups",
             "/groups".into(),

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test code: a failed unwrap is the failure report")]
 
+mod assignment;
 mod backpressure;
 mod client_frames;
 mod delivery;

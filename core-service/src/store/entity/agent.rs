@@ -17,6 +17,11 @@ pub struct Model {
     pub disabled: bool,
     /// Set themselves away (migration 8).
     pub away: bool,
+    /// Rooms automatic assignment may hand them at once; None: the
+    /// workspace default (migration 15).
+    pub capacity: Option<i32>,
+    /// When automatic assignment last handed them a room (0: never).
+    pub last_assigned_at: i64,
     pub created_at: i64,
 }
 
