@@ -9,6 +9,7 @@ mod bus;
 mod channels;
 mod client;
 mod cluster;
+mod integrations;
 mod rolling;
 mod service;
 
