@@ -377,6 +377,31 @@ try {
   const color = await shop.getByRole("button", { name: "Chat with us" }).evaluate((b) => getComputedStyle(b).backgroundColor);
   assert.equal(color, "rgb(35, 87, 198)");
 
+  // The admin switches to automatic assignment in the console: Gus's
+  // waiting chat is handed to an agent who is online without an Accept;
+  // the audit trail says who changed what; Ana's data can be exported.
+  const admin2 = await newPage("admin console again");
+  await logIn(admin2, "admin", adminPassword);
+  await admin2.getByRole("button", { name: "Admin" }).click();
+  await admin2.waitForFunction(() => document.getElementById("ws-capacity").value !== "");
+  await admin2.getByLabel("How chats reach agents").selectOption("automatic");
+  await admin2.locator("#workspace-form").getByRole("button", { name: "Save" }).click();
+  await admin2.locator("#workspace-error").getByText("Saved.").waitFor();
+  let handed = null;
+  for (let i = 0; i < 100 && !handed; i++) {
+    const engaged = await api("/rooms?status=engaged", { token: admin.access_token });
+    handed = engaged.rooms.find((r) => r.visitor.name === "Gus");
+    if (!handed) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(handed, "Gus's chat was handed to an agent");
+  await admin2.locator("#audit-filter").getByRole("button", { name: "Show" }).click();
+  await admin2.locator("#audit-list").getByText('assignment_mode: "manual" → "automatic"').waitFor();
+  await admin2.getByLabel("Value").fill("ana@example.com");
+  await admin2.getByRole("button", { name: "Export everything" }).click();
+  await admin2.locator("#vd-result").getByText(/chats? found/).waitFor();
+  await admin2.locator("#audit-list").scrollIntoViewIfNeeded();
+  await admin2.screenshot({ path: `${shots}/console-audit.png` });
+
   // With the server out of reach, both pages say so: not "wrong password",
   // not a start button that does nothing.
   const offline = await newPage("console offline");

@@ -685,6 +685,14 @@ function renderAgents(agents) {
         try { await api(`/agents/${a.id}`, { method: "PATCH", token: state.token, body: { disabled: !a.disabled } }); } catch (err) { alert(err.message); }
         probeAdmin();
       } }, a.disabled ? "Enable" : "Disable"),
+      el("button", { type: "button", class: "secondary", onclick: async () => {
+        try {
+          const c = await api(`/agents/${a.id}/capacity`, { token: state.token });
+          const answer = prompt(`Chats ${a.name} is given at once (empty: the workspace's ${c.capacity == null ? c.effective_capacity : "default"})`, c.capacity ?? "");
+          if (answer === null) return;
+          await api(`/agents/${a.id}/capacity`, { method: "PUT", token: state.token, body: { capacity: answer.trim() === "" ? null : Number(answer) } });
+        } catch (err) { alert(describe(err)); }
+      } }, "Capacity"),
       el("button", { type: "button", class: "danger", onclick: async () => {
         if (!confirm(`Delete ${a.username}?`)) return;
         try { await api(`/agents/${a.id}`, { method: "DELETE", token: state.token }); } catch (err) { alert(err.message); }
@@ -706,7 +714,76 @@ async function loadWorkspace() {
   $("ws-offline-wait").value = w.offline_room_wait_secs;
   $("ws-origins").value = w.widget_allowed_origins.join("\n");
   $("ws-webhook-networks").value = w.webhook_allowed_networks.join("\n");
+  $("ws-assignment").value = w.assignment_mode;
+  $("ws-capacity").value = w.agent_capacity;
+  $("ws-audit-days").value = w.audit_retention_days;
+  $("ws-retention-days").value = w.closed_room_retention_days;
 }
+
+// ---- visitor data requests ---------------------------------------------------
+function visitorQuery() {
+  const kind = $("vd-kind").value, value = $("vd-value").value.trim();
+  if (kind === "email" || kind === "room_id") return { [kind]: value };
+  return { channel: kind, external_id: value };
+}
+
+$("visitor-data-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const q = visitorQuery();
+  try {
+    const doc = await api(`/visitor-data?${new URLSearchParams(q)}`, { token: state.token });
+    const blob = new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" });
+    const link = el("a", { href: URL.createObjectURL(blob), download: "visitor-data.json" }, "visitor-data.json");
+    $("vd-result").className = "ok";
+    $("vd-result").replaceChildren(`${doc.rooms.length} chat${doc.rooms.length === 1 ? "" : "s"} found. Download `, link);
+  } catch (err) {
+    $("vd-result").className = "error";
+    $("vd-result").textContent = describe(err);
+  }
+});
+
+$("vd-erase").addEventListener("click", async () => {
+  if (!$("vd-value").value.trim()) return;
+  if (!confirm("Erase this visitor's name, email and every text of their chats? This cannot be undone.")) return;
+  try {
+    const r = await api("/visitor-data/erase", { method: "POST", token: state.token, body: visitorQuery() });
+    $("vd-result").className = "ok";
+    $("vd-result").textContent = `Erased: ${r.rooms} chat${r.rooms === 1 ? "" : "s"}, ${r.messages} messages.`;
+  } catch (err) {
+    $("vd-result").className = "error";
+    $("vd-result").textContent = describe(err);
+  }
+});
+
+// ---- audit trail -------------------------------------------------------------
+const AUDIT_ACTIONS = ["agent.created", "agent.updated", "agent.deleted", "group.created", "group.updated", "settings.updated",
+  "webhook.created", "webhook.updated", "webhook.deleted", "login.failed", "login.locked_out", "visitor.exported", "visitor.erased"];
+$("audit-action").append(...AUDIT_ACTIONS.map((a) => el("option", { value: a }, a)));
+const audit = { next: null };
+
+function describeChange(details) {
+  if (!details || typeof details !== "object") return "";
+  return Object.entries(details).map(([k, v]) => {
+    if (v && typeof v === "object" && "from" in v) return `${k}: ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}`;
+    if (v && typeof v === "object" && v.changed) return `${k} changed`;
+    return `${k}: ${JSON.stringify(v)}`;
+  }).join("; ");
+}
+
+async function loadAudit(more = false) {
+  const q = new URLSearchParams({ limit: "50" });
+  if ($("audit-action").value) q.set("action", $("audit-action").value);
+  if (more && audit.next) q.set("before", audit.next);
+  const page = await api(`/audit?${q}`, { token: state.token });
+  const rows = page.entries.map((e) => el("tr", {},
+    el("td", {}, new Date(e.at).toLocaleString()), el("td", {}, e.actor ? e.actor.name : "—"), el("td", {}, e.address || ""),
+    el("td", {}, e.action), el("td", {}, e.target || ""), el("td", {}, describeChange(e.details))));
+  if (more) $("audit-list").append(...rows); else $("audit-list").replaceChildren(...rows);
+  audit.next = page.next;
+  $("audit-more").hidden = !page.next;
+}
+$("audit-filter").addEventListener("submit", (e) => { e.preventDefault(); loadAudit().catch((err) => alert(describe(err))); });
+$("audit-more").addEventListener("click", () => loadAudit(true).catch((err) => alert(describe(err))));
 
 // ---- webhooks --------------------------------------------------------------
 const WEBHOOK_EVENTS = ["room.queued", "room.accepted", "room.transferred", "room.closed", "room.expired", "message.created", "room.rated"];
@@ -770,6 +847,10 @@ $("workspace-form").addEventListener("submit", async (e) => {
     offline_room_wait_secs: Number($("ws-offline-wait").value),
     widget_allowed_origins: $("ws-origins").value.split("\n").map((o) => o.trim()).filter(Boolean),
     webhook_allowed_networks: $("ws-webhook-networks").value.split("\n").map((o) => o.trim()).filter(Boolean),
+    assignment_mode: $("ws-assignment").value,
+    agent_capacity: Number($("ws-capacity").value),
+    audit_retention_days: Number($("ws-audit-days").value),
+    closed_room_retention_days: Number($("ws-retention-days").value),
   };
   try {
     const w = await api("/workspace-settings", { method: "PUT", token: state.token, body });
@@ -868,7 +949,10 @@ function show(view) {
   if (view === "admin") {
     loadSettings().catch((err) => alert(err.message));
     loadWorkspace().catch((err) => alert(err.message));
-    loadWebhooks().catch((err) => alert(err.message));
+    // Webhooks and the audit trail need settings.manage besides agents.manage.
+    const unlessForbidden = (err) => { if (err.status !== 403) alert(describe(err)); };
+    loadWebhooks().catch(unlessForbidden);
+    loadAudit().catch(unlessForbidden);
   }
   if (view === "canned") loadCanned();
   if (view === "reports") loadReport().catch((err) => alert(describe(err)));
