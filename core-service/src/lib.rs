@@ -118,8 +118,9 @@ pub async fn start(config: &CoreConfig) -> anyhow::Result<Running> {
         open_rooms_per_ip: config.open_rooms_per_ip,
     };
     let keys = auth::TokenKeys::new(secret.as_bytes());
-    let sender = Arc::new(webhook_sender::HttpWebhookSender);
-    let core = Core::new(store, bus, hub, keys, policies, replica_id, config.clock.clone(), sender);
+    let webhook_sender = Arc::new(webhook_sender::HttpWebhookSender);
+    let outside = app::Outside { store, bus, webhook_sender };
+    let core = Core::new(outside, hub, keys, policies, replica_id, config.clock.clone());
 
     let configured = config.admin_password.as_ref().map(Secret::expose);
     if let Some(generated) = core.bootstrap_admin(configured).await? {

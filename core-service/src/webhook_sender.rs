@@ -33,7 +33,8 @@ impl reqwest::dns::Resolve for CheckedResolver {
         Box::pin(async move {
             let host = name.as_str().to_string();
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept: Vec<SocketAddr> = found.iter().copied().filter(|a| may_send_to(a.ip(), &allowed)).collect();
+            let kept: Vec<SocketAddr> =
+                found.iter().copied().filter(|a| may_send_to(a.ip(), &allowed)).collect();
             if kept.is_empty() {
                 let first = found.first().map_or_else(|| "nothing".to_string(), |a| a.ip().to_string());
                 return Err(refusal(&host, &first).into());

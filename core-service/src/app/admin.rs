@@ -3,13 +3,13 @@
 use super::auth::hash_password;
 use super::ports::{AgentChanges, AgentRecord};
 use super::{AgentPrincipal, Core, Principal};
+use crate::domain::audit::{AuditAction, changes, made};
 use crate::domain::permission::ADMIN_GROUP;
 use crate::domain::value::{Checks, DisplayName, GroupName, NewPassword, Username};
 use crate::domain::{
     Audience, Event, EventKind, FieldError, Permission, PermissionSet, Person, Settings, SettingsUpdate,
     new_id,
 };
-use crate::domain::audit::{AuditAction, changes, made};
 use crate::error::{CoreError, CoreResult};
 use serde_json::json;
 
@@ -250,7 +250,8 @@ impl Core {
         if !self.store.update_group(&name, perms).await? {
             return Err(CoreError::not_found("group"));
         }
-        let changed = changes(&json!({ "permissions": before.names() }), &json!({ "permissions": perms.names() }));
+        let changed =
+            changes(&json!({ "permissions": before.names() }), &json!({ "permissions": perms.names() }));
         self.audit(me, AuditAction::GroupUpdated, &name, changed).await;
         // Permissions of every agent in the group changed.
         self.principals.forget_all();

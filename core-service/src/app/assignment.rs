@@ -10,13 +10,13 @@
 
 use super::rooms::{system_message, taken_events};
 use super::{Core, Principal};
+use crate::app::ports::RoomFilter;
 use crate::domain::assignment::{AssignmentMode, Candidate, pick_order};
 use crate::domain::audit::{AuditAction, changes};
 use crate::domain::room::render_agent_text;
 use crate::domain::settings::MAX_AGENT_CAPACITY;
 use crate::domain::{Permission, Person, RoomStatus, Settings, Transition};
 use crate::error::{CoreError, CoreResult};
-use crate::app::ports::RoomFilter;
 
 /// Queued rooms looked at per round of the timers.
 const WAITING_BATCH: u64 = 100;
@@ -50,7 +50,8 @@ impl Core {
             .collect();
         let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
         let live = self.live_agents(&ids).await?;
-        let load: std::collections::HashMap<String, u64> = self.store.engaged_counts().await?.into_iter().collect();
+        let load: std::collections::HashMap<String, u64> =
+            self.store.engaged_counts().await?.into_iter().collect();
         Ok(agents
             .into_iter()
             .filter(|a| live.contains(&a.id))
@@ -65,7 +66,12 @@ impl Core {
 
     /// Tries the candidates in order until one takes the room; None when
     /// nobody had room or the room is no longer queued.
-    async fn assign(&self, room_id: &str, candidates: &[Candidate], settings: &Settings) -> CoreResult<Option<Person>> {
+    async fn assign(
+        &self,
+        room_id: &str,
+        candidates: &[Candidate],
+        settings: &Settings,
+    ) -> CoreResult<Option<Person>> {
         let declined = self.store.decliners(room_id).await?;
         for c in pick_order(candidates, &declined) {
             let now = self.now_ms();
@@ -99,7 +105,8 @@ impl Core {
         if !candidates.iter().any(Candidate::has_room) {
             return Ok(0);
         }
-        let queued = RoomFilter { status: Some(RoomStatus::Queued), limit: WAITING_BATCH, ..Default::default() };
+        let queued =
+            RoomFilter { status: Some(RoomStatus::Queued), limit: WAITING_BATCH, ..Default::default() };
         let mut assigned = 0;
         for room in self.store.rooms(&queued).await? {
             if let Some(agent) = self.assign(&room.id, &candidates, &settings).await? {
@@ -125,12 +132,20 @@ impl Core {
     }
 
     /// Sets (or clears, for the workspace's default) an agent's capacity.
-    pub async fn set_capacity(&self, p: &Principal, agent_id: &str, capacity: Option<u32>) -> CoreResult<(Option<u32>, u32)> {
+    pub async fn set_capacity(
+        &self,
+        p: &Principal,
+        agent_id: &str,
+        capacity: Option<u32>,
+    ) -> CoreResult<(Option<u32>, u32)> {
         let me = p.agent_with(Permission::AgentsManage)?;
         if let Some(c) = capacity
             && !(1..=MAX_AGENT_CAPACITY).contains(&c)
         {
-            return Err(CoreError::invalid("capacity", format!("must be between 1 and {MAX_AGENT_CAPACITY}, or null")));
+            return Err(CoreError::invalid(
+                "capacity",
+                format!("must be between 1 and {MAX_AGENT_CAPACITY}, or null"),
+            ));
         }
         let agent = self.store.agent(agent_id).await?.ok_or_else(|| CoreError::not_found("agent"))?;
         if !me.permissions.covers(agent.permissions) {
@@ -139,7 +154,10 @@ impl Core {
         if !self.store.set_capacity(agent_id, capacity).await? {
             return Err(CoreError::not_found("agent"));
         }
-        let changed = changes(&serde_json::json!({ "capacity": agent.capacity }), &serde_json::json!({ "capacity": capacity }));
+        let changed = changes(
+            &serde_json::json!({ "capacity": agent.capacity }),
+            &serde_json::json!({ "capacity": capacity }),
+        );
         self.audit(me, AuditAction::AgentUpdated, agent_id, changed).await;
         let default = self.settings.get().await?.agent_capacity;
         Ok((capacity, capacity.unwrap_or(default)))

@@ -9,11 +9,11 @@ use sha2::{Digest, Sha256};
 use super::ports::AgentRecord;
 use super::{AgentPrincipal, Core, Principal, VisitorPrincipal, clock};
 use crate::auth::{Role, password};
-use crate::domain::value::Username;
 use crate::domain::audit::{AuditAction, AuditEntry};
+use crate::domain::value::Username;
 use crate::domain::{login, new_id, permission::ADMIN_GROUP};
-use serde_json::json;
 use crate::error::{CoreError, CoreResult};
+use serde_json::json;
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
@@ -78,7 +78,12 @@ impl Core {
     /// Records the failure, and a lockout when this failure is the one
     /// that makes the throttle start refusing (once per lockout, so that
     /// attempts refused meanwhile add nothing to the trail).
-    async fn audit_failed_login(&self, account: &str, from: Option<IpAddr>, keys: &[String; 2]) -> CoreResult<()> {
+    async fn audit_failed_login(
+        &self,
+        account: &str,
+        from: Option<IpAddr>,
+        keys: &[String; 2],
+    ) -> CoreResult<()> {
         let entry = |action, details| AuditEntry {
             id: 0,
             at: self.now_ms(),
@@ -101,7 +106,8 @@ impl Core {
             None
         };
         if let Some((by, failures)) = locked {
-            self.record_audit(entry(AuditAction::LoginLockedOut, json!({ "by": by, "failures": failures }))).await;
+            self.record_audit(entry(AuditAction::LoginLockedOut, json!({ "by": by, "failures": failures })))
+                .await;
         }
         Ok(())
     }

@@ -96,17 +96,24 @@ impl std::fmt::Debug for Core {
     }
 }
 
+/// What a core talks to beyond itself: its storage, its bus and the
+/// HTTP client of webhook deliveries.
+pub struct Outside {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub webhook_sender: Arc<dyn WebhookSender>,
+}
+
 impl Core {
     pub fn new(
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
+        outside: Outside,
         hub: Arc<Hub>,
         keys: TokenKeys,
         policies: Policies,
         replica_id: String,
         clock: Clock,
-        webhook_sender: Arc<dyn WebhookSender>,
     ) -> Arc<Self> {
+        let Outside { store, bus, webhook_sender } = outside;
         Arc::new(Self {
             settings: SettingsCache::new(store.clone()),
             store,

@@ -429,7 +429,8 @@ pub trait WebhookStore: Send + Sync {
     /// follow; whether any enabled endpoint exists.
     async fn refresh_webhook_routes(&self) -> CoreResult<bool>;
     /// Queues a ping to one endpoint.
-    async fn queue_ping(&self, webhook_id: &str, now: Millis) -> CoreResult<crate::domain::webhook::Delivery>;
+    async fn queue_ping(&self, webhook_id: &str, now: Millis)
+    -> CoreResult<crate::domain::webhook::Delivery>;
     /// Claims, until `lease_until`, up to `limit` deliveries that are due,
     /// each the oldest pending one of its endpoint and room, of enabled
     /// endpoints, and no more of an endpoint's than `per_endpoint` minus

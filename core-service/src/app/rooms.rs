@@ -82,7 +82,10 @@ pub(super) fn room_messages(audience: Audience, room: &Room, messages: &[Message
 pub(super) fn taken_events(decliners: Vec<String>, agent: Person) -> crate::app::ports::MakeEvents<'static> {
     Box::new(move |room: &Room, messages: &[Message]| {
         let mut events = vec![
-            Event::new(Audience::acceptors(decliners), EventKind::RoomTaken { room_id: room.id.clone(), agent }),
+            Event::new(
+                Audience::acceptors(decliners),
+                EventKind::RoomTaken { room_id: room.id.clone(), agent },
+            ),
             Event::new(Audience::room(room), EventKind::RoomUpdated { room: room.clone() }),
         ];
         events.extend(room_messages(Audience::room(room), room, messages));

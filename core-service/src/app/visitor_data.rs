@@ -41,7 +41,11 @@ impl Core {
 
     /// Everything held about the visitor: their rooms with the visitor's
     /// details, every message, the agents' notes and the rating.
-    pub async fn export_visitor(&self, p: &Principal, who: &VisitorSelector) -> CoreResult<Vec<ExportedRoom>> {
+    pub async fn export_visitor(
+        &self,
+        p: &Principal,
+        who: &VisitorSelector,
+    ) -> CoreResult<Vec<ExportedRoom>> {
         let me = self.may_handle_visitor_data(p)?;
         let rooms = self.store.rooms_of_subject(who, MAX_ROOMS).await?;
         let mut out = Vec::with_capacity(rooms.len());

@@ -70,7 +70,10 @@ impl Core {
     async fn checked_url(&self, raw: &str) -> CoreResult<String> {
         let url = webhook::parse_url(raw)?;
         let allowed = self.allowed_networks().await?;
-        self.webhook_sender.check_target(&url, &allowed).await.map_err(|why| CoreError::invalid("url", why))?;
+        self.webhook_sender
+            .check_target(&url, &allowed)
+            .await
+            .map_err(|why| CoreError::invalid("url", why))?;
         Ok(url.to_string())
     }
 
@@ -116,7 +119,8 @@ impl Core {
                 return Err(CoreError::Invalid(errors));
             }
         };
-        let w = Webhook { id: new_id(), url, topics, enabled, created_at: self.now_ms(), secret: new_secret() };
+        let w =
+            Webhook { id: new_id(), url, topics, enabled, created_at: self.now_ms(), secret: new_secret() };
         self.store.create_webhook(&w).await?;
         self.refresh_webhooks().await?;
         self.audit(me, AuditAction::WebhookCreated, &w.id, audit_fields(&w)).await;

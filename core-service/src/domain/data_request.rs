@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn a_request_names_its_visitor_exactly_once() {
-        assert_eq!(VisitorSelector::parse(Some("r-1"), None, None, None), Ok(VisitorSelector::Room("r-1".into())));
+        assert_eq!(
+            VisitorSelector::parse(Some("r-1"), None, None, None),
+            Ok(VisitorSelector::Room("r-1".into()))
+        );
         assert_eq!(
             VisitorSelector::parse(None, Some(" ana@example.com "), None, None),
             Ok(VisitorSelector::Email("ana@example.com".into()))

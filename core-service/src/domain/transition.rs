@@ -57,22 +57,33 @@ impl Transition {
     pub fn precondition(&self) -> Precondition {
         use RoomStatus::*;
         match self {
-            Self::Accept { .. } => Precondition { statuses: &[Queued], agent_id: None, idle_before: None, capacity: None },
+            Self::Accept { .. } => {
+                Precondition { statuses: &[Queued], agent_id: None, idle_before: None, capacity: None }
+            }
             Self::Assign { agent, capacity } => Precondition {
                 statuses: &[Queued],
                 agent_id: None,
                 idle_before: None,
                 capacity: Some((agent.id.clone(), *capacity)),
             },
-            Self::Close { by_agent, .. } => {
-                Precondition { statuses: &[Engaged], agent_id: by_agent.clone(), idle_before: None, capacity: None }
-            }
-            Self::Requeue { from_agent } | Self::Transfer { from_agent, .. } => {
-                Precondition { statuses: &[Engaged], agent_id: Some(from_agent.clone()), idle_before: None, capacity: None }
-            }
-            Self::Expire { idle_before, .. } => {
-                Precondition { statuses: &[Queued, Engaged], agent_id: None, idle_before: Some(*idle_before), capacity: None }
-            }
+            Self::Close { by_agent, .. } => Precondition {
+                statuses: &[Engaged],
+                agent_id: by_agent.clone(),
+                idle_before: None,
+                capacity: None,
+            },
+            Self::Requeue { from_agent } | Self::Transfer { from_agent, .. } => Precondition {
+                statuses: &[Engaged],
+                agent_id: Some(from_agent.clone()),
+                idle_before: None,
+                capacity: None,
+            },
+            Self::Expire { idle_before, .. } => Precondition {
+                statuses: &[Queued, Engaged],
+                agent_id: None,
+                idle_before: Some(*idle_before),
+                capacity: None,
+            },
         }
     }
 

@@ -155,9 +155,10 @@ pub fn occurrences(events: &[Event]) -> Vec<Occurrence> {
             EventKind::RoomUpdated { room: r } if r.status == RoomStatus::Engaged && !marks_change(&r.id) => {
                 out.push(room(Topic::RoomTransferred, r));
             }
-            EventKind::Message { message } => {
-                out.push(Occurrence { topic: Topic::MessageCreated, subject: Subject::Message(message.clone()) })
-            }
+            EventKind::Message { message } => out.push(Occurrence {
+                topic: Topic::MessageCreated,
+                subject: Subject::Message(message.clone()),
+            }),
             _ => {}
         }
     }
@@ -402,7 +403,10 @@ mod tests {
     fn an_accept_is_told_as_accepted_then_its_join_text() {
         let engaged = room(RoomStatus::Engaged, Some("a"));
         let events = [
-            event(EventKind::RoomTaken { room_id: "r-1".into(), agent: Person { id: "a".into(), name: "A".into() } }),
+            event(EventKind::RoomTaken {
+                room_id: "r-1".into(),
+                agent: Person { id: "a".into(), name: "A".into() },
+            }),
             event(EventKind::RoomUpdated { room: engaged.clone() }),
             event(EventKind::Message { message: message(2) }),
         ];
@@ -470,7 +474,10 @@ mod tests {
         assert_eq!(after_failure(0, 1, 1_000), AfterFailure::RetryAt(11_000));
         assert_eq!(after_failure(0, 2, 1_000), AfterFailure::RetryAt(21_000));
         assert_eq!(after_failure(0, 30, 1_000), AfterFailure::RetryAt(1_000 + MAX_RETRY_WAIT_MS));
-        assert_eq!(after_failure(0, 40, RETRY_FOR_MS - 1), AfterFailure::RetryAt(RETRY_FOR_MS - 1 + MAX_RETRY_WAIT_MS));
+        assert_eq!(
+            after_failure(0, 40, RETRY_FOR_MS - 1),
+            AfterFailure::RetryAt(RETRY_FOR_MS - 1 + MAX_RETRY_WAIT_MS)
+        );
         assert_eq!(after_failure(0, 40, RETRY_FOR_MS), AfterFailure::GiveUp);
     }
 
@@ -478,8 +485,19 @@ mod tests {
     fn private_targets_are_refused_unless_allowed() {
         let none: [IpNet; 0] = [];
         for refused in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "224.0.0.1",
         ] {
             assert!(!may_send_to(refused.parse().unwrap(), &none), "{refused}");
         }
@@ -500,7 +518,10 @@ mod tests {
         assert!(parse_url("ftp://crm.example.com/").is_err());
         assert!(parse_url("file:///etc/passwd").is_err());
         assert!(parse_url("not a url").is_err());
-        assert_eq!(literal_address(&parse_url("http://127.0.0.1:8080/x").unwrap()), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            literal_address(&parse_url("http://127.0.0.1:8080/x").unwrap()),
+            Some("127.0.0.1".parse().unwrap())
+        );
         assert_eq!(literal_address(&parse_url("http://[::1]/x").unwrap()), Some("::1".parse().unwrap()));
     }
 

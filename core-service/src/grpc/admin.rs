@@ -69,10 +69,16 @@ impl AdminService for AdminApi {
         } else {
             String::new()
         };
-        Ok(Response::new(pb::ListAuditLogResponse { entries: entries.into_iter().map(wire::audit_entry).collect(), next }))
+        Ok(Response::new(pb::ListAuditLogResponse {
+            entries: entries.into_iter().map(wire::audit_entry).collect(),
+            next,
+        }))
     }
 
-    async fn export_visitor_data(&self, req: Request<pb::VisitorDataRequest>) -> Reply<pb::VisitorDataDocument> {
+    async fn export_visitor_data(
+        &self,
+        req: Request<pb::VisitorDataRequest>,
+    ) -> Reply<pb::VisitorDataDocument> {
         let p = principal(&req)?;
         self.0.may_handle_visitor_data(&p)?;
         let who = selector(req.get_ref())?;
@@ -81,7 +87,10 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::VisitorDataDocument { document_json: document.to_string() }))
     }
 
-    async fn erase_visitor_data(&self, req: Request<pb::VisitorDataRequest>) -> Reply<pb::EraseVisitorDataResponse> {
+    async fn erase_visitor_data(
+        &self,
+        req: Request<pb::VisitorDataRequest>,
+    ) -> Reply<pb::EraseVisitorDataResponse> {
         let p = principal(&req)?;
         self.0.may_handle_visitor_data(&p)?;
         let who = selector(req.get_ref())?;
@@ -89,14 +98,20 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::EraseVisitorDataResponse { rooms, messages }))
     }
 
-    async fn get_agent_capacity(&self, req: Request<pb::GetAgentCapacityRequest>) -> Reply<pb::AgentCapacity> {
+    async fn get_agent_capacity(
+        &self,
+        req: Request<pb::GetAgentCapacityRequest>,
+    ) -> Reply<pb::AgentCapacity> {
         let p = principal(&req)?;
         let agent_id = req.into_inner().agent_id;
         let (capacity, effective_capacity) = self.0.capacity(&p, &agent_id).await?;
         Ok(Response::new(pb::AgentCapacity { agent_id, capacity, effective_capacity }))
     }
 
-    async fn set_agent_capacity(&self, req: Request<pb::SetAgentCapacityRequest>) -> Reply<pb::AgentCapacity> {
+    async fn set_agent_capacity(
+        &self,
+        req: Request<pb::SetAgentCapacityRequest>,
+    ) -> Reply<pb::AgentCapacity> {
         let p = principal(&req)?;
         let r = req.into_inner();
         let (capacity, effective_capacity) = self.0.set_capacity(&p, &r.agent_id, r.capacity).await?;

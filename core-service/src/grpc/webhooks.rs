@@ -40,7 +40,10 @@ impl WebhookService for WebhooksApi {
         Ok(Response::new(wire::webhook(self.0.update_webhook(&p, &r.webhook_id, changes).await?)))
     }
 
-    async fn delete_webhook(&self, req: Request<pb::DeleteWebhookRequest>) -> Reply<pb::DeleteWebhookResponse> {
+    async fn delete_webhook(
+        &self,
+        req: Request<pb::DeleteWebhookRequest>,
+    ) -> Reply<pb::DeleteWebhookResponse> {
         let p = principal(&req)?;
         self.0.delete_webhook(&p, &req.get_ref().webhook_id).await?;
         Ok(Response::new(pb::DeleteWebhookResponse {}))
@@ -51,10 +54,15 @@ impl WebhookService for WebhooksApi {
         Ok(Response::new(wire::delivery(self.0.send_test_event(&p, &req.get_ref().webhook_id).await?)))
     }
 
-    async fn list_deliveries(&self, req: Request<pb::ListDeliveriesRequest>) -> Reply<pb::ListDeliveriesResponse> {
+    async fn list_deliveries(
+        &self,
+        req: Request<pb::ListDeliveriesRequest>,
+    ) -> Reply<pb::ListDeliveriesResponse> {
         let p = principal(&req)?;
         let r = req.get_ref();
         let found = self.0.deliveries(&p, &r.webhook_id, Some(&r.before), r.limit).await?;
-        Ok(Response::new(pb::ListDeliveriesResponse { deliveries: found.into_iter().map(wire::delivery).collect() }))
+        Ok(Response::new(pb::ListDeliveriesResponse {
+            deliveries: found.into_iter().map(wire::delivery).collect(),
+        }))
     }
 }

@@ -968,13 +968,24 @@ impl MigrationTrait for AuditLog {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("audit_log_at").table(Audit::Table).col(Audit::At).to_owned()).await?;
+        m.create_index(Index::create().name("audit_log_at").table(Audit::Table).col(Audit::At).to_owned())
+            .await?;
         m.create_index(
-            Index::create().name("audit_log_action").table(Audit::Table).col(Audit::Action).col(Audit::Id).to_owned(),
+            Index::create()
+                .name("audit_log_action")
+                .table(Audit::Table)
+                .col(Audit::Action)
+                .col(Audit::Id)
+                .to_owned(),
         )
         .await?;
         m.create_index(
-            Index::create().name("audit_log_actor").table(Audit::Table).col(Audit::ActorId).col(Audit::Id).to_owned(),
+            Index::create()
+                .name("audit_log_actor")
+                .table(Audit::Table)
+                .col(Audit::ActorId)
+                .col(Audit::Id)
+                .to_owned(),
         )
         .await
     }
@@ -1015,7 +1026,8 @@ impl MigrationTrait for RoomErased {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(RoomsErased::Table).drop_column(RoomsErased::ErasedAt).to_owned()).await
+        m.alter_table(Table::alter().table(RoomsErased::Table).drop_column(RoomsErased::ErasedAt).to_owned())
+            .await
     }
 }
 
@@ -1051,7 +1063,9 @@ impl MigrationTrait for AgentCapacity {
         m.alter_table(
             Table::alter()
                 .table(AgentsCapacity::Table)
-                .add_column(ColumnDef::new(AgentsCapacity::LastAssignedAt).big_integer().not_null().default(0))
+                .add_column(
+                    ColumnDef::new(AgentsCapacity::LastAssignedAt).big_integer().not_null().default(0),
+                )
                 .to_owned(),
         )
         .await

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::entity::{agent, decline, message, room};
 use super::messages::append_in;
@@ -286,7 +288,10 @@ impl RoomStore for SqlStore {
         if rated {
             let subject =
                 crate::domain::webhook::Subject::Rating { room_id: room_id.to_string(), rating: r.clone() };
-            let o = crate::domain::webhook::Occurrence { topic: crate::domain::webhook::Topic::RoomRated, subject };
+            let o = crate::domain::webhook::Occurrence {
+                topic: crate::domain::webhook::Topic::RoomRated,
+                subject,
+            };
             self.record_occurrences(&txn, &[o], r.created_at).await?;
         }
         txn.commit().await?;

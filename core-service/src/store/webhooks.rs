@@ -21,12 +21,15 @@ use crate::domain::{Event, Millis, new_id};
 use crate::error::CoreResult;
 use crate::wire;
 
+/// Each enabled endpoint's id with the event types it takes.
+type Routes = Arc<[(String, Vec<Topic>)]>;
+
 /// Which enabled endpoint takes which event types, as last loaded.
 #[derive(Debug, Default, Clone)]
-pub struct WebhookRoutes(Arc<RwLock<Arc<[(String, Vec<Topic>)]>>>);
+pub struct WebhookRoutes(Arc<RwLock<Routes>>);
 
 impl WebhookRoutes {
-    fn get(&self) -> Arc<[(String, Vec<Topic>)]> {
+    fn get(&self) -> Routes {
         self.0.read().expect("routes lock").clone()
     }
 
@@ -74,7 +77,12 @@ fn delivery_from_row(r: delivery::Model) -> Delivery {
     }
 }
 
-fn new_delivery(webhook_id: &str, o: &Occurrence, data: &serde_json::Value, now: Millis) -> delivery::ActiveModel {
+fn new_delivery(
+    webhook_id: &str,
+    o: &Occurrence,
+    data: &serde_json::Value,
+    now: Millis,
+) -> delivery::ActiveModel {
     let delivery_id = new_id();
     delivery::ActiveModel {
         id: Default::default(),
@@ -209,7 +217,8 @@ impl WebhookStore for SqlStore {
     }
 
     async fn queue_ping(&self, webhook_id: &str, now: Millis) -> CoreResult<Delivery> {
-        let o = Occurrence { topic: Topic::Ping, subject: Subject::Ping { webhook_id: webhook_id.to_string() } };
+        let o =
+            Occurrence { topic: Topic::Ping, subject: Subject::Ping { webhook_id: webhook_id.to_string() } };
         let row = new_delivery(webhook_id, &o, &wire::webhook::data(&o), now);
         let (_turn, txn) = self.begin_write().await?;
         let stored = row.insert(&txn).await?;
@@ -235,7 +244,8 @@ impl WebhookStore for SqlStore {
              ORDER BY d.id LIMIT ?",
             vec![now.into(), now.into(), (limit.saturating_mul(4) as i64).into()],
         );
-        let candidates: Vec<i64> = RowId::find_by_statement(due).all(&self.db).await?.into_iter().map(|r| r.id).collect();
+        let candidates: Vec<i64> =
+            RowId::find_by_statement(due).all(&self.db).await?.into_iter().map(|r| r.id).collect();
         if candidates.is_empty() {
             return Ok(vec![]);
         }
@@ -305,12 +315,18 @@ impl WebhookStore for SqlStore {
         let (_turn, txn) = self.begin_write().await?;
         delivery::Entity::update_many()
             .col_expr(delivery::Column::State, Expr::value(a.state.as_str()))
-            .col_expr(delivery::Column::Attempts, sea_orm::sea_query::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1))
+            .col_expr(
+                delivery::Column::Attempts,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(delivery::Column::Attempts), 1),
+            )
             .col_expr(delivery::Column::LastAttemptAt, Expr::value(a.at))
             .col_expr(delivery::Column::NextAttemptAt, Expr::value(a.retry_at))
             .col_expr(delivery::Column::LastStatus, Expr::value(i32::from(a.status)))
             .col_expr(delivery::Column::LastError, Expr::value(a.error.clone()))
-            .col_expr(delivery::Column::LastResponseMs, Expr::value(a.response_ms.min(i32::MAX as u32) as i32))
+            .col_expr(
+                delivery::Column::LastResponseMs,
+                Expr::value(a.response_ms.min(i32::MAX as u32) as i32),
+            )
             .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
             .col_expr(delivery::Column::LeaseToken, Expr::value(Option::<String>::None))
             .filter(delivery::Column::Id.eq(row))
@@ -321,11 +337,18 @@ impl WebhookStore for SqlStore {
         Ok(())
     }
 
-    async fn deliveries(&self, webhook_id: &str, before: Option<&str>, limit: u64) -> CoreResult<Vec<Delivery>> {
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        before: Option<&str>,
+        limit: u64,
+    ) -> CoreResult<Vec<Delivery>> {
         let mut q = delivery::Entity::find().filter(delivery::Column::WebhookId.eq(webhook_id));
         if let Some(before) = before {
-            let Some(cursor) =
-                delivery::Entity::find().filter(delivery::Column::DeliveryId.eq(before)).one(&self.db).await?
+            let Some(cursor) = delivery::Entity::find()
+                .filter(delivery::Column::DeliveryId.eq(before))
+                .one(&self.db)
+                .await?
             else {
                 return Ok(vec![]);
             };

@@ -358,7 +358,8 @@ pub async fn erase_visitor(
     rid: RequestId,
     JsonBody(b): JsonBody<VisitorQuery>,
 ) -> ApiResult<Json<Erased>> {
-    let r = s.core.admin().erase_visitor_data(authed(b.request(), &token, rid.0.as_deref())?).await?.into_inner();
+    let r =
+        s.core.admin().erase_visitor_data(authed(b.request(), &token, rid.0.as_deref())?).await?.into_inner();
     Ok(Json(Erased { rooms: r.rooms, messages: r.messages }))
 }
 
@@ -409,6 +410,7 @@ pub async fn put_capacity(
     Path(agent_id): Path<String>,
     JsonBody(b): JsonBody<SetCapacity>,
 ) -> ApiResult<Json<Capacity>> {
-    let req = authed(pb::SetAgentCapacityRequest { agent_id, capacity: b.capacity }, &token, rid.0.as_deref())?;
+    let req =
+        authed(pb::SetAgentCapacityRequest { agent_id, capacity: b.capacity }, &token, rid.0.as_deref())?;
     Ok(Json(s.core.admin().set_agent_capacity(req).await?.into_inner().into()))
 }

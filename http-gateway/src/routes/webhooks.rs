@@ -59,7 +59,11 @@ pub struct DeliveryList {
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, body = WebhookList), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list(State(s): State<AppState>, token: Token, rid: RequestId) -> ApiResult<Json<WebhookList>> {
-    let r = s.core.webhooks().list_webhooks(authed(pb::ListWebhooksRequest {}, &token, rid.0.as_deref())?).await?;
+    let r = s
+        .core
+        .webhooks()
+        .list_webhooks(authed(pb::ListWebhooksRequest {}, &token, rid.0.as_deref())?)
+        .await?;
     Ok(Json(WebhookList { webhooks: r.into_inner().webhooks.into_iter().map(json::Webhook::from).collect() }))
 }
 
@@ -108,7 +112,9 @@ pub async fn patch(
         events: b.events.map(|events| pb::EventTypes { events }),
         enabled: b.enabled,
     };
-    Ok(Json(s.core.webhooks().update_webhook(authed(req, &token, rid.0.as_deref())?).await?.into_inner().into()))
+    Ok(Json(
+        s.core.webhooks().update_webhook(authed(req, &token, rid.0.as_deref())?).await?.into_inner().into(),
+    ))
 }
 
 /// Delete an endpoint and the deliveries still waiting for it.

@@ -32,7 +32,9 @@ async fn each_admin_action_is_recorded_once_with_its_actor_and_what_changed() {
     patched.ok(200);
     app.put("/settings", t, json!({"history_load_count": 30})).await.ok(200);
     app.put("/workspace-settings", t, json!({"webhook_allowed_networks": ["10.0.0.0/8"]})).await.ok(200);
-    let hook = app.post("/webhooks", t, json!({"url": "https://93.184.216.34/hooks", "events": ["room.closed"]})).await;
+    let hook = app
+        .post("/webhooks", t, json!({"url": "https://93.184.216.34/hooks", "events": ["room.closed"]}))
+        .await;
     let secret = hook.json(201)["secret"].as_str().unwrap().to_string();
     app.delete(&format!("/agents/{}", bea.id), t).await.ok(204);
     // Reads and refusals are not administrative changes.
@@ -68,7 +70,10 @@ async fn each_admin_action_is_recorded_once_with_its_actor_and_what_changed() {
     assert_eq!(entries[3]["details"], json!({"history_load_count": {"from": 20, "to": 30}}));
     assert_eq!(entries[2]["details"]["webhook_allowed_networks"]["to"], json!(["10.0.0.0/8"]));
     assert_eq!(entries[5]["details"]["permissions"]["to"], json!(["rooms.accept", "rooms.view_all"]));
-    assert_eq!(entries[1]["details"], json!({"url": "https://93.184.216.34/hooks", "events": ["room.closed"], "enabled": true}));
+    assert_eq!(
+        entries[1]["details"],
+        json!({"url": "https://93.184.216.34/hooks", "events": ["room.closed"], "enabled": true})
+    );
     let whole = page.to_string();
     for never in ["a-new-secret-1", secret.as_str(), "agent-password-1", "pbkdf2"] {
         assert!(!whole.contains(never), "the trail holds {never}");
@@ -80,7 +85,10 @@ async fn each_admin_action_is_recorded_once_with_its_actor_and_what_changed() {
     let first = trail(&app, "?limit=3").await;
     assert_eq!(first["entries"].as_array().unwrap().len(), 3);
     let next = first["next"].as_str().unwrap();
-    assert_eq!(actions(&trail(&app, &format!("?limit=3&before={next}")).await), ["settings.updated", "agent.updated", "group.updated"]);
+    assert_eq!(
+        actions(&trail(&app, &format!("?limit=3&before={next}")).await),
+        ["settings.updated", "agent.updated", "group.updated"]
+    );
     let last = trail(&app, &format!("?limit=3&before={}", entries[5]["id"].as_str().unwrap())).await;
     assert_eq!(actions(&last), ["group.created", "agent.created"]);
     assert_eq!(last["next"], Value::Null);
@@ -102,8 +110,12 @@ async fn failed_logins_and_the_lockout_they_cause_are_recorded_without_an_actor(
     // Refused while locked out: that adds nothing more to the trail.
     app.login(username, "wrong-password").await.problem(429, "rate_limited");
     let page = trail(&app, "?limit=10").await;
-    let logins: Vec<&Value> =
-        page["entries"].as_array().unwrap().iter().filter(|e| e["action"].as_str().unwrap().starts_with("login.")).collect();
+    let logins: Vec<&Value> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("login."))
+        .collect();
     let names: Vec<&str> = logins.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(names, ["login.locked_out", "login.failed", "login.failed", "login.failed"]);
     for e in &logins {
@@ -121,11 +133,17 @@ async fn entries_are_kept_for_the_retention_the_admin_sets() {
     app.create_named_agent("Bea").await;
     let r = app.put("/workspace-settings", Some(&admin), json!({"audit_retention_days": 2})).await;
     assert_eq!(r.json(200)["audit_retention_days"], 2);
-    app.put("/workspace-settings", Some(&admin), json!({"audit_retention_days": 0})).await.invalid_field("audit_retention_days");
+    app.put("/workspace-settings", Some(&admin), json!({"audit_retention_days": 0}))
+        .await
+        .invalid_field("audit_retention_days");
     assert_eq!(actions(&trail(&app, "").await), ["settings.updated", "agent.created"]);
     app.advance_clock(Duration::from_secs(36 * 3600)).await;
     assert_eq!(trail(&app, "").await["entries"].as_array().unwrap().len(), 2, "kept within two days");
     app.create_named_agent("Cal").await;
     app.advance_clock(Duration::from_secs(24 * 3600)).await;
-    assert_eq!(actions(&trail(&app, "").await), ["agent.created"], "only Cal's creation is younger than two days");
+    assert_eq!(
+        actions(&trail(&app, "").await),
+        ["agent.created"],
+        "only Cal's creation is younger than two days"
+    );
 }

@@ -296,7 +296,13 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
             Need::Permissions(&["settings.manage", "rooms.view_all"]),
         ),
         (Method::GET, "/webhooks", "/webhooks".into(), None, Need::Permission("settings.manage")),
-        (Method::POST, "/webhooks", "/webhooks".into(), Some(webhook.clone()), Need::Permission("settings.manage")),
+        (
+            Method::POST,
+            "/webhooks",
+            "/webhooks".into(),
+            Some(webhook.clone()),
+            Need::Permission("settings.manage"),
+        ),
         (Method::GET, "/webhooks/{id}", hook.clone(), None, Need::Permission("settings.manage")),
         (
             Method::PATCH,
@@ -306,7 +312,13 @@ fn rest_routes(s: &Scene) -> Vec<(Method, &'static str, String, Option<Value>, N
             Need::Permission("settings.manage"),
         ),
         (Method::DELETE, "/webhooks/{id}", hook.clone(), None, Need::Permission("settings.manage")),
-        (Method::POST, "/webhooks/{id}/test", format!("{hook}/test"), None, Need::Permission("settings.manage")),
+        (
+            Method::POST,
+            "/webhooks/{id}/test",
+            format!("{hook}/test"),
+            None,
+            Need::Permission("settings.manage"),
+        ),
         (
             Method::GET,
             "/webhooks/{id}/deliveries",
@@ -333,7 +345,8 @@ async fn every_rest_route_answers_every_caller_as_the_matrix_says() {
     let canned = app
         .post("/canned-responses", Some(&admin), json!({"shortcut": "mine", "title": "Mine", "body": "x"}))
         .await;
-    let webhook = app.post("/webhooks", Some(&admin), json!({"url": PUBLIC_ENDPOINT, "events": ["room.rated"]})).await;
+    let webhook =
+        app.post("/webhooks", Some(&admin), json!({"url": PUBLIC_ENDPOINT, "events": ["room.rated"]})).await;
     let scene = Scene {
         room: room.id.clone(),
         admin_id: admin_id.clone(),

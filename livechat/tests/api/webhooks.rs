@@ -25,7 +25,9 @@ const EVERY_EVENT: [&str; 7] = [
 /// Lets webhooks reach this machine (the receivers listen on 127.0.0.1).
 async fn allow_loopback(app: &TestApp) {
     let admin = app.admin_token().await;
-    let r = app.put("/workspace-settings", Some(&admin), json!({"webhook_allowed_networks": ["127.0.0.0/8"]})).await;
+    let r = app
+        .put("/workspace-settings", Some(&admin), json!({"webhook_allowed_networks": ["127.0.0.0/8"]}))
+        .await;
     assert_eq!(r.json(200)["webhook_allowed_networks"], json!(["127.0.0.0/8"]));
 }
 
@@ -43,7 +45,9 @@ async fn register(app: &TestApp, receiver: &WebhookReceiver, events: &[&str]) ->
 
 async fn deliveries(app: &TestApp, hook: &Value) -> Vec<Value> {
     let admin = app.admin_token().await;
-    let r = app.get(&format!("/webhooks/{}/deliveries?limit=100", hook["id"].as_str().unwrap()), Some(&admin)).await;
+    let r = app
+        .get(&format!("/webhooks/{}/deliveries?limit=100", hook["id"].as_str().unwrap()), Some(&admin))
+        .await;
     r.json(200)["deliveries"].as_array().unwrap().clone()
 }
 
@@ -76,10 +80,13 @@ async fn an_endpoint_is_told_every_event_of_a_chat_in_order_and_signed() {
     let room = app.engaged_room(&bea, "Ana").await;
     app.sent(&room.visitor_token, &room.id, "Where is my order?").await;
     app.sent(&bea.token, &room.id, "Looking now").await;
-    let moved = app.post(&format!("/rooms/{}/transfer", room.id), Some(&bea.token), json!({"agent_id": cal.id})).await;
+    let moved = app
+        .post(&format!("/rooms/{}/transfer", room.id), Some(&bea.token), json!({"agent_id": cal.id}))
+        .await;
     moved.json(200);
     app.close(&cal.token, &room.id, None).await.json(200);
-    let rated = app.post(&format!("/rooms/{}/rating", room.id), Some(&room.visitor_token), json!({"score": 5})).await;
+    let rated =
+        app.post(&format!("/rooms/{}/rating", room.id), Some(&room.visitor_token), json!({"score": 5})).await;
     rated.json(201);
 
     let got = receiver.wait_accepted(12).await;
@@ -131,8 +138,18 @@ async fn an_endpoint_is_told_every_event_of_a_chat_in_order_and_signed() {
         assert_keys(
             d,
             &[
-                "id", "webhook_id", "event_type", "room_id", "state", "attempts", "created_at",
-                "last_attempt_at", "next_attempt_at", "last_status", "last_error", "last_response_ms",
+                "id",
+                "webhook_id",
+                "event_type",
+                "room_id",
+                "state",
+                "attempts",
+                "created_at",
+                "last_attempt_at",
+                "next_attempt_at",
+                "last_status",
+                "last_error",
+                "last_response_ms",
             ],
         );
         assert_eq!(d["state"], "delivered", "{d}");
@@ -161,12 +178,17 @@ async fn targets_in_private_networks_are_refused_unless_an_admin_allows_them() {
         let r = app.post("/webhooks", Some(&admin), json!({"url": url, "events": ["room.closed"]})).await;
         r.invalid_field("url");
     }
-    let r = app.post("/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["room.deleted"]})).await;
+    let r =
+        app.post("/webhooks", Some(&admin), json!({"url": receiver.url, "events": ["room.deleted"]})).await;
     assert_eq!(r.invalid_field("events")["errors"].as_array().unwrap().len(), 2, "the URL is refused too");
-    let bad = app.put("/workspace-settings", Some(&admin), json!({"webhook_allowed_networks": ["10.0.0.0/33"]})).await;
+    let bad = app
+        .put("/workspace-settings", Some(&admin), json!({"webhook_allowed_networks": ["10.0.0.0/33"]}))
+        .await;
     bad.invalid_field("webhook_allowed_networks");
     let bea = app.create_named_agent("Bea").await;
-    let r = app.post("/webhooks", Some(&bea.token), json!({"url": receiver.url, "events": ["room.closed"]})).await;
+    let r = app
+        .post("/webhooks", Some(&bea.token), json!({"url": receiver.url, "events": ["room.closed"]}))
+        .await;
     r.problem(403, "forbidden");
 
     // Allowed, it is registered, and a test event goes through.
@@ -199,7 +221,11 @@ async fn wait_for_delivery(app: &TestApp, hook: &Value, id: &str, done: impl Fn(
         if let Some(d) = found.filter(|d| done(d)) {
             return d;
         }
-        assert!(tokio::time::Instant::now() < deadline, "delivery {id} did not get there: {:?}", deliveries(app, hook).await);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivery {id} did not get there: {:?}",
+            deliveries(app, hook).await
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -238,13 +264,14 @@ async fn a_receiver_that_was_down_gets_every_event_once_in_order_across_a_restar
         story(&got, &room.id),
         ["message.created"; 6].iter().chain(&["room.closed"]).map(|s| s.to_string()).collect::<Vec<_>>()
     );
-    let seqs: Vec<u64> =
-        got.iter().filter_map(|r| r.body["data"]["message"]["seq"].as_u64()).collect();
+    let seqs: Vec<u64> = got.iter().filter_map(|r| r.body["data"]["message"]["seq"].as_u64()).collect();
     assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
     // Exactly once each: the one that failed came again under its own id.
     let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.delivery_id.as_str()).collect();
     assert_eq!(ids.len(), 7);
-    assert!(receiver.received().iter().filter(|r| r.answered == 503).all(|r| r.delivery_id == got[0].delivery_id));
+    assert!(
+        receiver.received().iter().filter(|r| r.answered == 503).all(|r| r.delivery_id == got[0].delivery_id)
+    );
     let listed = deliveries(&app, &hook).await;
     assert!(listed.iter().all(|d| d["state"] == "delivered"), "{listed:?}");
 }
@@ -266,7 +293,8 @@ async fn a_slow_endpoint_holds_up_no_other_endpoint() {
     // answered a single delivery.
     let got = quick.wait_accepted(10).await;
     assert!(slow.received().is_empty());
-    let mut told: Vec<String> = got.iter().map(|r| r.body["data"]["room"]["id"].as_str().unwrap().to_string()).collect();
+    let mut told: Vec<String> =
+        got.iter().map(|r| r.body["data"]["room"]["id"].as_str().unwrap().to_string()).collect();
     told.sort();
     rooms.sort();
     assert_eq!(told, rooms);
@@ -288,7 +316,8 @@ async fn retries_end_after_a_day_and_a_switched_off_endpoint_is_given_nothing() 
     app.advance_clock(Duration::from_secs(25 * 3600)).await;
     receiver.wait_for("the last try", |got| got.len() >= 2).await;
     let first = deliveries(&app, &hook).await[0].clone();
-    let failed = wait_for_delivery(&app, &hook, first["id"].as_str().unwrap(), |d| d["state"] == "failed").await;
+    let failed =
+        wait_for_delivery(&app, &hook, first["id"].as_str().unwrap(), |d| d["state"] == "failed").await;
     assert_eq!(failed["attempts"], 2);
     assert_eq!(failed["next_attempt_at"], Value::Null);
 
@@ -297,8 +326,9 @@ async fn retries_end_after_a_day_and_a_switched_off_endpoint_is_given_nothing() 
     assert_eq!(off.json(200)["enabled"], false);
     app.create_room("Ben", None).await;
     assert_eq!(deliveries(&app, &hook).await.len(), 1);
-    let changed =
-        app.patch(&format!("/webhooks/{id}"), Some(&admin), json!({"enabled": true, "events": ["room.closed"]})).await;
+    let changed = app
+        .patch(&format!("/webhooks/{id}"), Some(&admin), json!({"enabled": true, "events": ["room.closed"]}))
+        .await;
     assert_eq!(changed.json(200)["events"], json!(["room.closed"]));
     app.patch(&format!("/webhooks/{id}"), Some(&admin), json!({"events": []})).await.invalid_field("events");
     app.delete(&format!("/webhooks/{id}"), Some(&admin)).await.ok(204);

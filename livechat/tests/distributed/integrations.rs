@@ -31,7 +31,9 @@ async fn ok(rest: &Rest, method: Method, path: &str, token: &str, body: Option<V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assignment_and_webhooks_hold_across_cores_and_a_restart() {
     if services().is_none() {
-        eprintln!("skipped: set LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_AMQP_URL to run the distributed suite");
+        eprintln!(
+            "skipped: set LIVECHAT_TEST_DATABASE_URL and LIVECHAT_TEST_AMQP_URL to run the distributed suite"
+        );
         return;
     }
     let _one = SERIAL.lock().await;
@@ -42,7 +44,9 @@ async fn assignment_and_webhooks_hold_across_cores_and_a_restart() {
     ok(&rest, Method::PUT, "/workspace-settings", &admin, Some(settings)).await;
     let receiver = WebhookReceiver::start().await;
     let events = json!(["room.queued", "room.accepted", "message.created"]);
-    let hook = ok(&rest, Method::POST, "/webhooks", &admin, Some(json!({"url": receiver.url, "events": events}))).await;
+    let hook =
+        ok(&rest, Method::POST, "/webhooks", &admin, Some(json!({"url": receiver.url, "events": events})))
+            .await;
     receiver.set_secret(hook["secret"].as_str().unwrap());
     receiver.set_failing(true);
 
@@ -72,11 +76,16 @@ async fn assignment_and_webhooks_hold_across_cores_and_a_restart() {
         if r["status"] == "engaged" {
             *owners.entry(r["agent"]["name"].as_str().unwrap().to_string()).or_default() += 1;
             let history = rest.history(&admin, room).await;
-            let joins = history.iter().filter(|m| m["content"].as_str().unwrap().ends_with("has entered the chat"));
+            let joins =
+                history.iter().filter(|m| m["content"].as_str().unwrap().ends_with("has entered the chat"));
             assert_eq!(joins.count(), 1, "{room}: {history:?}");
         }
     }
-    assert_eq!(owners, BTreeMap::from([("bea".into(), 2), ("cal".into(), 2), ("dan".into(), 2)]), "two each, the rest queued");
+    assert_eq!(
+        owners,
+        BTreeMap::from([("bea".into(), 2), ("cal".into(), 2), ("dan".into(), 2)]),
+        "two each, the rest queued"
+    );
 
     // A core restarts while the receiver is down; then the receiver is back.
     receiver.wait_for("a failed try", |got| !got.is_empty()).await;
@@ -86,7 +95,11 @@ async fn assignment_and_webhooks_hold_across_cores_and_a_restart() {
     let expected = 12 * 2 + 6 * 2;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while receiver.accepted().len() < expected {
-        assert!(tokio::time::Instant::now() < deadline, "got {} of {expected} deliveries", receiver.accepted().len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "got {} of {expected} deliveries",
+            receiver.accepted().len()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let got = receiver.accepted();
@@ -97,7 +110,9 @@ async fn assignment_and_webhooks_hold_across_cores_and_a_restart() {
     for room in &rooms {
         let story: Vec<&str> = got
             .iter()
-            .filter(|r| r.body["data"]["room"]["id"] == room.as_str() || r.body["data"]["room_id"] == room.as_str())
+            .filter(|r| {
+                r.body["data"]["room"]["id"] == room.as_str() || r.body["data"]["room_id"] == room.as_str()
+            })
             .map(|r| r.event_type.as_str())
             .collect();
         let engaged = story.contains(&"room.accepted");

@@ -12,10 +12,17 @@ use livechat_test_support::app::*;
 async fn automatic(app: &TestApp, capacity: u32) {
     let admin = app.admin_token().await;
     let r = app
-        .put("/workspace-settings", Some(&admin), json!({"assignment_mode": "automatic", "agent_capacity": capacity}))
+        .put(
+            "/workspace-settings",
+            Some(&admin),
+            json!({"assignment_mode": "automatic", "agent_capacity": capacity}),
+        )
         .await;
     let s = r.json(200);
-    assert_eq!((s["assignment_mode"].as_str(), s["agent_capacity"].as_u64()), (Some("automatic"), Some(u64::from(capacity))));
+    assert_eq!(
+        (s["assignment_mode"].as_str(), s["agent_capacity"].as_u64()),
+        (Some("automatic"), Some(u64::from(capacity)))
+    );
 }
 
 /// Who holds the room now ("" while queued).
@@ -57,7 +64,8 @@ async fn rooms_go_to_the_least_loaded_agent_in_turn_within_capacity() {
         .wait_for("room_updated", |f| f["type"] == "room_updated" && f["room"]["id"] == rooms[0].as_str())
         .await;
     assert_eq!(given["room"]["agent"]["name"], "Bea");
-    let history = bea_ws.wait_for("history", |f| f["type"] == "history" && f["room_id"] == rooms[0].as_str()).await;
+    let history =
+        bea_ws.wait_for("history", |f| f["type"] == "history" && f["room_id"] == rooms[0].as_str()).await;
     assert_eq!(history["messages"][0]["content"], "Hello?");
 
     // The fifth waits in the queue until Bea frees up.
@@ -69,10 +77,13 @@ async fn rooms_go_to_the_least_loaded_agent_in_turn_within_capacity() {
     let admin = app.admin_token().await;
     let cap = app.put(&format!("/agents/{}/capacity", cal.id), Some(&admin), json!({"capacity": 3})).await;
     assert_eq!(cap.json(200), &json!({"agent_id": cal.id, "capacity": 3, "effective_capacity": 3}));
-    app.put(&format!("/agents/{}/capacity", cal.id), Some(&admin), json!({"capacity": 0})).await.invalid_field("capacity");
+    app.put(&format!("/agents/{}/capacity", cal.id), Some(&admin), json!({"capacity": 0}))
+        .await
+        .invalid_field("capacity");
     let sixth = app.create_room("Visitor 6", Some("Hi")).await.id;
     assert_eq!(holder(&app, &sixth).await, "Cal");
-    let cleared = app.put(&format!("/agents/{}/capacity", bea.id), Some(&admin), json!({"capacity": null})).await;
+    let cleared =
+        app.put(&format!("/agents/{}/capacity", bea.id), Some(&admin), json!({"capacity": null})).await;
     assert_eq!(cleared.json(200)["effective_capacity"], 2);
 
     // Manual again: a new room waits for an accept.
@@ -81,7 +92,9 @@ async fn rooms_go_to_the_least_loaded_agent_in_turn_within_capacity() {
     let manual = app.create_room("Visitor 7", Some("Hi")).await.id;
     app.advance_clock(Duration::from_secs(1)).await;
     assert_eq!(holder(&app, &manual).await, "");
-    app.put("/workspace-settings", Some(&admin), json!({"assignment_mode": "round-robin"})).await.invalid_field("assignment_mode");
+    app.put("/workspace-settings", Some(&admin), json!({"assignment_mode": "round-robin"}))
+        .await
+        .invalid_field("assignment_mode");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,9 +129,10 @@ async fn rooms_arriving_at_once_each_get_one_owner_within_capacity() {
         sockets.push(app.ws_welcomed(&agent.token).await.0);
     }
     let app = &app;
-    let arrivals = (0..20).map(|n| async move { app.create_room(&format!("Visitor {n}"), Some("Hi")).await.id });
+    let arrivals =
+        (0..20).map(|n| async move { app.create_room(&format!("Visitor {n}"), Some("Hi")).await.id });
     let rooms: Vec<String> = futures::future::join_all(arrivals).await;
-    let owners = holders(&app, &rooms).await;
+    let owners = holders(app, &rooms).await;
     for name in ["Bea", "Cal", "Dan"] {
         assert_eq!(owners.iter().filter(|o| *o == name).count(), 3, "{owners:?}");
     }

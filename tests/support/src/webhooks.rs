@@ -155,10 +155,12 @@ impl WebhookReceiver {
 
     /// Waits until `n` deliveries were accepted; returns them.
     pub async fn wait_accepted(&self, n: usize) -> Vec<Received> {
-        self.wait_for(&format!("{n} accepted deliveries"), |got| got.iter().filter(|r| r.answered < 300).count() >= n)
-            .await
-            .into_iter()
-            .filter(|r| r.answered < 300)
-            .collect()
+        self.wait_for(&format!("{n} accepted deliveries"), |got| {
+            got.iter().filter(|r| r.answered < 300).count() >= n
+        })
+        .await
+        .into_iter()
+        .filter(|r| r.answered < 300)
+        .collect()
     }
 }
