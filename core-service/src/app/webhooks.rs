@@ -47,6 +47,13 @@ fn new_secret() -> String {
     format!("whsec_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The networks an admin let webhooks reach. Stored lists were checked
+/// when saved; one that no longer parses allows nothing rather than
+/// failing.
+fn networks(settings: &crate::domain::Settings) -> Vec<ipnet::IpNet> {
+    webhook::parse_networks(&settings.webhook_allowed_networks).unwrap_or_default()
+}
+
 /// An endpoint as the audit trail shows it: never its secret.
 fn audit_fields(w: &Webhook) -> serde_json::Value {
     let events: Vec<&str> = w.topics.iter().map(|t| t.as_str()).collect();
@@ -61,15 +68,14 @@ fn shown(mut w: Webhook) -> Webhook {
 
 impl Core {
     async fn allowed_networks(&self) -> CoreResult<Vec<ipnet::IpNet>> {
-        let settings = self.settings.get().await?;
-        // Stored lists were checked when saved; one that no longer parses
-        // allows nothing rather than failing deliveries.
-        Ok(webhook::parse_networks(&settings.webhook_allowed_networks).unwrap_or_default())
+        Ok(networks(&self.settings.get().await?))
     }
 
     async fn checked_url(&self, raw: &str) -> CoreResult<String> {
         let url = webhook::parse_url(raw)?;
-        let allowed = self.allowed_networks().await?;
+        // Read from the database, not this replica's cache: an admin who
+        // just allowed a network on another replica registers at once.
+        let allowed = networks(&self.store.load_settings().await?);
         self.webhook_sender
             .check_target(&url, &allowed)
             .await
