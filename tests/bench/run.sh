@@ -11,6 +11,8 @@
 # the core's own CPU time is printed at the end of a distributed run.
 # LIVECHAT_SERVER_CPUS / LIVECHAT_BENCH_CPUS (taskset lists, e.g. 0 and 1) pin the server
 # processes and the load generator to their own cores.
+# LIVECHAT_BENCH_WEBHOOK=<url> registers a webhook endpoint for every room and message event
+# before the run (its network allowed): a dead or slow receiver shows what webhooks cost the chat.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -21,6 +23,17 @@ bin="${LIVECHAT_BIN:-$target/release/livechat}"
 bench="${LIVECHAT_BENCH_BIN:-$target/release/livechat-bench}"
 if [ -n "${LIVECHAT_SERVER_CPUS:-}" ]; then bin_cmd=(taskset -c "$LIVECHAT_SERVER_CPUS" "$bin"); else bin_cmd=("$bin"); fi
 if [ -n "${LIVECHAT_BENCH_CPUS:-}" ]; then bench=(taskset -c "$LIVECHAT_BENCH_CPUS" "$bench"); else bench=("$bench"); fi
+register_webhook() {
+  [ -n "${LIVECHAT_BENCH_WEBHOOK:-}" ] || return 0
+  local api="http://127.0.0.1:$1/api/v1" json='content-type: application/json' token
+  token=$(curl -fs -XPOST "$api/auth/login" -H "$json" -d '{"username":"admin","password":"bench-admin-1"}' \
+    | python3 -c 'import sys, json; print(json.load(sys.stdin)["access_token"])')
+  curl -fs -XPUT "$api/workspace-settings" -H "$json" -H "authorization: Bearer $token" \
+    -d '{"webhook_allowed_networks":["127.0.0.0/8"]}' >/dev/null
+  curl -fs -XPOST "$api/webhooks" -H "$json" -H "authorization: Bearer $token" -d "{\"url\":\"$LIVECHAT_BENCH_WEBHOOK\",\
+\"events\":[\"room.queued\",\"room.accepted\",\"room.transferred\",\"room.closed\",\"room.expired\",\"message.created\"]}" >/dev/null
+  echo "webhook registered: $LIVECHAT_BENCH_WEBHOOK"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "port $1 never became ready" >&2; exit 1; }
 work=$(mktemp -d); pids=()
@@ -35,7 +48,7 @@ all-in-one)
   web=$(free_port)
   LIVECHAT_DATABASE_URL="sqlite://$work/livechat.db?mode=rwc" LIVECHAT_LISTEN="127.0.0.1:$web" \
   LIVECHAT_GRPC_LISTEN="127.0.0.1:$(free_port)" "${bin_cmd[@]}" >"$work/livechat.log" 2>&1 &
-  pids+=($!); ws_pid=$!; wait_ready "$web"
+  pids+=($!); ws_pid=$!; wait_ready "$web"; register_webhook "$web"
   "${bench[@]}" --url "http://127.0.0.1:$web" --admin-password bench-admin-1 --pid "$ws_pid" "$@"
   ;;
 distributed)
@@ -54,7 +67,7 @@ distributed)
   pids+=($!); ws_pid=$!
   LIVECHAT_CORE_URL="http://127.0.0.1:$grpc" LIVECHAT_LISTEN="127.0.0.1:$api" "${bin_cmd[@]}" http-gateway >"$work/http.log" 2>&1 &
   pids+=($!)
-  wait_ready "$ws"; wait_ready "$api"
+  wait_ready "$ws"; wait_ready "$api"; register_webhook "$api"
   ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   core_before=$(ticks "$core_pid")
   "${bench[@]}" --url "http://127.0.0.1:$api" --ws-url "ws://127.0.0.1:$ws" \
