@@ -390,6 +390,8 @@ pub struct DueDelivery {
     pub lease: String,
     pub delivery_id: String,
     pub webhook_id: String,
+    /// The room whose queue it heads ("" for a ping).
+    pub room_key: String,
     pub url: String,
     pub secret: String,
     pub topic: String,
@@ -432,9 +434,10 @@ pub trait WebhookStore: Send + Sync {
     async fn queue_ping(&self, webhook_id: &str, now: Millis)
     -> CoreResult<crate::domain::webhook::Delivery>;
     /// Claims, until `lease_until`, up to `limit` deliveries that are due,
-    /// each the oldest pending one of its endpoint and room, of enabled
-    /// endpoints, and no more of an endpoint's than `per_endpoint` minus
-    /// the tries it has in flight (`busy`).
+    /// each the oldest pending one of its endpoint and room (the queue of
+    /// that endpoint and room is leased), of enabled endpoints, and no more
+    /// of an endpoint's than `per_endpoint` minus the tries it has in
+    /// flight (`busy`). Costs the number of due queues, not the backlog.
     async fn claim_due_deliveries(
         &self,
         now: Millis,
@@ -443,8 +446,9 @@ pub trait WebhookStore: Send + Sync {
         per_endpoint: usize,
         limit: u64,
     ) -> CoreResult<Vec<DueDelivery>>;
-    /// Records a try of a claimed delivery (ignored if the claim was lost).
-    async fn settle_delivery(&self, row: i64, lease: &str, attempt: &Attempt) -> CoreResult<()>;
+    /// Records a try of a claimed delivery and schedules its queue
+    /// (ignored if the claim was lost).
+    async fn settle_delivery(&self, due: &DueDelivery, attempt: &Attempt) -> CoreResult<()>;
     /// An endpoint's deliveries, newest first, older than `before` if given.
     async fn deliveries(
         &self,
@@ -452,7 +456,8 @@ pub trait WebhookStore: Send + Sync {
         before: Option<&str>,
         limit: u64,
     ) -> CoreResult<Vec<crate::domain::webhook::Delivery>>;
-    /// Forgets delivered and failed deliveries made before `before`.
+    /// Forgets delivered and failed deliveries made before `before`, and
+    /// queues idle since then.
     async fn prune_deliveries(&self, before: Millis) -> CoreResult<u64>;
 }
 

@@ -300,7 +300,7 @@ impl Core {
             tracing::info!(delivery = %due.delivery_id, webhook = %due.webhook_id, attempts, %why, "webhook delivery failed");
         }
         let attempt = Attempt { at: now, status, error, response_ms, state, retry_at };
-        if let Err(e) = self.store.settle_delivery(due.row, &due.lease, &attempt).await {
+        if let Err(e) = self.store.settle_delivery(&due, &attempt).await {
             // The lease runs out and the delivery is tried again: the
             // endpoint may see it twice, under the same idempotency id.
             tracing::warn!(error = %e, delivery = %due.delivery_id, "recording a webhook try failed");

@@ -807,11 +807,12 @@ impl MigrationTrait for Ratings {
     }
 }
 
-/// `webhooks` and `webhook_deliveries`: endpoints, and one row per event
-/// and endpoint written with the change (so a committed change is never
-/// lost to an endpoint). Indexed for the dispatcher's two questions: which
-/// deliveries are due, and is one the oldest pending of its endpoint and
-/// room (per-room order).
+/// `webhooks`, `webhook_deliveries` and `webhook_queues`: endpoints, one
+/// row per event and endpoint written with the change (so a committed
+/// change is never lost to an endpoint), and one row per endpoint and room
+/// that says how many of its deliveries wait and when the oldest is due:
+/// what the dispatcher claims, so finding work costs the number of due
+/// queues, never the backlog behind a failing endpoint.
 struct Webhooks;
 
 impl MigrationName for Webhooks {
@@ -850,8 +851,19 @@ enum Deliveries {
     LastStatus,
     LastError,
     LastResponseMs,
+}
+
+#[derive(DeriveIden)]
+enum Queues {
+    #[sea_orm(iden = "webhook_queues")]
+    Table,
+    WebhookId,
+    RoomKey,
+    Pending,
+    DueAt,
     LeaseUntil,
     LeaseToken,
+    UpdatedAt,
 }
 
 #[async_trait::async_trait]
@@ -886,9 +898,25 @@ impl MigrationTrait for Webhooks {
                 .col(ColumnDef::new(Deliveries::LastStatus).integer().not_null().default(0))
                 .col(ColumnDef::new(Deliveries::LastError).text().null())
                 .col(ColumnDef::new(Deliveries::LastResponseMs).integer().not_null().default(0))
-                .col(ColumnDef::new(Deliveries::LeaseUntil).big_integer().not_null().default(0))
-                .col(ColumnDef::new(Deliveries::LeaseToken).string_len(36).null())
                 .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Queues::Table)
+                .col(ColumnDef::new(Queues::WebhookId).string_len(36).not_null())
+                .col(ColumnDef::new(Queues::RoomKey).string_len(36).not_null())
+                .col(ColumnDef::new(Queues::Pending).big_integer().not_null())
+                .col(ColumnDef::new(Queues::DueAt).big_integer().not_null())
+                .col(ColumnDef::new(Queues::LeaseUntil).big_integer().not_null().default(0))
+                .col(ColumnDef::new(Queues::LeaseToken).string_len(36).null())
+                .col(ColumnDef::new(Queues::UpdatedAt).big_integer().not_null())
+                .primary_key(Index::create().col(Queues::WebhookId).col(Queues::RoomKey))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("webhook_queues_due").table(Queues::Table).col(Queues::DueAt).to_owned(),
         )
         .await?;
         m.create_index(
@@ -904,10 +932,10 @@ impl MigrationTrait for Webhooks {
         .await?;
         m.create_index(
             Index::create()
-                .name("webhook_deliveries_due")
+                .name("webhook_deliveries_listed")
                 .table(Deliveries::Table)
-                .col(Deliveries::State)
-                .col(Deliveries::NextAttemptAt)
+                .col(Deliveries::WebhookId)
+                .col(Deliveries::Id)
                 .to_owned(),
         )
         .await?;
@@ -922,6 +950,7 @@ impl MigrationTrait for Webhooks {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Queues::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(Deliveries::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(WebhooksTable::Table).to_owned()).await
     }

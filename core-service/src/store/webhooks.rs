@@ -1,19 +1,22 @@
 //! Webhook endpoints and their deliveries. A change's deliveries are
 //! written by `record_occurrences`, inside the change's transaction, for
 //! the endpoints this replica last loaded (`refresh_webhook_routes`, after
-//! every change of an endpoint here and every second); dispatchers of any
-//! replica claim due rows with a lease, so each try is made by one of them.
+//! every change of an endpoint here and every second), and counted in the
+//! queue of their endpoint and room. Dispatchers of any replica lease due
+//! queues and try each one's oldest delivery, so each try is made by one
+//! of them, in order per room, and finding work never scans a backlog.
 
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, Statement, Value,
 };
 
 use super::SqlStore;
+use super::entity::webhook_queue::{self as queue, IDLE};
 use super::entity::{webhook, webhook_delivery as delivery};
 use crate::app::ports::{Attempt, DueDelivery, WebhookStore};
 use crate::domain::webhook::{Delivery, DeliveryState, Occurrence, Subject, Topic, Webhook};
@@ -99,8 +102,6 @@ fn new_delivery(
         last_status: Set(0),
         last_error: Set(None),
         last_response_ms: Set(0),
-        lease_until: Set(0),
-        lease_token: Set(None),
     }
 }
 
@@ -127,16 +128,60 @@ impl SqlStore {
     ) -> Result<(), sea_orm::DbErr> {
         let routes = self.webhook_routes.get();
         let mut rows = Vec::new();
+        // How many deliveries each queue (endpoint, room) gains.
+        let mut gained: Vec<((&str, &str), i64)> = Vec::new();
         for o in occurrences {
             let mut data = None;
             for (webhook_id, _) in routes.iter().filter(|(_, topics)| topics.contains(&o.topic)) {
                 let data = data.get_or_insert_with(|| wire::webhook::data(o));
                 rows.push(new_delivery(webhook_id, o, data, now));
+                let key = (webhook_id.as_str(), o.room_id());
+                match gained.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, n)) => *n += 1,
+                    None => gained.push((key, 1)),
+                }
             }
         }
-        if !rows.is_empty() {
-            delivery::Entity::insert_many(rows).exec(txn).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        delivery::Entity::insert_many(rows).exec(txn).await?;
+        for ((webhook_id, room_key), n) in gained {
+            self.enqueue(txn, webhook_id, room_key, n, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more pending deliveries in the queue of an endpoint and
+    /// room, due now if it was idle (a queue waiting on a retry keeps its
+    /// time). One statement on the queue's row, which it locks, so that it
+    /// and the dispatcher's settling of the same queue follow each other.
+    async fn enqueue<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        webhook_id: &str,
+        room_key: &str,
+        n: i64,
+        now: Millis,
+    ) -> Result<(), sea_orm::DbErr> {
+        let upsert = self.statement(
+            "INSERT INTO webhook_queues (webhook_id, room_key, pending, due_at, lease_until, updated_at) \
+             VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (webhook_id, room_key) DO UPDATE SET \
+             pending = webhook_queues.pending + ?, \
+             due_at = CASE WHEN webhook_queues.pending = 0 THEN ? ELSE webhook_queues.due_at END, \
+             updated_at = ?",
+            vec![
+                webhook_id.into(),
+                room_key.into(),
+                n.into(),
+                now.into(),
+                now.into(),
+                n.into(),
+                now.into(),
+                now.into(),
+            ],
+        );
+        txn.execute_raw(upsert).await?;
         Ok(())
     }
 
@@ -160,11 +205,6 @@ impl SqlStore {
         };
         Statement::from_sql_and_values(backend, sql, values)
     }
-}
-
-#[derive(Debug, FromQueryResult)]
-struct RowId {
-    id: i64,
 }
 
 #[async_trait]
@@ -204,6 +244,7 @@ impl WebhookStore for SqlStore {
     async fn delete_webhook(&self, id: &str) -> CoreResult<bool> {
         let (_turn, txn) = self.begin_write().await?;
         delivery::Entity::delete_many().filter(delivery::Column::WebhookId.eq(id)).exec(&txn).await?;
+        queue::Entity::delete_many().filter(queue::Column::WebhookId.eq(id)).exec(&txn).await?;
         let done = webhook::Entity::delete_by_id(id).exec(&txn).await?;
         txn.commit().await?;
         Ok(done.rows_affected > 0)
@@ -222,6 +263,7 @@ impl WebhookStore for SqlStore {
         let row = new_delivery(webhook_id, &o, &wire::webhook::data(&o), now);
         let (_turn, txn) = self.begin_write().await?;
         let stored = row.insert(&txn).await?;
+        self.enqueue(&txn, webhook_id, "", 1, now).await?;
         txn.commit().await?;
         Ok(delivery_from_row(stored))
     }
@@ -234,85 +276,124 @@ impl WebhookStore for SqlStore {
         per_endpoint: usize,
         limit: u64,
     ) -> CoreResult<Vec<DueDelivery>> {
-        // The oldest pending delivery of each endpoint and room is the only
-        // one that may go: a room's events reach an endpoint in order.
-        let due = self.statement(
-            "SELECT d.id AS id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.state = 'pending' AND w.enabled AND d.next_attempt_at <= ? AND d.lease_until <= ? \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.webhook_id = d.webhook_id \
-               AND p.room_key = d.room_key AND p.state = 'pending' AND p.id < d.id) \
-             ORDER BY d.id LIMIT ?",
-            vec![now.into(), now.into(), (limit.saturating_mul(4) as i64).into()],
-        );
-        let candidates: Vec<i64> =
-            RowId::find_by_statement(due).all(&self.db).await?.into_iter().map(|r| r.id).collect();
-        if candidates.is_empty() {
+        let full: Vec<String> =
+            busy.iter().filter(|(_, n)| **n >= per_endpoint).map(|(id, _)| id.clone()).collect();
+        let mut find = queue::Entity::find()
+            .filter(queue::Column::Pending.gt(0))
+            .filter(queue::Column::DueAt.lte(now))
+            .filter(queue::Column::LeaseUntil.lte(now))
+            .order_by_asc(queue::Column::DueAt)
+            .limit(limit.saturating_mul(4));
+        if !full.is_empty() {
+            find = find.filter(queue::Column::WebhookId.is_not_in(full));
+        }
+        let due = find.all(&self.db).await?;
+        if due.is_empty() {
             return Ok(vec![]);
         }
-        let mut slots = busy.clone();
-        let rows: Vec<delivery::Model> = delivery::Entity::find()
-            .filter(delivery::Column::Id.is_in(candidates))
-            .order_by_asc(delivery::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .filter(|r| {
-                let n = slots.entry(r.webhook_id.clone()).or_insert(0);
-                *n += 1;
-                *n <= per_endpoint
-            })
-            .take(limit as usize)
-            .collect();
-        if rows.is_empty() {
-            return Ok(vec![]);
-        }
-        let lease = new_id();
-        let (_turn, txn) = self.begin_write().await?;
-        delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(lease_until))
-            .col_expr(delivery::Column::LeaseToken, Expr::value(Some(lease.clone())))
-            .filter(delivery::Column::Id.is_in(rows.iter().map(|r| r.id)))
-            .filter(delivery::Column::State.eq(DeliveryState::Pending.as_str()))
-            .filter(delivery::Column::LeaseUntil.lte(now))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        let claimed = delivery::Entity::find()
-            .filter(delivery::Column::Id.is_in(rows.iter().map(|r| r.id)))
-            .filter(delivery::Column::LeaseToken.eq(&lease))
-            .order_by_asc(delivery::Column::Id)
-            .all(&self.db)
-            .await?;
-        let ids: Vec<String> = claimed.iter().map(|r| r.webhook_id.clone()).collect();
         let endpoints: std::collections::HashMap<String, Webhook> = webhook::Entity::find()
-            .filter(webhook::Column::Id.is_in(ids))
+            .filter(webhook::Column::Id.is_in(due.iter().map(|q| q.webhook_id.clone())))
+            .filter(webhook::Column::Enabled.eq(true))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|r| (r.id.clone(), from_row(r)))
             .collect();
-        Ok(claimed
+        let mut slots = busy.clone();
+        let chosen: Vec<queue::Model> = due
             .into_iter()
-            .filter_map(|r| {
-                let w = endpoints.get(&r.webhook_id)?;
-                Some(DueDelivery {
-                    row: r.id,
-                    lease: lease.clone(),
-                    delivery_id: r.delivery_id,
-                    webhook_id: r.webhook_id,
-                    url: w.url.clone(),
-                    secret: w.secret.clone(),
-                    topic: r.topic,
-                    body: r.body,
-                    attempts: r.attempts.max(0) as u32,
-                    created_at: r.created_at,
-                })
+            .filter(|q| endpoints.contains_key(&q.webhook_id))
+            .filter(|q| {
+                let n = slots.entry(q.webhook_id.clone()).or_insert(0);
+                *n += 1;
+                *n <= per_endpoint
             })
-            .collect())
+            .take(limit as usize)
+            .collect();
+        let mut claimed = Vec::with_capacity(chosen.len());
+        for q in chosen {
+            let lease = new_id();
+            let (_turn, txn) = self.begin_write().await?;
+            let leased = queue::Entity::update_many()
+                .col_expr(queue::Column::LeaseUntil, Expr::value(lease_until))
+                .col_expr(queue::Column::LeaseToken, Expr::value(Some(lease.clone())))
+                .filter(queue::Column::WebhookId.eq(&q.webhook_id))
+                .filter(queue::Column::RoomKey.eq(&q.room_key))
+                .filter(queue::Column::LeaseUntil.lte(now))
+                .exec(&txn)
+                .await?;
+            if leased.rows_affected == 0 {
+                // Another dispatcher leased it meanwhile.
+                txn.rollback().await?;
+                continue;
+            }
+            let head = delivery::Entity::find()
+                .filter(delivery::Column::WebhookId.eq(&q.webhook_id))
+                .filter(delivery::Column::RoomKey.eq(&q.room_key))
+                .filter(delivery::Column::State.eq(DeliveryState::Pending.as_str()))
+                .order_by_asc(delivery::Column::Id)
+                .one(&txn)
+                .await?;
+            let Some(head) = head else {
+                // The count ran ahead of the rows: the queue is idle.
+                queue::Entity::update_many()
+                    .col_expr(queue::Column::Pending, Expr::value(0i64))
+                    .col_expr(queue::Column::DueAt, Expr::value(IDLE))
+                    .col_expr(queue::Column::LeaseUntil, Expr::value(0i64))
+                    .filter(queue::Column::WebhookId.eq(&q.webhook_id))
+                    .filter(queue::Column::RoomKey.eq(&q.room_key))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                continue;
+            };
+            txn.commit().await?;
+            let w = &endpoints[&q.webhook_id];
+            claimed.push(DueDelivery {
+                row: head.id,
+                lease,
+                delivery_id: head.delivery_id,
+                webhook_id: head.webhook_id,
+                room_key: head.room_key,
+                url: w.url.clone(),
+                secret: w.secret.clone(),
+                topic: head.topic,
+                body: head.body,
+                attempts: head.attempts.max(0) as u32,
+                created_at: head.created_at,
+            });
+        }
+        Ok(claimed)
     }
 
-    async fn settle_delivery(&self, row: i64, lease: &str, a: &Attempt) -> CoreResult<()> {
+    async fn settle_delivery(&self, due: &DueDelivery, a: &Attempt) -> CoreResult<()> {
         let (_turn, txn) = self.begin_write().await?;
+        let settled = a.state != DeliveryState::Pending;
+        // Settled: the queue's next delivery is due now, or it is idle.
+        // Retried: the same delivery is due then.
+        let next = if settled {
+            let more = sea_orm::sea_query::ExprTrait::gt(Expr::col(queue::Column::Pending), 1);
+            sea_orm::sea_query::CaseStatement::new().case(more, a.at).finally(IDLE).into()
+        } else {
+            Expr::value(a.retry_at)
+        };
+        let mut update = queue::Entity::update_many()
+            .col_expr(queue::Column::DueAt, next)
+            .col_expr(queue::Column::LeaseUntil, Expr::value(0i64))
+            .col_expr(queue::Column::LeaseToken, Expr::value(Option::<String>::None))
+            .col_expr(queue::Column::UpdatedAt, Expr::value(a.at))
+            .filter(queue::Column::WebhookId.eq(&due.webhook_id))
+            .filter(queue::Column::RoomKey.eq(&due.room_key))
+            .filter(queue::Column::LeaseToken.eq(&due.lease));
+        if settled {
+            let less = sea_orm::sea_query::ExprTrait::sub(Expr::col(queue::Column::Pending), 1);
+            update = update.col_expr(queue::Column::Pending, less);
+        }
+        if update.exec(&txn).await?.rows_affected == 0 {
+            // The lease ran out and another dispatcher has the queue.
+            txn.rollback().await?;
+            return Ok(());
+        }
         delivery::Entity::update_many()
             .col_expr(delivery::Column::State, Expr::value(a.state.as_str()))
             .col_expr(
@@ -327,10 +408,7 @@ impl WebhookStore for SqlStore {
                 delivery::Column::LastResponseMs,
                 Expr::value(a.response_ms.min(i32::MAX as u32) as i32),
             )
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(0i64))
-            .col_expr(delivery::Column::LeaseToken, Expr::value(Option::<String>::None))
-            .filter(delivery::Column::Id.eq(row))
-            .filter(delivery::Column::LeaseToken.eq(lease))
+            .filter(delivery::Column::Id.eq(due.row))
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -363,6 +441,13 @@ impl WebhookStore for SqlStore {
         let done = delivery::Entity::delete_many()
             .filter(delivery::Column::State.ne(DeliveryState::Pending.as_str()))
             .filter(delivery::Column::CreatedAt.lt(before))
+            .exec(&txn)
+            .await?;
+        // A queue that gains a delivery meanwhile is counted up under its
+        // row lock, so this condition sees it and leaves it.
+        queue::Entity::delete_many()
+            .filter(queue::Column::Pending.eq(0))
+            .filter(queue::Column::UpdatedAt.lt(before))
             .exec(&txn)
             .await?;
         txn.commit().await?;

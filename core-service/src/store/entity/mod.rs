@@ -17,3 +17,4 @@ pub mod room;
 pub mod setting;
 pub mod webhook;
 pub mod webhook_delivery;
+pub mod webhook_queue;

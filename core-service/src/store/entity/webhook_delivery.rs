@@ -24,9 +24,6 @@ pub struct Model {
     pub last_status: i32,
     pub last_error: Option<String>,
     pub last_response_ms: i32,
-    /// A dispatcher's claim: until when, and its token.
-    pub lease_until: i64,
-    pub lease_token: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
