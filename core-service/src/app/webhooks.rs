@@ -28,6 +28,10 @@ const SLOTS: usize = 32;
 const LEASE_MS: Millis = 60_000;
 /// How often due retries are looked for when nothing wakes the dispatcher.
 const POLL: Duration = Duration::from_millis(500);
+/// After a look that found nothing to send, the next waits this long
+/// whatever wakes it: every stored message wakes the dispatcher, and while
+/// an endpoint is down or full every look comes back empty.
+const IDLE_GAP: Duration = Duration::from_millis(100);
 /// Settled deliveries are listed for this long, then forgotten.
 const KEEP_SETTLED_MS: Millis = 7 * 86_400_000;
 /// Most deliveries one page lists.
@@ -207,6 +211,7 @@ impl Core {
         let mut tries = tokio::task::JoinSet::new();
         loop {
             let claimed = self.claim_deliveries(&busy).await;
+            let idle = claimed.is_empty();
             for due in claimed {
                 let core = self.clone();
                 let busy = busy.clone();
@@ -223,6 +228,12 @@ impl Core {
                     drop(busy);
                     core.webhook_wakeup.notify_one();
                 });
+            }
+            if idle {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(IDLE_GAP) => {}
+                }
             }
             tokio::select! {
                 _ = &mut shutdown => break,
