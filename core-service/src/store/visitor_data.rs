@@ -8,7 +8,7 @@ use super::entity::{message, note, outbox, room, webhook_delivery};
 use super::{SqlStore, convert};
 use crate::app::ports::VisitorDataStore;
 use crate::domain::data_request::{ERASED_NAME, ERASED_TEXT, VisitorSelector};
-use crate::domain::{EventKind, Millis, Room, RoomStatus, SenderKind};
+use crate::domain::{Millis, Room, RoomStatus, SenderKind};
 use crate::error::CoreResult;
 use crate::wire::envelope;
 
@@ -53,11 +53,8 @@ impl VisitorDataStore for SqlStore {
             .into_iter()
             .filter(|row| {
                 let keyed = row.routing_key.as_deref().and_then(|k| k.strip_prefix("room."));
-                let opened = row.envelope.as_deref().and_then(|b| envelope::open(b).ok());
-                let of_room = match opened.map(|e| e.kind) {
-                    Some(EventKind::Outbound { message, .. }) => Some(message.room_id),
-                    _ => keyed.map(str::to_string),
-                };
+                let of_room =
+                    row.envelope.as_deref().and_then(envelope::outbound_room).or(keyed.map(str::to_string));
                 of_room.is_some_and(|r| room_ids.contains(&r))
             })
             .map(|row| row.id)

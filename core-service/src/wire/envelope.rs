@@ -84,6 +84,16 @@ pub fn seal(e: &Event) -> Sealed {
     Sealed { routing_key: routing_key(e), bytes }
 }
 
+/// The room a message for a messenger customer belongs to (an outbound
+/// envelope, as the outbox keeps it for the adapter or as a dead letter);
+/// None for anything else.
+pub fn outbound_room(bytes: &[u8]) -> Option<String> {
+    match bus::open(bytes).ok()?.payload {
+        Some(Payload::Outbound(m)) => Some(m.room_id),
+        _ => None,
+    }
+}
+
 /// The event an envelope carries. Anything else (another version, an
 /// adapter's message, a field this build needs but finds empty) is refused.
 pub fn open(bytes: &[u8]) -> Result<Event, Refused> {

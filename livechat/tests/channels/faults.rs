@@ -152,3 +152,30 @@ async fn message_in_with_prefix(ws: &mut WsClient, room: &str, prefix: &str) -> 
     .await["message"]
         .clone()
 }
+
+#[tokio::test]
+async fn erasing_a_messenger_customer_leaves_nothing_in_any_table_or_the_outbox() {
+    let (app, fake) = app_with_channels(false, false).await;
+    let customer = Customer::messenger(&app.address, "psid-erase-me");
+    let (agent, mut ws, room_id) = engaged(&app, &fake, &customer).await;
+    assert_eq!(customer.says("my card ends in 4242").await, 200);
+    message_in(&mut ws, &room_id, "my card ends in 4242").await;
+    // A reply the platform never takes stays in the outbox as a dead letter.
+    let down = json!({"error": {"message": "An unexpected error has occurred.", "type": "OAuthException", "code": 2}});
+    fake.fail_next(3, 500, down);
+    ws.ack(json!({"type": "send", "room_id": room_id, "content": "we refunded card 4242 today"})).await;
+    message_in_with_prefix(&mut ws, &room_id, "Not delivered to messenger: ").await;
+    app.close(&agent.token, &room_id, None).await.ok(200);
+    let db = app.database_url.clone();
+    let held = livechat_test_support::database::columns_containing(&db, "we refunded card 4242").await;
+    assert!(held.iter().any(|c| c.starts_with("outbox.")), "the dead letter is in the outbox: {held:?}");
+
+    let admin = app.admin_token().await;
+    let erase = json!({"channel": "messenger", "external_id": "psid-erase-me"});
+    let r = app.post("/visitor-data/erase", Some(&admin), erase).await;
+    assert_eq!(r.json(200)["rooms"], 1);
+    for text in ["my card ends in 4242", "we refunded card 4242", "psid-erase-me"] {
+        let left = livechat_test_support::database::columns_containing(&db, text).await;
+        assert!(left.is_empty(), "{text:?} is still in {left:?}");
+    }
+}

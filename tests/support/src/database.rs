@@ -154,17 +154,23 @@ pub async fn columns_containing(url: &str, needle: &str) -> Vec<String> {
     };
     let columns = db.query_all_raw(Statement::from_string(backend, listing)).await.expect("list columns");
     let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+    let upper = hex.to_uppercase();
     let mut hits = Vec::new();
     for row in columns {
         let table: String = row.try_get("", "t").unwrap();
         let column: String = row.try_get("", "c").unwrap();
-        let sql = format!(r#"SELECT CAST("{column}" AS TEXT) AS v FROM "{table}""#);
+        // SQLite: every value as the hex of its bytes (a blob need not be
+        // UTF-8); PostgreSQL: as text, a bytea in its `\x…` hex form.
+        let sql = match backend {
+            DbBackend::Sqlite => format!(r#"SELECT hex("{column}") AS v FROM "{table}""#),
+            _ => format!(r#"SELECT CAST("{column}" AS TEXT) AS v FROM "{table}""#),
+        };
         let values = db.query_all_raw(Statement::from_string(backend, sql)).await.expect("read a column");
         let found = values.iter().any(|v| {
             v.try_get::<Option<String>>("", "v")
                 .ok()
                 .flatten()
-                .is_some_and(|text| text.contains(needle) || text.contains(&hex))
+                .is_some_and(|text| text.contains(needle) || text.contains(&hex) || text.contains(&upper))
         });
         if found {
             hits.push(format!("{table}.{column}"));
