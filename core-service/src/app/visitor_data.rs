@@ -69,7 +69,7 @@ impl Core {
         }
         let ids: Vec<&str> = out.iter().map(|r| r.room.id.as_str()).collect();
         let details = json!({ "by": who.kind(), "rooms": ids });
-        self.audit(me, AuditAction::VisitorExported, &target(&out), details).await;
+        self.audit(me, AuditAction::VisitorExported, target(&ids), details).await;
         Ok(out)
     }
 
@@ -92,8 +92,7 @@ impl Core {
         let ids: Vec<String> = rooms.iter().map(|r| r.id.clone()).collect();
         let (erased, messages) = self.store.erase_rooms(&ids, self.now_ms()).await?;
         let details = json!({ "by": who.kind(), "rooms": ids, "messages": messages });
-        let target = ids.first().cloned().unwrap_or_else(|| "(no rooms)".to_string());
-        self.audit(me, AuditAction::VisitorErased, &target, details).await;
+        self.audit(me, AuditAction::VisitorErased, target(&ids), details).await;
         Ok((erased, messages))
     }
 
@@ -125,6 +124,6 @@ impl Core {
 }
 
 /// The audit trail's target of a request: its first room, if any.
-fn target(rooms: &[ExportedRoom]) -> String {
-    rooms.first().map_or_else(|| "(no rooms)".to_string(), |r| r.room.id.clone())
+fn target<S: AsRef<str>>(room_ids: &[S]) -> &str {
+    room_ids.first().map_or("(no rooms)", AsRef::as_ref)
 }

@@ -16,8 +16,9 @@ use rand::RngCore as _;
 use super::ports::{Attempt, DueDelivery, PostOutcome, WebhookPost};
 use super::{Core, Principal};
 use crate::domain::audit::{AuditAction, changes};
+use crate::domain::value::Checks;
 use crate::domain::webhook::{self, AfterFailure, Delivery, DeliveryState, Webhook};
-use crate::domain::{Millis, Permission, new_id};
+use crate::domain::{FieldError, Millis, Permission, new_id};
 use crate::error::{CoreError, CoreResult};
 
 /// Tries in flight at once per endpoint, and in all.
@@ -75,16 +76,18 @@ impl Core {
         Ok(networks(&self.settings.get().await?))
     }
 
-    async fn checked_url(&self, raw: &str) -> CoreResult<String> {
-        let url = webhook::parse_url(raw)?;
+    /// The URL as stored, or what is wrong with it (a field error, so
+    /// that it is reported beside the request's other mistakes).
+    async fn checked_url(&self, raw: &str) -> CoreResult<Result<String, FieldError>> {
+        let url = match webhook::parse_url(raw) {
+            Ok(url) => url,
+            Err(e) => return Ok(Err(e)),
+        };
         // Read from the database, not this replica's cache: an admin who
         // just allowed a network on another replica registers at once.
         let allowed = networks(&self.store.load_settings().await?);
-        self.webhook_sender
-            .check_target(&url, &allowed)
-            .await
-            .map_err(|why| CoreError::invalid("url", why))?;
-        Ok(url.to_string())
+        let checked = self.webhook_sender.check_target(&url, &allowed).await;
+        Ok(checked.map(|()| url.to_string()).map_err(|why| FieldError::new("url", why)))
     }
 
     /// Reads the endpoints again after a change, here at once (the other
@@ -114,21 +117,11 @@ impl Core {
         enabled: bool,
     ) -> CoreResult<Webhook> {
         let me = p.agent_with(Permission::SettingsManage)?;
-        let topics = webhook::parse_topics(events);
-        let url = self.checked_url(url).await;
-        let (url, topics) = match (url, topics) {
-            (Ok(u), Ok(t)) => (u, t),
-            (u, t) => {
-                let mut errors = Vec::new();
-                for e in [u.err(), t.err().map(CoreError::from)].into_iter().flatten() {
-                    match e {
-                        CoreError::Invalid(fields) => errors.extend(fields),
-                        other => return Err(other),
-                    }
-                }
-                return Err(CoreError::Invalid(errors));
-            }
-        };
+        let mut c = Checks::default();
+        let url = c.check(self.checked_url(url).await?);
+        let topics = c.check(webhook::parse_topics(events));
+        c.finish()?;
+        let (url, topics) = (url.expect("checked"), topics.expect("checked"));
         let w =
             Webhook { id: new_id(), url, topics, enabled, created_at: self.now_ms(), secret: new_secret() };
         self.store.create_webhook(&w).await?;
@@ -142,7 +135,7 @@ impl Core {
         let mut w = self.store.webhook(id).await?.ok_or_else(|| CoreError::not_found("webhook"))?;
         let before = audit_fields(&w);
         if let Some(url) = &c.url {
-            w.url = self.checked_url(url).await?;
+            w.url = self.checked_url(url).await??;
         }
         if let Some(events) = &c.events {
             w.topics = webhook::parse_topics(events)?;

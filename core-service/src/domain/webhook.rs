@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use super::event::{Event, EventKind};
 use super::room::{EndReason, Message, Room, RoomStatus};
-use super::{DomainError, Millis, Rating};
+use super::{FieldError, Millis, Rating};
 
 /// What an endpoint can be told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,9 +59,9 @@ impl Topic {
 
 /// The event types an endpoint asked for: at least one, each known, no
 /// repeats (the order is kept as given).
-pub fn parse_topics<S: AsRef<str>>(names: &[S]) -> Result<Vec<Topic>, DomainError> {
+pub fn parse_topics<S: AsRef<str>>(names: &[S]) -> Result<Vec<Topic>, FieldError> {
     if names.is_empty() {
-        return Err(DomainError::field("events", "name at least one event type"));
+        return Err(FieldError::new("events", "name at least one event type"));
     }
     let mut topics = Vec::with_capacity(names.len());
     for name in names {
@@ -71,7 +71,7 @@ pub fn parse_topics<S: AsRef<str>>(names: &[S]) -> Result<Vec<Topic>, DomainErro
             Some(_) => {}
             None => {
                 let known: Vec<&str> = Topic::SUBSCRIBABLE.iter().map(|t| t.as_str()).collect();
-                return Err(DomainError::field(
+                return Err(FieldError::new(
                     "events",
                     format!("unknown event type {name:?}; known: {}", known.join(", ")),
                 ));
@@ -259,8 +259,8 @@ pub const MAX_URL_CHARS: usize = 2000;
 /// `MAX_URL_CHARS`. Where it points is checked apart (`may_send_to`),
 /// at registration for an address literal and at every delivery for what
 /// the name resolves to then.
-pub fn parse_url(raw: &str) -> Result<url::Url, DomainError> {
-    let invalid = |why: &str| DomainError::field("url", why);
+pub fn parse_url(raw: &str) -> Result<url::Url, FieldError> {
+    let invalid = |why: &str| FieldError::new("url", why);
     if raw.chars().count() > MAX_URL_CHARS {
         return Err(invalid("must be at most 2000 characters"));
     }
