@@ -1,32 +1,38 @@
 //! Group commit for SQLite: sends from every room wait in one queue, and a
-//! single writer task stores whatever has gathered in one transaction.
+//! writer thread that owns its own connection stores whatever has gathered
+//! in one transaction.
 //!
-//! SQLite has one writer at a time and sqlx runs each statement on a worker
-//! thread, so a transaction per message costs four thread hand-offs
-//! (BEGIN, UPDATE, INSERT, COMMIT) and a turn at the write lock, and the
-//! writer waits out every hand-off: under load the hand-offs, not the CPU,
-//! set the pace. A batch of N is therefore written in four statements
-//! whatever N is: BEGIN; one UPDATE that bumps every room's counter (each
-//! row under its own sender's guard) and returns the rooms; one INSERT of
-//! every message; COMMIT. Under load, N grows by itself. Ordering is kept
-//! by the callers: a room's sends are serialised before they get here, so
-//! a batch holds at most one message per room (if it ever held two, the
-//! batch is written one message at a time instead).
+//! SQLite has one writer at a time, and sqlx runs every statement on a
+//! worker thread of its connection: a transaction through the pool costs a
+//! thread hand-off per statement, and the writer waits out each one. So
+//! sends do not go through the pool. One thread (`livechat-sqlite-writer`)
+//! holds a connection of its own (rusqlite, on the same libsqlite3 as
+//! sqlx) and, per batch: takes the writers' turn (`SqlStore::begin_write`'s
+//! lock, so it never races the pool's writers), `BEGIN IMMEDIATE`, then
+//! per send the guarded bump of the room's counter (`RETURNING` the room),
+//! the message's INSERT and whatever the change records (outbox rows,
+//! webhook deliveries: `SqlStore::recording`, the statements every other
+//! change runs through sea-orm), all prepared once and cached; `COMMIT`.
+//! One hand-off in, one reply out per send. Under load a batch grows by
+//! itself, up to `MAX_BATCH`.
 //!
-//! A repeated client_id is skipped by the INSERT (`ON CONFLICT DO NOTHING`),
-//! the writer gives that room its seq back, and the rest of the batch
-//! commits.
+//! Ordering is kept by the callers: a room's sends are serialised before
+//! they get here (`app::room_order`). A repeated client_id is skipped by
+//! the INSERT (`ON CONFLICT DO NOTHING`), the room gets its seq back, and
+//! the rest of the batch commits; the caller then reads the stored message.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::{mpsc, oneshot};
 
 use super::entity::room;
-use super::messages::{append_in, stored_message, undo_bump};
-use super::{SqlStore, convert, is_unique_violation};
+use super::messages::stored_message;
+use super::{SqlStore, convert};
 use crate::app::ports::{Appended, MakeEvents, MessageStore, NewMessage, SendGuard};
 use crate::domain::{Event, Message, RoomStatus, Sender};
 use crate::error::{CoreError, CoreResult};
@@ -35,6 +41,9 @@ use crate::error::{CoreError, CoreResult};
 pub const MAX_BATCH: usize = 256;
 /// Sends waiting for the writer before callers wait to enqueue.
 const QUEUE: usize = 4096;
+/// Statements the writer keeps prepared: its own four, and what changes
+/// record (one shape per number of rows).
+const PREPARED: usize = 64;
 
 /// One send waiting to be stored.
 struct AppendJob {
@@ -42,28 +51,33 @@ struct AppendJob {
     guard: SendGuard,
     msg: NewMessage,
     events: MakeEvents<'static>,
-    reply: oneshot::Sender<CoreResult<Appended>>,
+    reply: oneshot::Sender<CoreResult<Outcome>>,
 }
 
-/// The sending side; the writer task ends when every clone is dropped.
+/// The sending side; the writer thread ends when every clone is dropped.
 #[derive(Debug, Clone)]
 pub(super) struct AppendQueue {
     tx: mpsc::Sender<AppendJob>,
 }
 
 impl AppendQueue {
-    /// Starts the writer task on `store`.
-    pub fn start(store: SqlStore) -> Self {
+    /// Opens the writer's connection to the database file at `path` and
+    /// starts its thread; `store` (without a queue of its own) is what it
+    /// asks which statements a change records.
+    pub fn start(store: SqlStore, path: &str) -> anyhow::Result<Self> {
+        let conn = open_writer(path)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let wal = Arc::new(AtomicU64::new(0));
         tokio::spawn(checkpoint_beside_writer(store.clone(), wal.clone(), tx.downgrade()));
-        tokio::spawn(write_batches(store, rx, wal));
-        Self { tx }
+        let writer = Writer { conn, store, wal, bump: BumpStatements::new() };
+        std::thread::Builder::new().name("livechat-sqlite-writer".into()).spawn(move || writer.run(rx))?;
+        Ok(Self { tx })
     }
 
     /// Waits until the send's batch is committed.
     pub async fn append(
         &self,
+        store: &SqlStore,
         room_id: &str,
         guard: SendGuard,
         msg: NewMessage,
@@ -72,47 +86,68 @@ impl AppendQueue {
         let (reply, answer) = oneshot::channel();
         let job = AppendJob { room_id: room_id.to_string(), guard, msg, events, reply };
         self.tx.send(job).await.map_err(|_| CoreError::Unavailable("the writer has stopped".into()))?;
-        answer.await.map_err(|_| CoreError::Unavailable("the writer has stopped".into()))?
+        let outcome = answer.await.map_err(|_| CoreError::Unavailable("the writer has stopped".into()))??;
+        Ok(match outcome {
+            Outcome::Stored(m, events) => Appended::Stored(m, events),
+            Outcome::Refused => Appended::Refused,
+            Outcome::Duplicate { room_id, sender, client_id } => {
+                match store.by_client_id(&room_id, &sender, &client_id).await? {
+                    Some(m) => Appended::Duplicate(m),
+                    None => {
+                        return Err(CoreError::Unexpected(anyhow::anyhow!(
+                            "client_id {client_id} conflicted but is not stored"
+                        )));
+                    }
+                }
+            }
+        })
     }
 }
 
-async fn write_batches(store: SqlStore, mut rx: mpsc::Receiver<AppendJob>, wal: Arc<AtomicU64>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        metrics::histogram!("livechat_store_append_batch").record(batch.len() as f64);
-        store.write_batch(&mut batch).await;
-        if wal.load(Ordering::Relaxed) > WAL_FRAMES_BEFORE_PAUSE {
-            // The next write starts the WAL over (or, if a reader held it
-            // back, the next checkpoint beside the writer says so again).
-            store.checkpoint_wal(true).await;
-            wal.store(0, Ordering::Relaxed);
+/// The writer's connection: the pool's settings (WAL is the file's own).
+fn open_writer(path: &str) -> anyhow::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| anyhow::anyhow!("opening {path} for the writer: {e}"))?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    for (name, value) in [
+        ("synchronous", "NORMAL"),
+        ("foreign_keys", "ON"),
+        ("wal_autocheckpoint", "0"),
+        ("journal_size_limit", "67108864"),
+        ("mmap_size", "268435456"),
+    ] {
+        // Some pragmas answer with a row, some do not.
+        conn.query_row(&format!("PRAGMA {name} = {value}"), [], |_| Ok(())).optional()?;
+    }
+    conn.set_prepared_statement_cache_capacity(PREPARED);
+    Ok(conn)
+}
+
+/// The guarded bumps of a room's counter, one per kind of sender (the same
+/// guards as `messages::append_in`).
+struct BumpStatements {
+    for_visitor: String,
+    for_agent: String,
+}
+
+impl BumpStatements {
+    fn new() -> Self {
+        let bump = "UPDATE rooms SET last_seq = last_seq + 1, last_message_at = ?1 WHERE id = ?2";
+        let (queued, engaged) = (RoomStatus::Queued.as_str(), RoomStatus::Engaged.as_str());
+        Self {
+            for_visitor: format!("{bump} AND status IN ('{queued}', '{engaged}') RETURNING {ROOM_COLUMNS}"),
+            for_agent: format!("{bump} AND status = '{engaged}' AND agent_id = ?3 RETURNING {ROOM_COLUMNS}"),
         }
     }
 }
 
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// WAL frames (4 KiB pages) past which the writer pauses for a checkpoint.
-const WAL_FRAMES_BEFORE_PAUSE: u64 = 16_384;
-
-/// Copies the WAL into the database file every second, beside the writer:
-/// a PASSIVE checkpoint neither waits for nor blocks it, and under a
-/// normal load it catches up between two writes, so that the next write
-/// starts the WAL over. (SQLite's own automatic checkpoint runs inside the
-/// commit that fills the WAL, and the whole batch would wait for it.)
-/// Under a sustained load it never catches up and the WAL would grow by
-/// ~20 KB per message without end: past `WAL_FRAMES_BEFORE_PAUSE` the
-/// writer takes the next checkpoint in its own turn. Stops with the store.
-async fn checkpoint_beside_writer(store: SqlStore, wal: Arc<AtomicU64>, alive: mpsc::WeakSender<AppendJob>) {
-    loop {
-        tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if alive.upgrade().is_none() {
-            return;
-        }
-        wal.store(store.checkpoint_wal(false).await, Ordering::Relaxed);
-    }
-}
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_kind, sender_id, sender_name, \
+     content, client_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
+const UNDO_BUMP: &str = "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = ?1";
 
 /// What one send came to inside the batch's transaction.
 enum Outcome {
@@ -126,19 +161,277 @@ enum Outcome {
     },
 }
 
-/// A send without its reply channel, as the transaction consumes it.
-type PendingSend = (String, SendGuard, NewMessage, MakeEvents<'static>);
+/// Why a batch was not stored.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored row that does not read back (`convert`), or a value a
+    /// recorded statement binds that SQLite has no type for.
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+impl WriteError {
+    /// What each send of the failed batch is answered.
+    fn to_core(&self) -> CoreError {
+        use rusqlite::ErrorCode as Code;
+        match self {
+            WriteError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    Code::DatabaseBusy | Code::DatabaseLocked | Code::SystemIoFailure | Code::DiskFull
+                ) =>
+            {
+                CoreError::Unavailable("the database is unavailable".into())
+            }
+            e => CoreError::Unexpected(anyhow::anyhow!("storing a batch of sends: {e}")),
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: rusqlite::Connection,
+    /// Asked which statements a change records; holds no queue.
+    store: SqlStore,
+    /// WAL frames the last checkpoint beside the writer found.
+    wal: Arc<AtomicU64>,
+    bump: BumpStatements,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<AppendJob>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("livechat_store_append_batch").record(batch.len() as f64);
+            let turn = self.store.writer.clone();
+            let turn = turn.as_ref().map(|w| w.blocking_lock());
+            self.write_batch(&mut batch);
+            if self.wal.load(Ordering::Relaxed) > WAL_FRAMES_BEFORE_PAUSE {
+                // Still in the writers' turn: the checkpoint copies every
+                // frame, and the next write starts the WAL over (or, if a
+                // reader held it back, the next checkpoint beside the
+                // writer says so again).
+                if let Err(e) = checkpoint(&self.conn) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                }
+                self.wal.store(0, Ordering::Relaxed);
+            }
+            drop(turn);
+        }
+    }
+
+    fn write_batch(&mut self, batch: &mut Vec<AppendJob>) {
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut sends = Vec::with_capacity(batch.len());
+        for job in batch.drain(..) {
+            replies.push(job.reply);
+            sends.push((job.room_id, job.guard, job.msg, job.events));
+        }
+        match self.write_in_one_transaction(sends) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, sends = replies.len(), "a batch of sends failed");
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_core()));
+                }
+            }
+        }
+    }
+
+    fn write_in_one_transaction(
+        &mut self,
+        sends: Vec<(String, SendGuard, NewMessage, MakeEvents<'static>)>,
+    ) -> Result<Vec<Outcome>, WriteError> {
+        let txn = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut outcomes = Vec::with_capacity(sends.len());
+        for (room_id, guard, msg, events) in sends {
+            let now = msg.created_at;
+            let row = match &guard {
+                SendGuard::Visitor => txn
+                    .prepare_cached(&self.bump.for_visitor)?
+                    .query_row(rusqlite::params![now, room_id], room_row)
+                    .optional()?,
+                SendGuard::EngagedAgent(agent) => txn
+                    .prepare_cached(&self.bump.for_agent)?
+                    .query_row(rusqlite::params![now, room_id, agent], room_row)
+                    .optional()?,
+            };
+            let Some(row) = row else {
+                outcomes.push(Outcome::Refused);
+                continue;
+            };
+            let message = stored_message(room_id, row.last_seq, msg);
+            let inserted = txn.prepare_cached(INSERT_MESSAGE)?.execute(rusqlite::params![
+                message.id,
+                message.room_id,
+                row.last_seq,
+                message.sender.kind.as_str(),
+                message.sender.id,
+                message.sender.name,
+                message.content,
+                message.client_id,
+                message.created_at,
+            ])?;
+            if inserted == 0 {
+                // Its client_id was used before: give the room its seq back.
+                txn.prepare_cached(UNDO_BUMP)?.execute([&message.room_id])?;
+                outcomes.push(Outcome::Duplicate {
+                    room_id: message.room_id,
+                    sender: message.sender,
+                    client_id: message.client_id.unwrap_or_default(),
+                });
+                continue;
+            }
+            let room = convert::room(row).map_err(|e| WriteError::Unreadable(e.to_string()))?;
+            let events = events(&room, std::slice::from_ref(&message));
+            for statement in self.store.recording(&events, now) {
+                run_recorded(&txn, &statement)?;
+            }
+            outcomes.push(Outcome::Stored(message, events));
+        }
+        txn.commit()?;
+        Ok(outcomes)
+    }
+}
+
+/// The columns `room_row` reads, in its order (by position: looking a
+/// column up by name costs a string comparison per column and row).
+const ROOM_COLUMNS: &str = "id, status, channel, visitor_id, visitor_name, visitor_email, \
+     external_id, visitor_address, agent_id, agent_name, subject, created_at, last_message_at, \
+     engaged_at, last_seq, ended_at, end_message, left_offline, rating_score, rating_comment, \
+     rated_at, erased_at";
+
+/// A room as the bump returns it (`ROOM_COLUMNS`).
+fn room_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<room::Model> {
+    Ok(room::Model {
+        id: r.get(0)?,
+        status: r.get(1)?,
+        channel: r.get(2)?,
+        visitor_id: r.get(3)?,
+        visitor_name: r.get(4)?,
+        visitor_email: r.get(5)?,
+        external_id: r.get(6)?,
+        visitor_address: r.get(7)?,
+        agent_id: r.get(8)?,
+        agent_name: r.get(9)?,
+        subject: r.get(10)?,
+        created_at: r.get(11)?,
+        last_message_at: r.get(12)?,
+        engaged_at: r.get(13)?,
+        last_seq: r.get(14)?,
+        ended_at: r.get(15)?,
+        end_message: r.get(16)?,
+        left_offline: r.get(17)?,
+        rating_score: r.get(18)?,
+        rating_comment: r.get(19)?,
+        rated_at: r.get(20)?,
+        erased_at: r.get(21)?,
+    })
+}
+
+/// Runs a statement sea-orm built for SQLite (`?` placeholders, in order).
+fn run_recorded(conn: &rusqlite::Connection, statement: &Statement) -> Result<(), WriteError> {
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    if let Some(values) = &statement.values {
+        for (i, value) in values.0.iter().enumerate() {
+            prepared.raw_bind_parameter(i + 1, Bound(value))?;
+        }
+    }
+    prepared.raw_execute()?;
+    Ok(())
+}
+
+/// A sea-orm value bound as SQLite stores it through sqlx: integers,
+/// reals, text (JSON as its text) and blobs, borrowed where it can be.
+struct Bound<'a>(&'a sea_orm::Value);
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use sea_orm::Value as V;
+        let int = |i: Option<i64>| ToSqlOutput::Borrowed(i.map_or(ValueRef::Null, ValueRef::Integer));
+        Ok(match self.0 {
+            V::Bool(b) => int(b.map(i64::from)),
+            V::TinyInt(i) => int(i.map(i64::from)),
+            V::SmallInt(i) => int(i.map(i64::from)),
+            V::Int(i) => int(i.map(i64::from)),
+            V::BigInt(i) => int(*i),
+            V::TinyUnsigned(i) => int(i.map(i64::from)),
+            V::SmallUnsigned(i) => int(i.map(i64::from)),
+            V::Unsigned(i) => int(i.map(i64::from)),
+            V::BigUnsigned(i) => match i {
+                Some(i) => int(Some(
+                    i64::try_from(*i).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                )),
+                None => int(None),
+            },
+            V::Float(f) => ToSqlOutput::Borrowed(f.map_or(ValueRef::Null, |f| ValueRef::Real(f64::from(f)))),
+            V::Double(f) => ToSqlOutput::Borrowed(f.map_or(ValueRef::Null, ValueRef::Real)),
+            V::String(s) => {
+                ToSqlOutput::Borrowed(s.as_deref().map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes())))
+            }
+            V::Char(c) => {
+                c.map_or(ToSqlOutput::Borrowed(ValueRef::Null), |c| ToSqlOutput::from(c.to_string()))
+            }
+            V::Bytes(b) => ToSqlOutput::Borrowed(b.as_deref().map_or(ValueRef::Null, ValueRef::Blob)),
+            V::Json(j) => {
+                j.as_ref().map_or(ToSqlOutput::Borrowed(ValueRef::Null), |j| ToSqlOutput::from(j.to_string()))
+            }
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("no SQLite binding for {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// WAL frames (4 KiB pages) past which the writer pauses for a checkpoint.
+const WAL_FRAMES_BEFORE_PAUSE: u64 = 16_384;
+
+/// Copies the WAL into the database file every second, beside the writer:
+/// a PASSIVE checkpoint neither waits for nor blocks it, and under a
+/// normal load it catches up between two writes, so that the next write
+/// starts the WAL over. (SQLite's own automatic checkpoint runs inside the
+/// commit that fills the WAL, and the whole batch would wait for it.)
+/// Under a sustained load it never catches up and the WAL would grow by
+/// ~20 KB per message without end: past `WAL_FRAMES_BEFORE_PAUSE` the
+/// writer takes the next checkpoint in its own turn. Stops with the queue.
+async fn checkpoint_beside_writer(store: SqlStore, wal: Arc<AtomicU64>, alive: mpsc::WeakSender<AppendJob>) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        wal.store(store.checkpoint_wal().await, Ordering::Relaxed);
+    }
+}
+
+/// A PASSIVE checkpoint on `conn`; the frames it found in the WAL.
+fn checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<u64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1))
+        .map(|frames| frames.max(0) as u64)
+}
 
 impl SqlStore {
-    /// A PASSIVE checkpoint (readers are never waited for); the frames in
-    /// the WAL it found. `in_turn`: holding the writers' turn, so that no
-    /// frame is appended while it runs: it then copies every frame, and
-    /// the next write starts the WAL over from its beginning.
-    async fn checkpoint_wal(&self, in_turn: bool) -> u64 {
-        let _turn = match (&self.writer, in_turn) {
-            (Some(w), true) => Some(w.lock().await),
-            _ => None,
-        };
+    /// A PASSIVE checkpoint beside the writer (readers and the writer are
+    /// never waited for); the frames it found in the WAL.
+    async fn checkpoint_wal(&self) -> u64 {
         let done = self
             .db
             .query_one_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)"))
@@ -152,215 +445,6 @@ impl SqlStore {
             }
         }
     }
-
-    async fn write_batch(&self, batch: &mut Vec<AppendJob>) {
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut sends = Vec::with_capacity(batch.len());
-        for job in batch.drain(..) {
-            replies.push(job.reply);
-            sends.push((job.room_id, job.guard, job.msg, job.events));
-        }
-        match self.write_in_one_transaction(sends).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let answer = match outcome {
-                        Outcome::Stored(m, events) => Ok(Appended::Stored(m, events)),
-                        Outcome::Refused => Ok(Appended::Refused),
-                        Outcome::Duplicate { room_id, sender, client_id } => {
-                            match self.by_client_id(&room_id, &sender, &client_id).await {
-                                Ok(Some(m)) => Ok(Appended::Duplicate(m)),
-                                Ok(None) => Err(CoreError::Unexpected(anyhow::anyhow!(
-                                    "client_id {client_id} conflicted but is not stored"
-                                ))),
-                                Err(e) => Err(e),
-                            }
-                        }
-                    };
-                    let _ = reply.send(answer);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, sends = replies.len(), "a batch of sends failed");
-                for reply in replies {
-                    let _ = reply.send(Err(CoreError::from(e.clone())));
-                }
-            }
-        }
-    }
-
-    async fn write_in_one_transaction(
-        &self,
-        sends: Vec<PendingSend>,
-    ) -> Result<Vec<Outcome>, sea_orm::DbErr> {
-        let mut rooms = HashSet::with_capacity(sends.len());
-        if sends.iter().all(|(room_id, ..)| rooms.insert(room_id.as_str())) {
-            self.write_in_four_statements(sends).await
-        } else {
-            self.write_one_by_one(sends).await
-        }
-    }
-
-    /// The batch as BEGIN, one UPDATE, one INSERT, COMMIT (rooms distinct).
-    async fn write_in_four_statements(
-        &self,
-        sends: Vec<PendingSend>,
-    ) -> Result<Vec<Outcome>, sea_orm::DbErr> {
-        let (_turn, txn) = self.begin_write().await?;
-        let mut bumped: HashMap<String, room::Model> = txn
-            .query_all_raw(bump_rooms(&sends))
-            .await?
-            .iter()
-            .map(|row| room::Model::from_query_result(row, "").map(|r| (r.id.clone(), r)))
-            .collect::<Result<_, _>>()?;
-
-        // The messages whose room took them, with their seqs; None: refused.
-        let taken: Vec<Option<(Message, MakeEvents<'static>)>> = sends
-            .into_iter()
-            .map(|(room_id, _guard, msg, events)| {
-                let seq = bumped.get(&room_id)?.last_seq;
-                Some((stored_message(room_id, seq, msg), events))
-            })
-            .collect();
-        let inserted: HashSet<String> = if taken.iter().any(Option::is_some) {
-            let messages = taken.iter().flatten().map(|(m, _)| m);
-            txn.query_all_raw(insert_messages(messages))
-                .await?
-                .iter()
-                .map(|row| row.try_get_by_index::<String>(0))
-                .collect::<Result<_, _>>()?
-        } else {
-            HashSet::new()
-        };
-
-        let mut result = Vec::with_capacity(taken.len());
-        for taken in taken {
-            let Some((message, events)) = taken else {
-                result.push(Outcome::Refused);
-                continue;
-            };
-            if !inserted.contains(&message.id) {
-                // Its client_id was used before: give the room its seq back.
-                undo_bump(&txn, &message.room_id).await?;
-                result.push(Outcome::Duplicate {
-                    room_id: message.room_id,
-                    sender: message.sender,
-                    client_id: message.client_id.unwrap_or_default(),
-                });
-                continue;
-            }
-            // Rooms are distinct in the batch: each row is used once.
-            let row = bumped.remove(&message.room_id).expect("bumped above");
-            let room = convert::room(row).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-            let events = events(&room, std::slice::from_ref(&message));
-            self.record_events(&txn, &events, message.created_at).await?;
-            result.push(Outcome::Stored(message, events));
-        }
-        txn.commit().await?;
-        Ok(result)
-    }
-
-    /// The batch one message at a time (two statements each).
-    async fn write_one_by_one(&self, sends: Vec<PendingSend>) -> Result<Vec<Outcome>, sea_orm::DbErr> {
-        let mut outcomes = Vec::with_capacity(sends.len());
-        let (_turn, txn) = self.begin_write().await?;
-        for (room_id, guard, msg, events) in sends {
-            let sender = msg.sender.clone();
-            let client_id = msg.client_id.clone();
-            let now = msg.created_at;
-            match append_in(&txn, &room_id, Some(&guard), msg).await {
-                Ok(Some((message, row))) => {
-                    let room = convert::room(row).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-                    let events = events(&room, std::slice::from_ref(&message));
-                    self.record_events(&txn, &events, now).await?;
-                    outcomes.push(Outcome::Stored(message, events));
-                }
-                Ok(None) => outcomes.push(Outcome::Refused),
-                Err(e) if is_unique_violation(&e) && client_id.is_some() => {
-                    // Only the INSERT was undone: give the room its seq back.
-                    undo_bump(&txn, &room_id).await?;
-                    let client_id = client_id.expect("checked");
-                    outcomes.push(Outcome::Duplicate { room_id, sender, client_id });
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        txn.commit().await?;
-        Ok(outcomes)
-    }
-}
-
-/// `?, ?, …` for `n` values.
-fn placeholders(n: usize) -> String {
-    let mut s = "?, ".repeat(n);
-    s.truncate(s.len().saturating_sub(2));
-    s
-}
-
-/// One UPDATE for the whole batch: each room's counter goes up by one if
-/// that room still takes its sender's message (the same guard as
-/// `append_in`), and the rooms come back with their new seqs.
-fn bump_rooms(sends: &[PendingSend]) -> Statement {
-    let mut values: Vec<Value> = Vec::with_capacity(sends.len() * 4);
-    let mut last_message_at = String::from("CASE id");
-    let mut guard = String::from("CASE id");
-    for (room_id, _, msg, _) in sends {
-        last_message_at.push_str(" WHEN ? THEN ?");
-        values.push(room_id.clone().into());
-        values.push(msg.created_at.into());
-    }
-    for (room_id, guard_of, _, _) in sends {
-        values.push(room_id.clone().into());
-        match guard_of {
-            SendGuard::Visitor => guard.push_str(" WHEN ? THEN status IN (?, ?)"),
-            SendGuard::EngagedAgent(agent) => {
-                guard.push_str(" WHEN ? THEN status = ? AND agent_id = ?");
-                values.push(RoomStatus::Engaged.as_str().into());
-                values.push(agent.clone().into());
-                continue;
-            }
-        }
-        values.push(RoomStatus::Queued.as_str().into());
-        values.push(RoomStatus::Engaged.as_str().into());
-    }
-    last_message_at.push_str(" END");
-    guard.push_str(" ELSE 0 END");
-    values.extend(sends.iter().map(|(room_id, ..)| Value::from(room_id.clone())));
-    let sql = format!(
-        "UPDATE rooms SET last_seq = last_seq + 1, last_message_at = {last_message_at} \
-         WHERE ({guard}) AND id IN ({}) RETURNING *",
-        placeholders(sends.len())
-    );
-    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
-}
-
-/// One INSERT for the batch's messages; a message whose client_id its
-/// sender used before in the room is skipped, and only the stored ids come
-/// back.
-fn insert_messages<'a>(messages: impl Iterator<Item = &'a Message>) -> Statement {
-    const COLUMNS: usize = 9;
-    let mut values: Vec<Value> = Vec::new();
-    let mut rows = 0;
-    for m in messages {
-        rows += 1;
-        values.extend([
-            Value::from(m.id.clone()),
-            m.room_id.clone().into(),
-            (m.seq as i64).into(),
-            m.sender.kind.as_str().into(),
-            m.sender.id.clone().into(),
-            m.sender.name.clone().into(),
-            m.content.clone().into(),
-            m.client_id.clone().into(),
-            m.created_at.into(),
-        ]);
-    }
-    let row = format!("({})", placeholders(COLUMNS));
-    let sql = format!(
-        "INSERT INTO messages (id, room_id, seq, sender_kind, sender_id, sender_name, content, client_id, \
-         created_at) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-        vec![row; rows].join(", ")
-    );
-    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 
 #[cfg(test)]
@@ -371,6 +455,47 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn the_writer_reads_a_room_back_exactly_as_sea_orm_does() {
+        use sea_orm::{ActiveModelTrait, EntityTrait};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rooms.db").display().to_string();
+        let store =
+            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
+        // Every column set, each to a value no other column has.
+        let stored = room::Model {
+            id: "r1".into(),
+            status: "engaged".into(),
+            channel: "telegram".into(),
+            visitor_id: "v1".into(),
+            visitor_name: "Ada".into(),
+            visitor_email: Some("ada@example.com".into()),
+            external_id: Some("ext-1".into()),
+            visitor_address: Some("tag-1".into()),
+            agent_id: Some("a1".into()),
+            agent_name: Some("Bob".into()),
+            subject: Some("billing".into()),
+            created_at: 1,
+            last_message_at: 2,
+            engaged_at: Some(3),
+            last_seq: 4,
+            ended_at: Some(5),
+            end_message: Some("bye".into()),
+            left_offline: true,
+            rating_score: Some(6),
+            rating_comment: Some("fine".into()),
+            rated_at: Some(7),
+            erased_at: Some(8),
+        };
+        room::ActiveModel::from(stored.clone()).insert(&store.db).await.unwrap();
+        let through_sea_orm = room::Entity::find_by_id("r1").one(&store.db).await.unwrap().unwrap();
+        let writer = open_writer(&path).unwrap();
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = 'r1'");
+        let through_writer = writer.query_row(&sql, [], room_row).unwrap();
+        assert_eq!(through_writer, through_sea_orm);
+        assert_eq!(through_writer, stored);
+    }
+
+    #[tokio::test]
     async fn after_a_checkpoint_with_no_write_beside_it_the_wal_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("wal.db").display());
@@ -379,10 +504,12 @@ mod tests {
         for _ in 0..50 {
             store.db.execute_unprepared("INSERT INTO filler VALUES (randomblob(16000))").await.unwrap();
         }
-        let filled = store.checkpoint_wal(true).await;
+        // The writer's own checkpoint, in its turn (no write beside it).
+        let filled =
+            checkpoint(&open_writer(&dir.path().join("wal.db").display().to_string()).unwrap()).unwrap();
         assert!(filled > 200, "50 writes of 16 KB fill the WAL: {filled} frames");
         store.db.execute_unprepared("INSERT INTO filler VALUES (randomblob(100))").await.unwrap();
-        let after = store.checkpoint_wal(false).await;
+        let after = store.checkpoint_wal().await;
         assert!(after < 10, "the next write started the WAL over: {after} frames");
     }
 }

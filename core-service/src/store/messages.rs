@@ -72,17 +72,6 @@ pub(super) fn stored_message(room_id: String, seq: i64, msg: NewMessage) -> Mess
     }
 }
 
-/// Takes back the seq `append_in` gave a message whose INSERT then failed
-/// (SQLite undoes only the failed statement, not the bump before it).
-pub(super) async fn undo_bump<C: ConnectionTrait>(txn: &C, room_id: &str) -> Result<(), sea_orm::DbErr> {
-    room::Entity::update_many()
-        .col_expr(room::Column::LastSeq, Expr::col(room::Column::LastSeq).sub(1))
-        .filter(room::Column::Id.eq(room_id))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
 /// Seqs are BIGINT; a cursor past i64::MAX means "after everything".
 fn seq_value(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
@@ -98,7 +87,7 @@ impl MessageStore for SqlStore {
         events: MakeEvents<'static>,
     ) -> CoreResult<Appended> {
         if let Some(queue) = &self.appends {
-            return queue.append(room_id, guard, msg, events).await;
+            return queue.append(self, room_id, guard, msg, events).await;
         }
         let sender = msg.sender.clone();
         let client_id = msg.client_id.clone();

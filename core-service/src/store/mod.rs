@@ -124,8 +124,10 @@ impl SqlStore {
             reachability,
             webhook_routes: webhooks::WebhookRoutes::default(),
         };
-        if store.writer.is_some() {
-            store.appends = Some(append_queue::AppendQueue::start(store.clone()));
+        // An in-memory database has no file a second connection could
+        // open: its sends take a transaction each, as on PostgreSQL.
+        if let Some(path) = sqlite_file(url) {
+            store.appends = Some(append_queue::AppendQueue::start(store.clone(), path)?);
         }
         Ok(store)
     }

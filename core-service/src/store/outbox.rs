@@ -4,7 +4,10 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    Statement,
+};
 
 use super::entity::outbox;
 use super::{LOCAL_OUTBOUND, OutboxMode, SqlStore};
@@ -22,16 +25,25 @@ impl SqlStore {
         events: &[Event],
         now: Millis,
     ) -> Result<(), sea_orm::DbErr> {
-        self.record_webhook_events(txn, events, now).await?;
+        for statement in self.recording(events, now) {
+            txn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+
+    /// The statements `record_events` runs, for a caller that runs them
+    /// itself (SQLite's writer thread, `append_queue`).
+    pub(super) fn recording(&self, events: &[Event], now: Millis) -> Vec<Statement> {
+        let mut statements = self.webhook_recording(events, now);
         let (replica, only_outbound) = match &self.outbox {
-            OutboxMode::Off => return Ok(()),
+            OutboxMode::Off => return statements,
             OutboxMode::Broker { replica } => (replica.as_str(), false),
             OutboxMode::OutboundOnly => (LOCAL_OUTBOUND, true),
         };
         let is_outbound = |e: &Event| matches!(e.kind, EventKind::Outbound { .. });
         let recorded: Vec<&Event> = events.iter().filter(|e| !only_outbound || is_outbound(e)).collect();
         if recorded.is_empty() {
-            return Ok(());
+            return statements;
         }
         let rows = recorded.into_iter().map(|e| {
             let sealed = envelope::seal(e);
@@ -47,8 +59,8 @@ impl SqlStore {
                 created_at: Set(now),
             }
         });
-        outbox::Entity::insert_many(rows).exec(txn).await?;
-        Ok(())
+        statements.push(outbox::Entity::insert_many(rows).build(self.db.get_database_backend()));
+        statements
     }
 }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, Statement, Value,
+    QuerySelect, QueryTrait, Set, Statement, Value,
 };
 
 use super::SqlStore;
@@ -107,16 +107,13 @@ fn new_delivery(
 
 impl SqlStore {
     /// Writes the deliveries of a change's events, in its transaction.
-    pub(super) async fn record_webhook_events<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        events: &[Event],
-        now: Millis,
-    ) -> Result<(), sea_orm::DbErr> {
+    /// The statements that write a change's webhook deliveries (none when
+    /// no endpoint is registered), to run in the change's transaction.
+    pub(super) fn webhook_recording(&self, events: &[Event], now: Millis) -> Vec<Statement> {
         if self.webhook_routes.get().is_empty() {
-            return Ok(());
+            return Vec::new();
         }
-        self.record_occurrences(txn, &crate::domain::webhook::occurrences(events), now).await
+        self.occurrences_recording(&crate::domain::webhook::occurrences(events), now)
     }
 
     /// Writes one delivery per occurrence and endpoint that takes it.
@@ -126,6 +123,15 @@ impl SqlStore {
         occurrences: &[Occurrence],
         now: Millis,
     ) -> Result<(), sea_orm::DbErr> {
+        for statement in self.occurrences_recording(occurrences, now) {
+            txn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+
+    /// One delivery per occurrence and endpoint that takes it, and the
+    /// count of each queue (endpoint, room) that gained some.
+    fn occurrences_recording(&self, occurrences: &[Occurrence], now: Millis) -> Vec<Statement> {
         let routes = self.webhook_routes.get();
         let mut rows = Vec::new();
         // How many deliveries each queue (endpoint, room) gains.
@@ -143,28 +149,21 @@ impl SqlStore {
             }
         }
         if rows.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
-        delivery::Entity::insert_many(rows).exec(txn).await?;
-        for ((webhook_id, room_key), n) in gained {
-            self.enqueue(txn, webhook_id, room_key, n, now).await?;
-        }
-        Ok(())
+        let mut statements = vec![delivery::Entity::insert_many(rows).build(self.db.get_database_backend())];
+        statements.extend(
+            gained.into_iter().map(|((webhook_id, room_key), n)| self.enqueue(webhook_id, room_key, n, now)),
+        );
+        statements
     }
 
     /// Counts `n` more pending deliveries in the queue of an endpoint and
     /// room, due now if it was idle (a queue waiting on a retry keeps its
     /// time). One statement on the queue's row, which it locks, so that it
     /// and the dispatcher's settling of the same queue follow each other.
-    async fn enqueue<C: ConnectionTrait>(
-        &self,
-        txn: &C,
-        webhook_id: &str,
-        room_key: &str,
-        n: i64,
-        now: Millis,
-    ) -> Result<(), sea_orm::DbErr> {
-        let upsert = self.statement(
+    fn enqueue(&self, webhook_id: &str, room_key: &str, n: i64, now: Millis) -> Statement {
+        self.statement(
             "INSERT INTO webhook_queues (webhook_id, room_key, pending, due_at, lease_until, updated_at) \
              VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (webhook_id, room_key) DO UPDATE SET \
              pending = webhook_queues.pending + ?, \
@@ -180,9 +179,7 @@ impl SqlStore {
                 now.into(),
                 now.into(),
             ],
-        );
-        txn.execute_raw(upsert).await?;
-        Ok(())
+        )
     }
 
     /// `?` placeholders as this backend writes them.
@@ -263,7 +260,7 @@ impl WebhookStore for SqlStore {
         let row = new_delivery(webhook_id, &o, &wire::webhook::data(&o), now);
         let (_turn, txn) = self.begin_write().await?;
         let stored = row.insert(&txn).await?;
-        self.enqueue(&txn, webhook_id, "", 1, now).await?;
+        txn.execute_raw(self.enqueue(webhook_id, "", 1, now)).await?;
         txn.commit().await?;
         Ok(delivery_from_row(stored))
     }
