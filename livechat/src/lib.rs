@@ -70,10 +70,9 @@ pub async fn run_with_channels(
         stop.clone(),
     ));
 
-    let client = CoreClient::in_process(
-        livechat_core::grpc::in_process(&running.core, services),
-        Some(Duration::from_millis(http.request_timeout_ms)),
-    );
+    let timeout = Some(Duration::from_millis(http.request_timeout_ms));
+    let client = CoreClient::in_process(livechat_core::grpc::in_process(&running.core, services), timeout)
+        .with_local_calls(livechat_core::grpc::local_calls(&running.core, &stop), timeout);
     let ws = livechat_ws::WsState {
         core: client.clone(),
         connections: livechat_ws::Connections::new(session.connections),

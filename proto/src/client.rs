@@ -12,6 +12,7 @@ use tonic::transport::{Channel, Endpoint};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::replicas::Target;
+use crate::v1;
 use crate::v1::{
     admin_service_client::AdminServiceClient, auth_service_client::AuthServiceClient,
     canned_response_service_client::CannedResponseServiceClient, event_service_client::EventServiceClient,
@@ -48,6 +49,50 @@ impl std::error::Error for TransportError {
 #[derive(Clone)]
 pub struct CoreClient {
     transport: Transport,
+    /// In the all-in-one: the hot path's calls straight into the core.
+    local: Option<Local>,
+}
+
+/// A live event stream, whichever way it came.
+pub type EventStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<v1::Event, Status>> + Send>>;
+
+/// The calls on a WebSocket's hot path (events, sends, typing, history),
+/// made by the all-in-one without gRPC framing: the same requests, token
+/// and checks (the core's side authenticates exactly as its tower layer
+/// does, then calls the same service methods), but values pass by move,
+/// not as protobuf bytes in an HTTP body, and each event reaches its
+/// session without an encode, a body frame and a decode per subscriber.
+#[async_trait::async_trait]
+pub trait LocalCalls: Send + Sync + 'static {
+    async fn subscribe(&self, req: tonic::Request<v1::SubscribeRequest>) -> Result<EventStream, Status>;
+    async fn send_message(
+        &self,
+        req: tonic::Request<v1::SendMessageRequest>,
+    ) -> Result<v1::SendMessageResponse, Status>;
+    async fn list_messages(
+        &self,
+        req: tonic::Request<v1::ListMessagesRequest>,
+    ) -> Result<v1::ListMessagesResponse, Status>;
+    async fn set_typing(&self, req: tonic::Request<v1::SetTypingRequest>) -> Result<(), Status>;
+}
+
+/// `LocalCalls` with the deadline the transport would have applied.
+#[derive(Clone)]
+struct Local {
+    calls: std::sync::Arc<dyn LocalCalls>,
+    timeout: Option<Duration>,
+}
+
+impl Local {
+    async fn within<T>(&self, call: impl Future<Output = Result<T, Status>>) -> Result<T, Status> {
+        match self.timeout {
+            // The same code as a channel's timeout.
+            Some(t) => {
+                tokio::time::timeout(t, call).await.map_err(|_| Status::cancelled("Timeout expired"))?
+            }
+            None => call.await,
+        }
+    }
 }
 
 impl std::fmt::Debug for CoreClient {
@@ -122,7 +167,56 @@ impl CoreClient {
             + 'static,
         S::Future: Send + 'static,
     {
-        Self { transport: Transport::new(transport) }
+        Self { transport: Transport::new(transport), local: None }
+    }
+
+    /// The same client, with the hot path's calls made by `calls` (the
+    /// all-in-one; see `LocalCalls`) under the in-process deadline.
+    pub fn with_local_calls(
+        mut self,
+        calls: std::sync::Arc<dyn LocalCalls>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        self.local = Some(Local { calls, timeout });
+        self
+    }
+
+    /// Opens the caller's event stream (`EventService.Subscribe`).
+    pub async fn subscribe(&self, req: tonic::Request<v1::SubscribeRequest>) -> Result<EventStream, Status> {
+        match &self.local {
+            Some(l) => l.within(l.calls.subscribe(req)).await,
+            None => Ok(Box::pin(self.events().subscribe(req).await?.into_inner())),
+        }
+    }
+
+    /// `MessageService.SendMessage`.
+    pub async fn send_message(
+        &self,
+        req: tonic::Request<v1::SendMessageRequest>,
+    ) -> Result<v1::SendMessageResponse, Status> {
+        match &self.local {
+            Some(l) => l.within(l.calls.send_message(req)).await,
+            None => Ok(self.messages().send_message(req).await?.into_inner()),
+        }
+    }
+
+    /// `MessageService.ListMessages`.
+    pub async fn list_messages(
+        &self,
+        req: tonic::Request<v1::ListMessagesRequest>,
+    ) -> Result<v1::ListMessagesResponse, Status> {
+        match &self.local {
+            Some(l) => l.within(l.calls.list_messages(req)).await,
+            None => Ok(self.messages().list_messages(req).await?.into_inner()),
+        }
+    }
+
+    /// `MessageService.SetTyping`.
+    pub async fn set_typing(&self, req: tonic::Request<v1::SetTypingRequest>) -> Result<(), Status> {
+        match &self.local {
+            Some(l) => l.within(l.calls.set_typing(req)).await,
+            None => self.messages().set_typing(req).await.map(drop),
+        }
     }
 
     pub fn transport(&self) -> Transport {

@@ -29,10 +29,10 @@ use axum::extract::ws::WebSocket;
 use futures::StreamExt;
 use futures::future::Either;
 use futures::stream::Pending;
-use livechat_proto::client::{CoreClient, authed};
+use livechat_proto::client::{CoreClient, EventStream, authed};
 use livechat_proto::v1 as pb;
 use tokio_util::sync::CancellationToken;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 /// Close codes of docs/protocol.md and RFC 6455.
 pub mod close {
@@ -49,13 +49,9 @@ pub mod close {
 }
 
 /// Opens the caller's event stream and reads its first event, the snapshot.
-pub async fn subscribe(
-    core: &CoreClient,
-    token: &str,
-) -> Result<(Streaming<pb::Event>, pb::Snapshot), Status> {
-    let mut events =
-        core.events().subscribe(authed(pb::SubscribeRequest {}, token, None)?).await?.into_inner();
-    match events.message().await? {
+pub async fn subscribe(core: &CoreClient, token: &str) -> Result<(EventStream, pb::Snapshot), Status> {
+    let mut events = core.subscribe(authed(pb::SubscribeRequest {}, token, None)?).await?;
+    match events.next().await.transpose()? {
         Some(pb::Event { kind: Some(pb::event::Kind::Snapshot(s)) }) => Ok((events, s)),
         _ => Err(Status::unavailable("the core sent no snapshot")),
     }
@@ -101,7 +97,7 @@ pub fn run(
     socket: WebSocket,
     core: CoreClient,
     token: String,
-    events: Streaming<pb::Event>,
+    events: EventStream,
     snapshot: pb::Snapshot,
     cfg: SessionConfig,
     shutdown: CancellationToken,

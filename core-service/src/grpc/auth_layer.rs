@@ -44,9 +44,44 @@ pub struct Authenticate<S> {
 
 /// The token of an `authorization: Bearer …` header.
 pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
+    bearer_of(headers.get(http::header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// The token of an `authorization` value (`Bearer …`).
+fn bearer_of(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// What the layer attaches to a call that carries a token, for a caller
+/// in this process (`local`) that has the call's metadata, not its headers.
+pub(super) async fn authenticate_metadata<T>(core: &Core, req: &mut tonic::Request<T>) {
+    let metadata = req.metadata();
+    let Some(token) = metadata.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_of) else {
+        return;
+    };
+    let address = metadata
+        .get(livechat_proto::client::CLIENT_ADDRESS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let found = authenticate(core, token, address).await;
+    req.extensions_mut().insert(found);
+}
+
+/// Verifies a call's token; the agent's principal carries the client
+/// address the gateway saw.
+async fn authenticate(core: &Core, token: &str, address: Option<std::net::IpAddr>) -> Authenticated {
+    let result = core
+        .authenticate(Some(token))
+        .await
+        .map(|mut p| {
+            if let Principal::Agent(a, _) = &mut p {
+                a.address = address;
+            }
+            p
+        })
+        .map_err(Arc::new);
+    Authenticated(result)
 }
 
 impl<S, B> Service<http::Request<B>> for Authenticate<S>
@@ -75,17 +110,8 @@ where
                     .get(livechat_proto::client::CLIENT_ADDRESS)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok());
-                let result = core
-                    .authenticate(Some(&token))
-                    .await
-                    .map(|mut p| {
-                        if let Principal::Agent(a, _) = &mut p {
-                            a.address = address;
-                        }
-                        p
-                    })
-                    .map_err(Arc::new);
-                req.extensions_mut().insert(Authenticated(result));
+                let found = authenticate(&core, &token, address).await;
+                req.extensions_mut().insert(found);
             }
             inner.call(req).await
         })

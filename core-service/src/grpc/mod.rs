@@ -6,6 +6,7 @@ mod auth_layer;
 mod canned;
 mod events;
 mod gate;
+mod local;
 mod messages;
 mod rooms;
 pub mod status;
@@ -70,6 +71,16 @@ pub async fn services(core: &Arc<Core>, stop: &CancellationToken) -> anyhow::Res
 pub fn in_process(core: &Arc<Core>, services: tonic::service::Routes) -> AuthenticatedServices {
     use tower::Layer;
     gate::GateLayer::new(core.clone()).layer(AuthLayer::new(core.clone()).layer(services))
+}
+
+/// The hot path's calls straight into the services, for the all-in-one's
+/// gateways (`CoreClient::with_local_calls`): the same gate and
+/// authentication as `in_process`, no encoding.
+pub fn local_calls(
+    core: &Arc<Core>,
+    stop: &CancellationToken,
+) -> Arc<dyn livechat_proto::client::LocalCalls> {
+    Arc::new(local::Local::new(core, stop))
 }
 
 /// What `in_process` returns.

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use livechat_proto::client::EventStream;
 use livechat_proto::client::authed;
 use livechat_proto::{json, v1 as pb};
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Status};
 
 use super::delivery::{CatchUp, Gap, Verdict};
 use super::socket::{Closing, Session, Step};
@@ -91,7 +92,7 @@ impl Session {
         &self,
         req: pb::ListMessagesRequest,
     ) -> Result<pb::ListMessagesResponse, Status> {
-        Ok(self.core.messages().list_messages(authed(req, &self.token, None)?).await?.into_inner())
+        self.core.list_messages(authed(req, &self.token, None)?).await
     }
 
     /// Handles a live event at once, or returns what has to call the core
@@ -149,7 +150,7 @@ impl Session {
     /// up, and return the new stream: the client sees nothing but the
     /// messages it missed, in order. A refused token or a client too slow
     /// to keep up ends the connection instead.
-    pub async fn resubscribe(&mut self, why: Option<Status>) -> Result<Streaming<pb::Event>, Closing> {
+    pub async fn resubscribe(&mut self, why: Option<Status>) -> Result<EventStream, Closing> {
         if let Some(status) = &why
             && !matches!(
                 status.code(),

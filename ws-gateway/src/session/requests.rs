@@ -112,15 +112,12 @@ impl Session {
             }
             ClientFrame::Send { room_id, content, client_id } => {
                 let req = pb::SendMessageRequest { room_id, content, client_id };
-                let r = self.core.messages().send_message(authed(req, t, None)?).await?.into_inner();
+                let r = self.core.send_message(authed(req, t, None)?).await?;
                 let m = r.message.ok_or_else(|| Status::internal("no message"))?;
                 AckResult::Message { message: m.into() }
             }
             ClientFrame::Typing { room_id, typing } => {
-                self.core
-                    .messages()
-                    .set_typing(authed(pb::SetTypingRequest { room_id, typing }, t, None)?)
-                    .await?;
+                self.core.set_typing(authed(pb::SetTypingRequest { room_id, typing }, t, None)?).await?;
                 AckResult::Nothing {}
             }
             ClientFrame::History { room_id, before_seq, after_seq, limit } => {

@@ -15,12 +15,13 @@ use futures::FutureExt as _;
 use futures::future::Either;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use livechat_proto::client::CoreClient;
+use livechat_proto::client::EventStream;
 use livechat_proto::v1 as pb;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 use super::delivery::Delivery;
 use super::flood::Budgets;
@@ -50,9 +51,9 @@ pub(super) struct Session {
 }
 
 /// A connection's events: the core's stream (`Right`, always so after a
-/// resubscription) or, in tests, any stream (`Left`). An enum rather than
-/// a box, so the hot path stays free of allocation and dynamic calls.
-pub(super) type Events<Ev> = Either<Ev, Streaming<pb::Event>>;
+/// resubscription: gRPC's, or the core's own in the all-in-one) or, in
+/// tests, any stream (`Left`).
+pub(super) type Events<Ev> = Either<Ev, EventStream>;
 
 /// Serves a connection until it ends. `socket` is the two halves of a split
 /// WebSocket; `events` the subscription whose snapshot is `snapshot`.
@@ -211,7 +212,7 @@ impl Session {
             tokio::spawn(async move {
                 let req = pb::SetTypingRequest { room_id, typing: false };
                 if let Ok(req) = livechat_proto::client::authed(req, &token, None) {
-                    let _ = core.messages().set_typing(req).await;
+                    let _ = core.set_typing(req).await;
                 }
             });
         }
