@@ -236,13 +236,28 @@ impl Writer {
             replies.push(job.reply);
             sends.push((job.room_id, job.guard, job.msg, job.events));
         }
-        match self.write_in_one_transaction(sends) {
-            Ok(outcomes) => {
+        // A panic (in a change's event maker, say) fails this batch alone:
+        // its transaction rolls back as it unwinds, and the thread, which
+        // every send of the process goes through, carries on.
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_in_one_transaction(sends)));
+        match written {
+            Ok(Ok(outcomes)) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
-            Err(e) => {
+            Err(_) => {
+                tracing::error!(
+                    sends = replies.len(),
+                    "storing a batch of sends panicked; it was rolled back"
+                );
+                for reply in replies {
+                    let _ =
+                        reply.send(Err(CoreError::Unexpected(anyhow::anyhow!("storing the send panicked"))));
+                }
+            }
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, sends = replies.len(), "a batch of sends failed");
                 for reply in replies {
                     let _ = reply.send(Err(e.to_core()));
@@ -454,15 +469,9 @@ mod tests {
     use super::super::OutboxMode;
     use super::*;
 
-    #[tokio::test]
-    async fn the_writer_reads_a_room_back_exactly_as_sea_orm_does() {
-        use sea_orm::{ActiveModelTrait, EntityTrait};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rooms.db").display().to_string();
-        let store =
-            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
-        // Every column set, each to a value no other column has.
-        let stored = room::Model {
+    /// A room with every column set, each to a value no other column has.
+    fn every_column_set() -> room::Model {
+        room::Model {
             id: "r1".into(),
             status: "engaged".into(),
             channel: "telegram".into(),
@@ -485,7 +494,17 @@ mod tests {
             rating_comment: Some("fine".into()),
             rated_at: Some(7),
             erased_at: Some(8),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn the_writer_reads_a_room_back_exactly_as_sea_orm_does() {
+        use sea_orm::{ActiveModelTrait, EntityTrait};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rooms.db").display().to_string();
+        let store =
+            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
+        let stored = every_column_set();
         room::ActiveModel::from(stored.clone()).insert(&store.db).await.unwrap();
         let through_sea_orm = room::Entity::find_by_id("r1").one(&store.db).await.unwrap().unwrap();
         let writer = open_writer(&path).unwrap();
@@ -493,6 +512,38 @@ mod tests {
         let through_writer = writer.query_row(&sql, [], room_row).unwrap();
         assert_eq!(through_writer, through_sea_orm);
         assert_eq!(through_writer, stored);
+    }
+
+    #[tokio::test]
+    async fn a_send_that_panics_fails_alone_and_the_writer_carries_on() {
+        use sea_orm::ActiveModelTrait;
+
+        use crate::domain::SenderKind;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("panic.db").display().to_string();
+        let store =
+            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
+        // A queued room (the rest of its columns do not matter to a send).
+        let room = room::Model { status: "queued".into(), last_seq: 0, ..every_column_set() };
+        room::ActiveModel::from(room).insert(&store.db).await.unwrap();
+        let send = |content: &str| NewMessage {
+            id: crate::domain::new_id(),
+            sender: Sender { kind: SenderKind::Visitor, id: "v1".into(), name: "Ada".into() },
+            content: content.into(),
+            client_id: None,
+            created_at: 2,
+        };
+        let panics: MakeEvents<'static> = Box::new(|_, _| panic!("an event maker with a bug"));
+        let failed = store.append("r1", SendGuard::Visitor, send("first"), panics).await;
+        assert!(matches!(failed, Err(CoreError::Unexpected(_))), "the panicking send fails: {failed:?}");
+
+        let stored =
+            store.append("r1", SendGuard::Visitor, send("second"), Box::new(|_, _| Vec::new())).await;
+        let Ok(Appended::Stored(message, _)) = stored else { panic!("the next send is stored: {stored:?}") };
+        assert_eq!(message.seq, 1, "the failed send's seq was rolled back with it");
+        let (page, _) =
+            store.page("r1", crate::app::ports::Page::After { after: 0, limit: 10 }).await.unwrap();
+        assert_eq!(page.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["second"]);
     }
 
     #[tokio::test]
