@@ -55,6 +55,11 @@ impl CoreError {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
 
+    /// What a call hears while the database does not answer.
+    pub fn database_unavailable() -> Self {
+        Self::Unavailable("the database is unavailable".into())
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::Forbidden(message.into())
     }

@@ -56,15 +56,9 @@ fn bearer_of(value: &str) -> Option<&str> {
 /// What the layer attaches to a call that carries a token, for a caller
 /// in this process (`local`) that has the call's metadata, not its headers.
 pub(super) async fn authenticate_metadata<T>(core: &Core, req: &mut tonic::Request<T>) {
-    let metadata = req.metadata();
-    let Some(token) = metadata.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_of) else {
-        return;
-    };
-    let address = metadata
-        .get(livechat_proto::client::CLIENT_ADDRESS)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let found = authenticate(core, token, address).await;
+    let token = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_of);
+    let Some(token) = token else { return };
+    let found = authenticate(core, token, super::client_address(req)).await;
     req.extensions_mut().insert(found);
 }
 

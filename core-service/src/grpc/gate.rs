@@ -58,7 +58,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         if !self.core.database_reachable() && !always_open(req.uri().path()) {
-            let refused = CoreError::Unavailable("the database is unavailable".into());
+            let refused = CoreError::database_unavailable();
             return Either::Left(ready(Ok(to_status(&refused).into_http())));
         }
         Either::Right(self.inner.call(req))

@@ -38,7 +38,7 @@ impl Local {
     /// What `gate` and `auth_layer` do to a call before its service sees it.
     async fn admit<T>(&self, mut req: Request<T>) -> Result<Request<T>, Status> {
         if !self.core.database_reachable() {
-            return Err(to_status(&CoreError::Unavailable("the database is unavailable".into())));
+            return Err(to_status(&CoreError::database_unavailable()));
         }
         authenticate_metadata(&self.core, &mut req).await;
         Ok(req)

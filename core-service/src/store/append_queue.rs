@@ -69,7 +69,8 @@ impl AppendQueue {
         let (tx, rx) = mpsc::channel(QUEUE);
         let wal = Arc::new(AtomicU64::new(0));
         tokio::spawn(checkpoint_beside_writer(store.clone(), wal.clone(), tx.downgrade()));
-        let writer = Writer { conn, store, wal, bump: BumpStatements::new() };
+        let turn = store.writer.clone().ok_or_else(|| anyhow::anyhow!("the writer thread is for SQLite"))?;
+        let writer = Writer { conn, store, turn, wal, bump: BumpStatements::new() };
         std::thread::Builder::new().name("livechat-sqlite-writer".into()).spawn(move || writer.run(rx))?;
         Ok(Self { tx })
     }
@@ -183,7 +184,7 @@ impl WriteError {
                     Code::DatabaseBusy | Code::DatabaseLocked | Code::SystemIoFailure | Code::DiskFull
                 ) =>
             {
-                CoreError::Unavailable("the database is unavailable".into())
+                CoreError::database_unavailable()
             }
             e => CoreError::Unexpected(anyhow::anyhow!("storing a batch of sends: {e}")),
         }
@@ -195,6 +196,8 @@ struct Writer {
     conn: rusqlite::Connection,
     /// Asked which statements a change records; holds no queue.
     store: SqlStore,
+    /// The writers' turn (`SqlStore::begin_write`), taken for each batch.
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// WAL frames the last checkpoint beside the writer found.
     wal: Arc<AtomicU64>,
     bump: BumpStatements,
@@ -212,8 +215,8 @@ impl Writer {
                 }
             }
             metrics::histogram!("livechat_store_append_batch").record(batch.len() as f64);
-            let turn = self.store.writer.clone();
-            let turn = turn.as_ref().map(|w| w.blocking_lock());
+            let turn = self.turn.clone();
+            let turn = turn.blocking_lock();
             self.write_batch(&mut batch);
             if self.wal.load(Ordering::Relaxed) > WAL_FRAMES_BEFORE_PAUSE {
                 // Still in the writers' turn: the checkpoint copies every

@@ -152,6 +152,17 @@ impl SqlStore {
     }
 }
 
+/// Runs statements one after another in the caller's transaction.
+async fn run_all<C: sea_orm::ConnectionTrait>(
+    txn: &C,
+    statements: Vec<sea_orm::Statement>,
+) -> Result<(), DbErr> {
+    for statement in statements {
+        txn.execute_raw(statement).await?;
+    }
+    Ok(())
+}
+
 /// Applies pending migrations. On PostgreSQL, replicas starting together
 /// take turns: a transaction-scoped advisory lock is held (on one pooled
 /// connection) while the migrator runs, so the second replica finds nothing
@@ -174,7 +185,7 @@ impl From<DbErr> for CoreError {
     fn from(e: DbErr) -> Self {
         if is_unavailable(&e) {
             tracing::warn!(error = %e, "database unavailable");
-            CoreError::Unavailable("the database is unavailable".into())
+            CoreError::database_unavailable()
         } else if is_nul_in_query(&e) {
             // Text that is stored is checked for NUL before it gets here
             // (`domain::value`), so this is an id or a filter with a NUL in

@@ -25,10 +25,7 @@ impl SqlStore {
         events: &[Event],
         now: Millis,
     ) -> Result<(), sea_orm::DbErr> {
-        for statement in self.recording(events, now) {
-            txn.execute_raw(statement).await?;
-        }
-        Ok(())
+        super::run_all(txn, self.recording(events, now)).await
     }
 
     /// The statements `record_events` runs, for a caller that runs them

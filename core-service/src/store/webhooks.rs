@@ -106,7 +106,6 @@ fn new_delivery(
 }
 
 impl SqlStore {
-    /// Writes the deliveries of a change's events, in its transaction.
     /// The statements that write a change's webhook deliveries (none when
     /// no endpoint is registered), to run in the change's transaction.
     pub(super) fn webhook_recording(&self, events: &[Event], now: Millis) -> Vec<Statement> {
@@ -123,10 +122,7 @@ impl SqlStore {
         occurrences: &[Occurrence],
         now: Millis,
     ) -> Result<(), sea_orm::DbErr> {
-        for statement in self.occurrences_recording(occurrences, now) {
-            txn.execute_raw(statement).await?;
-        }
-        Ok(())
+        super::run_all(txn, self.occurrences_recording(occurrences, now)).await
     }
 
     /// One delivery per occurrence and endpoint that takes it, and the
