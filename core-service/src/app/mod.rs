@@ -67,6 +67,9 @@ pub struct Core {
     settings: SettingsCache,
     replica_id: String,
     relay_wakeup: tokio::sync::Notify,
+    /// A change of this replica recorded messages for customers on their
+    /// messengers since the relay last looked at their shared queue.
+    outbound_recorded: std::sync::atomic::AtomicBool,
     outbound_wakeup: tokio::sync::Notify,
     room_order: room_order::RoomOrder,
     principals: principal_cache::PrincipalCache,
@@ -123,6 +126,7 @@ impl Core {
             policies,
             replica_id,
             relay_wakeup: tokio::sync::Notify::new(),
+            outbound_recorded: std::sync::atomic::AtomicBool::new(false),
             outbound_wakeup: tokio::sync::Notify::new(),
             room_order: room_order::RoomOrder::default(),
             principals: principal_cache::PrincipalCache::default(),
@@ -186,6 +190,7 @@ impl Core {
     async fn deliver(&self, events: Vec<Event>) {
         self.wake_webhooks();
         if events.iter().any(|e| matches!(e.kind, crate::domain::EventKind::Outbound { .. })) {
+            self.outbound_recorded.store(true, std::sync::atomic::Ordering::Relaxed);
             self.outbound_wakeup.notify_waiters();
         }
         if self.store.uses_outbox() {

@@ -3,9 +3,16 @@
 //! broker is down the rows wait; nothing stored is ever left unannounced.
 //! A replica relays its own rows at once, and takes over rows another
 //! replica left for longer than `ORPHANED_AFTER` (it died mid-way).
+//! The channels' outbound rows, one queue shared by the replicas, are
+//! looked at when this replica recorded some, and every second (another
+//! replica's, when their relay is gone): not on every round, where the
+//! turn to relay them costs a transaction of its own.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::Core;
 use crate::error::CoreResult;
@@ -14,6 +21,8 @@ use crate::error::CoreResult;
 const BATCH: u64 = 500;
 /// After this, any replica publishes another replica's rows.
 const ORPHANED_AFTER_MS: i64 = 15_000;
+/// How often the shared outbound queue is looked at in any case.
+const OUTBOUND_EVERY: Duration = Duration::from_secs(1);
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +33,9 @@ pub enum Relayed {
 
 impl Core {
     /// One round: read pending rows, publish them with confirms, delete
-    /// them; then the channels' outbound rows, if this replica gets the turn.
-    pub async fn relay_once(&self) -> CoreResult<Relayed> {
+    /// them; then, if `outbound`, the channels' outbound rows, if this
+    /// replica gets the turn.
+    pub async fn relay_once(&self, outbound: bool) -> CoreResult<Relayed> {
         let pending =
             self.store.pending_events(&self.replica_id, self.now_ms() - ORPHANED_AFTER_MS, BATCH).await?;
         let mut n = pending.len();
@@ -37,7 +47,9 @@ impl Core {
         let publish = |events| -> futures::future::BoxFuture<'_, CoreResult<()>> {
             Box::pin(self.bus.publish_recorded(events))
         };
-        n += self.store.relay_outbound(BATCH, &publish).await?.unwrap_or(0);
+        if outbound {
+            n += self.store.relay_outbound(BATCH, &publish).await?.unwrap_or(0);
+        }
         if n == 0 {
             return Ok(Relayed::Nothing);
         }
@@ -53,8 +65,16 @@ impl Core {
         }
         tokio::pin!(shutdown);
         let mut failing = false;
+        let mut outbound_seen = Instant::now();
         loop {
-            match self.relay_once().await {
+            // Set before the round: rows recorded while it runs are looked
+            // at in the next one.
+            let recorded = self.outbound_recorded.swap(false, Ordering::Relaxed);
+            let outbound = recorded || outbound_seen.elapsed() >= OUTBOUND_EVERY;
+            if outbound {
+                outbound_seen = Instant::now();
+            }
+            match self.relay_once(outbound).await {
                 Ok(Relayed::Published(_)) => {
                     failing = false;
                     continue;

@@ -40,18 +40,60 @@ use crate::error::{CoreError, CoreResult};
 /// Most sends committed in one transaction.
 pub const MAX_BATCH: usize = 256;
 /// Sends waiting for the writer before callers wait to enqueue.
-const QUEUE: usize = 4096;
+pub(super) const QUEUE: usize = 4096;
 /// Statements the writer keeps prepared: its own four, and what changes
 /// record (one shape per number of rows).
 const PREPARED: usize = 64;
 
 /// One send waiting to be stored.
-struct AppendJob {
-    room_id: String,
-    guard: SendGuard,
-    msg: NewMessage,
-    events: MakeEvents<'static>,
-    reply: oneshot::Sender<CoreResult<Outcome>>,
+pub(super) struct AppendJob {
+    pub room_id: String,
+    pub guard: SendGuard,
+    pub msg: NewMessage,
+    pub events: MakeEvents<'static>,
+    pub reply: oneshot::Sender<CoreResult<Outcome>>,
+}
+
+/// A send as a writer stores it: the job without its reply.
+pub(super) type PendingSend = (String, SendGuard, NewMessage, MakeEvents<'static>);
+
+/// Splits jobs into the sends a writer stores and the replies it answers.
+pub(super) fn take_replies(
+    batch: &mut Vec<AppendJob>,
+) -> (Vec<PendingSend>, Vec<oneshot::Sender<CoreResult<Outcome>>>) {
+    metrics::histogram!("livechat_store_append_batch").record(batch.len() as f64);
+    batch.drain(..).map(|job| ((job.room_id, job.guard, job.msg, job.events), job.reply)).unzip()
+}
+
+/// Answers every send of a batch with what storing it came to. A panic
+/// (in a change's event maker, say) fails its batch alone: the
+/// transaction rolled back as it unwound, and the writer, which every send
+/// of the process goes through, carries on.
+/// `to_core` says what each send of a failed batch is answered.
+pub(super) fn answer<E: std::fmt::Display>(
+    replies: Vec<oneshot::Sender<CoreResult<Outcome>>>,
+    written: std::thread::Result<Result<Vec<Outcome>, E>>,
+    to_core: impl Fn(&E) -> CoreError,
+) {
+    match written {
+        Ok(Ok(outcomes)) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(_) => {
+            tracing::error!(sends = replies.len(), "storing a batch of sends panicked; it was rolled back");
+            for reply in replies {
+                let _ = reply.send(Err(CoreError::Unexpected(anyhow::anyhow!("storing the send panicked"))));
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, sends = replies.len(), "a batch of sends failed");
+            for reply in replies {
+                let _ = reply.send(Err(to_core(&e)));
+            }
+        }
+    }
 }
 
 /// The sending side; the writer thread ends when every clone is dropped.
@@ -73,6 +115,11 @@ impl AppendQueue {
         let writer = Writer { conn, store, turn, wal, bump: BumpStatements::new() };
         std::thread::Builder::new().name("livechat-sqlite-writer".into()).spawn(move || writer.run(rx))?;
         Ok(Self { tx })
+    }
+
+    /// Starts PostgreSQL's batch writer (`postgres_appends`).
+    pub fn start_postgres(store: SqlStore) -> Self {
+        Self { tx: super::postgres_appends::start(store) }
     }
 
     /// Waits until the send's batch is committed.
@@ -151,7 +198,7 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (id, room_id, seq, sender_kin
 const UNDO_BUMP: &str = "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = ?1";
 
 /// What one send came to inside the batch's transaction.
-enum Outcome {
+pub(super) enum Outcome {
     Stored(Message, Vec<Event>),
     Refused,
     /// Its client_id was stored before: look the message up after commit.
@@ -214,7 +261,6 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            metrics::histogram!("livechat_store_append_batch").record(batch.len() as f64);
             let turn = self.turn.clone();
             let turn = turn.blocking_lock();
             self.write_batch(&mut batch);
@@ -233,46 +279,13 @@ impl Writer {
     }
 
     fn write_batch(&mut self, batch: &mut Vec<AppendJob>) {
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut sends = Vec::with_capacity(batch.len());
-        for job in batch.drain(..) {
-            replies.push(job.reply);
-            sends.push((job.room_id, job.guard, job.msg, job.events));
-        }
-        // A panic (in a change's event maker, say) fails this batch alone:
-        // its transaction rolls back as it unwinds, and the thread, which
-        // every send of the process goes through, carries on.
+        let (sends, replies) = take_replies(batch);
         let written =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_in_one_transaction(sends)));
-        match written {
-            Ok(Ok(outcomes)) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(_) => {
-                tracing::error!(
-                    sends = replies.len(),
-                    "storing a batch of sends panicked; it was rolled back"
-                );
-                for reply in replies {
-                    let _ =
-                        reply.send(Err(CoreError::Unexpected(anyhow::anyhow!("storing the send panicked"))));
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, sends = replies.len(), "a batch of sends failed");
-                for reply in replies {
-                    let _ = reply.send(Err(e.to_core()));
-                }
-            }
-        }
+        answer(replies, written, WriteError::to_core);
     }
 
-    fn write_in_one_transaction(
-        &mut self,
-        sends: Vec<(String, SendGuard, NewMessage, MakeEvents<'static>)>,
-    ) -> Result<Vec<Outcome>, WriteError> {
+    fn write_in_one_transaction(&mut self, sends: Vec<PendingSend>) -> Result<Vec<Outcome>, WriteError> {
         let txn = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(sends.len());
         for (room_id, guard, msg, events) in sends {

@@ -18,6 +18,7 @@ mod messages;
 pub mod migration;
 mod notes;
 mod outbox;
+mod postgres_appends;
 mod reachability;
 mod rooms;
 mod settings;
@@ -65,7 +66,8 @@ pub struct SqlStore {
     outbox: OutboxMode,
     /// SQLite only: the turn to write (see `begin_write`).
     writer: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// SQLite only: sends are committed in batches (see `append_queue`).
+    /// Sends are committed in batches (`append_queue` on an SQLite file,
+    /// `postgres_appends`); None on an in-memory SQLite database.
     appends: Option<append_queue::AppendQueue>,
     /// Whether the server answers, watched beside the pool.
     reachability: reachability::Reachability,
@@ -128,6 +130,8 @@ impl SqlStore {
         // open: its sends take a transaction each, as on PostgreSQL.
         if let Some(path) = sqlite_file(url) {
             store.appends = Some(append_queue::AppendQueue::start(store.clone(), path)?);
+        } else if !sqlite {
+            store.appends = Some(append_queue::AppendQueue::start_postgres(store.clone()));
         }
         Ok(store)
     }

@@ -147,9 +147,10 @@ async fn concurrent_sends_reach_a_subscriber_once_each_in_seq_order() {
     assert_eq!(seen, (3..=202).collect::<Vec<u64>>());
 }
 
-/// Sends into thirty rooms at once (stored in shared batches on SQLite):
-/// new messages, retries of a client_id already stored, and sends into a
-/// closed room each get their own answer, and no room is left with a gap.
+/// Sends into thirty rooms at once (stored in shared batches: the SQLite
+/// writer's, PostgreSQL's group commit): new messages, retries of a
+/// client_id already stored, and sends into a closed room each get their
+/// own answer, and no room is left with a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_into_many_rooms_at_once_mixing_retries_and_a_closed_room_each_get_their_answer() {
     let app = Arc::new(spawn_core().await);

@@ -71,6 +71,11 @@ struct Cli {
     /// The server process to measure (RSS and CPU from /proc).
     #[arg(long)]
     pid: Option<u32>,
+    /// The core's process, in the distributed mode: its CPU over the same
+    /// window as --pid's (the traffic, not the setup, whose password
+    /// hashing would swamp it).
+    #[arg(long)]
+    core_pid: Option<u32>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -162,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
     // Traffic: each conversation alternates visitor and agent sends.
     let rss_before = cli.pid.and_then(proc::rss_bytes);
     let cpu_before = cli.pid.and_then(proc::cpu_micros);
+    let core_cpu_before = cli.core_pid.and_then(proc::cpu_micros);
     let own_cpu_before = proc::cpu_micros(std::process::id());
     let started = Instant::now();
     let deadline = started + Duration::from_secs(cli.duration);
@@ -240,6 +246,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cpu_after = cli.pid.and_then(proc::cpu_micros);
+    let core_cpu_after = cli.core_pid.and_then(proc::cpu_micros);
     let own_cpu_after = proc::cpu_micros(std::process::id());
     let rss_after = cli.pid.and_then(proc::rss_bytes);
 
@@ -288,14 +295,13 @@ async fn main() -> anyhow::Result<()> {
         .take()
         .expect("the histograms are set before the run");
     let errors = totals.errors.lock().expect("no holder of the totals panics").clone();
-    let cpu_us_per_msg = match (cpu_before, cpu_after) {
-        (Some(b), Some(a)) if delivered > 0 => Some((a - b) as f64 / delivered as f64),
+    let per_message = |before: Option<u64>, after: Option<u64>| match (before, after) {
+        (Some(b), Some(a)) if delivered > 0 => Some(a.saturating_sub(b) as f64 / delivered as f64),
         _ => None,
     };
-    let bench_cpu_us_per_msg = match (own_cpu_before, own_cpu_after) {
-        (Some(b), Some(a)) if delivered > 0 => Some((a - b) as f64 / delivered as f64),
-        _ => None,
-    };
+    let cpu_us_per_msg = per_message(cpu_before, cpu_after);
+    let core_cpu_us_per_msg = per_message(core_cpu_before, core_cpu_after);
+    let bench_cpu_us_per_msg = per_message(own_cpu_before, own_cpu_after);
     let report = json!({
         "connections": connections,
         "setup_seconds": setup_secs,
@@ -308,6 +314,7 @@ async fn main() -> anyhow::Result<()> {
         "latency_ms": {"p50": pct(&lat, 0.5), "p95": pct(&lat, 0.95), "p99": pct(&lat, 0.99), "max": lat.max() as f64 / 1000.0},
         "errors": errors,
         "server": {"pid": cli.pid, "rss_before_bytes": rss_before, "rss_after_bytes": rss_after, "cpu_us_per_delivered_message": cpu_us_per_msg},
+        "core": {"pid": cli.core_pid, "cpu_us_per_delivered_message": core_cpu_us_per_msg},
         "load_generator": {"cpu_us_per_delivered_message": bench_cpu_us_per_msg},
     });
     if cli.json {
@@ -341,6 +348,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(us) = cpu_us_per_msg {
             println!("  server CPU         {us:.1} µs per delivered message");
+        }
+        if let Some(us) = core_cpu_us_per_msg {
+            println!("  core CPU           {us:.1} µs per delivered message");
         }
         if let Some(us) = bench_cpu_us_per_msg {
             println!("  load generator CPU {us:.1} µs per delivered message");
