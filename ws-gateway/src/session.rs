@@ -64,7 +64,8 @@ pub struct SessionConfig {
     pub idle_after: Duration,
     /// Frames waiting for a slow client before it is disconnected.
     pub outbound_queue: usize,
-    /// Longest a single write to the socket may take.
+    /// Longest frames may wait for the socket before the connection is
+    /// dropped (looked at with each ping).
     pub write_timeout: Duration,
     /// How fast the client may send messages and typing frames.
     pub limits: flood::FrameLimits,

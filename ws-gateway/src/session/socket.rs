@@ -1,10 +1,12 @@
 //! The loop of one connection: it waits on shutdown, the idle timer, the
 //! ping timer, the core's events and the client's frames, and closes the
 //! socket with the code the session ended with (decided here, or in
-//! `events` for the event stream's own endings). Frames go out through a bounded
-//! queue to a writer task. Generic over the socket's halves and the event
-//! stream, so that tests drive it through channels.
+//! `events` for the event stream's own endings). Frames are written by the
+//! loop itself (`Outgoing`): no writer task, channel or wake-up per frame.
+//! Generic over the socket's halves and the event stream, so that tests
+//! drive it through channels.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -12,12 +14,11 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
 use futures::FutureExt as _;
-use futures::future::Either;
+use futures::future::{Either, poll_fn};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use livechat_proto::client::CoreClient;
 use livechat_proto::client::EventStream;
 use livechat_proto::v1 as pb;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +40,7 @@ pub(super) type Step = Result<(), Closing>;
 pub(super) struct Session {
     pub core: CoreClient,
     pub token: String,
-    out: mpsc::Sender<Message>,
+    out: Outgoing,
     pub rooms: Delivery,
     pub budgets: Budgets,
     /// The agent this connection belongs to (None for a visitor): a room
@@ -66,20 +67,18 @@ pub(super) async fn serve<W, R, E, Ev>(
     cfg: SessionConfig,
     shutdown: CancellationToken,
 ) where
-    W: Sink<Message> + Unpin + Send + 'static,
+    W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::error::Error + 'static,
     Ev: Stream<Item = Result<pb::Event, Status>> + Unpin,
 {
     metrics::gauge!("livechat_ws_connections").increment(1.0);
-    let (sink, mut stream) = socket;
-    let (out, rx) = mpsc::channel(cfg.outbound_queue);
-    let writer = tokio::spawn(write_frames(sink, rx, cfg.write_timeout));
+    let (mut sink, mut stream) = socket;
     let budgets = Budgets::new(cfg.limits, Instant::now());
     let mut s = Session {
         core,
         token,
-        out,
+        out: Outgoing::new(cfg.outbound_queue),
         rooms: Delivery::default(),
         budgets,
         agent_id: None,
@@ -106,7 +105,13 @@ pub(super) async fn serve<W, R, E, Ev>(
                     biased;
                     _ = shutdown.cancelled() => Err(Closing(close::GOING_AWAY, "server shutting down")),
                     _ = &mut idle => Err(Closing(close::IDLE, "idle")),
-                    _ = ping.tick() => s.push(Message::Ping(Default::default())),
+                    _ = ping.tick() => match s.out.stalled_for() {
+                        Some(stalled) if stalled >= cfg.write_timeout => Err(Closing(0, "write timed out")),
+                        _ => s.push(Message::Ping(Default::default())),
+                    },
+                    // Frames go out before more work is taken on; while
+                    // the socket is not ready, the loop serves the rest.
+                    written = s.out.write_to(&mut sink), if s.out.has_work() => written,
                     ev = events.next() => match ev {
                         Some(Ok(event)) => match s.on_event(event) {
                             Ok(Some(next)) => guarded(s.follow_up(next)).await,
@@ -140,17 +145,18 @@ pub(super) async fn serve<W, R, E, Ev>(
     } else {
         end
     };
-    if end.0 != 0 {
+    s.stop_typing();
+    // What is queued goes out, then the close frame: unless the queue is
+    // what ended the session (a client not reading), or the socket is gone.
+    let full = s.out.frames.len() >= s.out.limit;
+    if end.0 != 0 && !full {
         let frame = CloseFrame { code: end.0, reason: Utf8Bytes::from_static(end.1) };
-        if s.out.try_send(Message::Close(Some(frame))).is_err() {
-            // The queue is full (a stalled client): drop the connection now
-            // rather than wait for writes that will not complete.
-            writer.abort();
+        s.out.frames.push_back(Message::Close(Some(frame)));
+        if tokio::time::timeout(cfg.write_timeout, s.out.write_to(&mut sink)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         }
     }
-    s.stop_typing();
     drop(s);
-    let _ = writer.await;
     metrics::gauge!("livechat_ws_connections").decrement(1.0);
 }
 
@@ -170,24 +176,68 @@ fn guarded<'a, T: 'a>(
     }))
 }
 
-/// Owns the socket's sending half. Ends on a close frame, a write error,
-/// or a write that takes too long (a stalled client).
-async fn write_frames<W>(mut sink: W, mut rx: mpsc::Receiver<Message>, write_timeout: Duration)
-where
-    W: Sink<Message> + Unpin,
-{
-    while let Some(msg) = rx.recv().await {
-        let closing = matches!(msg, Message::Close(_));
-        // Frames already queued go out in the same write: one syscall for
-        // an ack and the events that came with it, not one each.
-        let more = !closing && !rx.is_empty();
-        let write = async { if more { sink.feed(msg).await } else { sink.send(msg).await } };
-        match tokio::time::timeout(write_timeout, write).await {
-            Ok(Ok(())) if !closing => {}
-            _ => break,
-        }
+/// The frames a connection has yet to write, in order, written from the
+/// session's own task. Empty, it holds no memory: an idle connection pays
+/// for no queue.
+struct Outgoing {
+    frames: VecDeque<Message>,
+    /// Frames waiting for a slow client before it is disconnected.
+    limit: usize,
+    /// Frames handed to the socket but not yet flushed.
+    unflushed: bool,
+    /// When the socket last had nothing waiting: how long a write has
+    /// been stuck.
+    since: Option<Instant>,
+}
+
+/// Queue capacity kept after a burst is written out.
+const KEPT_CAPACITY: usize = 4;
+
+impl Outgoing {
+    fn new(limit: usize) -> Self {
+        Self { frames: VecDeque::new(), limit, unflushed: false, since: None }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+
+    fn has_work(&self) -> bool {
+        self.unflushed || !self.frames.is_empty()
+    }
+
+    /// How long frames have been waiting for the socket, if they are.
+    fn stalled_for(&self) -> Option<Duration> {
+        self.since.map(|t| t.elapsed())
+    }
+
+    fn push(&mut self, msg: Message) -> Step {
+        if self.frames.len() >= self.limit {
+            metrics::counter!("livechat_ws_slow_disconnects_total").increment(1);
+            return Err(Closing(close::TRY_LATER, "too slow; reconnect and catch up with history"));
+        }
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        self.frames.push_back(msg);
+        Ok(())
+    }
+
+    /// Hands every queued frame to the socket and flushes them in one
+    /// write: an ack and the events that came with it are one syscall.
+    /// Cancel-safe: a frame leaves the queue only when the socket took it.
+    async fn write_to<W: Sink<Message> + Unpin>(&mut self, sink: &mut W) -> Step {
+        let gone = |_| Closing(0, "write failed");
+        while !self.frames.is_empty() {
+            poll_fn(|cx| sink.poll_ready_unpin(cx)).await.map_err(gone)?;
+            let frame = self.frames.pop_front().expect("checked: not empty");
+            self.unflushed = true;
+            sink.start_send_unpin(frame).map_err(gone)?;
+        }
+        poll_fn(|cx| sink.poll_flush_unpin(cx)).await.map_err(gone)?;
+        self.unflushed = false;
+        self.since = None;
+        if self.frames.capacity() > KEPT_CAPACITY {
+            self.frames.shrink_to(KEPT_CAPACITY);
+        }
+        Ok(())
+    }
 }
 
 /// The close a failed read deserves, from tungstenite's error wherever it
@@ -227,18 +277,11 @@ impl Session {
     }
 
     /// Queues a frame; a full queue means the client is not keeping up.
-    pub fn push(&self, msg: Message) -> Step {
-        match self.out.try_send(msg) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("livechat_ws_slow_disconnects_total").increment(1);
-                Err(Closing(close::TRY_LATER, "too slow; reconnect and catch up with history"))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closing(0, "gone")),
-        }
+    pub fn push(&mut self, msg: Message) -> Step {
+        self.out.push(msg)
     }
 
-    pub fn send(&self, f: &ServerFrame) -> Step {
+    pub fn send(&mut self, f: &ServerFrame) -> Step {
         self.push(Message::Text(f.to_json().into()))
     }
 

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes};
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::channel::mpsc::{Receiver, UnboundedSender, channel, unbounded};
 use futures::future::Either;
 use futures::{SinkExt, StreamExt};
 use livechat_proto::client::CoreClient;
@@ -25,7 +25,7 @@ use crate::session::SessionConfig;
 /// The other end of a session under test.
 struct Client {
     frames: UnboundedSender<Result<Message, axum::Error>>,
-    received: UnboundedReceiver<Message>,
+    received: Receiver<Message>,
     events: UnboundedSender<Result<pb::Event, Status>>,
     shutdown: CancellationToken,
     session: JoinHandle<()>,
@@ -57,8 +57,13 @@ async fn connect() -> Client {
 }
 
 async fn connect_to(core: CoreClient) -> Client {
+    connect_with(core, 1024).await
+}
+
+/// A session whose socket takes `room` frames before the client reads.
+async fn connect_with(core: CoreClient, room: usize) -> Client {
     let (frames, stream) = unbounded();
-    let (sink, received) = unbounded();
+    let (sink, received) = channel(room);
     let (events, event_stream) = unbounded();
     let shutdown = CancellationToken::new();
     let session = tokio::spawn(serve(
@@ -255,4 +260,37 @@ async fn a_panic_while_serving_a_frame_closes_that_connection_with_1011() {
     let mut client = connect_to(panicking_core()).await;
     client.send(r#"{"type":"send","req_id":"r1","room_id":"r","content":"hi"}"#).await;
     assert_eq!(client.close_code().await, Some(1011));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_reads_nothing_while_events_pile_up_is_dropped() {
+    let c = connect_with(unreachable_core(), 0).await;
+    let sent = SessionConfig::default().outbound_queue as u64 + 10;
+    for seq in 1..=sent {
+        c.event(message("r", seq));
+    }
+    // The socket takes nothing more: the session queues what it can, and
+    // past the limit it gives up on the client instead of holding on.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(c.session.is_finished(), "a client that does not read must not hold its session");
+    let mut received = c.received;
+    let mut delivered = 0;
+    while let Some(msg) = received.next().await {
+        assert!(matches!(msg, Message::Text(_)), "no close frame fits a socket that is not read: {msg:?}");
+        delivered += 1;
+    }
+    assert!(delivered < sent, "only what the socket took before it stalled is written: {delivered}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_reads_late_gets_every_queued_frame_in_order() {
+    let mut c = connect_with(unreachable_core(), 0).await;
+    for seq in 1..=50 {
+        c.event(message("r", seq));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for seq in 1..=50 {
+        let frame = c.frame().await;
+        assert_eq!((frame["type"].as_str(), frame["message"]["seq"].as_u64()), (Some("message"), Some(seq)));
+    }
 }
