@@ -57,7 +57,8 @@ pub(super) struct AppendJob {
 /// A send as a writer stores it: the job without its reply.
 pub(super) type PendingSend = (String, SendGuard, NewMessage, MakeEvents<'static>);
 
-/// Splits jobs into the sends a writer stores and the replies it answers.
+/// Splits jobs into the sends a writer stores and the replies it answers,
+/// and counts the batch's size (`livechat_store_append_batch`).
 pub(super) fn take_replies(
     batch: &mut Vec<AppendJob>,
 ) -> (Vec<PendingSend>, Vec<oneshot::Sender<CoreResult<Outcome>>>) {
@@ -513,13 +514,19 @@ mod tests {
         }
     }
 
+    /// A store on a new SQLite file in `dir`, and the file's path.
+    async fn store_in(dir: &tempfile::TempDir) -> (SqlStore, String) {
+        let path = dir.path().join("livechat.db").display().to_string();
+        let store =
+            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
+        (store, path)
+    }
+
     #[tokio::test]
     async fn the_writer_reads_a_room_back_exactly_as_sea_orm_does() {
         use sea_orm::{ActiveModelTrait, EntityTrait};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rooms.db").display().to_string();
-        let store =
-            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
+        let (store, path) = store_in(&dir).await;
         let stored = every_column_set();
         room::ActiveModel::from(stored.clone()).insert(&store.db).await.unwrap();
         let through_sea_orm = room::Entity::find_by_id("r1").one(&store.db).await.unwrap().unwrap();
@@ -536,9 +543,7 @@ mod tests {
 
         use crate::domain::SenderKind;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("panic.db").display().to_string();
-        let store =
-            SqlStore::connect(&format!("sqlite://{path}?mode=rwc"), 2, OutboxMode::Off).await.unwrap();
+        let (store, _) = store_in(&dir).await;
         // A queued room (the rest of its columns do not matter to a send).
         let room = room::Model { status: "queued".into(), last_seq: 0, ..every_column_set() };
         room::ActiveModel::from(room).insert(&store.db).await.unwrap();

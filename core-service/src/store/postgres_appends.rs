@@ -159,20 +159,20 @@ async fn write_in_one_transaction(store: &SqlStore, sends: Vec<PendingSend>) -> 
         .map(|row| (row.id.clone(), row))
         .collect();
 
-    // Each send the guard let through becomes a message with its room's seq.
-    let mut candidates: Vec<(Message, room::Model, _)> = Vec::with_capacity(sends.len());
-    let mut refused = vec![false; sends.len()];
-    for (i, (room_id, _, msg, events)) in sends.into_iter().enumerate() {
-        match rooms.remove(&room_id) {
-            Some(row) => candidates.push((stored_message(room_id, row.last_seq, msg), row, events)),
-            None => refused[i] = true,
-        }
-    }
-    let stored: std::collections::HashSet<String> = if candidates.is_empty() {
+    // Each send the guard let through becomes a message with its room's
+    // seq; None for one it refused.
+    let candidates: Vec<Option<(Message, room::Model, _)>> = sends
+        .into_iter()
+        .map(|(room_id, _, msg, events)| {
+            let row = rooms.remove(&room_id)?;
+            Some((stored_message(room_id, row.last_seq, msg), row, events))
+        })
+        .collect();
+    let stored: std::collections::HashSet<String> = if candidates.iter().all(Option::is_none) {
         Default::default()
     } else {
         let insert = {
-            let messages = candidates.iter().map(|c| &c.0);
+            let messages = candidates.iter().flatten().map(|c| &c.0);
             statement(
                 INSERT_MESSAGES,
                 [
@@ -192,24 +192,26 @@ async fn write_in_one_transaction(store: &SqlStore, sends: Vec<PendingSend>) -> 
         let rows = txn.query_all_raw(insert).await?;
         rows.iter().map(|row| row.try_get::<String>("", "id")).collect::<Result<_, _>>()?
     };
-    let repeated: Vec<String> =
-        candidates.iter().filter(|c| !stored.contains(&c.0.id)).map(|c| c.0.room_id.clone()).collect();
+    let repeated: Vec<String> = candidates
+        .iter()
+        .flatten()
+        .filter(|c| !stored.contains(&c.0.id))
+        .map(|c| c.0.room_id.clone())
+        .collect();
     if !repeated.is_empty() {
         txn.execute_raw(statement(UNDO_BUMPS, [column(repeated.into_iter())])).await?;
     }
 
     // Every change's events, recorded together; each send keeps its own.
-    let mut outcomes = Vec::with_capacity(refused.len());
+    let mut outcomes = Vec::with_capacity(candidates.len());
     let mut all_events = Vec::new();
     let mut counts = Vec::new();
     let mut now = 0;
-    let mut candidates = candidates.into_iter();
-    for refused in refused {
-        if refused {
+    for candidate in candidates {
+        let Some((message, row, events)) = candidate else {
             outcomes.push(Outcome::Refused);
             continue;
-        }
-        let (message, row, events) = candidates.next().expect("one candidate per send let through");
+        };
         if !stored.contains(&message.id) {
             outcomes.push(Outcome::Duplicate {
                 room_id: message.room_id,

@@ -148,8 +148,7 @@ pub(super) async fn serve<W, R, E, Ev>(
     s.stop_typing();
     // What is queued goes out, then the close frame: unless the queue is
     // what ended the session (a client not reading), or the socket is gone.
-    let full = s.out.frames.len() >= s.out.limit;
-    if end.0 != 0 && !full {
+    if end.0 != 0 && !s.out.is_full() {
         let frame = CloseFrame { code: end.0, reason: Utf8Bytes::from_static(end.1) };
         s.out.frames.push_back(Message::Close(Some(frame)));
         if tokio::time::timeout(cfg.write_timeout, s.out.write_to(&mut sink)).await.is_ok() {
@@ -207,8 +206,13 @@ impl Outgoing {
         self.since.map(|t| t.elapsed())
     }
 
+    /// As many frames wait as a client may leave unread.
+    fn is_full(&self) -> bool {
+        self.frames.len() >= self.limit
+    }
+
     fn push(&mut self, msg: Message) -> Step {
-        if self.frames.len() >= self.limit {
+        if self.is_full() {
             metrics::counter!("livechat_ws_slow_disconnects_total").increment(1);
             return Err(Closing(close::TRY_LATER, "too slow; reconnect and catch up with history"));
         }
