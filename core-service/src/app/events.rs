@@ -39,6 +39,12 @@ impl Core {
             Principal::Agent(a, _) => {
                 let may_accept = a.permissions.contains(Permission::RoomsAccept);
                 let sub = self.hub.subscribe(Subscriber::Agent { agent_id: a.id.clone(), may_accept });
+                // Stored before the agent is welcomed: their next request may
+                // reach another replica, which must already see them live (a
+                // failure here leaves it to the presence timer).
+                if let Err(e) = self.record_presence().await {
+                    tracing::warn!(error = %e, "recording presence at subscribe");
+                }
                 // Read after registering: an AgentAway event in between
                 // finds the subscription, and this read sees its change.
                 let away = self.store.agent(&a.id).await?.is_some_and(|r| r.away);

@@ -91,6 +91,9 @@ pub struct Core {
     webhook_wakeup: tokio::sync::Notify,
     /// When retention rules last ran (`timers::keep_house_if_due`).
     housekept_at: std::sync::atomic::AtomicI64,
+    /// One presence write at a time: two writers each holding a snapshot of
+    /// the counts could store the older one last.
+    presence_writer: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Core {
@@ -141,6 +144,7 @@ impl Core {
             webhooks_on: std::sync::atomic::AtomicBool::new(false),
             webhook_wakeup: tokio::sync::Notify::new(),
             housekept_at: std::sync::atomic::AtomicI64::new(0),
+            presence_writer: tokio::sync::Mutex::new(()),
         })
     }
 

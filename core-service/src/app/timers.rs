@@ -110,6 +110,7 @@ impl Core {
 
     /// Writes this replica's connected agents (and those who just left).
     pub async fn record_presence(&self) -> CoreResult<()> {
+        let _one = self.presence_writer.lock().await;
         let counts = self.hub.take_presence();
         if counts.is_empty() {
             return Ok(());

@@ -52,10 +52,10 @@ async fn assert_converged(rest: &Rest, token: &str, sides: &mut [&mut Live], sen
     let stored = rest.history(token, &room).await;
     let seqs: Vec<u64> = stored.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
     let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
-    assert_eq!(seqs, expected, "stored seqs have no gap or repeat");
+    assert_eq!(seqs, expected, "stored seqs have no gap or repeat: {stored:?}");
     for text in sent {
         let n = stored.iter().filter(|m| m["content"] == text.as_str()).count();
-        assert_eq!(n, 1, "{text} is stored exactly once");
+        assert_eq!(n, 1, "{text} is stored exactly once: {stored:?}");
     }
     let last = *seqs.last().unwrap();
     for side in sides.iter_mut() {
@@ -69,8 +69,12 @@ async fn assert_converged(rest: &Rest, token: &str, sides: &mut [&mut Live], sen
             }
         }
         let seen: Vec<u64> = side.seen.keys().copied().collect();
-        assert_eq!(seen, expected, "a client holds every message");
-        assert!(side.deliveries.values().all(|n| *n == 1), "no message delivered twice on one connection");
+        assert_eq!(seen, expected, "a client holds every message: {:?}, stored {stored:?}", side.seen);
+        assert!(
+            side.deliveries.values().all(|n| *n == 1),
+            "no message delivered twice on one connection: {:?}",
+            side.deliveries
+        );
     }
 }
 
