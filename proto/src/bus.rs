@@ -97,6 +97,12 @@ pub fn seal(payload: Payload, audience: Option<crate::v1::BusAudience>) -> Vec<u
     BusEnvelope { version: BUS_VERSION, audience, payload: Some(payload) }.encode_to_vec()
 }
 
+/// Wraps sealed event envelopes into one batch envelope: one broker
+/// message for many events.
+pub fn seal_batch(envelopes: Vec<Vec<u8>>) -> Vec<u8> {
+    seal(Payload::Batch(crate::v1::BusBatch { envelopes }), None)
+}
+
 /// Decodes an envelope and checks its version.
 pub fn open(bytes: &[u8]) -> Result<BusEnvelope, Refused> {
     let envelope = BusEnvelope::decode(bytes).map_err(|e| Refused::Undecodable(e.to_string()))?;

@@ -32,7 +32,7 @@ use crate::app::hub::{Ended, Hub};
 use crate::app::ports::{Bus, RecordedEvent};
 use crate::domain::Event;
 use crate::error::{CoreError, CoreResult};
-use crate::wire::envelope;
+use crate::wire::envelope::{self, Opened};
 
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -184,9 +184,19 @@ impl AmqpBus {
     async fn consume(&self, mut consumer: lapin::Consumer, hub: &Hub) {
         while let Some(delivery) = consumer.next().await {
             match delivery {
-                Ok(d) => match envelope::open(&d.data) {
-                    Ok(event) => hub.dispatch(event),
-                    Err(refused) => self.dead_letters.refuse(&d, &refused),
+                Ok(d) => match envelope::open_any(&d.data) {
+                    Ok(Opened::Event(event)) => hub.dispatch(event),
+                    Ok(Opened::Batch(parts)) => {
+                        for part in parts {
+                            match envelope::open(&part) {
+                                Ok(event) => hub.dispatch(event),
+                                Err(refused) => {
+                                    self.dead_letters.refuse(part, &d.routing_key, &d.properties, &refused)
+                                }
+                            }
+                        }
+                    }
+                    Err(refused) => self.dead_letters.refuse(d.data, &d.routing_key, &d.properties, &refused),
                 },
                 Err(e) => {
                     tracing::warn!(error = %e, "RabbitMQ consumer failed");
@@ -198,6 +208,7 @@ impl AmqpBus {
 
     /// Publishes sealed events and waits for the broker's confirms.
     async fn publish_sealed(&self, sealed: impl Iterator<Item = (String, Vec<u8>)>) -> CoreResult<()> {
+        let sealed = batched(sealed);
         let unavailable =
             |e: lapin::Error| CoreError::Unavailable(format!("the event bus is unavailable: {e}"));
         let channel = self
@@ -206,7 +217,7 @@ impl AmqpBus {
             .expect("bus lock poisoned")
             .clone()
             .ok_or_else(|| CoreError::Unavailable("the event bus is reconnecting".into()))?;
-        let mut confirms = Vec::with_capacity(sealed.size_hint().0);
+        let mut confirms = Vec::with_capacity(sealed.len());
         for (routing_key, bytes) in sealed {
             let props = BasicProperties::default().with_content_type(bus::CONTENT_TYPE.into());
             // A channel's outbound message goes straight to its queue (the
@@ -241,6 +252,43 @@ impl AmqpBus {
     }
 }
 
+/// Events for the replicas published together travel as batches of up to
+/// this many: one broker message, one confirm and one delivery per replica
+/// for all of them.
+const BATCH_EVENTS: usize = 100;
+
+/// The routing key of a batch (replicas bind `#`; it names what it is).
+const BATCH_KEY: &str = "batch";
+
+/// The broker messages for sealed events: the replicas' events in batches
+/// (in order; one alone stays as it is), each channel's outbound message on
+/// its own (it goes to its channel's queue).
+fn batched(sealed: impl Iterator<Item = (String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    let mut messages = Vec::new();
+    let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+    let close = |batch: &mut Vec<(String, Vec<u8>)>, messages: &mut Vec<(String, Vec<u8>)>| match batch.len()
+    {
+        0 => {}
+        1 => messages.append(batch),
+        _ => {
+            let envelopes = batch.drain(..).map(|(_, bytes)| bytes).collect();
+            messages.push((BATCH_KEY.to_string(), bus::seal_batch(envelopes)));
+        }
+    };
+    for (key, bytes) in sealed {
+        if key.starts_with(queues::OUTBOUND_PREFIX) {
+            messages.push((key, bytes));
+            continue;
+        }
+        batch.push((key, bytes));
+        if batch.len() == BATCH_EVENTS {
+            close(&mut batch, &mut messages);
+        }
+    }
+    close(&mut batch, &mut messages);
+    messages
+}
+
 #[async_trait]
 impl Bus for AmqpBus {
     async fn publish(&self, events: Vec<Event>) -> CoreResult<()> {
@@ -253,5 +301,61 @@ impl Bus for AmqpBus {
 
     fn healthy(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Audience, EventKind};
+
+    fn revoked(n: usize) -> Event {
+        Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: format!("a{n}") })
+    }
+
+    fn sealed(n: usize) -> (String, Vec<u8>) {
+        let s = envelope::seal(&revoked(n));
+        (s.routing_key, s.bytes)
+    }
+
+    /// What the replicas make of the broker messages, in order.
+    fn received(messages: &[(String, Vec<u8>)]) -> Vec<Event> {
+        let mut events = Vec::new();
+        for (_, bytes) in messages {
+            match envelope::open_any(bytes).unwrap() {
+                Opened::Event(e) => events.push(e),
+                Opened::Batch(parts) => events.extend(parts.iter().map(|p| envelope::open(p).unwrap())),
+            }
+        }
+        events
+    }
+
+    #[test]
+    fn a_round_of_events_travels_in_batches_in_commit_order_and_a_reply_to_a_channel_alone() {
+        let reply = (queues::outbound_routing_key("telegram"), b"a reply".to_vec());
+        let mut round: Vec<_> = (0..150).map(sealed).collect();
+        round.insert(3, reply.clone());
+        let messages = batched(round.into_iter());
+
+        let keys: Vec<&str> = messages.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, [reply.0.as_str(), BATCH_KEY, BATCH_KEY]);
+        assert_eq!(messages[0], reply, "the channel's message goes to its queue as it was");
+        assert_eq!(received(&messages[1..]), (0..150).map(revoked).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_event_alone_is_published_as_it_was_sealed() {
+        assert_eq!(batched([sealed(7)].into_iter()), [sealed(7)]);
+    }
+
+    #[test]
+    fn an_unreadable_part_of_a_batch_is_refused_alone() {
+        let batch = bus::seal_batch(vec![sealed(1).1, b"not an envelope".to_vec(), sealed(2).1]);
+        let Ok(Opened::Batch(parts)) = envelope::open_any(&batch) else { panic!("a batch") };
+        let opened: Vec<_> = parts.iter().map(|p| envelope::open(p).ok()).collect();
+        assert_eq!(opened, [Some(revoked(1)), None, Some(revoked(2))]);
+        let nested = bus::seal_batch(vec![batch]);
+        let Ok(Opened::Batch(parts)) = envelope::open_any(&nested) else { panic!("a batch") };
+        assert!(envelope::open(&parts[0]).is_err(), "a batch in a batch is not an event");
     }
 }

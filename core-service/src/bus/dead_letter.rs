@@ -62,19 +62,26 @@ impl DeadLetters {
         (Self { pending, refused: AtomicU64::new(0) }, rx)
     }
 
-    pub fn refuse(&self, d: &lapin::message::Delivery, refused: &Refused) {
+    /// Refuses one envelope: a whole delivery, or one part of a batch
+    /// (whose readable parts were used).
+    pub fn refuse(
+        &self,
+        body: Vec<u8>,
+        routing_key: &lapin::types::ShortString,
+        properties: &BasicProperties,
+        refused: &Refused,
+    ) {
         metrics::counter!("livechat_bus_refused_total", "reason" => refused.reason()).increment(1);
         let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         if n <= 10 || n.is_multiple_of(1000) {
-            tracing::warn!(%refused, routing_key = %d.routing_key, refused_so_far = n,
+            tracing::warn!(%refused, %routing_key, refused_so_far = n,
                 "dead-lettering a bus message this build cannot read");
         }
         let mut headers = FieldTable::default();
         headers.insert("x-livechat-refused".into(), AMQPValue::LongString(refused.to_string().into()));
         headers
-            .insert("x-livechat-routing-key".into(), AMQPValue::LongString(d.routing_key.to_string().into()));
-        let letter =
-            DeadLetter { body: d.data.clone(), properties: d.properties.clone().with_headers(headers) };
+            .insert("x-livechat-routing-key".into(), AMQPValue::LongString(routing_key.to_string().into()));
+        let letter = DeadLetter { body, properties: properties.clone().with_headers(headers) };
         if self.pending.try_send(letter).is_err() {
             metrics::counter!("livechat_bus_dead_letters_dropped_total").increment(1);
         }

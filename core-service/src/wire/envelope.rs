@@ -96,8 +96,30 @@ pub fn outbound_room(bytes: &[u8]) -> Option<String> {
 
 /// The event an envelope carries. Anything else (another version, an
 /// adapter's message, a field this build needs but finds empty) is refused.
-pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
+/// What one broker message carries for the replicas.
+#[derive(Debug)]
+pub enum Opened {
+    Event(Event),
+    /// A relay round's events, each an envelope to `open` on its own (so
+    /// that an unreadable one is refused alone).
+    Batch(Vec<Vec<u8>>),
+}
+
+/// Opens a broker message: one event, or a batch of them.
+pub fn open_any(bytes: &[u8]) -> Result<Opened, Refused> {
     let envelope = bus::open(bytes)?;
+    match envelope.payload {
+        Some(Payload::Batch(batch)) => Ok(Opened::Batch(batch.envelopes)),
+        _ => event_of(envelope).map(Opened::Event),
+    }
+}
+
+/// Opens one event's envelope (a batch is not one).
+pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
+    event_of(bus::open(bytes)?)
+}
+
+fn event_of(envelope: pb::BusEnvelope) -> Result<Event, Refused> {
     let Some(Payload::Event(pb::BusEvent { kind: Some(kind) })) = envelope.payload else {
         return Err(Refused::UnexpectedPayload);
     };
