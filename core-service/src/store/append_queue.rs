@@ -14,7 +14,11 @@
 //! webhook deliveries: `SqlStore::recording`, the statements every other
 //! change runs through sea-orm), all prepared once and cached; `COMMIT`.
 //! One hand-off in, one reply out per send. Under load a batch grows by
-//! itself, up to `MAX_BATCH`.
+//! itself, up to `MAX_BATCH`; and while commits follow each other closely,
+//! the writer lets `COMMIT_INTERVAL` pass since the last one before it
+//! starts the next (a quiet writer starts at once): a commit's cost (the
+//! WAL frames of every page it touched, SQLite's end of transaction, a
+//! wake-up) is shared by ten sends at 5,000 a second instead of one or two.
 //!
 //! Ordering is kept by the callers: a room's sends are serialised before
 //! they get here (`app::room_order`). A repeated client_id is skipped by
@@ -39,6 +43,9 @@ use crate::error::{CoreError, CoreResult};
 
 /// Most sends committed in one transaction.
 pub const MAX_BATCH: usize = 256;
+/// The least time between two commits while sends keep coming: at most
+/// this much added to a send's latency, and only under load.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 /// Sends waiting for the writer before callers wait to enqueue.
 pub(super) const QUEUE: usize = 4096;
 /// Statements the writer keeps prepared: its own four, and what changes
@@ -254,13 +261,22 @@ struct Writer {
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<AppendJob>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut committed = std::time::Instant::now();
         while let Some(first) = rx.blocking_recv() {
             batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+            let gather = |rx: &mut mpsc::Receiver<AppendJob>, batch: &mut Vec<AppendJob>| {
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
                 }
+            };
+            gather(&mut rx, &mut batch);
+            let since = committed.elapsed();
+            if since < COMMIT_INTERVAL && batch.len() < MAX_BATCH {
+                std::thread::sleep(COMMIT_INTERVAL - since);
+                gather(&mut rx, &mut batch);
             }
             let turn = self.turn.clone();
             let turn = turn.blocking_lock();
@@ -276,6 +292,7 @@ impl Writer {
                 self.wal.store(0, Ordering::Relaxed);
             }
             drop(turn);
+            committed = std::time::Instant::now();
         }
     }
 

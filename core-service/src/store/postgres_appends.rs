@@ -39,9 +39,6 @@ use crate::error::{CoreError, CoreResult};
 /// Batches in flight at once, each on its own pooled connection.
 const CONCURRENT_BATCHES: usize = 4;
 
-/// Locks the batch's rooms in one order, so that two batches (of two
-/// replicas) wanting the same rooms queue instead of deadlocking.
-const LOCK_ROOMS: &str = "SELECT id FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 /// Starts the writer; it ends when every sender is dropped.
 pub(super) fn start(store: SqlStore) -> mpsc::Sender<AppendJob> {
@@ -100,10 +97,16 @@ async fn write_batch(store: &SqlStore, mut batch: Vec<AppendJob>) {
     });
 }
 
-/// Bumps every room under its guard and reads the rooms back.
-const BUMP: &str = "UPDATE rooms AS r SET last_seq = r.last_seq + 1, last_message_at = v.at \
-     FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS v(id, at, agent) \
-     WHERE r.id = v.id AND CASE WHEN v.agent = '' THEN r.status IN ($4, $5) \
+/// Locks the batch's rooms in one order (so that two batches of two
+/// replicas wanting the same rooms queue instead of deadlocking: a
+/// `FOR UPDATE` CTE is materialised, in its `ORDER BY`, before the update
+/// reads it), bumps every room under its guard and reads the rooms back;
+/// one round trip.
+const BUMP: &str = "WITH locked AS MATERIALIZED \
+     (SELECT id FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE) \
+     UPDATE rooms AS r SET last_seq = r.last_seq + 1, last_message_at = v.at \
+     FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS v(id, at, agent), locked \
+     WHERE r.id = v.id AND locked.id = v.id AND CASE WHEN v.agent = '' THEN r.status IN ($4, $5) \
      ELSE r.status = $5 AND r.agent_id = v.agent END \
      RETURNING r.*";
 
@@ -140,7 +143,7 @@ async fn write_in_one_transaction(store: &SqlStore, sends: Vec<PendingSend>) -> 
     let bump = statement(
         BUMP,
         [
-            room_ids.clone().into(),
+            room_ids.into(),
             column(sends.iter().map(|s| s.2.created_at)),
             column(sends.iter().map(|(_, guard, ..)| match guard {
                 SendGuard::Visitor => String::new(),
@@ -151,7 +154,6 @@ async fn write_in_one_transaction(store: &SqlStore, sends: Vec<PendingSend>) -> 
         ],
     );
     let txn = store.db.begin().await?;
-    txn.execute_raw(statement(LOCK_ROOMS, [room_ids.into()])).await?;
     let mut rooms: HashMap<String, room::Model> = room::Model::find_by_statement(bump)
         .all(&txn)
         .await?

@@ -19,8 +19,24 @@ pub fn services() -> Option<(String, String)> {
     }
 }
 
+/// A port for a child process to listen on. Taken below the kernel's
+/// ephemeral range (32768 and up), where a port the kernel hands out to
+/// some outgoing connection cannot take it between this check and the
+/// child's bind; each call moves on, so spares reserved for later stay
+/// apart from ports given since.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const PORTS: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..PORTS {
+        let port = (FIRST + start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % PORTS) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + PORTS);
 }
 
 /// A child process killed when dropped.
