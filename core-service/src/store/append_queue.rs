@@ -15,8 +15,9 @@
 //! change runs through sea-orm), all prepared once and cached; `COMMIT`.
 //! One hand-off in, one reply out per send. Under load a batch grows by
 //! itself, up to `MAX_BATCH`; and while commits follow each other closely,
-//! the writer lets `COMMIT_INTERVAL` pass since the last one before it
-//! starts the next (a quiet writer starts at once): a commit's cost (the
+//! a small batch waits until `COMMIT_INTERVAL` has passed since the last
+//! one (a quiet writer, or a batch of `ENOUGH_TO_COMMIT`, starts at once):
+//! a commit's cost (the
 //! WAL frames of every page it touched, SQLite's end of transaction, a
 //! wake-up) is shared by ten sends at 5,000 a second instead of one or two.
 //!
@@ -46,6 +47,9 @@ pub const MAX_BATCH: usize = 256;
 /// The least time between two commits while sends keep coming: at most
 /// this much added to a send's latency, and only under load.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
+/// A batch this large commits without waiting: the commit's cost is
+/// shared well enough, and waiting would only slow a saturated writer.
+const ENOUGH_TO_COMMIT: usize = 64;
 /// Sends waiting for the writer before callers wait to enqueue.
 pub(super) const QUEUE: usize = 4096;
 /// Statements the writer keeps prepared: its own four, and what changes
@@ -274,7 +278,7 @@ impl Writer {
             };
             gather(&mut rx, &mut batch);
             let since = committed.elapsed();
-            if since < COMMIT_INTERVAL && batch.len() < MAX_BATCH {
+            if since < COMMIT_INTERVAL && batch.len() < ENOUGH_TO_COMMIT {
                 std::thread::sleep(COMMIT_INTERVAL - since);
                 gather(&mut rx, &mut batch);
             }

@@ -39,7 +39,6 @@ use crate::error::{CoreError, CoreResult};
 /// Batches in flight at once, each on its own pooled connection.
 const CONCURRENT_BATCHES: usize = 4;
 
-
 /// Starts the writer; it ends when every sender is dropped.
 pub(super) fn start(store: SqlStore) -> mpsc::Sender<AppendJob> {
     let (tx, rx) = mpsc::channel(QUEUE);
