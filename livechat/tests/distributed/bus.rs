@@ -49,11 +49,20 @@ pub async fn unreadable_bus_messages_are_dead_lettered_with_their_reason(cluster
     }
     .encode_to_vec();
     let old_json = br#"{"audience":{"agents":[]},"kind":{"type":"agent_revoked","agent_id":"x"}}"#.to_vec();
-    for body in [&newer, &old_json] {
+    // A relay's batch whose second part is of the newer version: that part
+    // alone is refused, as it was sealed.
+    let readable = livechat_proto::bus::seal(
+        Payload::Event(BusEvent {
+            kind: Some(Kind::AgentRevoked(AgentRevoked { agent_id: "nobody".into() })),
+        }),
+        None,
+    );
+    let batch = livechat_proto::bus::seal_batch(vec![readable, newer.clone()]);
+    for (key, body) in [("agent.nobody", &newer), ("agent.nobody", &old_json), ("batch", &batch)] {
         channel
             .basic_publish(
                 cluster.exchange.as_str().into(),
-                "agent.nobody".into(),
+                key.into(),
                 BasicPublishOptions::default(),
                 body,
                 BasicProperties::default(),
@@ -64,8 +73,10 @@ pub async fn unreadable_bus_messages_are_dead_lettered_with_their_reason(cluster
             .unwrap();
     }
 
-    let letters = dead_letters(cluster, &channel, 2).await;
-    assert_eq!(letters.len(), 2, "both messages are kept: {letters:?}");
+    let letters = dead_letters(cluster, &channel, 3).await;
+    assert_eq!(letters.len(), 3, "every unreadable envelope is kept: {letters:?}");
+    let newer_kept = letters.iter().filter(|(b, _)| *b == newer).count();
+    assert_eq!(newer_kept, 2, "the newer envelope, alone and out of the batch");
     let by_body = |body: &[u8]| letters.iter().find(|(b, _)| b == body).map(|(_, r)| r.clone());
     let why_newer = by_body(&newer).expect("the newer envelope is dead-lettered as it was sent");
     assert!(why_newer.contains("version 99"), "{why_newer}");
@@ -74,8 +85,8 @@ pub async fn unreadable_bus_messages_are_dead_lettered_with_their_reason(cluster
 
     // And counted, where an operator looks.
     let metrics = cluster.core_metrics(0).await;
-    for reason in ["unknown_version", "undecodable"] {
-        let line = format!("livechat_bus_refused_total{{reason=\"{reason}\"}} 1");
+    for (reason, n) in [("unknown_version", 2), ("undecodable", 1)] {
+        let line = format!("livechat_bus_refused_total{{reason=\"{reason}\"}} {n}");
         assert!(metrics.lines().any(|l| l == line), "no `{line}` in the core's metrics:\n{metrics}");
     }
     // What an operator alerts on (README, "Operating").
