@@ -4,10 +4,10 @@
 //!
 //! A transaction per send is five round trips (BEGIN, the bump, the INSERT,
 //! the outbox rows, COMMIT) and a WAL flush, for each message. Here a batch
-//! costs the same few statements for all its sends: the rooms' rows are
-//! locked in id order (two replicas' batches never deadlock), one `UPDATE
-//! … FROM UNNEST(…)` bumps every room's counter under its guard and
-//! returns the rooms, one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO
+//! costs the same few statements for all its sends: one `UPDATE … FROM
+//! UNNEST(…)` locks the rooms' rows in id order first (a materialised
+//! `FOR UPDATE` CTE: two replicas' batches never deadlock), bumps every
+//! room's counter under its guard and returns the rooms, one `INSERT … SELECT FROM UNNEST(…) ON CONFLICT DO
 //! NOTHING RETURNING id` stores the messages (a repeated client_id is
 //! skipped, and its room gets its seq back), one set of statements records
 //! every change's outbox rows and webhook deliveries
