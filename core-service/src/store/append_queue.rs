@@ -17,9 +17,9 @@
 //! itself, up to `MAX_BATCH`; and while commits follow each other closely,
 //! a small batch waits until `COMMIT_INTERVAL` has passed since the last
 //! one (a quiet writer, or a batch of `ENOUGH_TO_COMMIT`, starts at once):
-//! a commit's cost (the
-//! WAL frames of every page it touched, SQLite's end of transaction, a
-//! wake-up) is shared by ten sends at 5,000 a second instead of one or two.
+//! a commit's cost (the WAL frames of every page it touched, SQLite's end
+//! of transaction, a wake-up) is shared by ten sends at 5,000 a second
+//! instead of one or two.
 //!
 //! Ordering is kept by the callers: a room's sends are serialised before
 //! they get here (`app::room_order`). A repeated client_id is skipped by
@@ -262,25 +262,27 @@ struct Writer {
     bump: BumpStatements,
 }
 
+/// Adds the sends already waiting to the batch, up to `MAX_BATCH`.
+fn take_waiting(rx: &mut mpsc::Receiver<AppendJob>, batch: &mut Vec<AppendJob>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<AppendJob>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut committed = std::time::Instant::now();
         while let Some(first) = rx.blocking_recv() {
             batch.push(first);
-            let gather = |rx: &mut mpsc::Receiver<AppendJob>, batch: &mut Vec<AppendJob>| {
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
-            };
-            gather(&mut rx, &mut batch);
+            take_waiting(&mut rx, &mut batch);
             let since = committed.elapsed();
             if since < COMMIT_INTERVAL && batch.len() < ENOUGH_TO_COMMIT {
                 std::thread::sleep(COMMIT_INTERVAL - since);
-                gather(&mut rx, &mut batch);
+                take_waiting(&mut rx, &mut batch);
             }
             let turn = self.turn.clone();
             let turn = turn.blocking_lock();

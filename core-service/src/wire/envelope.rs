@@ -94,8 +94,6 @@ pub fn outbound_room(bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// The event an envelope carries. Anything else (another version, an
-/// adapter's message, a field this build needs but finds empty) is refused.
 /// What one broker message carries for the replicas. Matched as soon as
 /// it is returned, never stored: boxing the event would cost an
 /// allocation per event for nothing.
@@ -117,7 +115,9 @@ pub fn open_any(bytes: &[u8]) -> Result<Opened, Refused> {
     }
 }
 
-/// Opens one event's envelope (a batch is not one).
+/// The event an envelope carries. Anything else (another version, an
+/// adapter's message, a batch, a field this build needs but finds empty)
+/// is refused.
 pub fn open(bytes: &[u8]) -> Result<Event, Refused> {
     event_of(bus::open(bytes)?)
 }
