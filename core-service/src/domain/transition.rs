@@ -10,9 +10,10 @@ pub enum Transition {
     /// queued → engaged by `agent`.
     Accept { agent: Person },
     /// queued → engaged by `agent`, handed out by automatic assignment,
-    /// if the agent holds fewer than `capacity` rooms at that moment
-    /// (counted under a lock on the agent, so replicas assigning at once
-    /// never take an agent past it).
+    /// if the agent is enabled, not away and holds fewer than `capacity`
+    /// rooms at that moment (checked under a lock on the agent, so replicas
+    /// assigning at once never take an agent past it, and an agent who
+    /// just went away is not handed a room chosen before).
     Assign { agent: Person, capacity: u32 },
     /// engaged → closed; `by_agent` must hold the room unless None
     /// (rooms.manage_all).
@@ -40,7 +41,8 @@ pub struct Precondition {
     pub statuses: &'static [RoomStatus],
     pub agent_id: Option<String>,
     pub idle_before: Option<Millis>,
-    /// This agent must hold fewer than this many engaged rooms.
+    /// This agent must be enabled, not away, and hold fewer than this many
+    /// engaged rooms.
     pub capacity: Option<(String, u32)>,
 }
 

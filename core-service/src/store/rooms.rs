@@ -189,11 +189,20 @@ impl RoomStore for SqlStore {
             // Stamping the agent locks their row (PostgreSQL; SQLite has
             // one writer) until this commits: assignments to the same
             // agent from any replica count their rooms one after another.
-            agent::Entity::update_many()
+            // The stamp takes only an agent who is still enabled and not
+            // away: the caller chose them from a read that may be older
+            // than their `presence away`.
+            let stamped = agent::Entity::update_many()
                 .col_expr(agent::Column::LastAssignedAt, Expr::value(now))
                 .filter(agent::Column::Id.eq(agent_id.as_str()))
+                .filter(agent::Column::Away.eq(false))
+                .filter(agent::Column::Disabled.eq(false))
                 .exec(&txn)
                 .await?;
+            if stamped.rows_affected == 0 {
+                txn.rollback().await?;
+                return Ok(None);
+            }
             let held = room::Entity::find()
                 .filter(room::Column::AgentId.eq(agent_id.as_str()))
                 .filter(room::Column::Status.eq(RoomStatus::Engaged.as_str()))
@@ -433,5 +442,65 @@ impl RoomStore for SqlStore {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().filter_map(|(agent, n)| Some((agent?, n.max(0) as u64))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::ports::{AgentRecord, Directory};
+    use crate::domain::Person;
+    use crate::store::OutboxMode;
+
+    async fn store_with_a_queued_room_and_bea() -> (SqlStore, Person) {
+        let store = SqlStore::connect("sqlite::memory:", 1, OutboxMode::Off).await.unwrap();
+        let bea = Person { id: "bea".into(), name: "Bea".into() };
+        let record = AgentRecord {
+            id: bea.id.clone(),
+            username: "bea".into(),
+            name: bea.name.clone(),
+            group: "agent".into(),
+            disabled: false,
+            password_hash: String::new(),
+            token_version: 0,
+            permissions: Default::default(),
+            away: false,
+            capacity: None,
+            last_assigned_at: 0,
+        };
+        store.create_agent(record, 1).await.unwrap();
+        let room = NewRoom {
+            id: "room-1".into(),
+            channel: Channel::Web,
+            visitor: Person { id: "v-1".into(), name: "Ana".into() },
+            email: None,
+            external_id: None,
+            visitor_address: None,
+            subject: None,
+            created_at: 1,
+            left_offline: false,
+        };
+        store.create_room(room, None, Box::new(|_, _| Vec::new())).await.unwrap();
+        (store, bea)
+    }
+
+    async fn assign(store: &SqlStore, agent: &Person) -> Option<Room> {
+        let t = Transition::Assign { agent: agent.clone(), capacity: 2 };
+        let done = store.transition("room-1", &t, Vec::new(), 2, Box::new(|_, _| Vec::new())).await.unwrap();
+        done.map(|(room, _, _)| room)
+    }
+
+    // Automatic assignment picks from a read of the agents that may be
+    // older than an agent's `presence away`: the hand-over itself refuses.
+    #[tokio::test]
+    async fn an_assignment_chosen_before_the_agent_went_away_is_refused() {
+        let (store, bea) = store_with_a_queued_room_and_bea().await;
+        assert!(store.set_away(&bea.id, true).await.unwrap());
+        assert!(assign(&store, &bea).await.is_none(), "away: not handed the room");
+        assert_eq!(store.room("room-1").await.unwrap().unwrap().status, RoomStatus::Queued);
+
+        assert!(store.set_away(&bea.id, false).await.unwrap());
+        let room = assign(&store, &bea).await.expect("back online: handed the room");
+        assert_eq!((room.status, room.agent.map(|a| a.name)), (RoomStatus::Engaged, Some("Bea".to_string())));
     }
 }
