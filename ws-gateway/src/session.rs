@@ -12,6 +12,7 @@
 //! - `socket`: the loop over the socket and the event stream, the writer
 //!   task, and every close code a connection can end with.
 //! - `requests`: client frames as core calls, answered by an ack or error.
+//! - `sends`: sends in flight, several rooms' at once, each room's in order.
 //! - `events`: what the connection is shown from the core: the opening
 //!   frames, live events, gaps filled from history, resubscription.
 //! - `delivery`: the per-room bookkeeping behind "once, in order"; pure.
@@ -21,6 +22,7 @@ mod delivery;
 mod events;
 pub mod flood;
 mod requests;
+mod sends;
 mod socket;
 
 use std::time::Duration;

@@ -88,11 +88,14 @@ impl Session {
         }
     }
 
-    pub async fn call_history(
+    /// Owns what it needs, so the session is not borrowed (it is not
+    /// `Sync`: its sends in flight are not) while the core answers.
+    pub fn call_history(
         &self,
         req: pb::ListMessagesRequest,
-    ) -> Result<pb::ListMessagesResponse, Status> {
-        self.core.list_messages(authed(req, &self.token, None)?).await
+    ) -> impl Future<Output = Result<pb::ListMessagesResponse, Status>> + Send + 'static {
+        let (core, req) = (self.core.clone(), authed(req, &self.token, None));
+        async move { core.list_messages(req?).await }
     }
 
     /// Handles a live event at once, or returns what has to call the core

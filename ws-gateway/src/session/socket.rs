@@ -7,6 +7,7 @@
 //! drive it through channels.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -26,6 +27,7 @@ use tonic::Status;
 
 use super::delivery::Delivery;
 use super::flood::Budgets;
+use super::sends::Sends;
 use super::{SessionConfig, close};
 use crate::frames::ServerFrame;
 
@@ -39,8 +41,11 @@ pub(super) type Step = Result<(), Closing>;
 /// The state a connection keeps while it lives.
 pub(super) struct Session {
     pub core: CoreClient,
-    pub token: String,
+    /// Shared with the sends in flight.
+    pub token: Arc<str>,
     out: Outgoing,
+    /// Sends the core has yet to answer.
+    pub sends: Sends,
     pub rooms: Delivery,
     pub budgets: Budgets,
     /// The agent this connection belongs to (None for a visitor): a room
@@ -77,8 +82,9 @@ pub(super) async fn serve<W, R, E, Ev>(
     let budgets = Budgets::new(cfg.limits, Instant::now());
     let mut s = Session {
         core,
-        token,
+        token: token.into(),
         out: Outgoing::new(cfg.outbound_queue),
+        sends: Sends::default(),
         rooms: Delivery::default(),
         budgets,
         agent_id: None,
@@ -127,7 +133,13 @@ pub(super) async fn serve<W, R, E, Ev>(
                             Err(c) => Err(c),
                         },
                     },
-                    frame = stream.next() => {
+                    answered = s.sends.next(), if !s.sends.is_empty() => match answered {
+                        Some(a) => s.answered(a),
+                        None => Ok(()),
+                    },
+                    // A client with as many sends unanswered as it may
+                    // have waits (in TCP) until one is answered.
+                    frame = stream.next(), if s.sends.has_room() => {
                         idle.as_mut().reset(Instant::now() + cfg.idle_after);
                         guarded(s.on_client(frame)).await
                     }
@@ -145,6 +157,16 @@ pub(super) async fn serve<W, R, E, Ev>(
     } else {
         end
     };
+    // Sends the core is storing are seen through, and answered if the
+    // client is still there: a call dropped halfway could store a message
+    // whose events nobody delivers. Those not started are dropped with a
+    // client that is gone.
+    if end.0 == 0 {
+        s.sends.drop_waiting();
+    }
+    while let Some(answered) = s.sends.next().await {
+        let _ = s.answered(answered);
+    }
     s.stop_typing();
     // What is queued goes out, then the close frame: unless the queue is
     // what ended the session (a client not reading), or the socket is gone.
@@ -166,13 +188,14 @@ pub(super) async fn serve<W, R, E, Ev>(
 fn guarded<'a, T: 'a>(
     work: impl Future<Output = Result<T, Closing>> + 'a,
 ) -> Pin<Box<impl Future<Output = Result<T, Closing>> + 'a>> {
-    Box::pin(AssertUnwindSafe(work).catch_unwind().map(|caught| {
-        caught.unwrap_or_else(|_| {
-            metrics::counter!("livechat_ws_panics_total").increment(1);
-            tracing::error!("a WebSocket session panicked; closing it with 1011");
-            Err(Closing(close::INTERNAL, "internal error"))
-        })
-    }))
+    Box::pin(AssertUnwindSafe(work).catch_unwind().map(|caught| caught.unwrap_or_else(|_| Err(panicked()))))
+}
+
+/// How a session ends after a panic in one of its handlers or calls.
+pub(super) fn panicked() -> Closing {
+    metrics::counter!("livechat_ws_panics_total").increment(1);
+    tracing::error!("a WebSocket session panicked; closing it with 1011");
+    Closing(close::INTERNAL, "internal error")
 }
 
 /// The frames a connection has yet to write, in order, written from the

@@ -294,3 +294,53 @@ async fn a_client_that_reads_late_gets_every_queued_frame_in_order() {
         assert_eq!((frame["type"].as_str(), frame["message"]["seq"].as_u64()), (Some("message"), Some(seq)));
     }
 }
+
+/// A core that keeps each call about room "slow" until the test releases
+/// one, and refuses every other call as unreachable at once.
+fn core_slow_in_one_room() -> (CoreClient, std::sync::Arc<tokio::sync::Semaphore>) {
+    use http_body_util::BodyExt;
+    use prost::Message as _;
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let held = release.clone();
+    let core = tower::service_fn(move |req: axum::http::Request<tonic::body::Body>| {
+        let held = held.clone();
+        async move {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            // Past gRPC's 5-byte frame header; every room call has the
+            // room's id as field 1.
+            let call = pb::RoomRequest::decode(&body[5..]).unwrap();
+            if call.room_id == "slow" {
+                held.acquire().await.unwrap().forget();
+            }
+            Ok::<_, Infallible>(Status::unavailable("no core in this test").into_http())
+        }
+    });
+    (CoreClient::in_process(core, None), release)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_in_one_room_is_answered_while_another_rooms_is_still_with_the_core() {
+    let (core, release) = core_slow_in_one_room();
+    let mut c = connect_to(core).await;
+    c.send(r#"{"type":"send","req_id":"s1","room_id":"slow","content":"first"}"#).await;
+    c.send(r#"{"type":"send","req_id":"s2","room_id":"fast","content":"second"}"#).await;
+    assert_eq!(c.frame().await["req_id"], "s2", "not held up by the slow room");
+    c.send(r#"{"type":"ping","req_id":"p"}"#).await;
+    assert_eq!(c.frame().await["req_id"], "p");
+    release.add_permits(1);
+    assert_eq!(c.frame().await["req_id"], "s1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rooms_sends_and_any_other_request_wait_for_the_sends_before_them() {
+    let (core, release) = core_slow_in_one_room();
+    let mut c = connect_to(core).await;
+    c.send(r#"{"type":"send","req_id":"s1","room_id":"slow","content":"first"}"#).await;
+    c.send(r#"{"type":"send","req_id":"s2","room_id":"slow","content":"second"}"#).await;
+    c.send(r#"{"type":"close","req_id":"c","room_id":"fast"}"#).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(c.received.try_recv().is_err(), "nothing answered while the first send is held");
+    release.add_permits(2);
+    let order = [c.frame().await, c.frame().await, c.frame().await].map(|f| f["req_id"].clone());
+    assert_eq!(order, [json!("s1"), json!("s2"), json!("c")]);
+}
