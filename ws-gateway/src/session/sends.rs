@@ -3,9 +3,10 @@
 //! and the session goes on reading frames and delivering events while the
 //! core stores them. A room's sends are started in the order the client
 //! sent them, each once the one before was answered, so their seqs keep
-//! that order; different rooms' run at once. Any other frame waits until
+//! that order; different rooms' run at once. Any other request waits until
 //! every send before it was answered (`Session::finish_sends`), so that,
-//! say, a close after a send closes the room after the message is in.
+//! say, a close after a send closes the room after the message is in (a
+//! ping, or a frame refused before any call, is answered at once).
 //!
 //! The calls are futures, which do nothing until polled: a send whose room
 //! is busy waits here as its unstarted call. An idle connection that never

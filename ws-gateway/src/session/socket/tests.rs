@@ -344,3 +344,18 @@ async fn a_rooms_sends_and_any_other_request_wait_for_the_sends_before_them() {
     let order = [c.frame().await, c.frame().await, c.frame().await].map(|f| f["req_id"].clone());
     assert_eq!(order, [json!("s1"), json!("s2"), json!("c")]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_leaves_has_its_running_send_seen_through_and_its_waiting_ones_dropped() {
+    let (core, release) = core_slow_in_one_room();
+    let mut c = connect_to(core).await;
+    c.send(r#"{"type":"send","req_id":"s1","room_id":"slow","content":"first"}"#).await;
+    c.send(r#"{"type":"send","req_id":"s2","room_id":"slow","content":"second"}"#).await;
+    c.frames.close_channel();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!c.session.is_finished(), "the send the core is storing is not dropped halfway");
+    // One release: the first send's. The second never started, so the
+    // session does not wait for it.
+    release.add_permits(1);
+    tokio::time::timeout(Duration::from_secs(5), c.session).await.expect("ended").unwrap();
+}
