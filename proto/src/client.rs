@@ -51,6 +51,8 @@ pub struct CoreClient {
     transport: Transport,
     /// In the all-in-one: the hot path's calls straight into the core.
     local: Option<Local>,
+    /// Every subscription of this process on one stream (`feed`).
+    feed: std::sync::Arc<crate::feed::Feed>,
 }
 
 /// A live event stream, whichever way it came.
@@ -126,7 +128,12 @@ impl CoreClient {
         let suspicion = std::sync::Arc::<crate::replicas::Suspicion>::default();
         tokio::spawn(crate::replicas::follow(targets, configure, changes, suspicion.clone()));
         let channel = channel.map_err(|e| TransportError(e.into()));
-        Ok(Self::over(RetryUnreached { inner: channel, suspicion }))
+        let mut client = Self::over(RetryUnreached { inner: channel.clone(), suspicion });
+        // Not through `RetryUnreached`: it holds a request's whole body, and
+        // the feed's never ends. A feed that cannot reach a core fails its
+        // opens, and its sessions try again.
+        client.feed = std::sync::Arc::new(crate::feed::Feed::new(Transport::new(channel), timeout));
+        Ok(client)
     }
 
     /// The core's services running in this process (the all-in-one): no
@@ -167,7 +174,9 @@ impl CoreClient {
             + 'static,
         S::Future: Send + 'static,
     {
-        Self { transport: Transport::new(transport), local: None }
+        let transport = Transport::new(transport);
+        let feed = std::sync::Arc::new(crate::feed::Feed::new(transport.clone(), None));
+        Self { transport, local: None, feed }
     }
 
     /// The same client, with the hot path's calls made by `calls` (the
@@ -181,11 +190,14 @@ impl CoreClient {
         self
     }
 
-    /// Opens the caller's event stream (`EventService.Subscribe`).
-    pub async fn subscribe(&self, req: tonic::Request<v1::SubscribeRequest>) -> Result<EventStream, Status> {
+    /// Opens the event stream of the holder of `token`: its first event is
+    /// the snapshot. Over the network it is one connection of this
+    /// process's feed (`EventService.Feed`); in the all-in-one, a
+    /// subscription of its own, in memory.
+    pub async fn subscribe(&self, token: &str) -> Result<EventStream, Status> {
         match &self.local {
-            Some(l) => l.within(l.calls.subscribe(req)).await,
-            None => Ok(Box::pin(self.events().subscribe(req).await?.into_inner())),
+            Some(l) => l.within(l.calls.subscribe(authed(v1::SubscribeRequest {}, token, None)?)).await,
+            None => self.feed.subscribe(token).await,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod bus;
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod feed;
 pub mod json;
 pub mod origin;
 pub mod replicas;

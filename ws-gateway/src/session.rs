@@ -31,7 +31,7 @@ use axum::extract::ws::WebSocket;
 use futures::StreamExt;
 use futures::future::Either;
 use futures::stream::Pending;
-use livechat_proto::client::{CoreClient, EventStream, authed};
+use livechat_proto::client::{CoreClient, EventStream};
 use livechat_proto::v1 as pb;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
@@ -52,7 +52,7 @@ pub mod close {
 
 /// Opens the caller's event stream and reads its first event, the snapshot.
 pub async fn subscribe(core: &CoreClient, token: &str) -> Result<(EventStream, pb::Snapshot), Status> {
-    let mut events = core.subscribe(authed(pb::SubscribeRequest {}, token, None)?).await?;
+    let mut events = core.subscribe(token).await?;
     match events.next().await.transpose()? {
         Some(pb::Event { kind: Some(pb::event::Kind::Snapshot(s)) }) => Ok((events, s)),
         _ => Err(Status::unavailable("the core sent no snapshot")),

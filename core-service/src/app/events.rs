@@ -1,6 +1,8 @@
 //! Subscriptions to live events, and the snapshot that opens each one.
 
-use super::hub::{Subscriber, Subscription};
+use std::sync::Arc;
+
+use super::hub::{FeedRegistration, FeedSink, Hub, Subscriber, Subscription};
 use super::ports::RoomFilter;
 use super::{Core, Principal};
 use crate::domain::{Permission, Person, Room, RoomStatus};
@@ -23,9 +25,27 @@ impl Core {
     /// between is at worst seen twice (clients drop seqs they have), never
     /// missed.
     pub async fn subscribe(&self, p: &Principal) -> CoreResult<(Snapshot, Subscription)> {
+        self.subscribe_with(p, |hub, who| hub.subscribe(who)).await
+    }
+
+    /// `subscribe` for connection `conn` of a gateway's feed.
+    pub async fn subscribe_on_feed(
+        &self,
+        p: &Principal,
+        feed: &Arc<FeedSink>,
+        conn: u64,
+    ) -> CoreResult<(Snapshot, FeedRegistration)> {
+        self.subscribe_with(p, |hub, who| hub.subscribe_on_feed(who, feed, conn)).await
+    }
+
+    async fn subscribe_with<S>(
+        &self,
+        p: &Principal,
+        register: impl FnOnce(&Arc<Hub>, Subscriber) -> S,
+    ) -> CoreResult<(Snapshot, S)> {
         match p {
             Principal::Visitor(v, _) => {
-                let sub = self.hub.subscribe(Subscriber::Visitor { room_id: v.room_id.clone() });
+                let sub = register(&self.hub, Subscriber::Visitor { room_id: v.room_id.clone() });
                 let room = self.room(p, &v.room_id).await?;
                 let snapshot = Snapshot {
                     role: "visitor",
@@ -38,7 +58,7 @@ impl Core {
             }
             Principal::Agent(a, _) => {
                 let may_accept = a.permissions.contains(Permission::RoomsAccept);
-                let sub = self.hub.subscribe(Subscriber::Agent { agent_id: a.id.clone(), may_accept });
+                let sub = register(&self.hub, Subscriber::Agent { agent_id: a.id.clone(), may_accept });
                 // Stored before the agent is welcomed: their next request may
                 // reach another replica, which must already see them live (a
                 // failure here leaves it to the presence timer).

@@ -2,9 +2,12 @@
 //! ones in its audience.
 //!
 //! Events are routed by index (visitor by room, agent by id, acceptors as a
-//! set), never by scanning every subscriber. Each subscriber has a bounded
-//! queue; one that is full is dropped with `Ended::TooSlow` so that a stalled
-//! client can never grow memory. The registry sits behind a std `RwLock`
+//! set), never by scanning every subscriber. A subscriber has a bounded
+//! queue of its own (`Subscribe`), or shares its gateway's (`Feed`: the
+//! event goes into it once, with the list of that gateway's connections it
+//! is for). An own queue that is full drops its subscriber with
+//! `Ended::TooSlow`, and a full feed is stalled as a whole (`FeedSink`), so
+//! that a stalled client can never grow memory. The registry sits behind a std `RwLock`
 //! that is only held for map updates and non-blocking `try_send`s, never
 //! across an await.
 
@@ -12,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::{Event, EventKind};
 
@@ -59,8 +63,67 @@ impl Drop for SubscriptionGuard {
 #[derive(Debug)]
 struct Entry {
     who: Subscriber,
-    tx: mpsc::Sender<Arc<Event>>,
-    end: Option<oneshot::Sender<Ended>>,
+    sink: Sink,
+}
+
+/// Where a subscriber's events go.
+#[derive(Debug)]
+enum Sink {
+    /// A queue of its own, and how it ended.
+    Own { tx: mpsc::Sender<Arc<Event>>, end: Option<oneshot::Sender<Ended>> },
+    /// Its gateway's feed, as connection `conn` there.
+    Feed { feed: Arc<FeedSink>, conn: u64 },
+}
+
+/// Events a gateway's feed may have waiting before it counts as stalled:
+/// a gateway holds thousands of connections.
+pub const FEED_QUEUE: usize = 16 * 1024;
+
+/// What the hub puts on a gateway's feed.
+#[derive(Debug)]
+pub enum FeedItem {
+    /// An event for these connections of the gateway.
+    Deliver(Arc<Event>, Vec<u64>),
+    /// A connection's subscription was ended by the core.
+    Ended(u64, Ended),
+}
+
+/// One gateway's feed as the hub sees it: a queue shared by all its
+/// connections. When it is full the feed is stalled (the gateway is not
+/// reading): the feed ends and every connection on it resubscribes and
+/// catches up from history.
+#[derive(Debug)]
+pub struct FeedSink {
+    tx: mpsc::Sender<FeedItem>,
+    stalled: CancellationToken,
+}
+
+impl FeedSink {
+    pub fn new() -> (Arc<Self>, mpsc::Receiver<FeedItem>) {
+        let (tx, rx) = mpsc::channel(FEED_QUEUE);
+        (Arc::new(Self { tx, stalled: CancellationToken::new() }), rx)
+    }
+
+    /// Resolves once the feed has fallen behind.
+    pub async fn stalled(&self) {
+        self.stalled.cancelled().await
+    }
+
+    fn put(&self, item: FeedItem) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
+            if !self.stalled.is_cancelled() {
+                metrics::counter!("livechat_hub_stalled_feeds_total").increment(1);
+                tracing::warn!("a gateway's event feed is not keeping up; ending it");
+            }
+            self.stalled.cancel();
+        }
+    }
+}
+
+/// A subscription on a gateway's feed. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct FeedRegistration {
+    _guard: SubscriptionGuard,
 }
 
 #[derive(Debug, Default)]
@@ -105,11 +168,27 @@ impl Hub {
         Arc::new(Self::default())
     }
 
-    /// Registers a subscriber. Register before reading the snapshot, so that
-    /// nothing that happens in between is missed.
+    /// Registers a subscriber with a queue of its own. Register before
+    /// reading the snapshot, so that nothing that happens in between is
+    /// missed.
     pub fn subscribe(self: &Arc<Self>, who: Subscriber) -> Subscription {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let (end_tx, end_rx) = oneshot::channel();
+        let guard = self.register(who, Sink::Own { tx, end: Some(end_tx) });
+        Subscription { events: rx, ended: end_rx, _guard: guard }
+    }
+
+    /// Registers a gateway's connection `conn` on its feed (as `subscribe`).
+    pub fn subscribe_on_feed(
+        self: &Arc<Self>,
+        who: Subscriber,
+        feed: &Arc<FeedSink>,
+        conn: u64,
+    ) -> FeedRegistration {
+        FeedRegistration { _guard: self.register(who, Sink::Feed { feed: feed.clone(), conn }) }
+    }
+
+    fn register(self: &Arc<Self>, who: Subscriber, sink: Sink) -> SubscriptionGuard {
         let id = {
             let mut r = self.registry.write().expect("hub lock poisoned");
             r.next_id += 1;
@@ -123,13 +202,13 @@ impl Hub {
                     }
                 }
             }
-            r.entries.insert(id, Entry { who: who.clone(), tx, end: Some(end_tx) });
+            r.entries.insert(id, Entry { who: who.clone(), sink });
             id
         };
         if let Subscriber::Agent { agent_id, .. } = &who {
             self.count_agent(agent_id, 1);
         }
-        Subscription { events: rx, ended: end_rx, _guard: SubscriptionGuard { hub: self.clone(), id } }
+        SubscriptionGuard { hub: self.clone(), id }
     }
 
     /// Stops (or starts again) offering new rooms to the agent's
@@ -176,6 +255,8 @@ impl Hub {
         }
         let event = Arc::new(event);
         let mut stalled = Vec::new();
+        // Each feed's connections in this audience, to be sent as one item.
+        let mut feeds: Vec<(Arc<FeedSink>, Vec<u64>)> = Vec::new();
         {
             let r = self.registry.read().expect("hub lock poisoned");
             let a = &event.audience;
@@ -195,10 +276,21 @@ impl Hub {
             targets.dedup();
             for id in targets {
                 let Some(entry) = r.entries.get(&id) else { continue };
-                if let Err(mpsc::error::TrySendError::Full(_)) = entry.tx.try_send(event.clone()) {
-                    stalled.push(id);
+                match &entry.sink {
+                    Sink::Own { tx, .. } => {
+                        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(event.clone()) {
+                            stalled.push(id);
+                        }
+                    }
+                    Sink::Feed { feed, conn } => match feeds.iter_mut().find(|(f, _)| Arc::ptr_eq(f, feed)) {
+                        Some((_, conns)) => conns.push(*conn),
+                        None => feeds.push((feed.clone(), vec![*conn])),
+                    },
                 }
             }
+        }
+        for (feed, conns) in feeds {
+            feed.put(FeedItem::Deliver(event.clone(), conns));
         }
         if !stalled.is_empty() {
             metrics::counter!("livechat_hub_stalled_subscribers_total").increment(stalled.len() as u64);
@@ -236,8 +328,15 @@ impl Hub {
                     r.acceptors.remove(&id);
                 }
             }
-            if let (Some(why), Some(end)) = (why, entry.end.take()) {
-                let _ = end.send(why);
+            if let Some(why) = why {
+                match &mut entry.sink {
+                    Sink::Own { end, .. } => {
+                        if let Some(end) = end.take() {
+                            let _ = end.send(why);
+                        }
+                    }
+                    Sink::Feed { feed, conn } => feed.put(FeedItem::Ended(*conn, why)),
+                }
             }
             entry
         };
@@ -358,6 +457,66 @@ mod tests {
         assert_eq!(hub.subscribers(), 1);
         hub.dispatch(taken(Audience::acceptors(vec![])));
         assert!(fast.events.try_recv().is_ok());
+    }
+
+    fn deliveries(items: &mut mpsc::Receiver<FeedItem>) -> Vec<Vec<u64>> {
+        std::iter::from_fn(|| items.try_recv().ok())
+            .map(|item| match item {
+                FeedItem::Deliver(_, conns) => conns,
+                FeedItem::Ended(conn, why) => panic!("connection {conn} ended: {why:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_event_goes_on_a_gateways_feed_once_with_every_connection_it_is_for() {
+        let hub = Hub::new();
+        let (gateway, mut items) = FeedSink::new();
+        let (other_gateway, mut other_items) = FeedSink::new();
+        let _visitor = hub.subscribe_on_feed(Subscriber::Visitor { room_id: "r1".into() }, &gateway, 7);
+        let _bea = hub.subscribe_on_feed(agent("bea", true), &gateway, 8);
+        let _bea_elsewhere = hub.subscribe_on_feed(agent("bea", true), &other_gateway, 1);
+        let _cy = hub.subscribe_on_feed(agent("cy", true), &gateway, 9);
+        let mut own = hub.subscribe(agent("bea", true));
+
+        let audience =
+            Audience { room_visitor: Some("r1".into()), agents: vec!["bea".into()], ..Default::default() };
+        hub.dispatch(taken(audience));
+        assert_eq!(deliveries(&mut items), vec![vec![7, 8]], "cy is not in the audience");
+        assert_eq!(deliveries(&mut other_items), vec![vec![1]]);
+        assert!(own.events.try_recv().is_ok(), "a subscriber with its own queue still gets it");
+    }
+
+    #[tokio::test]
+    async fn a_feed_that_falls_behind_is_stalled_and_own_queues_are_not() {
+        let hub = Hub::new();
+        let (gateway, _items) = FeedSink::new();
+        let _bea = hub.subscribe_on_feed(agent("bea", true), &gateway, 1);
+        let mut fast = hub.subscribe(agent("fast", true));
+        for _ in 0..FEED_QUEUE {
+            hub.dispatch(taken(Audience::acceptors(vec![])));
+            fast.events.try_recv().unwrap();
+        }
+        assert!(!gateway.stalled.is_cancelled(), "a full queue is not yet an overflow");
+        hub.dispatch(taken(Audience::acceptors(vec![])));
+        assert!(gateway.stalled.is_cancelled());
+        assert!(fast.ended.try_recv().is_err());
+        assert_eq!(hub.subscribers(), 2, "the feed's task ends its registrations");
+    }
+
+    #[tokio::test]
+    async fn revoking_an_agent_ends_their_connections_on_a_feed_and_nothing_else() {
+        let hub = Hub::new();
+        let (gateway, mut items) = FeedSink::new();
+        let bea = hub.subscribe_on_feed(agent("bea", true), &gateway, 1);
+        let _cy = hub.subscribe_on_feed(agent("cy", true), &gateway, 2);
+        hub.dispatch(Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "bea".into() }));
+        assert!(matches!(items.try_recv(), Ok(FeedItem::Ended(1, Ended::Revoked))));
+        assert_eq!(hub.subscribers(), 1);
+        drop(bea);
+        assert!(items.try_recv().is_err(), "a registration dropped after its end says nothing more");
+        hub.dispatch(taken(Audience::acceptors(vec![])));
+        assert_eq!(deliveries(&mut items), vec![vec![2]]);
     }
 
     #[tokio::test]

@@ -112,6 +112,16 @@ where
     }
 }
 
+/// The principal of a token that came inside a call rather than as its
+/// `authorization` (a connection opened on a gateway's feed).
+pub(super) async fn principal_of_token(
+    core: &Core,
+    token: &str,
+    address: Option<std::net::IpAddr>,
+) -> Result<Principal, tonic::Status> {
+    authenticate(core, token, address).await.0.map_err(|e| to_status(&e))
+}
+
 /// The caller of a gRPC call that needs a token.
 pub fn principal<T>(req: &tonic::Request<T>) -> Result<Principal, tonic::Status> {
     match req.extensions().get::<Authenticated>() {

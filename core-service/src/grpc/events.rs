@@ -9,11 +9,12 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use livechat_proto::v1::{self as pb, event_service_server::EventService};
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::auth_layer::principal;
+use super::feed::{self, FeedStream};
 use crate::app::clock::wall_clock_ms;
-use crate::app::{Core, Ended, Subscription};
+use crate::app::{Core, Subscription};
 use crate::wire;
 
 pub struct EventsApi {
@@ -26,6 +27,7 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>
 #[tonic::async_trait]
 impl EventService for EventsApi {
     type SubscribeStream = EventStream;
+    type FeedStream = FeedStream;
 
     async fn subscribe(&self, req: Request<pb::SubscribeRequest>) -> Result<Response<EventStream>, Status> {
         let p = principal(&req)?;
@@ -33,6 +35,11 @@ impl EventService for EventsApi {
         let expires_in = Duration::from_millis((p.expires_at() * 1000 - wall_clock_ms()).max(0) as u64);
         let snapshot = futures::stream::once(std::future::ready(Ok(wire::snapshot(snapshot))));
         Ok(Response::new(Box::pin(snapshot.chain(live(sub, expires_in, self.stop.clone())))))
+    }
+
+    async fn feed(&self, req: Request<Streaming<pb::FeedRequest>>) -> Result<Response<FeedStream>, Status> {
+        let address = super::client_address(&req);
+        Ok(Response::new(feed::serve(self.core.clone(), req.into_inner(), address, self.stop.clone())))
     }
 }
 
@@ -54,9 +61,7 @@ fn live(
                 // that a revocation ends as `unauthenticated`, not as a plain end.
                 biased;
                 why = &mut sub.ended => break match why {
-                    Ok(Ended::TooSlow) => Status::resource_exhausted("subscriber fell too far behind; reconnect and fill the gap from history"),
-                    Ok(Ended::Revoked) => Status::unauthenticated("token revoked"),
-                    Ok(Ended::Resync) => Status::unavailable("events may have been missed; resubscribe and catch up from history"),
+                    Ok(why) => feed::ending(why),
                     Err(_) => Status::unavailable("subscription ended"),
                 },
                 _ = stop.cancelled() => break Status::unavailable("server shutting down"),

@@ -5,6 +5,7 @@ mod admin;
 mod auth_layer;
 mod canned;
 mod events;
+mod feed;
 mod gate;
 mod local;
 mod messages;

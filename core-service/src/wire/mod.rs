@@ -191,14 +191,16 @@ pub fn workspace_update(u: pb::UpdateWorkspaceSettingsRequest) -> SettingsUpdate
 }
 
 pub fn snapshot(s: Snapshot) -> pb::Event {
-    pb::Event {
-        kind: Some(pb::event::Kind::Snapshot(pb::Snapshot {
-            role: s.role.into(),
-            user: Some(person(s.user)),
-            away: s.away,
-            rooms: s.rooms.into_iter().map(room).collect(),
-            queue: s.queue.into_iter().map(room).collect(),
-        })),
+    pb::Event { kind: Some(pb::event::Kind::Snapshot(snapshot_of(s))) }
+}
+
+pub fn snapshot_of(s: Snapshot) -> pb::Snapshot {
+    pb::Snapshot {
+        role: s.role.into(),
+        user: Some(person(s.user)),
+        away: s.away,
+        rooms: s.rooms.into_iter().map(room).collect(),
+        queue: s.queue.into_iter().map(room).collect(),
     }
 }
 
