@@ -151,8 +151,10 @@ async fn route(link: Arc<Link>, mut incoming: tonic::Streaming<pb::FeedMessage>)
     tracing::info!(code = ?why.code(), message = why.message(), "event feed to the core ended; its connections subscribe again");
     link.ended.store(true, Ordering::Release);
     let conns: Vec<Conn> = link.conns.lock().expect("feed lock poisoned").drain().map(|(_, c)| c).collect();
+    // Whatever broke the stream (a replica gone, a stall, a shutdown), each
+    // connection's own subscription did not fail: it subscribes again.
     for conn in conns {
-        conn.end(Status::new(why.code(), why.message().to_owned()));
+        conn.end(Status::unavailable(format!("the event feed to the core ended: {}", why.message())));
     }
 }
 
