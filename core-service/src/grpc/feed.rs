@@ -60,7 +60,8 @@ pub fn serve(
 }
 
 /// What the gateway is sent: the task's answers and the hub's items, until
-/// the feed stalls or the server stops.
+/// the feed stalls or the server stops (an error), or the gateway's
+/// requests end (the task is gone: nothing is subscribed any more).
 fn outgoing(
     items: mpsc::Receiver<FeedItem>,
     answered: mpsc::UnboundedReceiver<pb::FeedMessage>,
@@ -74,7 +75,10 @@ fn outgoing(
                 biased;
                 _ = sink.stalled() => break Status::unavailable("the feed fell too far behind; subscribe again and catch up from history"),
                 _ = stop.cancelled() => break Status::unavailable("server shutting down"),
-                Some(answer) = answered.recv() => return Some((Ok(answer), Some((items, answered, sink, stop)))),
+                answer = answered.recv() => match answer {
+                    Some(answer) => return Some((Ok(answer), Some((items, answered, sink, stop)))),
+                    None => return None,
+                },
                 item = items.recv() => match item.and_then(message) {
                     Some(m) => return Some((Ok(m), Some((items, answered, sink, stop)))),
                     None => continue,
@@ -137,6 +141,7 @@ type Opened = Result<(pb::Snapshot, FeedRegistration, Duration), Status>;
 
 impl Registrations {
     async fn run(mut self, mut requests: Streaming<pb::FeedRequest>, stop: CancellationToken) {
+        metrics::gauge!("livechat_event_feeds").increment(1.0);
         let mut opening = FuturesUnordered::new();
         loop {
             tokio::select! {
@@ -162,6 +167,7 @@ impl Registrations {
                 }
             }
         }
+        metrics::gauge!("livechat_event_feeds").decrement(1.0);
     }
 
     fn opened(&mut self, conn: u64, opened: Opened) {

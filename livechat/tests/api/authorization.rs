@@ -446,6 +446,11 @@ const PUBLIC_RPCS: [&str; 4] = [
     "/livechat.v1.AdminService/GetWidgetPolicy",
 ];
 
+/// RPCs whose tokens come inside the call, one per connection (a gateway's
+/// event feed): each of its opens is refused as `Subscribe` would be
+/// (`a_feed_refuses_every_bad_token_it_is_given`).
+const PER_CONNECTION_RPCS: [&str; 1] = ["/livechat.v1.EventService/Feed"];
+
 /// RPCs a visitor's token may call without naming a room.
 const VISITOR_RPCS: [&str; 2] = ["/livechat.v1.EventService/Subscribe", "/livechat.v1.AuthService/WhoAmI"];
 
@@ -492,7 +497,8 @@ async fn every_rpc_but_login_and_create_room_refuses_bad_tokens_and_foreign_visi
     let channel =
         tonic::transport::Endpoint::from_shared(app.grpc_address.clone()).unwrap().connect().await.unwrap();
     let mut wrong = Vec::new();
-    for rpc in rpcs.iter().filter(|r| !PUBLIC_RPCS.contains(&r.as_str())) {
+    let per_connection = |r: &&String| PER_CONNECTION_RPCS.contains(&r.as_str());
+    for rpc in rpcs.iter().filter(|r| !PUBLIC_RPCS.contains(&r.as_str()) && !per_connection(r)) {
         let callers = [
             ("no token", None, tonic::Code::Unauthenticated),
             ("expired", Some(&expired), tonic::Code::Unauthenticated),
@@ -522,4 +528,50 @@ async fn every_rpc_but_login_and_create_room_refuses_bad_tokens_and_foreign_visi
         }
     }
     assert!(wrong.is_empty(), "RPCs that did not refuse:\n{}", wrong.join("\n"));
+    let bad = [("no token", ""), ("expired", &expired), ("forged", &forged), ("revoked", &revoked)];
+    a_feed_refuses_every_bad_token_it_is_given(channel, &bad, &visitor).await;
+}
+
+/// Opens a connection per token on one `Feed`: each bad one is refused
+/// with `unauthenticated`, and the visitor's own subscription opens.
+async fn a_feed_refuses_every_bad_token_it_is_given(
+    channel: tonic::transport::Channel,
+    bad: &[(&str, &str)],
+    visitor: &str,
+) {
+    use livechat_proto::v1::{self as pb, feed_message::Kind};
+    let open = |conn: u64, token: &str| pb::FeedRequest {
+        kind: Some(pb::feed_request::Kind::Open(pb::FeedOpen { conn, token: token.into() })),
+    };
+    let (requests, outgoing) = futures::channel::mpsc::unbounded();
+    for (conn, (_, token)) in bad.iter().enumerate() {
+        requests.unbounded_send(open(conn as u64, token)).unwrap();
+    }
+    requests.unbounded_send(open(99, visitor)).unwrap();
+    let mut client = pb::event_service_client::EventServiceClient::new(channel);
+    let mut answers = client.feed(outgoing).await.expect("a feed opens without a token").into_inner();
+    let mut refused = vec![None; bad.len()];
+    let mut visitor_opened = false;
+    while refused.iter().any(Option::is_none) || !visitor_opened {
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), answers.message())
+            .await
+            .expect("every open is answered")
+            .unwrap()
+            .and_then(|m| m.kind)
+            .expect("an answer");
+        match answer {
+            Kind::Ended(e) if (e.conn as usize) < bad.len() => refused[e.conn as usize] = Some(e.code),
+            Kind::Opened(o) if o.conn == 99 => {
+                assert_eq!(o.snapshot.unwrap().role, "visitor");
+                visitor_opened = true;
+            }
+            other => panic!("unexpected answer on the feed: {other:?}"),
+        }
+    }
+    for ((who, _), code) in bad.iter().zip(refused) {
+        assert_eq!(code, Some(tonic::Code::Unauthenticated as i32), "a feed connection with {who}");
+    }
+    drop(requests);
+    let end = tokio::time::timeout(std::time::Duration::from_secs(10), answers.message()).await;
+    assert!(matches!(end, Ok(Ok(None))), "the feed ends with the gateway's requests: {end:?}");
 }

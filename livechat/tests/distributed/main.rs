@@ -84,6 +84,8 @@ async fn agent_and_visitor_on_different_gateways_chat_both_ways() {
     let _one = SERIAL.lock().await;
     let cluster = Cluster::start(2, 2).await;
     let (rest, mut agent, mut visitor, token) = chat(&cluster, 0, 1).await;
+    // The agent's second tab, on the same gateway as the first.
+    let mut tab = Live::connect(cluster.ws(0, &token), &agent.room).await;
     let mut sent = vec![];
     for i in 0..10 {
         let a = format!("agent says {i}");
@@ -92,7 +94,36 @@ async fn agent_and_visitor_on_different_gateways_chat_both_ways() {
         visitor.send(&v, &format!("v{i}")).await;
         sent.extend([a, v]);
     }
-    assert_converged(&rest, &token, &mut [&mut agent, &mut visitor], &sent).await;
+    assert_converged(&rest, &token, &mut [&mut agent, &mut visitor, &mut tab], &sent).await;
+    assert_eq!(
+        feeds_and_subscriptions(&cluster, (2, 3)).await,
+        (2, 3),
+        "three connections on two gateways: each gateway's on one feed"
+    );
+}
+
+/// The cores' `livechat_event_feeds` and `livechat_event_subscriptions`,
+/// summed, once they are `expected` (the latter is refreshed every few
+/// seconds) or after 15 s.
+async fn feeds_and_subscriptions(cluster: &Cluster, expected: (u64, u64)) -> (u64, u64) {
+    let gauge = |metrics: &str, name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name));
+        line.and_then(|l| l.split(' ').nth(1)?.parse::<f64>().ok()).unwrap_or(0.0) as u64
+    };
+    let mut seen = (0, 0);
+    for _ in 0..75 {
+        seen = (0, 0);
+        for core in 0..cluster.cores.len() {
+            let metrics = cluster.core_metrics(core).await;
+            seen.0 += gauge(&metrics, "livechat_event_feeds");
+            seen.1 += gauge(&metrics, "livechat_event_subscriptions");
+        }
+        if seen == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
