@@ -194,7 +194,7 @@ impl Link {
             }
         }
         for id in too_slow {
-            metrics::counter!("livechat_hub_stalled_subscribers_total").increment(1);
+            metrics::counter!("livechat_ws_slow_subscribers_total").increment(1);
             let gone = self.conns.lock().expect("feed lock poisoned").remove(&id);
             if let Some(c) = gone {
                 c.end(Status::resource_exhausted(
