@@ -35,7 +35,9 @@ const CONNECTION_QUEUE: usize = 1024;
 /// connection subscribes.
 pub struct Feed {
     events: EventServiceClient<Transport>,
-    /// The current link; replaced when it has ended.
+    /// The current link; replaced when it has ended. An async mutex, held
+    /// while a link opens, so that a crowd of connections (all of them,
+    /// after a failover) opens one link, not one each.
     link: tokio::sync::Mutex<Option<Arc<Link>>>,
     next_conn: AtomicU64,
     /// Longest an open waits for its snapshot.
@@ -293,7 +295,15 @@ mod tests {
         replies: Replies,
     }
 
+    type Feeds = tokio::sync::mpsc::UnboundedReceiver<(tonic::Streaming<pb::FeedRequest>, Replies)>;
+
     impl CoreEnd {
+        /// The core's end of the next feed stream a gateway opens.
+        async fn next(feeds: &mut Feeds) -> CoreEnd {
+            let (requests, replies) = feeds.recv().await.expect("a feed stream");
+            CoreEnd { requests, replies }
+        }
+
         async fn request(&mut self) -> pb::feed_request::Kind {
             self.requests.next().await.unwrap().unwrap().kind.unwrap()
         }
@@ -359,8 +369,7 @@ mod tests {
     async fn connections_share_one_stream_and_each_gets_what_is_addressed_to_it() {
         let (feed, mut feeds) = fake_core();
         let opening = subscribe(&feed, "visitor-token").await;
-        let (requests, replies) = feeds.recv().await.unwrap();
-        let mut core = CoreEnd { requests, replies };
+        let mut core = CoreEnd::next(&mut feeds).await;
         let visitor_conn = core.accept_open("visitor").await;
         let mut visitor = opening.await.unwrap().unwrap();
         let opening = subscribe(&feed, "agent-token").await;
@@ -383,8 +392,7 @@ mod tests {
     async fn a_connection_ends_as_the_core_says_and_one_dropped_is_closed_there() {
         let (feed, mut feeds) = fake_core();
         let opening = subscribe(&feed, "t1").await;
-        let (requests, replies) = feeds.recv().await.unwrap();
-        let mut core = CoreEnd { requests, replies };
+        let mut core = CoreEnd::next(&mut feeds).await;
         let first = core.accept_open("agent").await;
         let mut revoked = opening.await.unwrap().unwrap();
         let opening = subscribe(&feed, "t2").await;
@@ -412,8 +420,7 @@ mod tests {
     async fn a_refused_open_is_the_subscribes_error_with_its_details() {
         let (feed, mut feeds) = fake_core();
         let opening = subscribe(&feed, "bad").await;
-        let (requests, replies) = feeds.recv().await.unwrap();
-        let mut core = CoreEnd { requests, replies };
+        let mut core = CoreEnd::next(&mut feeds).await;
         let pb::feed_request::Kind::Open(open) = core.request().await else { panic!("expected an open") };
         assert_eq!(open.token, "bad");
         core.reply(pb::feed_message::Kind::Ended(pb::FeedEnded {
@@ -430,8 +437,7 @@ mod tests {
     async fn when_the_stream_ends_every_connection_ends_unavailable_and_the_next_opens_a_new_one() {
         let (feed, mut feeds) = fake_core();
         let opening = subscribe(&feed, "t1").await;
-        let (requests, replies) = feeds.recv().await.unwrap();
-        let mut core = CoreEnd { requests, replies };
+        let mut core = CoreEnd::next(&mut feeds).await;
         core.accept_open("agent").await;
         let mut events = opening.await.unwrap().unwrap();
         snapshot_role(&mut events).await;
@@ -440,8 +446,7 @@ mod tests {
         assert_eq!(events.next().await.unwrap().unwrap_err().code(), Code::Unavailable);
 
         let opening = subscribe(&feed, "t1").await;
-        let (requests, replies) = feeds.recv().await.expect("a new stream");
-        let mut core = CoreEnd { requests, replies };
+        let mut core = CoreEnd::next(&mut feeds).await;
         core.accept_open("agent").await;
         snapshot_role(&mut opening.await.unwrap().unwrap()).await;
     }
@@ -450,8 +455,7 @@ mod tests {
     async fn a_connection_that_lets_its_queue_fill_up_ends_alone_as_too_slow() {
         let (feed, mut feeds) = fake_core();
         let opening = subscribe(&feed, "slow").await;
-        let (requests, replies) = feeds.recv().await.unwrap();
-        let mut core = CoreEnd { requests, replies };
+        let mut core = CoreEnd::next(&mut feeds).await;
         let slow_conn = core.accept_open("agent").await;
         let mut slow = opening.await.unwrap().unwrap();
         let opening = subscribe(&feed, "fast").await;
