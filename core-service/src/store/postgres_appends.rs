@@ -36,8 +36,13 @@ use crate::app::ports::SendGuard;
 use crate::domain::{Message, RoomStatus};
 use crate::error::{CoreError, CoreResult};
 
-/// Batches in flight at once, each on its own pooled connection.
-const CONCURRENT_BATCHES: usize = 4;
+/// Batches in flight at once, each on its own pooled connection: one
+/// gathers while the other is written. More make smaller batches, and so
+/// more commits and statements per message for the same work: at
+/// saturation four gave 9 % less throughput than two, and one leaves
+/// the writer idle during each batch's round trips (BENCHMARKS.md,
+/// session 15).
+const CONCURRENT_BATCHES: usize = 2;
 
 /// Starts the writer; it ends when every sender is dropped.
 pub(super) fn start(store: SqlStore) -> mpsc::Sender<AppendJob> {
