@@ -322,14 +322,18 @@ pub trait PresenceStore: Send + Sync {
 pub trait OutboxStore: Send + Sync {
     /// Whether changes write their events here.
     fn uses_outbox(&self) -> bool;
-    /// Events to publish, oldest first: this replica's, plus any another
-    /// replica left behind for longer than `orphaned_before`.
-    async fn pending_events(
+    /// Runs `publish` on the oldest `limit` events waiting (this
+    /// replica's, and, if `orphaned_before` is given, any another replica
+    /// left behind since before then) and forgets them once it succeeded;
+    /// if it failed they stay. Replicas relaying at once never publish the
+    /// same row twice. Returns how many were published.
+    async fn relay_events(
         &self,
         replica: &str,
-        orphaned_before: Millis,
+        orphaned_before: Option<Millis>,
         limit: u64,
-    ) -> CoreResult<Vec<(i64, RecordedEvent)>>;
+        publish: PublishRecorded<'_>,
+    ) -> CoreResult<usize>;
     async fn forget_events(&self, ids: &[i64]) -> CoreResult<()>;
     /// How many rows wait, and when the oldest was written (for alerts).
     async fn outbox_backlog(&self) -> CoreResult<(u64, Option<Millis>)>;

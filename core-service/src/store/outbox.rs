@@ -1,12 +1,12 @@
 //! The transactional outbox: events written, in their bus envelope, in the
-//! transaction of the change they describe, read back by the relay,
+//! transaction of the change they describe, taken by the relay and
 //! deleted once the broker confirmed them.
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    Statement,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set, Statement,
 };
 
 use super::entity::outbox;
@@ -82,6 +82,21 @@ fn recorded(row: outbox::Model) -> RecordedEvent {
     }
 }
 
+/// The oldest of this replica's own rows, `$1`, at most `$2`, locked: the
+/// `(replica_id, id)` index reads them in order. Rows another relay holds
+/// are skipped, not waited for.
+const TAKE_OWN: &str =
+    "SELECT * FROM outbox WHERE replica_id = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// The oldest rows other replicas left for longer than `$1` (theirs is
+/// `$2`'s complement, never the shared outbound queue `$3`), at most `$4`,
+/// locked. A table scan: run once a second, not every round.
+const TAKE_ORPHANS: &str = "SELECT * FROM outbox WHERE created_at < $1 AND replica_id <> $2 \
+     AND replica_id <> $3 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED";
+
+/// Deletes the rows a round published (`$1`, bound as one array).
+const FORGET: &str = "DELETE FROM outbox WHERE id = ANY($1)";
+
 /// The owner of outbound rows with a broker: no replica, the cluster.
 const SHARED_OUTBOUND: &str = "shared-outbound";
 /// The PostgreSQL advisory lock that is the outbound turn.
@@ -110,25 +125,60 @@ impl OutboxStore for SqlStore {
         Ok(rows.into_iter().filter_map(|r| Some((r.id, r.envelope?))).collect())
     }
 
-    async fn pending_events(
+    async fn relay_events(
         &self,
         replica: &str,
-        orphaned_before: Millis,
+        orphaned_before: Option<Millis>,
         limit: u64,
-    ) -> CoreResult<Vec<(i64, RecordedEvent)>> {
-        let rows = outbox::Entity::find()
-            .filter(
-                Condition::any()
-                    .add(outbox::Column::ReplicaId.eq(replica))
-                    .add(outbox::Column::CreatedAt.lt(orphaned_before)),
-            )
-            // The shared outbound rows go through `relay_outbound` only.
-            .filter(outbox::Column::ReplicaId.ne(SHARED_OUTBOUND))
-            .order_by_asc(outbox::Column::Id)
-            .limit(limit)
-            .all(&self.db)
+        publish: PublishRecorded<'_>,
+    ) -> CoreResult<usize> {
+        use sea_orm::TransactionTrait;
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            // SQLite: one process owns the file, so its relay is the only one.
+            let mut whose = Condition::any().add(outbox::Column::ReplicaId.eq(replica));
+            if let Some(before) = orphaned_before {
+                whose = whose.add(outbox::Column::CreatedAt.lt(before));
+            }
+            let rows = outbox::Entity::find()
+                .filter(whose)
+                // The shared outbound rows go through `relay_outbound` only.
+                .filter(outbox::Column::ReplicaId.ne(SHARED_OUTBOUND))
+                .order_by_asc(outbox::Column::Id)
+                .limit(limit)
+                .all(&self.db)
+                .await?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            if !ids.is_empty() {
+                publish(rows.into_iter().map(recorded).collect()).await?;
+                self.forget_events(&ids).await?;
+            }
+            return Ok(ids.len());
+        }
+        // One transaction, so one commit, per round: the rows are locked
+        // while they are published and deleted before the commit; a failed
+        // publish rolls back and leaves them, and a replica taking the
+        // same orphans at once skips the rows this one holds.
+        let pg = |sql: &str, values: Vec<sea_orm::Value>| {
+            Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let txn = self.db.begin().await?;
+        let mut rows = outbox::Model::find_by_statement(pg(TAKE_OWN, vec![replica.into(), limit.into()]))
+            .all(&txn)
             .await?;
-        Ok(rows.into_iter().map(|r| (r.id, recorded(r))).collect())
+        if let Some(before) = orphaned_before {
+            let left = limit - rows.len() as i64;
+            let orphans =
+                pg(TAKE_ORPHANS, vec![before.into(), replica.into(), SHARED_OUTBOUND.into(), left.into()]);
+            rows.extend(outbox::Model::find_by_statement(orphans).all(&txn).await?);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        if !ids.is_empty() {
+            publish(rows.into_iter().map(recorded).collect()).await?;
+            txn.execute_raw(pg(FORGET, vec![ids.clone().into()])).await?;
+        }
+        txn.commit().await?;
+        Ok(ids.len())
     }
 
     async fn relay_outbound(&self, limit: u64, publish: PublishRecorded<'_>) -> CoreResult<Option<usize>> {
@@ -230,6 +280,101 @@ mod tests {
 
     fn revoked() -> Event {
         Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: "a-1".into() })
+    }
+
+    /// Two replicas' stores on one fresh database (PostgreSQL when
+    /// LIVECHAT_TEST_DATABASE_URL is set), with events recorded by each.
+    async fn two_replicas() -> (livechat_test_support::database::TestDatabase, SqlStore, SqlStore) {
+        let db = livechat_test_support::database::TestDatabase::fresh().await;
+        let replica = |name: &str| OutboxMode::Broker { replica: name.into() };
+        let a = SqlStore::connect(&db.url, 4, replica("a")).await.unwrap();
+        let b = SqlStore::connect(&db.url, 4, replica("b")).await.unwrap();
+        (db, a, b)
+    }
+
+    async fn record(store: &SqlStore, first: usize, n: usize, at: Millis) {
+        let events: Vec<Event> = (first..first + n).map(|i| revoked_agent(&format!("a-{i}"))).collect();
+        store.record_events(&store.db, &events, at).await.unwrap();
+    }
+
+    fn revoked_agent(id: &str) -> Event {
+        Event::new(Audience::default(), EventKind::AgentRevoked { agent_id: id.into() })
+    }
+
+    /// A publish that keeps what it was given (after a pause, so that two
+    /// relays overlap), or fails.
+    #[derive(Default)]
+    struct Broker {
+        published: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Broker {
+        async fn take(&self, events: Vec<RecordedEvent>) -> CoreResult<()> {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let keys = events.into_iter().map(|e| e.routing_key);
+            self.published.lock().unwrap().extend(keys);
+            Ok(())
+        }
+
+        fn published(&self) -> Vec<String> {
+            let mut keys = self.published.lock().unwrap().clone();
+            keys.sort();
+            keys
+        }
+    }
+
+    const NOW: Millis = 1_000_000;
+    /// The relay's orphan cut-off at `NOW`.
+    const ORPHANED: Option<Millis> = Some(NOW - 15_000);
+
+    #[tokio::test]
+    async fn a_relay_takes_its_own_rows_and_others_left_behind_never_a_row_twice() {
+        let (_db, a, b) = two_replicas().await;
+        record(&a, 0, 3, NOW).await;
+        record(&b, 3, 2, NOW - 60_000).await; // b died a minute ago
+        record(&b, 5, 1, NOW).await; // b is alive and relays this itself
+
+        let broker = Broker::default();
+        let publish =
+            |events| -> futures::future::BoxFuture<'_, CoreResult<()>> { Box::pin(broker.take(events)) };
+        let relay = || a.relay_events("a", ORPHANED, 500, &publish);
+        let relayed = if a.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // Two of a's relays at once (a restart overlapping, or two
+            // replicas taking the same orphans): each row goes once.
+            let (first, second) = tokio::join!(relay(), relay());
+            first.unwrap() + second.unwrap()
+        } else {
+            relay().await.unwrap()
+        };
+
+        let expected: Vec<String> = (0..5).map(|i| format!("agent.a-{i}")).collect();
+        assert_eq!(broker.published(), expected);
+        assert_eq!(relayed, 5);
+        assert_eq!(a.relay_events("a", ORPHANED, 500, &publish).await.unwrap(), 0, "nothing left for a");
+        assert_eq!(
+            b.relay_events("b", ORPHANED, 500, &publish).await.unwrap(),
+            1,
+            "b's own row waited for b"
+        );
+    }
+
+    #[tokio::test]
+    async fn rows_whose_publish_failed_stay_for_the_next_round() {
+        let (_db, a, b) = two_replicas().await;
+        record(&a, 0, 2, NOW).await;
+        record(&b, 2, 1, NOW - 60_000).await;
+        let failing = |_| -> futures::future::BoxFuture<'_, CoreResult<()>> {
+            Box::pin(async { Err(crate::error::CoreError::Unavailable("the broker is down".into())) })
+        };
+        assert!(a.relay_events("a", ORPHANED, 500, &failing).await.is_err());
+
+        let broker = Broker::default();
+        let publish =
+            |events| -> futures::future::BoxFuture<'_, CoreResult<()>> { Box::pin(broker.take(events)) };
+        assert_eq!(a.relay_events("a", None, 500, &publish).await.unwrap(), 2, "its own rows, not b's yet");
+        assert_eq!(broker.published(), ["agent.a-0", "agent.a-1"]);
+        assert_eq!(a.relay_events("a", ORPHANED, 500, &publish).await.unwrap(), 1, "b's orphan, when asked");
+        assert_eq!(broker.published(), ["agent.a-0", "agent.a-1", "agent.a-2"]);
     }
 
     #[test]
