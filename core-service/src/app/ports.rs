@@ -322,11 +322,11 @@ pub trait PresenceStore: Send + Sync {
 pub trait OutboxStore: Send + Sync {
     /// Whether changes write their events here.
     fn uses_outbox(&self) -> bool;
-    /// Runs `publish` on the oldest `limit` events waiting (this
-    /// replica's, and, if `orphaned_before` is given, any another replica
-    /// left behind since before then) and forgets them once it succeeded;
-    /// if it failed they stay. Replicas relaying at once never publish the
-    /// same row twice. Returns how many were published.
+    /// Runs `publish`, in id order, on up to `limit` waiting events (if
+    /// `orphaned_before` is given, first those another replica left behind
+    /// since before then, then this replica's oldest) and forgets them once
+    /// it succeeded; if it failed they stay. Replicas relaying at once never
+    /// publish the same row twice. Returns how many were published.
     async fn relay_events(
         &self,
         replica: &str,

@@ -22,8 +22,9 @@ use crate::error::CoreResult;
 const BATCH: u64 = 500;
 /// After this, any replica publishes another replica's rows.
 const ORPHANED_AFTER_MS: i64 = 15_000;
-/// How often the shared outbound queue is looked at in any case.
-const OUTBOUND_EVERY: Duration = Duration::from_secs(1);
+/// How often other replicas' orphans, and the shared outbound queue, are
+/// looked for in any case.
+const EVERY_SECOND: Duration = Duration::from_secs(1);
 /// The pause after a round that published something. Each round is a
 /// transaction; at 1,000 messages/s rounds that followed each other at
 /// once carried two or three changes each, and cost PostgreSQL more than
@@ -40,13 +41,14 @@ pub enum Relayed {
 
 impl Core {
     /// One round: publish this replica's pending rows with confirms and
-    /// delete them; if `outbound`, also rows other replicas left behind,
-    /// then the channels' outbound rows if this replica gets the turn.
-    pub async fn relay_once(&self, outbound: bool) -> CoreResult<Relayed> {
+    /// delete them, with rows other replicas left behind if `orphans`; then,
+    /// if `outbound`, the channels' outbound rows if this replica gets the
+    /// turn.
+    pub async fn relay_once(&self, orphans: bool, outbound: bool) -> CoreResult<Relayed> {
         let publish = |events| -> futures::future::BoxFuture<'_, CoreResult<()>> {
             Box::pin(self.bus.publish_recorded(events))
         };
-        let orphaned_before = outbound.then(|| self.now_ms() - ORPHANED_AFTER_MS);
+        let orphaned_before = orphans.then(|| self.now_ms() - ORPHANED_AFTER_MS);
         let mut n = self.store.relay_events(&self.replica_id, orphaned_before, BATCH, &publish).await?;
         if outbound {
             n += self.store.relay_outbound(BATCH, &publish).await?.unwrap_or(0);
@@ -67,15 +69,20 @@ impl Core {
         tokio::pin!(shutdown);
         let mut failing = false;
         let mut outbound_seen = Instant::now();
+        let mut orphans_seen = Instant::now();
         loop {
             // Set before the round: rows recorded while it runs are looked
             // at in the next one.
             let recorded = self.outbound_recorded.swap(false, Ordering::Relaxed);
-            let outbound = recorded || outbound_seen.elapsed() >= OUTBOUND_EVERY;
+            let outbound = recorded || outbound_seen.elapsed() >= EVERY_SECOND;
             if outbound {
                 outbound_seen = Instant::now();
             }
-            match self.relay_once(outbound).await {
+            let orphans = orphans_seen.elapsed() >= EVERY_SECOND;
+            if orphans {
+                orphans_seen = Instant::now();
+            }
+            match self.relay_once(orphans, outbound).await {
                 Ok(Relayed::Published(_)) => {
                     failing = false;
                     // What commits meanwhile goes in the next round: under

@@ -90,7 +90,8 @@ const TAKE_OWN: &str =
 
 /// The oldest rows other replicas left for longer than `$1` (theirs is
 /// `$2`'s complement, never the shared outbound queue `$3`), at most `$4`,
-/// locked. A table scan: run once a second, not every round.
+/// locked. A table scan: the relay asks for it once a second, not every
+/// round.
 const TAKE_ORPHANS: &str = "SELECT * FROM outbox WHERE created_at < $1 AND replica_id <> $2 \
      AND replica_id <> $3 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED";
 
@@ -163,18 +164,33 @@ impl OutboxStore for SqlStore {
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let txn = self.db.begin().await?;
-        let mut rows = outbox::Model::find_by_statement(pg(TAKE_OWN, vec![replica.into(), limit.into()]))
-            .all(&txn)
-            .await?;
-        if let Some(before) = orphaned_before {
-            let left = limit - rows.len() as i64;
-            let orphans =
-                pg(TAKE_ORPHANS, vec![before.into(), replica.into(), SHARED_OUTBOUND.into(), left.into()]);
-            rows.extend(outbox::Model::find_by_statement(orphans).all(&txn).await?);
+        // Orphans first: they are the oldest, and a backlog of this
+        // replica's own must not keep them waiting.
+        let mut rows = match orphaned_before {
+            Some(before) => {
+                let orphans = pg(
+                    TAKE_ORPHANS,
+                    vec![before.into(), replica.into(), SHARED_OUTBOUND.into(), limit.into()],
+                );
+                outbox::Model::find_by_statement(orphans).all(&txn).await?
+            }
+            None => Vec::new(),
+        };
+        let left = limit - rows.len() as i64;
+        if left > 0 {
+            let own = pg(TAKE_OWN, vec![replica.into(), left.into()]);
+            rows.extend(outbox::Model::find_by_statement(own).all(&txn).await?);
         }
+        rows.sort_unstable_by_key(|r| r.id);
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         if !ids.is_empty() {
-            publish(rows.into_iter().map(recorded).collect()).await?;
+            if let Err(e) = publish(rows.into_iter().map(recorded).collect()).await {
+                // At once, not when the pool gets the connection back: the
+                // rows stay locked until then, and the next round would
+                // skip them and publish newer rows first.
+                let _ = txn.rollback().await;
+                return Err(e);
+            }
             txn.execute_raw(pg(FORGET, vec![ids.clone().into()])).await?;
         }
         txn.commit().await?;
