@@ -61,6 +61,23 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// SQLite's relay round, the only relay of its file: publishes `rows`,
+    /// then forgets them; if publishing failed they stay.
+    async fn publish_then_forget(
+        &self,
+        rows: Vec<outbox::Model>,
+        publish: PublishRecorded<'_>,
+    ) -> CoreResult<usize> {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        if !ids.is_empty() {
+            publish(rows.into_iter().map(recorded).collect()).await?;
+            self.forget_events(&ids).await?;
+        }
+        Ok(ids.len())
+    }
+}
+
 /// A row as the relay publishes it. Rows written before the bus envelope
 /// (migration 3) hold their event as the domain's JSON in `payload`: they
 /// are read that one last way and sealed, so that an upgrade loses none of
@@ -148,20 +165,13 @@ impl OutboxStore for SqlStore {
                 .limit(limit)
                 .all(&self.db)
                 .await?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            if !ids.is_empty() {
-                publish(rows.into_iter().map(recorded).collect()).await?;
-                self.forget_events(&ids).await?;
-            }
-            return Ok(ids.len());
+            return self.publish_then_forget(rows, publish).await;
         }
         // One transaction, so one commit, per round: the rows are locked
         // while they are published and deleted before the commit; a failed
         // publish rolls back and leaves them, and a replica taking the
         // same orphans at once skips the rows this one holds.
-        let pg = |sql: &str, values: Vec<sea_orm::Value>| {
-            Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
-        };
+        let pg = super::postgres_appends::statement;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let txn = self.db.begin().await?;
         // Orphans first: they are the oldest, and a backlog of this
@@ -183,7 +193,8 @@ impl OutboxStore for SqlStore {
         }
         rows.sort_unstable_by_key(|r| r.id);
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        if !ids.is_empty() {
+        let n = ids.len();
+        if n > 0 {
             if let Err(e) = publish(rows.into_iter().map(recorded).collect()).await {
                 // At once, not when the pool gets the connection back: the
                 // rows stay locked until then, and the next round would
@@ -191,10 +202,10 @@ impl OutboxStore for SqlStore {
                 let _ = txn.rollback().await;
                 return Err(e);
             }
-            txn.execute_raw(pg(FORGET, vec![ids.clone().into()])).await?;
+            txn.execute_raw(pg(FORGET, vec![ids.into()])).await?;
         }
         txn.commit().await?;
-        Ok(ids.len())
+        Ok(n)
     }
 
     async fn relay_outbound(&self, limit: u64, publish: PublishRecorded<'_>) -> CoreResult<Option<usize>> {
@@ -208,12 +219,7 @@ impl OutboxStore for SqlStore {
         if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
             // SQLite: one process owns the file, so its relay is the only one.
             let rows = shared().all(&self.db).await?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            if !ids.is_empty() {
-                publish(rows.into_iter().map(recorded).collect()).await?;
-                self.forget_events(&ids).await?;
-            }
-            return Ok(Some(ids.len()));
+            return self.publish_then_forget(rows, publish).await.map(Some);
         }
         // The turn is a transaction-scoped advisory lock: a replica that
         // dies holding it releases it with its connection.

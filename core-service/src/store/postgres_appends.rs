@@ -128,7 +128,8 @@ const INSERT_MESSAGES: &str = "INSERT INTO messages (id, room_id, seq, sender_ki
 /// Gives rooms whose send was a repeat their seq back.
 const UNDO_BUMPS: &str = "UPDATE rooms SET last_seq = last_seq - 1 WHERE id = ANY($1)";
 
-fn statement(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
+/// A PostgreSQL statement with its values bound (arrays as one value each).
+pub(super) fn statement(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
